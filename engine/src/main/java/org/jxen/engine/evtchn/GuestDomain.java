@@ -1,0 +1,125 @@
+package org.jxen.engine.evtchn;
+
+import java.util.Arrays;
+
+import org.jxen.engine.abi.Virq;
+
+/**
+ * The guest: its port table, its shared event memory, the ABI in force (2-level until FIFO is initialised), its
+ * VIRQ and PIRQ bindings and its pollers.
+ */
+public final class GuestDomain extends EventDomain {
+    private final DomainConfig config;
+    private final SharedState shared;
+    private final Pollers pollers;
+    private volatile UpcallSink upcalls = UpcallSink.NONE;
+    private volatile EventChannelAbi abi;
+    /** v->virq_to_evtchn[virq] for each vCPU; 0 when unbound. */
+    private final int[][] virqPorts;
+    /** pirq -> port; 0 when unbound. */
+    private final int[] pirqPorts;
+
+    public GuestDomain(DomainConfig config) {
+        super(config.domid());
+        this.config = config;
+        this.shared = new SharedState(config.vcpus());
+        this.pollers = new Pollers(config.vcpus());
+        this.abi = new TwoLevelAbi(shared, this::upcall, pollers);
+        this.virqPorts = new int[config.vcpus()][Virq.COUNT];
+        this.pirqPorts = new int[config.nrPirqs()];
+    }
+
+    private void upcall(int vcpu) {
+        upcalls.upcall(vcpu);
+    }
+
+    public DomainConfig config() {
+        return config;
+    }
+
+    public int vcpuCount() {
+        return config.vcpus();
+    }
+
+    /** domain_vcpu(d, id) != NULL. {@code vcpu} is the guest's uint32, so negative means huge. */
+    public boolean hasVcpu(int vcpu) {
+        return vcpu >= 0 && vcpu < config.vcpus();
+    }
+
+    public SharedState shared() {
+        return shared;
+    }
+
+    public Pollers pollers() {
+        return pollers;
+    }
+
+    public EventChannelAbi abi() {
+        return abi;
+    }
+
+    /** Switches the ABI (to FIFO on init_control, back to 2-level on reset). Caller holds the write lock. */
+    void setAbi(EventChannelAbi newAbi) {
+        this.abi = newAbi;
+    }
+
+    /** A fresh 2-level ABI over this domain's shared state (what EVTCHNOP_reset returns the domain to). */
+    EventChannelAbi twoLevel() {
+        return new TwoLevelAbi(shared, this::upcall, pollers);
+    }
+
+    public void setUpcallSink(UpcallSink sink) {
+        this.upcalls = sink;
+    }
+
+    int virqPort(int vcpu, int virq) {
+        return virqPorts[vcpu][virq];
+    }
+
+    void setVirqPort(int vcpu, int virq, int port) {
+        virqPorts[vcpu][virq] = port;
+    }
+
+    int pirqPort(int pirq) {
+        return pirqPorts[pirq];
+    }
+
+    void setPirqPort(int pirq, int port) {
+        pirqPorts[pirq] = port;
+    }
+
+    void clearBindings() {
+        for (int[] row : virqPorts) Arrays.fill(row, 0);
+        Arrays.fill(pirqPorts, 0);
+    }
+
+    @Override
+    int portLimit() {
+        return abi.portLimit();
+    }
+
+    @Override
+    int maxPort() {
+        return config.maxPort();
+    }
+
+    @Override
+    boolean isBusy(int port) {
+        return abi.isBusy(port);
+    }
+
+    @Override
+    void raise(int port, Channel channel) {
+        abi.setPending(channel.vcpu(), port);
+    }
+
+    @Override
+    void clearPending(int port) {
+        abi.clearPending(port);
+    }
+
+    @Override
+    void initPort(int port, Channel channel) {
+        abi.init(port, channel);
+    }
+}
