@@ -1,0 +1,131 @@
+package org.jxen.engine.testing;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.ConcurrentLinkedQueue;
+
+import org.jxen.engine.abi.DomId;
+import org.jxen.engine.abi.GuestWidth;
+import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.evtchn.BackendDomain;
+import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.evtchn.GuestDomain;
+import org.jxen.engine.evtchn.PortManager;
+import org.jxen.engine.hypercall.EventChannelOp;
+import org.jxen.engine.memory.AddressTranslator;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.memory.GuestVirtualMemory;
+
+/**
+ * A guest domain over real native memory, with the pieces a test needs: the port manager, the EVTCHNOP hypercall
+ * layer over identity-mapped guest RAM, a record of upcalls and backend notifications, and guest-eye views of the
+ * shared_info bits. shared_info is mapped at {@link #SHARED_INFO_GPA}.
+ */
+public final class EventFixture implements AutoCloseable {
+    public static final long SHARED_INFO_GPA = 0x2000;
+    /** Where tests put hypercall argument structs. */
+    public static final long ARG_GPA = 0x1000;
+    public static final long RAM_SIZE = 64 * 1024;
+
+    public final Arena arena = Arena.ofShared();
+    public final GuestMemory ram;
+    public final GuestDomain guest;
+    public final BackendDomain backend = new BackendDomain(DomId.DOM0);
+    public final PortManager ports;
+    public final EventChannelOp op;
+    public final GuestVirtualMemory vmem;
+    public final ConcurrentLinkedQueue<Integer> upcalls = new ConcurrentLinkedQueue<>();
+    public final ConcurrentLinkedQueue<Integer> backendNotifications = new ConcurrentLinkedQueue<>();
+    public final GuestWidth width;
+
+    public EventFixture(GuestWidth width, DomainConfig config) {
+        this.width = width;
+        this.ram = new GuestMemory(arena.allocate(RAM_SIZE, GuestMemory.PAGE_SIZE));
+        this.guest = new GuestDomain(config);
+        guest.shared().latch(width);
+        guest.shared().relocateSharedInfo(ram.region(SHARED_INFO_GPA, SharedInfoLayout.PAGE_SIZE).orElseThrow());
+        guest.setUpcallSink(upcalls::add);
+        backend.setNotifier(backendNotifications::add);
+        this.ports = new PortManager(guest, backend);
+        this.op = new EventChannelOp(ports);
+        this.vmem = new GuestVirtualMemory(ram, AddressTranslator.IDENTITY);
+    }
+
+    public static EventFixture of(GuestWidth width) {
+        return new EventFixture(width, DomainConfig.of(4));
+    }
+
+    // ---- hypercalls through guest memory ----------------------------------------------------------------------
+
+    /** Writes the struct words (each int at offset 4*i; for u16 fields use {@link #structBytes}) and calls cmd. */
+    public long call(int cmd, int... words) {
+        MemorySegment s = ram.segment().asSlice(ARG_GPA, 64);
+        s.fill((byte) 0);
+        for (int i = 0; i < words.length; i++) s.set(ValueLayout.JAVA_INT_UNALIGNED, 4L * i, words[i]);
+        return op.invoke(cmd, ARG_GPA, vmem);
+    }
+
+    /** Calls cmd with raw struct bytes already placed at ARG_GPA by the caller. */
+    public long callRaw(int cmd) {
+        return op.invoke(cmd, ARG_GPA, vmem);
+    }
+
+    public MemorySegment structBytes() {
+        return ram.segment().asSlice(ARG_GPA, 64);
+    }
+
+    public int argU32(long offset) {
+        return ram.segment().get(ValueLayout.JAVA_INT_UNALIGNED, ARG_GPA + offset);
+    }
+
+    public int argU16(long offset) {
+        return Short.toUnsignedInt(ram.segment().get(ValueLayout.JAVA_SHORT_UNALIGNED, ARG_GPA + offset));
+    }
+
+    // ---- guest-eye view of shared_info --------------------------------------------------------------------------
+
+    public GuestRegion sharedInfo() {
+        return guest.shared().sharedInfo();
+    }
+
+    public boolean pending(int port) {
+        return sharedInfo().testBit(width.pendingOffset, port);
+    }
+
+    public boolean masked(int port) {
+        return sharedInfo().testBit(width.maskOffset, port);
+    }
+
+    public void mask(int port) {
+        sharedInfo().setBit(width.maskOffset, port);
+    }
+
+    public void clearPendingBit(int port) {
+        sharedInfo().clearBit(width.pendingOffset, port);
+    }
+
+    public long selector(int vcpu) {
+        GuestRegion vi = guest.shared().vcpuInfo(vcpu);
+        return width == GuestWidth.BITS_64 ? vi.getLongVolatile(width.pendingSelOffset)
+                : Integer.toUnsignedLong(vi.getIntVolatile(width.pendingSelOffset));
+    }
+
+    public boolean upcallPending(int vcpu) {
+        return guest.shared().vcpuInfo(vcpu).testBit(SharedInfoLayout.UPCALL_PENDING, 0);
+    }
+
+    /** What a guest does after handling: clear upcall_pending and the selector. */
+    public void acknowledge(int vcpu) {
+        GuestRegion vi = guest.shared().vcpuInfo(vcpu);
+        vi.clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
+        if (width == GuestWidth.BITS_64) vi.getAndSetLong(width.pendingSelOffset, 0);
+        else vi.getAndSetInt(width.pendingSelOffset, 0);
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
