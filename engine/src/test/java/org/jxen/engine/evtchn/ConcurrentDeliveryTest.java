@@ -17,7 +17,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.testing.EventFixture;
-import org.jxen.engine.testing.LinuxStyleConsumer;
+import org.jxen.engine.guestside.TwoLevelConsumer;
 
 /**
  * Java threads as vCPUs consume events the way Linux does while other threads send on IPI ports and loopback pairs,
@@ -66,9 +66,9 @@ class ConcurrentDeliveryTest {
             }
             ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
 
-            LinuxStyleConsumer[] consumers = new LinuxStyleConsumer[VCPUS];
+            TwoLevelConsumer[] consumers = new TwoLevelConsumer[VCPUS];
             for (int v = 0; v < VCPUS; v++) {
-                consumers[v] = new LinuxStyleConsumer(v, f.guest.shared(), owner, port -> current.get(port).consumed());
+                consumers[v] = new TwoLevelConsumer(v, f.guest.shared(), owner, port -> current.get(port).consumed());
             }
             f.guest.setUpcallSink(v -> consumers[v].upcall());
 
@@ -96,7 +96,7 @@ class ConcurrentDeliveryTest {
             }
 
             List<Thread> threads = new ArrayList<>();
-            for (LinuxStyleConsumer c : consumers) threads.add(Thread.ofPlatform().name("vcpu").start(c));
+            for (TwoLevelConsumer c : consumers) threads.add(Thread.ofPlatform().name("vcpu").start(c));
             // bind_interdomain raised the new local ports: the consumers take those now.
             for (int v = 0; v < VCPUS; v++) consumers[v].upcall();
 
@@ -192,7 +192,7 @@ class ConcurrentDeliveryTest {
                 }
                 if (!lost.isEmpty()) Thread.sleep(10);
             } while (!lost.isEmpty() && System.nanoTime() < deadline);
-            for (LinuxStyleConsumer c : consumers) c.stop();
+            for (TwoLevelConsumer c : consumers) c.stop();
             for (Thread t : threads) t.join();
             List<String> finalLost = lost;
             assertTrue(lost.isEmpty(), () -> "lost events (" + width + "):\n" + String.join("\n", finalLost));

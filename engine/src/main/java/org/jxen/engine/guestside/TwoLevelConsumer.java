@@ -1,4 +1,4 @@
-package org.jxen.engine.testing;
+package org.jxen.engine.guestside;
 
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -16,7 +16,7 @@ import org.jxen.engine.memory.GuestRegion;
  * pending, unmasked and bound to this CPU; clear each one's pending bit and handle it } while upcall_pending is set.
  * It scans only after an upcall: an event whose upcall is lost stays lost, so tests can see it.
  */
-public final class LinuxStyleConsumer implements Runnable {
+public final class TwoLevelConsumer implements Runnable {
     private final int vcpu;
     private final SharedState shared;
     private final AtomicIntegerArray owner;
@@ -28,7 +28,7 @@ public final class LinuxStyleConsumer implements Runnable {
      * @param owner Linux's per-CPU event mask: owner[port] is the vCPU the guest believes the port is bound to
      * @param handler called with each consumed port (after its pending bit was cleared)
      */
-    public LinuxStyleConsumer(int vcpu, SharedState shared, AtomicIntegerArray owner, IntConsumer handler) {
+    public TwoLevelConsumer(int vcpu, SharedState shared, AtomicIntegerArray owner, IntConsumer handler) {
         this.vcpu = vcpu;
         this.shared = shared;
         this.owner = owner;
