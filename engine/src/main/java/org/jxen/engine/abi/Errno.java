@@ -14,6 +14,7 @@ public final class Errno {
     public static final int E2BIG = 7;
     public static final int ENOMEM = 12;
     public static final int EACCES = 13;
+    public static final int EBADF = 9;
     public static final int EFAULT = 14;
     public static final int EBUSY = 16;
     public static final int EEXIST = 17;
@@ -39,6 +40,7 @@ public final class Errno {
             case EAGAIN -> "-EAGAIN";
             case ENOMEM -> "-ENOMEM";
             case EACCES -> "-EACCES";
+            case EBADF -> "-EBADF";
             case EFAULT -> "-EFAULT";
             case EBUSY -> "-EBUSY";
             case EEXIST -> "-EEXIST";

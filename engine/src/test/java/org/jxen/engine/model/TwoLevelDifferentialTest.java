@@ -67,7 +67,9 @@ class TwoLevelDifferentialTest {
         var cfg = new DomainConfig(DOMID, vcpus, nrPirqs, maxPort, access);
         List<String> trace = new ArrayList<>();
         trace.add("width=" + width + " vcpus=" + vcpus + " maxPort=" + maxPort);
-        try (EventFixture engine = new EventFixture(width, cfg)) {
+        boolean fast = rnd.nextBoolean();
+        trace.add("fast path " + (fast ? "on" : "off"));
+        try (EventFixture engine = fast ? new EventFixture(width, cfg).withFastPath() : new EventFixture(width, cfg)) {
             TwoLevelModel model = new TwoLevelModel(DOMID, vcpus, nrPirqs, maxPort, access, width.bitsPerWord());
             List<Integer> backendPorts = new ArrayList<>();
             int length = 1 + rnd.nextInt(60);
@@ -92,6 +94,10 @@ class TwoLevelDifferentialTest {
     // ---- random arguments ----------------------------------------------------------------------------------------
 
     private static int port(SplittableRandom rnd, TwoLevelModel m) {
+        if (rnd.nextBoolean()) {
+            int bound = m.randomBoundPort(rnd.nextInt(Integer.MAX_VALUE));
+            if (bound > 0) return bound;
+        }
         return switch (rnd.nextInt(20)) {
             case 0 -> -1;
             case 1 -> m.validPorts() + rnd.nextInt(70);
@@ -129,7 +135,7 @@ class TwoLevelDifferentialTest {
     // ---- one step on both ---------------------------------------------------------------------------------------
 
     private static String step(SplittableRandom rnd, EventFixture e, TwoLevelModel m, int vcpus, List<Integer> backendPorts) {
-        int kind = rnd.nextInt(25);
+        int kind = rnd.nextInt(28);
         switch (kind) {
             case 0, 1 -> {
                 int d = dom(rnd), r = rnd.nextInt(4) == 0 ? DomId.DOM0 : dom(rnd);
@@ -194,6 +200,17 @@ class TwoLevelDifferentialTest {
                     default -> { e.clearPendingBit(p); m.guestClearPending(p); return "guest clear pending " + p; }
                 }
             }
+            case 25, 26, 27 -> { // the guest handles everything: acknowledge every vCPU, clear every pending bit
+                for (int c = 0; c < vcpus; c++) {
+                    e.acknowledge(c);
+                    m.guestAcknowledge(c);
+                }
+                for (int p = 0; p < Math.min(m.limit(), m.validPorts()); p++) {
+                    e.clearPendingBit(p);
+                    m.guestClearPending(p);
+                }
+                return "guest drains all";
+            }
             case 19 -> {
                 int c = rnd.nextInt(vcpus);
                 e.acknowledge(c);
@@ -212,20 +229,27 @@ class TwoLevelDifferentialTest {
             }
             case 22 -> {
                 int a = e.ports.backendAllocUnbound(DomId.DOMID_SELF), b = m.backendAllocUnbound();
-                if (a >= 0) backendPorts.add(a);
+                if (a >= 0) {
+                    backendPorts.add(a);
+                    e.registerBackendPort(a);
+                }
                 return check("backend alloc_unbound", a, b);
             }
             case 23 -> {
                 int p = port(rnd, m);
                 int a = e.ports.backendBindInterdomain(DOMID, p), b = m.backendBind(p);
-                if (a >= 0) backendPorts.add(a);
+                if (a >= 0) {
+                    backendPorts.add(a);
+                    e.registerBackendPort(a);
+                }
                 return check("backend bind(" + p + ")", a, b);
             }
-            default -> {
+            case 24 -> {
                 int bp = backendPorts.isEmpty() || rnd.nextInt(5) == 0 ? rnd.nextInt(70) : backendPorts.get(rnd.nextInt(backendPorts.size()));
                 if (rnd.nextBoolean()) return check("backend notify(" + bp + ")", e.ports.backendNotify(bp), m.backendNotify(bp));
                 return check("backend close(" + bp + ")", e.ports.backendClose(bp), m.backendClose(bp));
             }
+            default -> throw new IllegalStateException("kind " + kind);
         }
     }
 

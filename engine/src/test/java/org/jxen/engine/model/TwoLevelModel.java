@@ -83,6 +83,16 @@ public final class TwoLevelModel {
         return pending.length;
     }
 
+    /** The n-th (mod count) bound guest port, or 0 when none is bound. */
+    public int randomBoundPort(int n) {
+        int count = 0;
+        for (int p = 1; p < guest.valid; p++) if (guest.state[p] != FREE) count++;
+        if (count == 0) return 0;
+        int k = n % count;
+        for (int p = 1; p < guest.valid; p++) if (guest.state[p] != FREE && k-- == 0) return p;
+        return 0;
+    }
+
     public int validPorts() {
         return guest.valid;
     }

@@ -12,6 +12,11 @@ import org.jxen.engine.evtchn.BackendDomain;
 import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
+import org.jxen.engine.fastpath.BackendSignals;
+import org.jxen.engine.fastpath.FastPath;
+import org.jxen.engine.fastpath.ReaderSlots;
+import org.jxen.engine.fastpath.RouteSync;
+import org.jxen.engine.fastpath.RouteTable;
 import org.jxen.engine.hypercall.EventChannelOp;
 import org.jxen.engine.memory.AddressTranslator;
 import org.jxen.engine.memory.GuestMemory;
@@ -39,6 +44,11 @@ public final class EventFixture implements AutoCloseable {
     public final ConcurrentLinkedQueue<Integer> upcalls = new ConcurrentLinkedQueue<>();
     public final ConcurrentLinkedQueue<Integer> backendNotifications = new ConcurrentLinkedQueue<>();
     public final GuestWidth width;
+    /** Set by {@link #withFastPath()}. */
+    public RouteTable routes;
+    public FastPath fastPath;
+    public BackendSignals backendSignals;
+    public final java.util.concurrent.atomic.AtomicInteger openSignalRefs = new java.util.concurrent.atomic.AtomicInteger();
 
     public EventFixture(GuestWidth width, DomainConfig config) {
         this.width = width;
@@ -51,6 +61,25 @@ public final class EventFixture implements AutoCloseable {
         this.ports = new PortManager(guest, backend);
         this.op = new EventChannelOp(ports);
         this.vmem = new GuestVirtualMemory(ram, AddressTranslator.IDENTITY);
+    }
+
+    /**
+     * Puts the fast path in front of the port manager: routes kept in step by RouteSync, EVTCHNOP_send through a
+     * sender, and backend ports signalled through {@link RecordingSignal}s registered with
+     * {@link #registerBackendPort} (which log to {@link #backendNotifications}, as the notifier did).
+     */
+    public EventFixture withFastPath() {
+        routes = new RouteTable(() -> guest.abi().portLimit(), guest.vcpuCount(), new ReaderSlots());
+        fastPath = new FastPath(guest, routes);
+        backendSignals = new BackendSignals();
+        RouteSync.install(ports, routes, backendSignals);
+        op.setFastPath(fastPath.newSender());
+        return this;
+    }
+
+    /** With the fast path: gives backend port {@code port} a recording signal (the caller's reference). */
+    public void registerBackendPort(int port) {
+        if (backendSignals != null) backendSignals.register(port, RecordingSignal.create(port, backendNotifications, openSignalRefs));
     }
 
     public static EventFixture of(GuestWidth width) {

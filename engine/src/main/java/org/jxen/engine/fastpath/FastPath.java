@@ -1,0 +1,72 @@
+package org.jxen.engine.fastpath;
+
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.abi.EvtchnOp;
+import org.jxen.engine.evtchn.GuestDomain;
+import org.jxen.engine.hypercall.EventChannelOp;
+
+/**
+ * EVTCHNOP_send for the ports the route table knows, without the port manager: look the route up without a lock,
+ * deliver, done. A miss (no route) returns {@link EventChannelOp.SendHook#MISS} so the caller falls through to the
+ * port manager. Each sending thread uses its own {@link Sender} (its reader slot).
+ */
+public final class FastPath {
+    private final GuestDomain guest;
+    private final RouteTable routes;
+
+    public FastPath(GuestDomain guest, RouteTable routes) {
+        this.guest = guest;
+        this.routes = routes;
+    }
+
+    public RouteTable routes() {
+        return routes;
+    }
+
+    /** A sender for one thread (a vCPU thread keeps one for its life). */
+    public Sender newSender() {
+        return new Sender(routes.readers().register());
+    }
+
+    /** One thread's handle on the fast path. Not thread-safe: one thread, one Sender. */
+    public final class Sender implements EventChannelOp.SendHook {
+        private final ReaderSlots.Slot slot;
+
+        private Sender(ReaderSlots.Slot slot) {
+            this.slot = slot;
+        }
+
+        /** The guest sends on {@code port}: Xen's result, or MISS for the port manager. */
+        @Override
+        public long trySend(int port) {
+            slot.enter();
+            try {
+                Route r = routes.lookup(port);
+                if (r == null) return MISS;
+                if (r.type() == EvtchnOp.STAT_VIRQ) return -Errno.EINVAL; // VIRQ ports cannot be sent on
+                deliver(r);
+                return 0;
+            } finally {
+                slot.exit();
+            }
+        }
+
+        /** The host raises a routed port (a VIRQ from a timer, an IPI): true if it had a route. */
+        public boolean raise(int port) {
+            slot.enter();
+            try {
+                Route r = routes.lookup(port);
+                if (r == null) return false;
+                deliver(r);
+                return true;
+            } finally {
+                slot.exit();
+            }
+        }
+    }
+
+    private void deliver(Route r) {
+        if (r.isLocal()) guest.abi().setPending(r.vcpu(), r.targetPort());
+        else r.signal().signal();
+    }
+}
