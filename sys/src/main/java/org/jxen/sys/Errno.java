@@ -15,6 +15,7 @@ public final class Errno {
     public static final int EINVAL = 22;
     public static final int EMFILE = 24;
     public static final int ENOSYS = 38;
+    public static final int ENOTCONN = 107;
 
     private Errno() {}
 
@@ -33,6 +34,7 @@ public final class Errno {
             case EINVAL -> "EINVAL";
             case EMFILE -> "EMFILE";
             case ENOSYS -> "ENOSYS";
+            case ENOTCONN -> "ENOTCONN";
             default -> "errno " + errno;
         };
         return name;

@@ -1,0 +1,135 @@
+package org.jxen.vmm.backend;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.jxen.engine.evtchn.PortManager;
+import org.jxen.engine.fastpath.BackendSignals;
+import org.jxen.sys.Epoll;
+import org.jxen.sys.Errno;
+import org.jxen.sys.EventFd;
+
+/**
+ * A backend's handle on event channels, shaped like libxenevtchn ({@code xenevtchn_open}, {@code bind_interdomain},
+ * {@code bind_unbound_port}, {@code unbind}, {@code notify}, {@code pending}, {@code unmask}, {@code fd}).
+ *
+ * <p>Each bound port has its own eventfd, which the guest's sends signal directly from the fast path (or through
+ * the backend domain's notifier on the slow path); all of them sit in one epoll instance whose descriptor
+ * ({@link #fd()}) the backend polls. As with Linux's /dev/xen/evtchn, a port returned by {@link #pending()} stays
+ * masked (its wake-ups are held back, not lost) until {@link #unmask} is called.
+ *
+ * <p>Results are ports (≥ 0) or negative Linux errno values, as libxenevtchn's -1/errno pairs would be. Calls are
+ * serialized on the handle; {@link #fd()} may be polled from any thread.
+ */
+public final class XenEvtchnHandle implements AutoCloseable {
+    private final PortManager ports;
+    private final BackendSignals signals;
+    private final Epoll epoll = new Epoll();
+    private final Map<Integer, EventFd> bound = new HashMap<>();
+    private final ArrayDeque<Integer> ready = new ArrayDeque<>();
+    private boolean closed;
+
+    /** xenevtchn_open(): a handle on the backend domain of {@code ports}. */
+    public XenEvtchnHandle(PortManager ports, BackendSignals signals) {
+        this.ports = ports;
+        this.signals = signals;
+    }
+
+    /** The descriptor to poll: readable when some bound, unmasked port has a notification. */
+    public int fd() {
+        return epoll.fd();
+    }
+
+    /** Binds to the guest's unbound {@code remotePort} (the guest did alloc_unbound for dom0). */
+    public synchronized int bindInterdomain(int domid, int remotePort) {
+        if (closed) return -Errno.EBADF;
+        int port = ports.backendBindInterdomain(domid, remotePort);
+        if (port >= 0) attach(port);
+        return port;
+    }
+
+    /** Allocates a port that the guest {@code domid} can bind to with bind_interdomain. */
+    public synchronized int bindUnboundPort(int domid) {
+        if (closed) return -Errno.EBADF;
+        int port = ports.backendAllocUnbound(domid);
+        if (port >= 0) attach(port);
+        return port;
+    }
+
+    private void attach(int port) {
+        EventFd ev = EventFd.create();
+        bound.put(port, ev);
+        epoll.add(ev.fd(), port);
+        signals.register(port, new EventFdSignal(ev)); // delivers the notification bind_interdomain raised
+    }
+
+    /** Closes the port; the guest's end reverts to unbound. */
+    public synchronized int unbind(int port) {
+        EventFd ev = bound.remove(port);
+        if (ev == null) return -Errno.ENOTCONN;
+        // Close first (no slow-path notification can follow), then unregister (routes to it are gone), then free.
+        ports.backendClose(port);
+        signals.unregister(port);
+        epoll.remove(ev.fd());
+        ev.close();
+        ready.remove(port);
+        return 0;
+    }
+
+    /** Notifies the guest's end of {@code port}. */
+    public int notify(int port) {
+        synchronized (this) {
+            if (!bound.containsKey(port)) return -Errno.ENOTCONN;
+        }
+        int rc = ports.backendNotify(port);
+        return rc == 0 ? 0 : -Errno.EINVAL;
+    }
+
+    /** The next port with a notification, now masked; -1 if none (does not block). */
+    public synchronized int pending() {
+        if (ready.isEmpty()) epoll.await(0, token -> ready.add((int) token));
+        while (!ready.isEmpty()) {
+            int port = ready.poll();
+            EventFd ev = bound.get(port);
+            if (ev == null) continue;
+            ev.drain();
+            epoll.modify(ev.fd(), 0, port);
+            return port;
+        }
+        return -1;
+    }
+
+    /** Blocks up to {@code timeoutMillis} (-1: forever) for a notification; returns the port (masked) or -1. */
+    public int awaitPending(int timeoutMillis) {
+        int port = pending();
+        if (port >= 0 || timeoutMillis == 0) return port;
+        try (Epoll waiter = new Epoll()) {
+            waiter.add(epoll.fd(), 0);
+            waiter.await(timeoutMillis, token -> {});
+        }
+        return pending();
+    }
+
+    /** Lets notifications on {@code port} through again (one that arrived while masked fires now). */
+    public synchronized int unmask(int port) {
+        EventFd ev = bound.get(port);
+        if (ev == null) return -Errno.ENOTCONN;
+        epoll.modify(ev.fd(), Epoll.EPOLLIN, port);
+        return 0;
+    }
+
+    /** Ports bound through this handle. */
+    public synchronized List<Integer> boundPorts() {
+        return List.copyOf(bound.keySet());
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        for (int port : List.copyOf(bound.keySet())) unbind(port);
+        closed = true;
+        epoll.close();
+    }
+}
