@@ -68,8 +68,8 @@ public final class ReaderSlots {
             if ((seen[i] & 1) == 0) continue;
             int spins = 0;
             while (snapshot[i].read() == seen[i]) {
-                if (++spins < 100) Thread.onSpinWait();
-                else if (spins < 200) Thread.yield();
+                if (++spins < 1000) Thread.onSpinWait();
+                else if (spins < 1100) Thread.yield();
                 else LockSupport.parkNanos(10_000);
             }
         }
