@@ -15,14 +15,17 @@ public interface EventChannelAbi {
     /** evtchn_port_init: a port was just bound. */
     void init(int port, Channel channel);
 
-    /** Raise {@code port} for {@code vcpu}: pending bit, then mask check, then selector/queue, then upcall. */
-    void setPending(int vcpu, int port);
+    /**
+     * Raise {@code port} for {@code vcpu}: pending bit, then mask check, then selector/queue, then upcall.
+     * {@code priority} is the channel's FIFO priority (ignored by 2-level).
+     */
+    void setPending(int vcpu, int port, int priority);
 
     /** Clear the pending state (on close, so a re-bound port starts clean). */
     void clearPending(int port);
 
     /** EVTCHNOP_unmask: clear the mask and re-raise a pending event to {@code vcpu}. */
-    void unmask(int vcpu, int port);
+    void unmask(int vcpu, int port, int priority);
 
     boolean isPending(int port);
 

@@ -63,6 +63,11 @@ public final class GuestDomain extends EventDomain {
         this.abi = newAbi;
     }
 
+    /** A fresh FIFO ABI over this domain's shared state (EVTCHNOP_init_control's switch). */
+    FifoAbi newFifo() {
+        return new FifoAbi(shared, this::upcall, pollers);
+    }
+
     /** A fresh 2-level ABI over this domain's shared state (what EVTCHNOP_reset returns the domain to). */
     EventChannelAbi twoLevel() {
         return new TwoLevelAbi(shared, this::upcall, pollers);
@@ -110,7 +115,7 @@ public final class GuestDomain extends EventDomain {
 
     @Override
     void raise(int port, Channel channel) {
-        abi.setPending(channel.vcpu(), port);
+        abi.setPending(channel.vcpu(), port, channel.priority());
     }
 
     @Override

@@ -314,7 +314,8 @@ public final class PortManager {
         read.lock();
         try {
             if (!guest.ports.isValid(port)) return -Errno.EINVAL;
-            guest.abi().unmask(guest.ports.get(port).vcpu(), port);
+            Channel ch = guest.ports.get(port);
+            guest.abi().unmask(ch.vcpu(), port, ch.priority());
             return 0;
         } finally {
             read.unlock();

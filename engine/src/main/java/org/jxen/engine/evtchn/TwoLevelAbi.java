@@ -40,7 +40,7 @@ public final class TwoLevelAbi implements EventChannelAbi {
     public void init(int port, Channel channel) {}
 
     @Override
-    public void setPending(int vcpu, int port) {
+    public void setPending(int vcpu, int port, int priority) {
         GuestWidth w = shared.width();
         if (port >= w.twoLevelPorts()) return;
         GuestRegion si = shared.sharedInfo();
@@ -66,7 +66,7 @@ public final class TwoLevelAbi implements EventChannelAbi {
     }
 
     @Override
-    public void unmask(int vcpu, int port) {
+    public void unmask(int vcpu, int port, int priority) {
         GuestWidth w = shared.width();
         if (port >= w.twoLevelPorts()) return;
         GuestRegion si = shared.sharedInfo();

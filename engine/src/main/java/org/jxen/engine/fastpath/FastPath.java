@@ -66,7 +66,7 @@ public final class FastPath {
     }
 
     private void deliver(Route r) {
-        if (r.isLocal()) guest.abi().setPending(r.vcpu(), r.targetPort());
+        if (r.isLocal()) guest.abi().setPending(r.vcpu(), r.targetPort(), r.priority());
         else r.signal().signal();
     }
 }

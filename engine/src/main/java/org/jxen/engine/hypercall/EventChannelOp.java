@@ -8,6 +8,7 @@ import java.lang.foreign.ValueLayout;
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.evtchn.Binding;
+import org.jxen.engine.evtchn.FifoControl;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.engine.evtchn.PortStatus;
 import org.jxen.engine.memory.GuestVirtualMemory;
@@ -33,28 +34,21 @@ public final class EventChannelOp {
 
     private final PortManager ports;
     private volatile SendHook fastPath = port -> SendHook.MISS;
-    /** Whether EVTCHNOP_init_control/expand_array are served (the FIFO ABI); -ENOSYS until then. */
-    private volatile FifoOps fifo = null;
+    /** EVTCHNOP_init_control/expand_array, when the domain has guest memory to map (-ENOSYS without). */
+    private final FifoControl fifo;
 
-    /** The FIFO commands, supplied when the FIFO ABI is available. */
-    public interface FifoOps {
-        int initControl(long controlGfn, int offset, int vcpu);
-
-        int expandArray(long arrayGfn);
-
-        int linkBits();
+    /** A domain without FIFO support (no guest memory to map control blocks from). */
+    public EventChannelOp(PortManager ports) {
+        this(ports, null);
     }
 
-    public EventChannelOp(PortManager ports) {
+    public EventChannelOp(PortManager ports, FifoControl fifo) {
         this.ports = ports;
+        this.fifo = fifo;
     }
 
     public void setFastPath(SendHook hook) {
         this.fastPath = hook;
-    }
-
-    public void setFifo(FifoOps fifoOps) {
-        this.fifo = fifoOps;
     }
 
     /** Runs command {@code cmd} with its struct at guest-virtual {@code arg}; returns Xen's result. */
@@ -95,19 +89,20 @@ public final class EventChannelOp {
     }
 
     private long initControl(long arg, GuestVirtualMemory mem) {
-        FifoOps f = fifo;
+        FifoControl f = fifo;
         if (f == null) return -Errno.ENOSYS;
         return withStruct(mem, arg, INIT_CONTROL_SIZE, s -> {
             int rc = f.initControl(s.get(ValueLayout.JAVA_LONG_UNALIGNED, INIT_CONTROL_GFN),
                     s.get(U32, INIT_CONTROL_OFFSET), s.get(U32, INIT_CONTROL_VCPU));
             if (rc != 0) return new Result(rc, false);
             s.set(ValueLayout.JAVA_BYTE, INIT_CONTROL_LINK_BITS, (byte) f.linkBits());
+            // Xen fills link_bits even on failure, but copies the struct back only on success.
             return new Result(0, true);
         });
     }
 
     private long expandArray(long arg, GuestVirtualMemory mem) {
-        FifoOps f = fifo;
+        FifoControl f = fifo;
         if (f == null) return -Errno.ENOSYS;
         return withStruct(mem, arg, EXPAND_ARRAY_SIZE, s -> input(f.expandArray(s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0))));
     }

@@ -10,6 +10,7 @@ import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.evtchn.BackendDomain;
 import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.evtchn.FifoControl;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.engine.fastpath.BackendSignals;
@@ -51,15 +52,19 @@ public final class EventFixture implements AutoCloseable {
     public final java.util.concurrent.atomic.AtomicInteger openSignalRefs = new java.util.concurrent.atomic.AtomicInteger();
 
     public EventFixture(GuestWidth width, DomainConfig config) {
+        this(width, config, RAM_SIZE);
+    }
+
+    public EventFixture(GuestWidth width, DomainConfig config, long ramSize) {
         this.width = width;
-        this.ram = new GuestMemory(arena.allocate(RAM_SIZE, GuestMemory.PAGE_SIZE));
+        this.ram = new GuestMemory(arena.allocate(ramSize, GuestMemory.PAGE_SIZE));
         this.guest = new GuestDomain(config);
         guest.shared().latch(width);
         guest.shared().relocateSharedInfo(ram.region(SHARED_INFO_GPA, SharedInfoLayout.PAGE_SIZE).orElseThrow());
         guest.setUpcallSink(upcalls::add);
         backend.setNotifier(backendNotifications::add);
         this.ports = new PortManager(guest, backend);
-        this.op = new EventChannelOp(ports);
+        this.op = new EventChannelOp(ports, new FifoControl(ports, ram));
         this.vmem = new GuestVirtualMemory(ram, AddressTranslator.IDENTITY);
     }
 

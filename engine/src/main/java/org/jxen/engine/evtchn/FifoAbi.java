@@ -1,0 +1,276 @@
+package org.jxen.engine.evtchn;
+
+import static org.jxen.engine.abi.FifoLayout.*;
+
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.ReentrantLock;
+
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.memory.GuestRegion;
+
+/**
+ * The FIFO ABI (Xen's {@code event_fifo.c}): a 32-bit event word per port in guest pages the guest hands over one at a
+ * time (EVTCHNOP_expand_array), and per vCPU a control block with a READY bitmap and the HEAD of 16 priority queues.
+ *
+ * <p>Raising a port ({@link #setPending}):
+ * <ol>
+ *   <li>no event word yet (its page is not in the array): remember the event, re-raise it when the page arrives;</li>
+ *   <li>lock the queue the port was last linked on ({@code lastq}: vCPU and priority), re-checking that it did not
+ *       move meanwhile;</li>
+ *   <li>test-and-set PENDING (not a reason to stop: a pending but masked event gets linked on unmask);</li>
+ *   <li>if the vCPU has no control block, stop (the guest may not unmask before it has one);</li>
+ *   <li>if not MASKED and test-and-set LINKED was clear: forget a stale tail equal to this port, move to the new queue
+ *       if (vCPU, priority) changed, and link: compare-and-set the tail word's LINK (fencing a guest unmask with
+ *       BUSY) — if the tail is no longer linked the queue was empty, so write HEAD instead;</li>
+ *   <li>if HEAD was written, test-and-set the priority's READY bit, and on its 0 to 1 edge mark events pending
+ *       (upcall_pending, then the upcall);</li>
+ *   <li>if PENDING was newly set, check pollers.</li>
+ * </ol>
+ * The guest may concurrently set or clear MASKED, clear PENDING, and clear LINKED and LINK of a linked word; it never
+ * writes another bit of a word we link, so the tail cmpxchg fails at most a few times.
+ *
+ * <p>Fields guarded by a queue lock: that queue's tail. {@code lastq} is written under the old queue's lock and read
+ * before taking it (then re-checked), as in Xen.
+ */
+public final class FifoAbi implements EventChannelAbi {
+    /** One of a vCPU's 16 queues: its HEAD lives in the guest's control block, its tail only here. */
+    private static final class Queue {
+        final int vcpu;
+        final int priority;
+        final ReentrantLock lock = new ReentrantLock();
+        int tail;
+
+        Queue(int vcpu, int priority) {
+            this.vcpu = vcpu;
+            this.priority = priority;
+        }
+    }
+
+    private final SharedState shared;
+    private final UpcallSink upcalls;
+    private final Pollers pollers;
+    private final Queue[][] queues;
+    private final AtomicReferenceArray<GuestRegion> controlBlocks;
+    private final AtomicReferenceArray<GuestRegion> eventPages = new AtomicReferenceArray<>(MAX_EVENT_ARRAY_PAGES);
+    /** Ports covered by the event array (a multiple of WORDS_PER_PAGE); published after the page. */
+    private volatile int eventWords;
+    /** Per port: (last vCPU << 8) | last priority, the queue it was last linked on. */
+    private final AtomicIntegerArray lastq = new AtomicIntegerArray(NR_CHANNELS);
+    /** Per port: raised while it had no event word (Xen's evtchn->pending). */
+    private final AtomicIntegerArray held = new AtomicIntegerArray(NR_CHANNELS / 32);
+
+    FifoAbi(SharedState shared, UpcallSink upcalls, Pollers pollers) {
+        this.shared = shared;
+        this.upcalls = upcalls;
+        this.pollers = pollers;
+        int vcpus = shared.vcpuCount();
+        this.queues = new Queue[vcpus][MAX_QUEUES];
+        for (int v = 0; v < vcpus; v++) {
+            for (int p = 0; p < MAX_QUEUES; p++) queues[v][p] = new Queue(v, p);
+        }
+        this.controlBlocks = new AtomicReferenceArray<>(vcpus);
+    }
+
+    // ---- setup (under the domain's write lock) -------------------------------------------------------------------
+
+    /** map_control_block: -EINVAL if the vCPU already has one. */
+    int mapControlBlock(int vcpu, GuestRegion block) {
+        if (controlBlocks.get(vcpu) != null) return -Errno.EINVAL;
+        controlBlocks.set(vcpu, block);
+        return 0;
+    }
+
+    /** The number of event-array pages so far. */
+    int eventPages() {
+        return eventWords / WORDS_PER_PAGE;
+    }
+
+    /** add_page_to_event_array: -ENOSPC past the limit; returns the first port the new page covers. */
+    int addEventPage(GuestRegion page) {
+        int slot = eventWords / WORDS_PER_PAGE;
+        if (slot >= MAX_EVENT_ARRAY_PAGES) return -Errno.ENOSPC;
+        eventPages.set(slot, page);
+        int first = eventWords;
+        eventWords = first + WORDS_PER_PAGE; // volatile: publishes the page
+        return first;
+    }
+
+    /** Remembers that {@code port} was pending before the switch (setup_ports). */
+    void hold(int port) {
+        setHeld(port, true);
+    }
+
+    /** Whether {@code port} has a held event; clears it. */
+    boolean takeHeld(int port) {
+        int bit = 1 << (port & 31);
+        return (held.getAndUpdate(port >>> 5, w -> w & ~bit) & bit) != 0;
+    }
+
+    private void setHeld(int port, boolean value) {
+        int bit = 1 << (port & 31);
+        held.getAndUpdate(port >>> 5, w -> value ? w | bit : w & ~bit);
+    }
+
+    // ---- event words --------------------------------------------------------------------------------------------
+
+    /** The page holding {@code port}'s word, or null (evtchn_fifo_word_from_port returned NULL). */
+    private GuestRegion page(int port) {
+        if (port < 0 || port >= eventWords) return null;
+        return eventPages.get(port / WORDS_PER_PAGE);
+    }
+
+    private static long wordOffset(int port) {
+        return (long) (port % WORDS_PER_PAGE) * 4;
+    }
+
+    /** The event word of {@code port} as the guest sees it (0 if there is none): for tests and inspection. */
+    public int eventWord(int port) {
+        GuestRegion page = page(port);
+        return page == null ? 0 : page.getIntVolatile(wordOffset(port));
+    }
+
+    /** The control block of {@code vcpu}, or null. */
+    public GuestRegion controlBlock(int vcpu) {
+        return controlBlocks.get(vcpu);
+    }
+
+    // ---- EventChannelAbi ------------------------------------------------------------------------------------------
+
+    @Override
+    public int portLimit() {
+        return NR_CHANNELS;
+    }
+
+    @Override
+    public void init(int port, Channel channel) {
+        // evtchn_fifo_init: the priority is reset by the bind (Channel.bound); a still-linked word only warns in Xen.
+    }
+
+    @Override
+    public void setPending(int vcpu, int port, int priority) {
+        GuestRegion page = page(port);
+        if (page == null) {
+            setHeld(port, true);
+            return;
+        }
+        long word = wordOffset(port);
+        Queue q = queues[vcpu][priority];
+        Queue oldQ = lockOldQueue(port);
+        Queue locked = oldQ;
+        boolean linked = true;
+        boolean wasPending;
+        try {
+            wasPending = page.testAndSetBit(word, PENDING);
+            GuestRegion cb = controlBlocks.get(vcpu);
+            if (cb == null) {
+                // No control block: the guest may not unmask before it has one, so the event can wait as PENDING.
+            } else if (!page.testBit(word, MASKED) && !page.testAndSetBit(word, LINKED)) {
+                if (oldQ.tail == port) oldQ.tail = 0; // it was consumed: the old queue's tail is stale
+                if (oldQ != q) {
+                    lastq.set(port, (vcpu << 8) | priority);
+                    oldQ.lock.unlock();
+                    locked = null;
+                    q.lock.lock();
+                    locked = q;
+                }
+                linked = q.tail != 0 && setLink(q.tail, port);
+                if (!linked) cb.putIntVolatile(headOffset(q.priority), port);
+                q.tail = port;
+            }
+        } finally {
+            if (locked != null) locked.lock.unlock();
+        }
+        if (!linked) {
+            GuestRegion cb = controlBlocks.get(vcpu);
+            if (!cb.testAndSetBit(CONTROL_READY, q.priority)) markEventsPending(vcpu);
+        }
+        if (!wasPending) pollers.portPending(port);
+    }
+
+    /** lock_old_queue: lock the queue of lastq, then make sure lastq did not change meanwhile. */
+    private Queue lockOldQueue(int port) {
+        while (true) {
+            int last = lastq.get(port);
+            Queue old = queues[last >>> 8][last & 0xFF];
+            old.lock.lock();
+            if (lastq.get(port) == last) return old;
+            old.lock.unlock();
+        }
+    }
+
+    /**
+     * evtchn_fifo_set_link: set the tail word's LINK to {@code port} iff the tail is still LINKED. Returns false if
+     * it was not linked (the guest consumed it: the queue is empty). BUSY blocks the guest's unmask while we retry.
+     */
+    private boolean setLink(int tailPort, int port) {
+        GuestRegion page = page(tailPort);
+        if (page == null) return false;
+        long off = wordOffset(tailPort);
+        int r = trySetLink(page, off, page.getIntVolatile(off), port);
+        if (r >= 0) return r == 1;
+        page.setBit(off, BUSY);
+        for (int attempt = 0; attempt < 4; attempt++) {
+            r = trySetLink(page, off, page.getIntVolatile(off), port);
+            if (r >= 0) {
+                if (r == 0) page.clearBit(off, BUSY);
+                return r == 1;
+            }
+        }
+        // The guest keeps changing the word: give up linking (Xen: "not linked"), the event stays pending.
+        page.clearBit(off, BUSY);
+        return true;
+    }
+
+    /** 1: linked; 0: the tail is not linked; -1: the word changed under us. */
+    private static int trySetLink(GuestRegion page, long off, int w, int port) {
+        if ((w & (1 << LINKED)) == 0) return 0;
+        int updated = (w & ~((1 << BUSY) | LINK_MASK)) | port;
+        return page.compareAndSetInt(off, w, updated) ? 1 : -1;
+    }
+
+    private void markEventsPending(int vcpu) {
+        if (!shared.vcpuInfo(vcpu).testAndSetBit(SharedInfoLayout.UPCALL_PENDING, 0)) upcalls.upcall(vcpu);
+    }
+
+    @Override
+    public void clearPending(int port) {
+        setHeld(port, false);
+        GuestRegion page = page(port);
+        if (page != null) page.clearBit(wordOffset(port), PENDING); // the guest unlinks non-pending events itself
+    }
+
+    @Override
+    public void unmask(int vcpu, int port, int priority) {
+        GuestRegion page = page(port);
+        if (page == null) return;
+        long off = wordOffset(port);
+        page.clearBit(off, MASKED);
+        if (page.testBit(off, PENDING)) setPending(vcpu, port, priority);
+    }
+
+    @Override
+    public boolean isPending(int port) {
+        GuestRegion page = page(port);
+        return page != null && page.testBit(wordOffset(port), PENDING);
+    }
+
+    @Override
+    public boolean isMasked(int port) {
+        GuestRegion page = page(port);
+        return page == null || page.testBit(wordOffset(port), MASKED);
+    }
+
+    @Override
+    public boolean isBusy(int port) {
+        GuestRegion page = page(port);
+        return page != null && page.testBit(wordOffset(port), LINKED);
+    }
+
+    @Override
+    public int setPriority(int port, int priority) {
+        // Future events go to the new queue; one already linked stays where it is (Xen does the same).
+        return priority < 0 || priority > PRIORITY_MIN ? -Errno.EINVAL : 0;
+    }
+}

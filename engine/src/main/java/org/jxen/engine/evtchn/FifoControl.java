@@ -1,0 +1,98 @@
+package org.jxen.engine.evtchn;
+
+import static org.jxen.engine.abi.FifoLayout.*;
+
+import java.util.Optional;
+
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestRegion;
+
+/**
+ * EVTCHNOP_init_control and EVTCHNOP_expand_array (Xen's {@code evtchn_fifo_init_control},
+ * {@code evtchn_fifo_expand_array}): the switch of the whole domain from 2-level to FIFO on the first control block,
+ * carrying pending events over (they wait, held, until the event-array page covering them arrives), and the growth of
+ * the event array a guest page at a time. EVTCHNOP_reset returns the domain to 2-level.
+ */
+public final class FifoControl {
+    private final PortManager ports;
+    private final GuestDomain guest;
+    private final GuestMemory memory;
+
+    public FifoControl(PortManager ports, GuestMemory memory) {
+        this.ports = ports;
+        this.guest = ports.guest();
+        this.memory = memory;
+    }
+
+    /** link_bits returned by init_control. */
+    public int linkBits() {
+        return LINK_BITS;
+    }
+
+    /** Registers vCPU {@code vcpu}'s control block at {@code offset} in guest frame {@code gfn}. */
+    public int initControl(long gfn, int offset, int vcpu) {
+        if (!guest.hasVcpu(vcpu)) return -Errno.ENOENT;
+        if (Integer.compareUnsigned(offset, SharedInfoLayout.PAGE_SIZE - CONTROL_BLOCK_SIZE) > 0) return -Errno.EINVAL;
+        if ((offset & 7) != 0) return -Errno.EINVAL;
+        int[] rc = new int[1];
+        ports.withWriteLock(() -> {
+            Optional<GuestRegion> page = memory.page(gfn);
+            if (page.isEmpty()) {
+                rc[0] = -Errno.EINVAL;
+                return;
+            }
+            GuestRegion block = page.get().slice(offset, CONTROL_BLOCK_SIZE);
+            if (guest.abi() instanceof FifoAbi fifo) {
+                rc[0] = fifo.mapControlBlock(vcpu, block);
+                return;
+            }
+            switchToFifo(vcpu, block);
+        });
+        return rc[0];
+    }
+
+    /** The first control block: FIFO replaces 2-level for the whole domain (setup_ports). */
+    private void switchToFifo(int vcpu, GuestRegion block) {
+        EventChannelAbi twoLevel = guest.abi();
+        int previousLimit = twoLevel.portLimit();
+        FifoAbi fifo = guest.newFifo();
+        fifo.mapControlBlock(vcpu, block);
+        for (int port = 1; port < Math.min(previousLimit, guest.ports.validPorts()); port++) {
+            if (twoLevel.isPending(port)) fifo.hold(port);
+            Channel ch = guest.ports.get(port);
+            if (ch.priority() != PRIORITY_DEFAULT) guest.ports.set(port, ch.withPriority(PRIORITY_DEFAULT));
+        }
+        guest.setAbi(fifo);
+    }
+
+    /** Adds guest frame {@code gfn} to the event array and raises the events held for the ports it covers. */
+    public int expandArray(long gfn) {
+        if (!(guest.abi() instanceof FifoAbi)) return -Errno.EOPNOTSUPP;
+        int[] rc = new int[1];
+        ports.withWriteLock(() -> {
+            if (!(guest.abi() instanceof FifoAbi fifo)) {
+                rc[0] = -Errno.EOPNOTSUPP;
+                return;
+            }
+            if (fifo.eventPages() >= MAX_EVENT_ARRAY_PAGES) {
+                rc[0] = -Errno.ENOSPC;
+                return;
+            }
+            Optional<GuestRegion> page = memory.page(gfn);
+            if (page.isEmpty()) {
+                rc[0] = -Errno.EINVAL;
+                return;
+            }
+            int first = fifo.addEventPage(page.get());
+            for (int port = first; port < first + WORDS_PER_PAGE && guest.ports.isValid(port); port++) {
+                if (fifo.takeHeld(port)) {
+                    Channel ch = guest.ports.get(port);
+                    if (!ch.isFree()) fifo.setPending(ch.vcpu(), port, ch.priority());
+                }
+            }
+        });
+        return rc[0];
+    }
+}
