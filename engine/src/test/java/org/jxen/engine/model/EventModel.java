@@ -5,13 +5,16 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A sequential reference model of Xen's port table and 2-level bits, written independently of the engine: plain
- * arrays, no locks, no guest memory, each rule spelled out from {@code common/event_channel.c} and {@code event_2l.c}.
- * The differential test runs the same operations on both and compares everything observable.
+ * A sequential reference model of Xen's port table, its 2-level bits and its FIFO event words and queues, written
+ * independently of the engine: plain arrays, no locks, no guest memory, each rule spelled out from
+ * {@code common/event_channel.c}, {@code event_2l.c} and {@code event_fifo.c}. The differential test runs the same
+ * operations on both and compares everything observable.
  */
-public final class TwoLevelModel {
+public final class EventModel {
     public static final int FREE = 0, RESERVED = -1, UNBOUND = 1, INTERDOMAIN = 2, PIRQ = 3, VIRQ = 4, IPI = 5;
-    static final int EPERM = -1, ENOENT = -2, ESRCH = -3, EEXIST = -17, EINVAL = -22, ENOSPC = -28, ENOSYS = -38;
+    static final int EPERM = -1, ENOENT = -2, ESRCH = -3, EEXIST = -17, EINVAL = -22, ENOSPC = -28, ENOSYS = -38,
+            EOPNOTSUPP = -95;
+    static final int FIFO_PORTS = 1 << 17;
     static final int SELF = 0x7FF0;
     static final int BUCKET = 64;
     static final int BACKEND_PORTS = 4096;
@@ -19,24 +22,24 @@ public final class TwoLevelModel {
     /** One side's port table. state/vcpu per port; a and b hold the state's data (remote dom+port, virq, pirq). */
     static final class Table {
         final int id;
-        final int limit;
-        int[] state, vcpu, a, b;
+        int[] state, vcpu, a, b, prio;
         int valid = BUCKET;
 
-        Table(int id, int limit) {
+        Table(int id, int capacity) {
             this.id = id;
-            this.limit = limit;
-            state = new int[limit];
-            vcpu = new int[limit];
-            a = new int[limit];
-            b = new int[limit];
+            state = new int[capacity];
+            vcpu = new int[capacity];
+            a = new int[capacity];
+            b = new int[capacity];
+            prio = new int[capacity];
+            java.util.Arrays.fill(prio, 7);
             state[0] = RESERVED;
         }
 
-        int alloc(int maxPort) {
+        int alloc(int maxPort, int limit, java.util.function.IntPredicate busy) {
             for (int p = 0; p < valid; p++) {
                 if (p > maxPort) return ENOSPC;
-                if (state[p] == FREE) return p;
+                if (state[p] == FREE && !busy.test(p)) return p;
             }
             if (valid >= limit || valid > maxPort) return ENOSPC;
             int p = valid;
@@ -53,6 +56,9 @@ public final class TwoLevelModel {
     final java.util.function.IntPredicate pirqAccess;
     final Table guest, backend;
     public final boolean[] pending, mask;
+    /** Non-null while the FIFO ABI is in force. */
+    public FifoState fifo;
+    public final int twoLevelLimit;
     public final long[] sel;
     public final boolean[] upcallPending;
     public final List<Integer> upcalls = new ArrayList<>();
@@ -60,7 +66,7 @@ public final class TwoLevelModel {
     final int[][] virqPort;
     final int[] pirqPort;
 
-    public TwoLevelModel(int domid, int vcpus, int nrPirqs, int maxPort, java.util.function.IntPredicate pirqAccess,
+    public EventModel(int domid, int vcpus, int nrPirqs, int maxPort, java.util.function.IntPredicate pirqAccess,
             int bitsPerWord) {
         this.domid = domid;
         this.vcpus = vcpus;
@@ -69,7 +75,8 @@ public final class TwoLevelModel {
         this.pirqAccess = pirqAccess;
         this.bitsPerWord = bitsPerWord;
         int limit = bitsPerWord * bitsPerWord;
-        guest = new Table(domid, limit);
+        twoLevelLimit = limit;
+        guest = new Table(domid, FIFO_PORTS);
         backend = new Table(0, BACKEND_PORTS);
         pending = new boolean[limit];
         mask = new boolean[limit];
@@ -80,7 +87,11 @@ public final class TwoLevelModel {
     }
 
     public int limit() {
-        return pending.length;
+        return fifo != null ? FIFO_PORTS : twoLevelLimit;
+    }
+
+    int allocGuest() {
+        return guest.alloc(maxPort, limit(), p -> fifo != null && fifo.busy(p));
     }
 
     /** The n-th (mod count) bound guest port, or 0 when none is bound. */
@@ -110,6 +121,10 @@ public final class TwoLevelModel {
     // ---- raising -------------------------------------------------------------------------------------------
 
     void raiseGuest(int port) {
+        if (fifo != null) {
+            fifo.raise(guest.vcpu[port], port, guest.prio[port]);
+            return;
+        }
         if (port >= limit()) return;
         if (pending[port]) return;
         pending[port] = true;
@@ -134,9 +149,10 @@ public final class TwoLevelModel {
         Table d = byAnyId(dom);
         if (d == null) return ESRCH;
         if (d != guest) return EPERM;
-        int p = guest.alloc(maxPort);
+        int p = allocGuest();
         if (p < 0) return p;
         guest.state[p] = UNBOUND;
+        guest.prio[p] = 7; // evtchn_port_init
         guest.a[p] = remote == SELF ? domid : remote;
         guest.vcpu[p] = 0;
         return p;
@@ -149,11 +165,12 @@ public final class TwoLevelModel {
     }
 
     int bindInterdomain(Table ld, Table rd, int rport) {
-        int lport = ld.alloc(ld == guest ? maxPort : BACKEND_PORTS - 1);
+        int lport = ld == guest ? allocGuest() : ld.alloc(BACKEND_PORTS - 1, BACKEND_PORTS, p -> false);
         if (lport < 0) return lport;
         if (!rd.valid(rport)) return EINVAL;
         if (rd.state[rport] != UNBOUND || rd.a[rport] != ld.id) return EINVAL;
         ld.state[lport] = INTERDOMAIN;
+        ld.prio[lport] = 7;
         ld.a[lport] = rd.id;
         ld.b[lport] = rport;
         ld.vcpu[lport] = 0;
@@ -169,9 +186,10 @@ public final class TwoLevelModel {
         if (globalVirq(virq) && vcpu != 0) return EINVAL;
         if (vcpu < 0 || vcpu >= vcpus) return ENOENT;
         if (virqPort[vcpu][virq] != 0) return EEXIST;
-        int p = guest.alloc(maxPort);
+        int p = allocGuest();
         if (p < 0) return p;
         guest.state[p] = VIRQ;
+        guest.prio[p] = 7;
         guest.a[p] = virq;
         guest.vcpu[p] = vcpu;
         virqPort[vcpu][virq] = p;
@@ -182,9 +200,10 @@ public final class TwoLevelModel {
         if (pirq < 0 || pirq >= nrPirqs) return EINVAL;
         if (!pirqAccess.test(pirq)) return EPERM;
         if (pirqPort[pirq] != 0) return EEXIST;
-        int p = guest.alloc(maxPort);
+        int p = allocGuest();
         if (p < 0) return p;
         guest.state[p] = PIRQ;
+        guest.prio[p] = 7;
         guest.a[p] = pirq;
         guest.vcpu[p] = 0;
         pirqPort[pirq] = p;
@@ -193,9 +212,10 @@ public final class TwoLevelModel {
 
     public int bindIpi(int vcpu) {
         if (vcpu < 0 || vcpu >= vcpus) return ENOENT;
-        int p = guest.alloc(maxPort);
+        int p = allocGuest();
         if (p < 0) return p;
         guest.state[p] = IPI;
+        guest.prio[p] = 7;
         guest.vcpu[p] = vcpu;
         return p;
     }
@@ -218,9 +238,13 @@ public final class TwoLevelModel {
             rd.state[rport] = UNBOUND;
             rd.a[rport] = d.id;
         }
-        if (d == guest && port < limit()) pending[port] = false;
+        if (d == guest) {
+            if (fifo != null) fifo.clearPending(port);
+            else if (port < limit()) pending[port] = false;
+        }
         d.state[port] = FREE;
         d.vcpu[port] = 0;
+        d.prio[port] = 7;
         return 0;
     }
 
@@ -280,6 +304,10 @@ public final class TwoLevelModel {
 
     public int unmask(int port) {
         if (!guest.valid(port)) return EINVAL;
+        if (fifo != null) {
+            fifo.unmask(guest.vcpu[port], port, guest.prio[port]);
+            return 0;
+        }
         if (port >= limit()) return 0;
         boolean wasMasked = mask[port];
         mask[port] = false;
@@ -304,11 +332,127 @@ public final class TwoLevelModel {
         for (int p = 1; p < guest.valid; p++) close(guest, p);
         for (int[] row : virqPort) Arrays.fill(row, 0);
         Arrays.fill(pirqPort, 0);
+        fifo = null;
         return 0;
     }
 
-    public int setPriority(int port) {
-        return guest.valid(port) ? ENOSYS : EINVAL;
+    public int setPriority(int port, int priority) {
+        if (!guest.valid(port)) return EINVAL;
+        if (fifo == null) return ENOSYS;
+        if (priority < 0 || priority > 15) return EINVAL;
+        guest.prio[port] = priority;
+        return 0;
+    }
+
+    /** EVTCHNOP_init_control; {@code gfnOk}: the frame is guest RAM. */
+    public int initControl(boolean gfnOk, int offset, int vcpu) {
+        if (vcpu < 0 || vcpu >= vcpus) return ENOENT;
+        if (Integer.compareUnsigned(offset, 4096 - 72) > 0 || (offset & 7) != 0) return EINVAL;
+        if (!gfnOk) return EINVAL;
+        if (fifo != null) {
+            if (fifo.hasBlock[vcpu]) return EINVAL;
+            fifo.hasBlock[vcpu] = true;
+            return 0;
+        }
+        FifoState f = new FifoState();
+        f.hasBlock[vcpu] = true;
+        for (int p = 1; p < Math.min(twoLevelLimit, guest.valid); p++) {
+            if (pending[p]) f.held[p] = true;
+            guest.prio[p] = 7;
+        }
+        fifo = f;
+        return 0;
+    }
+
+    /** EVTCHNOP_expand_array. */
+    public int expandArray(boolean gfnOk) {
+        if (fifo == null) return EOPNOTSUPP;
+        if (fifo.pages >= 128) return ENOSPC;
+        if (!gfnOk) return EINVAL;
+        int first = fifo.pages * 1024;
+        fifo.pages++;
+        for (int p = first; p < first + 1024 && guest.valid(p); p++) {
+            if (fifo.held[p]) {
+                fifo.held[p] = false;
+                if (guest.state[p] != FREE) fifo.raise(guest.vcpu[p], p, guest.prio[p]);
+            }
+        }
+        return 0;
+    }
+
+    /** The FIFO ABI's state: event words, control blocks (READY, HEAD) and Xen's private tails and last queues. */
+    public final class FifoState {
+        public static final int P = 1 << 31, M = 1 << 30, L = 1 << 29, B = 1 << 28, LINK = (1 << 17) - 1;
+        public final int[] words = new int[FIFO_PORTS];
+        public int pages;
+        final boolean[] held = new boolean[FIFO_PORTS];
+        public final boolean[] hasBlock = new boolean[vcpus];
+        public final int[] ready = new int[vcpus];
+        public final int[][] head = new int[vcpus][16];
+        final int[][] tail = new int[vcpus][16];
+        final int[] lastq = new int[FIFO_PORTS];
+
+        boolean hasWord(int port) {
+            return port >= 0 && port < pages * 1024;
+        }
+
+        boolean busy(int port) {
+            return hasWord(port) && (words[port] & L) != 0;
+        }
+
+        void raise(int v, int port, int prio) {
+            if (!hasWord(port)) {
+                held[port] = true;
+                return;
+            }
+            int oldV = lastq[port] >>> 8, oldP = lastq[port] & 0xFF;
+            words[port] |= P;
+            boolean linked = true;
+            if (hasBlock[v] && (words[port] & M) == 0 && (words[port] & L) == 0) {
+                words[port] |= L;
+                if (tail[oldV][oldP] == port) tail[oldV][oldP] = 0;
+                if (oldV != v || oldP != prio) lastq[port] = (v << 8) | prio;
+                int t = tail[v][prio];
+                linked = t != 0 && hasWord(t) && (words[t] & L) != 0;
+                if (linked) words[t] = (words[t] & ~(B | LINK)) | port;
+                else head[v][prio] = port;
+                tail[v][prio] = port;
+            }
+            if (!linked && (ready[v] & (1 << prio)) == 0) {
+                ready[v] |= 1 << prio;
+                if (!upcallPending[v]) {
+                    upcallPending[v] = true;
+                    upcalls.add(v);
+                }
+            }
+        }
+
+        void clearPending(int port) {
+            held[port] = false;
+            if (hasWord(port)) words[port] &= ~P;
+        }
+
+        void unmask(int v, int port, int prio) {
+            if (!hasWord(port)) return;
+            words[port] &= ~M;
+            if ((words[port] & P) != 0) raise(v, port, prio);
+        }
+
+        /** The guest handles every queue of every vCPU: walk from HEAD unlinking, clear PENDING, clear READY. */
+        public void drainAll() {
+            for (int v = 0; v < vcpus; v++) {
+                if (!hasBlock[v]) continue;
+                ready[v] = 0;
+                for (int q = 0; q < 16; q++) {
+                    int port = head[v][q];
+                    while (port != 0 && hasWord(port)) {
+                        int next = words[port] & LINK;
+                        words[port] &= ~(L | LINK | P);
+                        port = next;
+                    }
+                }
+            }
+        }
     }
 
     // ---- host side -----------------------------------------------------------------------------------------
@@ -330,7 +474,7 @@ public final class TwoLevelModel {
     }
 
     public int backendAllocUnbound() {
-        int p = backend.alloc(BACKEND_PORTS - 1);
+        int p = backend.alloc(BACKEND_PORTS - 1, BACKEND_PORTS, q -> false);
         if (p < 0) return p;
         backend.state[p] = UNBOUND;
         backend.a[p] = domid;
@@ -370,14 +514,15 @@ public final class TwoLevelModel {
         sel[vcpu] = 0;
     }
 
-    /** {state, vcpu, a, b} of a guest port for comparison (a/b only where the state defines them). */
+    /** {state, vcpu, a, b, priority} of a guest port for comparison (a/b only where the state defines them). */
     public int[] describe(int port) {
-        if (!guest.valid(port)) return new int[] {FREE, 0, 0, 0};
+        if (!guest.valid(port)) return new int[] {FREE, 0, 0, 0, 7};
         int s = guest.state[port];
+        int pr = guest.prio[port];
         return switch (s) {
-            case UNBOUND, PIRQ, VIRQ -> new int[] {s, guest.vcpu[port], guest.a[port], 0};
-            case INTERDOMAIN -> new int[] {s, guest.vcpu[port], guest.a[port], guest.b[port]};
-            default -> new int[] {s, guest.vcpu[port], 0, 0};
+            case UNBOUND, PIRQ, VIRQ -> new int[] {s, guest.vcpu[port], guest.a[port], 0, pr};
+            case INTERDOMAIN -> new int[] {s, guest.vcpu[port], guest.a[port], guest.b[port], pr};
+            default -> new int[] {s, guest.vcpu[port], 0, 0, pr};
         };
     }
 }

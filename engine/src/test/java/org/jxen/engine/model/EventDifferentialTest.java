@@ -20,16 +20,17 @@ import org.jxen.engine.testing.EventFixture;
 
 /**
  * Seeded randomized differential test: random operation sequences (every EVTCHNOP through the hypercall layer with
- * good and bad arguments, guest-side bit writes, host VIRQ/PIRQ raises, the backend side of interdomain channels) run
- * on the engine and on {@link TwoLevelModel}; after every step the return code, status output, every port's state,
- * every pending/mask bit, every selector and upcall_pending, the upcalls raised and the backend notifications must
- * agree.
+ * good and bad arguments, including the switch to FIFO and its growth; guest-side writes of bits and event words and
+ * queue draining; host VIRQ/PIRQ raises; the backend side of interdomain channels; the fast path on or off) run
+ * on the engine and on {@link EventModel}; after every step the return code, status output, every port's state,
+ * every pending/mask bit, every selector and upcall_pending, every FIFO event word, READY bitmap and HEAD, the upcalls
+ * raised and the backend notifications must agree.
  *
  * <p>{@code -Djxen.diff.sequences=N} sets the number of sequences (CI: 100,000); {@code -Djxen.diff.seed=S} the
  * master seed (default: random, printed); {@code -Djxen.diff.sequence=S} replays one sequence. A failure prints the
  * sequence's seed and its trace.
  */
-class TwoLevelDifferentialTest {
+class EventDifferentialTest {
     private static final int DOMID = 1;
 
     @Test
@@ -41,7 +42,7 @@ class TwoLevelDifferentialTest {
         }
         int sequences = Integer.getInteger("jxen.diff.sequences", 100_000);
         long master = Long.getLong("jxen.diff.seed", System.nanoTime());
-        System.out.println("2-level differential test: " + sequences + " sequences, master seed " + master
+        System.out.println("event-channel differential test: " + sequences + " sequences, master seed " + master
                 + " (rerun with -Djxen.diff.seed=" + master + ")");
         SplittableRandom seeds = new SplittableRandom(master);
         long ops = 0;
@@ -49,14 +50,15 @@ class TwoLevelDifferentialTest {
             long seed = seeds.nextLong();
             ops += runSequence(seed);
         }
-        System.out.println("2-level differential test: " + ops + " operations compared");
+        System.out.println("event-channel differential test: " + ops + " operations compared");
     }
 
     /** Runs one sequence; returns the number of operations. */
     static int runSequence(long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);
         GuestWidth width = rnd.nextBoolean() ? GuestWidth.BITS_64 : GuestWidth.BITS_32;
-        int vcpus = 1 + rnd.nextInt(rnd.nextInt(8) == 0 ? 40 : 4);
+        boolean fifoAllowed = rnd.nextBoolean();
+        int vcpus = 1 + rnd.nextInt(fifoAllowed ? 4 : rnd.nextInt(8) == 0 ? 40 : 4);
         int maxPort = switch (rnd.nextInt(4)) {
             case 0 -> 5 + rnd.nextInt(10);
             case 1 -> 70 + rnd.nextInt(60);
@@ -66,15 +68,16 @@ class TwoLevelDifferentialTest {
         java.util.function.IntPredicate access = p -> p != 3;
         var cfg = new DomainConfig(DOMID, vcpus, nrPirqs, maxPort, access);
         List<String> trace = new ArrayList<>();
-        trace.add("width=" + width + " vcpus=" + vcpus + " maxPort=" + maxPort);
+        trace.add("width=" + width + " vcpus=" + vcpus + " maxPort=" + maxPort + " fifo allowed=" + fifoAllowed);
         boolean fast = rnd.nextBoolean();
         trace.add("fast path " + (fast ? "on" : "off"));
-        try (EventFixture engine = fast ? new EventFixture(width, cfg).withFastPath() : new EventFixture(width, cfg)) {
-            TwoLevelModel model = new TwoLevelModel(DOMID, vcpus, nrPirqs, maxPort, access, width.bitsPerWord());
+        long ram = fifoAllowed ? FIFO_RAM : EventFixture.RAM_SIZE;
+        try (EventFixture engine = fast ? new EventFixture(width, cfg, ram).withFastPath() : new EventFixture(width, cfg, ram)) {
+            EventModel model = new EventModel(DOMID, vcpus, nrPirqs, maxPort, access, width.bitsPerWord());
             List<Integer> backendPorts = new ArrayList<>();
             int length = 1 + rnd.nextInt(60);
             for (int step = 0; step < length; step++) {
-                String what = step(rnd, engine, model, vcpus, backendPorts);
+                String what = step(rnd, engine, model, vcpus, backendPorts, fifoAllowed);
                 trace.add(what);
                 String diff = compare(engine, model);
                 if (diff != null) fail(report(seed, trace, diff));
@@ -93,7 +96,7 @@ class TwoLevelDifferentialTest {
 
     // ---- random arguments ----------------------------------------------------------------------------------------
 
-    private static int port(SplittableRandom rnd, TwoLevelModel m) {
+    private static int port(SplittableRandom rnd, EventModel m) {
         if (rnd.nextBoolean()) {
             int bound = m.randomBoundPort(rnd.nextInt(Integer.MAX_VALUE));
             if (bound > 0) return bound;
@@ -134,7 +137,14 @@ class TwoLevelDifferentialTest {
 
     // ---- one step on both ---------------------------------------------------------------------------------------
 
-    private static String step(SplittableRandom rnd, EventFixture e, TwoLevelModel m, int vcpus, List<Integer> backendPorts) {
+    /** FIFO-capable sequences: control block of vCPU v at gfn 4+v, event-array page i at gfn 0x10+i (8 at most). */
+    private static final long FIFO_RAM = 128 * 1024;
+    private static final long BAD_GFN = 0x1000;
+    private static final int MAX_PAGES = 8;
+
+    private static String step(SplittableRandom rnd, EventFixture e, EventModel m, int vcpus, List<Integer> backendPorts,
+            boolean fifoAllowed) {
+        if (fifoAllowed && rnd.nextInt(12) == 0) return fifoStep(rnd, e, m, vcpus);
         int kind = rnd.nextInt(28);
         switch (kind) {
             case 0, 1 -> {
@@ -190,10 +200,11 @@ class TwoLevelDifferentialTest {
             }
             case 17 -> {
                 int p = port(rnd, m);
-                return check("set_priority(" + p + ")", e.call(SET_PRIORITY, p, 3), m.setPriority(p));
+                int prio = rnd.nextInt(10) == 0 ? 16 + rnd.nextInt(3) : rnd.nextInt(16);
+                return check("set_priority(" + p + "," + prio + ")", e.call(SET_PRIORITY, p, prio), m.setPriority(p, prio));
             }
             case 18 -> {
-                int p = rnd.nextInt(Math.min(m.limit(), m.validPorts() + 1));
+                int p = rnd.nextInt(Math.min(m.twoLevelLimit, m.validPorts() + 1));
                 switch (rnd.nextInt(3)) {
                     case 0 -> { e.mask(p); m.guestMask(p); return "guest mask " + p; }
                     case 1 -> { e.sharedInfo().clearBit(e.width.maskOffset, p); m.guestClearMask(p); return "guest clear mask " + p; }
@@ -201,11 +212,15 @@ class TwoLevelDifferentialTest {
                 }
             }
             case 25, 26, 27 -> { // the guest handles everything: acknowledge every vCPU, clear every pending bit
+                if (m.fifo != null) {
+                    drainFifo(e, m);
+                    m.fifo.drainAll();
+                }
                 for (int c = 0; c < vcpus; c++) {
                     e.acknowledge(c);
                     m.guestAcknowledge(c);
                 }
-                for (int p = 0; p < Math.min(m.limit(), m.validPorts()); p++) {
+                for (int p = 0; p < Math.min(m.twoLevelLimit, m.validPorts()); p++) {
                     e.clearPendingBit(p);
                     m.guestClearPending(p);
                 }
@@ -253,6 +268,78 @@ class TwoLevelDifferentialTest {
         }
     }
 
+    private static String fifoStep(SplittableRandom rnd, EventFixture e, EventModel m, int vcpus) {
+        switch (rnd.nextInt(6)) {
+            case 0, 1 -> {
+                int vcpu = rnd.nextInt(12) == 0 ? vcpus : rnd.nextInt(vcpus);
+                int offset = switch (rnd.nextInt(8)) {
+                    case 0 -> 4;
+                    case 1 -> 4096 - 64;
+                    case 2 -> -8;
+                    default -> 8 * rnd.nextInt(4);
+                };
+                boolean goodGfn = rnd.nextInt(8) != 0;
+                boolean validVcpu = vcpu >= 0 && vcpu < vcpus;
+                long gfn = !goodGfn ? BAD_GFN : validVcpu ? 4 + vcpu : 0x1E; // 0x1E: a scratch page
+                boolean registered = m.fifo != null && validVcpu && m.fifo.hasBlock[vcpu];
+                if (goodGfn && validVcpu && !registered) e.ram.page(gfn).orElseThrow().clear(); // a fresh, zeroed page
+                long rc = e.call(INIT_CONTROL, (int) gfn, 0, offset, vcpu);
+                return check("init_control(" + gfn + "," + offset + "," + vcpu + ")", rc, m.initControl(goodGfn, offset, vcpu));
+            }
+            case 2 -> {
+                int pages = m.fifo == null ? 0 : m.fifo.pages;
+                if (pages >= MAX_PAGES) return "skip expand";
+                boolean goodGfn = rnd.nextInt(8) != 0;
+                long gfn = goodGfn ? 0x10 + pages : BAD_GFN;
+                if (goodGfn) e.ram.page(gfn).orElseThrow().clear();
+                return check("expand_array(" + gfn + ")", e.call(EXPAND_ARRAY, (int) gfn, 0), m.expandArray(goodGfn));
+            }
+            default -> {
+                if (m.fifo == null || m.fifo.pages == 0) return "skip word";
+                int p = rnd.nextInt(Math.min(m.fifo.pages * 1024, m.validPorts() + 1));
+                var page = e.ram.page(0x10 + p / 1024).orElseThrow();
+                long off = (p % 1024) * 4L;
+                switch (rnd.nextInt(3)) {
+                    case 0 -> {
+                        page.setBit(off, 30);
+                        m.fifo.words[p] |= EventModel.FifoState.M;
+                        return "guest masks word " + p;
+                    }
+                    case 1 -> {
+                        page.clearBit(off, 30);
+                        m.fifo.words[p] &= ~EventModel.FifoState.M;
+                        return "guest clears mask of word " + p;
+                    }
+                    default -> {
+                        page.clearBit(off, 31);
+                        m.fifo.words[p] &= ~EventModel.FifoState.P;
+                        return "guest clears pending of word " + p;
+                    }
+                }
+            }
+        }
+    }
+
+    /** The engine side of {@link EventModel.FifoState#drainAll}: the same walk over guest memory. */
+    private static void drainFifo(EventFixture e, EventModel m) {
+        org.jxen.engine.evtchn.FifoAbi fifo = (org.jxen.engine.evtchn.FifoAbi) e.guest.abi();
+        for (int v = 0; v < m.vcpus; v++) {
+            var cb = fifo.controlBlock(v);
+            if (cb == null) continue;
+            cb.getAndSetInt(0, 0);
+            for (int q = 0; q < 16; q++) {
+                int port = cb.getIntVolatile(8 + 4 * q);
+                while (port != 0 && port < m.fifo.pages * 1024) {
+                    var page = e.ram.page(0x10 + port / 1024).orElseThrow();
+                    long off = (port % 1024) * 4L;
+                    int w = page.getIntVolatile(off);
+                    page.putIntVolatile(off, w & ~((1 << 29) | ((1 << 17) - 1) | (1 << 31)));
+                    port = w & ((1 << 17) - 1);
+                }
+            }
+        }
+    }
+
     private static String check(String what, long engineRc, int modelRc) {
         if (engineRc != modelRc) return "MISMATCH " + what + ": engine " + engineRc + " model " + modelRc;
         return what + " = " + engineRc;
@@ -264,7 +351,7 @@ class TwoLevelDifferentialTest {
         return check(what, engineResult, modelRc);
     }
 
-    private static String checkStatus(EventFixture e, TwoLevelModel m, int dom, int port) {
+    private static String checkStatus(EventFixture e, EventModel m, int dom, int port) {
         var s = e.structBytes();
         s.fill((byte) 0xEE);
         s.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) dom);
@@ -283,9 +370,9 @@ class TwoLevelDifferentialTest {
 
     // ---- full state comparison ---------------------------------------------------------------------------------
 
-    private static String compare(EventFixture e, TwoLevelModel m) {
+    private static String compare(EventFixture e, EventModel m) {
         if (e.ports.validPorts() != m.validPorts()) return "valid ports " + e.ports.validPorts() + " vs " + m.validPorts();
-        int limit = Math.min(m.limit(), m.validPorts() + 64);
+        int limit = Math.min(m.twoLevelLimit, m.validPorts() + 64);
         var si = e.sharedInfo();
         for (int p = 0; p < limit; p++) {
             if (si.testBit(e.width.pendingOffset, p) != m.pending[p]) return "pending bit " + p;
@@ -299,6 +386,25 @@ class TwoLevelDifferentialTest {
         if (!List.copyOf(e.upcalls).equals(m.upcalls)) return "upcalls " + e.upcalls + " vs " + m.upcalls;
         if (!List.copyOf(e.backendNotifications).equals(m.backendNotifications))
             return "backend notifications " + e.backendNotifications + " vs " + m.backendNotifications;
+        if (m.fifo != null) {
+            if (!(e.guest.abi() instanceof org.jxen.engine.evtchn.FifoAbi fifo)) return "engine is not on FIFO";
+            int words = Math.min(m.fifo.pages * 1024, m.validPorts() + 64);
+            for (int p = 0; p < words; p++) {
+                if (fifo.eventWord(p) != m.fifo.words[p])
+                    return "event word " + p + ": engine 0x" + Integer.toHexString(fifo.eventWord(p)) + " model 0x" + Integer.toHexString(m.fifo.words[p]);
+            }
+            for (int v = 0; v < m.vcpus; v++) {
+                var cb = fifo.controlBlock(v);
+                if ((cb != null) != m.fifo.hasBlock[v]) return "control block of vcpu " + v;
+                if (cb == null) continue;
+                if (cb.getIntVolatile(0) != m.fifo.ready[v]) return "READY of vcpu " + v + ": engine " + cb.getIntVolatile(0) + " model " + m.fifo.ready[v];
+                for (int q = 0; q < 16; q++) {
+                    if (cb.getIntVolatile(8 + 4 * q) != m.fifo.head[v][q]) return "HEAD[" + q + "] of vcpu " + v;
+                }
+            }
+        } else if (!(e.guest.abi() instanceof org.jxen.engine.evtchn.TwoLevelAbi)) {
+            return "engine is not on 2-level";
+        }
         for (int p = 0; p < m.validPorts(); p++) {
             int[] want = m.describe(p);
             int[] got = describe(e.ports.channel(p));
@@ -309,13 +415,13 @@ class TwoLevelDifferentialTest {
 
     private static int[] describe(Channel ch) {
         return switch (ch.binding()) {
-            case Binding.Free f -> new int[] {TwoLevelModel.FREE, ch.vcpu(), 0, 0};
-            case Binding.Reserved r -> new int[] {TwoLevelModel.RESERVED, ch.vcpu(), 0, 0};
-            case Binding.Unbound u -> new int[] {TwoLevelModel.UNBOUND, ch.vcpu(), u.remoteDomid(), 0};
-            case Binding.Interdomain i -> new int[] {TwoLevelModel.INTERDOMAIN, ch.vcpu(), i.remoteDomid(), i.remotePort()};
-            case Binding.Pirq p -> new int[] {TwoLevelModel.PIRQ, ch.vcpu(), p.pirq(), 0};
-            case Binding.Virq v -> new int[] {TwoLevelModel.VIRQ, ch.vcpu(), v.virq(), 0};
-            case Binding.Ipi i -> new int[] {TwoLevelModel.IPI, ch.vcpu(), 0, 0};
+            case Binding.Free f -> new int[] {EventModel.FREE, ch.vcpu(), 0, 0, ch.priority()};
+            case Binding.Reserved r -> new int[] {EventModel.RESERVED, ch.vcpu(), 0, 0, ch.priority()};
+            case Binding.Unbound u -> new int[] {EventModel.UNBOUND, ch.vcpu(), u.remoteDomid(), 0, ch.priority()};
+            case Binding.Interdomain i -> new int[] {EventModel.INTERDOMAIN, ch.vcpu(), i.remoteDomid(), i.remotePort(), ch.priority()};
+            case Binding.Pirq p -> new int[] {EventModel.PIRQ, ch.vcpu(), p.pirq(), 0, ch.priority()};
+            case Binding.Virq v -> new int[] {EventModel.VIRQ, ch.vcpu(), v.virq(), 0, ch.priority()};
+            case Binding.Ipi i -> new int[] {EventModel.IPI, ch.vcpu(), 0, 0, ch.priority()};
         };
     }
 }
