@@ -7,6 +7,7 @@ import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.evtchn.BackendDomain;
 import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.evtchn.FifoControl;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.engine.fastpath.BackendSignals;
@@ -26,12 +27,16 @@ public final class BenchDomain implements AutoCloseable {
     public static final long ARG_GPA = 0x1000;
 
     public final Arena arena = Arena.ofShared();
-    public final GuestMemory ram = new GuestMemory(arena.allocate(1 << 20, GuestMemory.PAGE_SIZE));
+    /** 2 MiB: shared_info, argument structs, a FIFO control block (gfn 0x20) and up to 128 event-array pages (0x100..). */
+    public final GuestMemory ram = new GuestMemory(arena.allocate(2 << 20, GuestMemory.PAGE_SIZE));
+    public static final long CONTROL_GFN = 0x20;
+    public static final long ARRAY_GFN = 0x100;
     public final GuestDomain guest;
     public final PortManager ports;
     public final RouteTable routes;
     public final FastPath fastPath;
     public final EventChannelOp evtchnOp;
+    public final FifoControl fifo;
     public final GuestVirtualMemory vmem = new GuestVirtualMemory(ram, AddressTranslator.IDENTITY);
     public final GuestWidth width = GuestWidth.BITS_64;
 
@@ -43,7 +48,8 @@ public final class BenchDomain implements AutoCloseable {
         routes = new RouteTable(() -> guest.abi().portLimit(), vcpus, new ReaderSlots());
         fastPath = new FastPath(guest, routes);
         RouteSync.install(ports, routes, new BackendSignals());
-        evtchnOp = new EventChannelOp(ports);
+        fifo = new FifoControl(ports, ram);
+        evtchnOp = new EventChannelOp(ports, fifo);
     }
 
     public GuestRegion sharedInfo() {
@@ -56,6 +62,29 @@ public final class BenchDomain implements AutoCloseable {
         GuestRegion vi = guest.shared().vcpuInfo(vcpu);
         vi.getAndSetLong(width.pendingSelOffset, 0);
         vi.clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
+    }
+
+    /** Switches to FIFO: a control block for every vCPU and enough event-array pages for {@code ports} ports. */
+    public void switchToFifo(int ports) {
+        for (int v = 0; v < guest.vcpuCount(); v++) {
+            if (fifo.initControl(CONTROL_GFN + v, 0, v) != 0) throw new IllegalStateException("init_control");
+        }
+        for (int page = 0; page * 1024 < ports + 1; page++) {
+            if (fifo.expandArray(ARRAY_GFN + page) != 0) throw new IllegalStateException("expand_array");
+        }
+    }
+
+    /** The FIFO guest's undo of a send on {@code port} at {@code priority} on vCPU 0: unlink, clear READY and upcall. */
+    public void consumeFifo(int port, int priority) {
+        GuestRegion page = ram.page(ARRAY_GFN + port / 1024).orElseThrow();
+        long off = (port % 1024) * 4L;
+        while (true) {
+            int w = page.getIntVolatile(off);
+            if (page.compareAndSetInt(off, w, w & ~((1 << 29) | ((1 << 17) - 1) | (1 << 31)))) break;
+        }
+        GuestRegion cb = ram.page(CONTROL_GFN).orElseThrow();
+        cb.clearBit(0, priority);
+        guest.shared().vcpuInfo(0).clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
     }
 
     @Override

@@ -24,6 +24,10 @@ public enum GuestWidth {
     public final int wallclockOffset;
     /** offsetof(struct vcpu_info, evtchn_pending_sel). */
     public final int pendingSelOffset;
+    /** The 2-level port limit, BITS_PER_EVTCHN_WORD squared. */
+    private final int ports2l;
+    /** log2(BITS_PER_EVTCHN_WORD): port >> selectorShift is the selector bit. */
+    public final int selectorShift;
 
     GuestWidth(int wordBytes, int pendingOffset, int maskOffset, int wallclockOffset, int pendingSelOffset) {
         this.wordBytes = wordBytes;
@@ -31,6 +35,8 @@ public enum GuestWidth {
         this.maskOffset = maskOffset;
         this.wallclockOffset = wallclockOffset;
         this.pendingSelOffset = pendingSelOffset;
+        this.ports2l = wordBytes * 8 * wordBytes * 8;
+        this.selectorShift = Integer.numberOfTrailingZeros(wordBytes * 8);
     }
 
     /** BITS_PER_EVTCHN_WORD. */
@@ -40,6 +46,6 @@ public enum GuestWidth {
 
     /** The 2-level ABI's port limit: BITS_PER_EVTCHN_WORD squared (4096 or 1024). */
     public int twoLevelPorts() {
-        return bitsPerWord() * bitsPerWord();
+        return ports2l;
     }
 }

@@ -51,7 +51,7 @@ public final class TwoLevelAbi implements EventChannelAbi {
 
     private void raiseSelector(int vcpu, int port, GuestWidth w) {
         GuestRegion vi = shared.vcpuInfo(vcpu);
-        if (!vi.testAndSetBit(w.pendingSelOffset, port / w.bitsPerWord())) markEventsPending(vcpu, vi);
+        if (!vi.testAndSetBit(w.pendingSelOffset, port >>> w.selectorShift)) markEventsPending(vcpu, vi);
     }
 
     /** vcpu_mark_events_pending: the upcall fires only on the 0 to 1 edge of evtchn_upcall_pending. */

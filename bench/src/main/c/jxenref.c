@@ -1,0 +1,310 @@
+/*
+ * C references for `jxen bench`: the same work as jxen's Java code, with the same atomics, compiled -O2 and called
+ * through FFM from the same process, so both sides are measured in one run, interleaved.
+ *
+ *  - 2-level send (Xen's event_2l.c): route lookup in an array, test-and-set pending, test mask,
+ *    test-and-set selector, test-and-set upcall_pending;
+ *  - FIFO send (Xen's event_fifo.c evtchn_fifo_set_pending): lock the last queue (spinlock, as Xen), test-and-set
+ *    PENDING, test MASKED, test-and-set LINKED, link with cmpxchg on the tail word or write HEAD, test-and-set READY,
+ *    test-and-set upcall_pending;
+ *  - eventfd notify -> wake between two threads (an echo thread blocked in epoll_wait).
+ *
+ * Each "run" function performs `iters` operations and returns the elapsed nanoseconds (CLOCK_MONOTONIC).
+ * An operation is "undo the previous send as a guest would, then send", exactly what the Java side times.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Xen's evtchn_check_pollers() starts with "is any vCPU polling?": one load, done on a newly pending port. */
+static volatile uint64_t poll_mask;
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* Atomic bit operations on a bitmap as x86 Xen does them: lock bts / lock btr on the containing word. */
+static inline int test_and_set_bit(volatile uint8_t *base, long bit) {
+    volatile uint64_t *w = (volatile uint64_t *)(base + ((bit >> 6) << 3));
+    unsigned char c;
+    __asm__ volatile("lock btsq %2,%0; setc %1" : "+m"(*w), "=q"(c) : "r"((uint64_t)(bit & 63)) : "memory");
+    return c;
+}
+
+static inline void clear_bit(volatile uint8_t *base, long bit) {
+    volatile uint64_t *w = (volatile uint64_t *)(base + ((bit >> 6) << 3));
+    __asm__ volatile("lock btrq %1,%0" : "+m"(*w) : "r"((uint64_t)(bit & 63)) : "memory");
+}
+
+static inline int test_bit(volatile uint8_t *base, long bit) {
+    return (base[bit >> 3] >> (bit & 7)) & 1;
+}
+
+static inline int test_and_set_bit32(volatile uint32_t *w, int bit) {
+    unsigned char c;
+    __asm__ volatile("lock btsl %2,%0; setc %1" : "+m"(*w), "=q"(c) : "r"((uint32_t)bit) : "memory");
+    return c;
+}
+
+static inline void clear_bit32(volatile uint32_t *w, int bit) {
+    __asm__ volatile("lock btrl %1,%0" : "+m"(*w) : "r"((uint32_t)bit) : "memory");
+}
+
+/* ---- 2-level ---------------------------------------------------------------------------------------------- */
+
+struct route {
+    int32_t type; /* 0: none, 5: IPI (EVTCHNSTAT_ipi) */
+    int32_t target;
+    int32_t vcpu;
+    int32_t priority;
+};
+
+enum { SHINFO_PENDING = 2048, SHINFO_MASK = 2560, VCPU_INFO_SIZE = 64, SEL = 8 };
+
+static struct {
+    uint8_t *shinfo;
+    struct route *routes;
+    int nports;
+    uint64_t upcalls;
+} L2;
+
+int ref2l_setup(int nports) {
+    free(L2.shinfo);
+    free(L2.routes);
+    if (posix_memalign((void **)&L2.shinfo, 4096, 4096)) return -1;
+    memset(L2.shinfo, 0, 4096);
+    L2.routes = calloc(4096, sizeof(struct route));
+    L2.nports = nports;
+    for (int p = 1; p <= nports && p < 4096; p++) L2.routes[p] = (struct route){5, p, 0, 7};
+    return 0;
+}
+
+static inline int send_2l(int port) {
+    if ((unsigned)port >= 4096) return -22;
+    const struct route *r = &L2.routes[port];
+    if (!r->type) return -22;
+    int p = r->target;
+    volatile uint8_t *vi = L2.shinfo + r->vcpu * VCPU_INFO_SIZE;
+    if (test_and_set_bit(L2.shinfo + SHINFO_PENDING, p)) return 0;
+    if (!test_bit(L2.shinfo + SHINFO_MASK, p) && !test_and_set_bit(vi + SEL, p / 64)) {
+        if (!test_and_set_bit(vi, 0)) L2.upcalls++;
+    }
+    if (poll_mask) return 1;
+    return 0;
+}
+
+/* The guest's undo: clear the pending bit, exchange the selector with 0, clear upcall_pending. */
+static inline void consume_2l(int port) {
+    volatile uint8_t *vi = L2.shinfo;
+    clear_bit(L2.shinfo + SHINFO_PENDING, port);
+    __atomic_exchange_n((volatile uint64_t *)(vi + SEL), 0, __ATOMIC_SEQ_CST);
+    clear_bit(vi, 0);
+}
+
+uint64_t ref2l_run(long iters) {
+    int n = L2.nports, port = 1, prev = 1;
+    int rc = 0;
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < iters; i++) {
+        consume_2l(prev);
+        rc |= send_2l(port);
+        prev = port;
+        if (++port > n) port = 1;
+    }
+    uint64_t t1 = now_ns();
+    return rc ? 0 : t1 - t0;
+}
+
+/* ---- FIFO ------------------------------------------------------------------------------------------------- */
+
+enum { PENDING = 31, MASKED = 30, LINKED = 29, BUSY = 28, LINK_MASK = (1 << 17) - 1, NR = 1 << 17 };
+
+struct fifo_queue {
+    uint32_t tail;
+    uint8_t priority;
+    volatile int lock;
+};
+
+struct control_block {
+    uint32_t ready;
+    uint32_t rsvd;
+    uint32_t head[16];
+};
+
+static struct {
+    uint32_t *words;
+    uint32_t *lastq;
+    struct route *routes;
+    struct fifo_queue queues[16];
+    struct control_block *cb;
+    uint8_t *vcpu_info;
+    int nports;
+    uint64_t upcalls;
+} F;
+
+static inline void spin_lock(volatile int *l) {
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)) __builtin_ia32_pause();
+}
+
+static inline void spin_unlock(volatile int *l) {
+    __atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+int reffifo_setup(int nports) {
+    free(F.words);
+    free(F.lastq);
+    free(F.routes);
+    free(F.cb);
+    free(F.vcpu_info);
+    if (posix_memalign((void **)&F.words, 4096, NR * 4)) return -1;
+    memset(F.words, 0, NR * 4);
+    F.lastq = calloc(NR, 4);
+    F.routes = calloc(NR, sizeof(struct route));
+    F.cb = aligned_alloc(64, 128);
+    memset(F.cb, 0, 128);
+    F.vcpu_info = aligned_alloc(64, 64);
+    memset(F.vcpu_info, 0, 64);
+    memset(F.queues, 0, sizeof(F.queues));
+    for (int q = 0; q < 16; q++) F.queues[q].priority = q;
+    F.nports = nports;
+    for (int p = 1; p <= nports && p < NR; p++) F.routes[p] = (struct route){5, p, 0, 7};
+    return 0;
+}
+
+static int fifo_set_link(volatile uint32_t *word, uint32_t link) {
+    uint32_t w = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (!(w & (1u << LINKED))) return 0;
+        uint32_t nw = (w & ~((1u << BUSY) | LINK_MASK)) | link;
+        if (__atomic_compare_exchange_n(word, &w, nw, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 1;
+    }
+    return 1;
+}
+
+static inline int send_fifo(int port) {
+    if ((unsigned)port >= NR) return -22;
+    const struct route *r = &F.routes[port];
+    if (!r->type) return -22;
+    int p = r->target;
+    volatile uint32_t *word = &F.words[p];
+    struct fifo_queue *q = &F.queues[r->priority], *old_q, *locked;
+    for (;;) {
+        uint32_t lq = __atomic_load_n(&F.lastq[p], __ATOMIC_ACQUIRE);
+        old_q = &F.queues[lq & 0xff];
+        spin_lock(&old_q->lock);
+        if (__atomic_load_n(&F.lastq[p], __ATOMIC_ACQUIRE) == lq) break;
+        spin_unlock(&old_q->lock);
+    }
+    locked = old_q;
+    int linked = 1;
+    int was_pending = test_and_set_bit32(word, PENDING);
+    if (!(*word & (1u << MASKED)) && !test_and_set_bit32(word, LINKED)) {
+        if (old_q->tail == (uint32_t)p) old_q->tail = 0;
+        if (old_q != q) {
+            __atomic_store_n(&F.lastq[p], (uint32_t)(r->vcpu << 8 | r->priority), __ATOMIC_RELEASE);
+            spin_unlock(&old_q->lock);
+            spin_lock(&q->lock);
+            locked = q;
+        }
+        linked = q->tail && fifo_set_link(&F.words[q->tail], p);
+        if (!linked) __atomic_store_n(&F.cb->head[q->priority], (uint32_t)p, __ATOMIC_SEQ_CST);
+        q->tail = p;
+    }
+    spin_unlock(&locked->lock);
+    if (!linked && !test_and_set_bit32(&F.cb->ready, q->priority)) {
+        if (!test_and_set_bit(F.vcpu_info, 0)) F.upcalls++;
+    }
+    if (!was_pending && poll_mask) return 1;
+    return 0;
+}
+
+/* The guest's undo: unlink and clear PENDING of the event, clear READY and upcall_pending. */
+static inline void consume_fifo(int port, int priority) {
+    volatile uint32_t *word = &F.words[port];
+    uint32_t w = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    while (!__atomic_compare_exchange_n(word, &w, w & ~((1u << LINKED) | LINK_MASK | (1u << PENDING)), 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+    clear_bit32(&F.cb->ready, priority);
+    clear_bit(F.vcpu_info, 0);
+}
+
+uint64_t reffifo_run(long iters) {
+    int n = F.nports, port = 1, prev = 1;
+    int rc = 0;
+    uint64_t t0 = now_ns();
+    for (long i = 0; i < iters; i++) {
+        consume_fifo(prev, 7);
+        rc |= send_fifo(port);
+        prev = port;
+        if (++port > n) port = 1;
+    }
+    uint64_t t1 = now_ns();
+    return rc ? 0 : t1 - t0;
+}
+
+/* ---- eventfd notify -> wake ------------------------------------------------------------------------------- */
+
+static struct {
+    int ping, pong, ep_main;
+    volatile int stop;
+    pthread_t echo;
+} E;
+
+static void *echo_main(void *arg) {
+    (void)arg;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+    epoll_ctl(ep, EPOLL_CTL_ADD, E.ping, &ev);
+    uint64_t v, one = 1;
+    while (!E.stop) {
+        struct epoll_event out;
+        if (epoll_wait(ep, &out, 1, 100) > 0 && read(E.ping, &v, 8) == 8) {
+            if (write(E.pong, &one, 8) != 8) break;
+        }
+    }
+    close(ep);
+    return NULL;
+}
+
+int refefd_setup(void) {
+    E.ping = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    E.pong = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    E.ep_main = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+    epoll_ctl(E.ep_main, EPOLL_CTL_ADD, E.pong, &ev);
+    E.stop = 0;
+    return pthread_create(&E.echo, NULL, echo_main, NULL);
+}
+
+/* One round trip per sample: notify the echo thread, wait until it notifies back. */
+int refefd_run(long iters, uint64_t *samples) {
+    uint64_t one = 1, v;
+    for (long i = 0; i < iters; i++) {
+        uint64_t t0 = now_ns();
+        if (write(E.ping, &one, 8) != 8) return -1;
+        struct epoll_event out;
+        while (epoll_wait(E.ep_main, &out, 1, 1000) <= 0) {
+        }
+        if (read(E.pong, &v, 8) != 8) return -1;
+        samples[i] = now_ns() - t0;
+    }
+    return 0;
+}
+
+void refefd_teardown(void) {
+    E.stop = 1;
+    pthread_join(E.echo, NULL);
+    close(E.ping);
+    close(E.pong);
+    close(E.ep_main);
+}

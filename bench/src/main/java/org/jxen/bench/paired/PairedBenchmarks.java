@@ -1,0 +1,193 @@
+package org.jxen.bench.paired;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Supplier;
+
+import org.HdrHistogram.Histogram;
+
+/**
+ * {@code jxen bench}: every row runs jxen and its C reference in this one process, interleaved (jxen batch, C batch,
+ * jxen batch, ...), after a warm-up of both; medians and 99th percentiles come from HdrHistogram over the batch
+ * averages (throughput rows) or over every operation (latency rows). The format is {@code shared/design/bench-format.md}.
+ */
+public final class PairedBenchmarks {
+    /** One measured row. C fields are null where there is no C side. */
+    public record Result(String op, double jxenMedianNs, double jxenP99Ns, Double cMedianNs, Double cP99Ns, Double ratio,
+            Double target, int runs) {
+        boolean missesTarget() {
+            return target != null && ratio != null && ratio > target;
+        }
+    }
+
+    /** A row that could not run here, and why. */
+    public record Skipped(String op, String reason) {}
+
+    public record Report(String machine, String jdk, String date, List<Result> results, List<Skipped> skipped) {}
+
+    private PairedBenchmarks() {}
+
+    /** Runs every row; progress lines go to {@code progress}. */
+    public static Report run(boolean quick, PrintStream progress) {
+        CReferences c = CReferences.load();
+        List<Supplier<PairedOp>> ops = List.of(
+                () -> new SendOp("send-2l", 1.3, false, 1, c),
+                () -> new SendOp("send-fifo", 1.0, true, 1, c),
+                () -> new SendOp("send-2l-4096", 1.3, false, 4095, c),
+                () -> new SendOp("send-fifo-64", 1.0, true, 64, c),
+                () -> new SendOp("send-fifo-131072", 1.0, true, 131071, c),
+                () -> new EventFdWakeOp(c),
+                StatusScanOp::new);
+        List<Result> results = new ArrayList<>();
+        for (Supplier<PairedOp> make : ops) {
+            try (PairedOp op = make.get()) {
+                progress.println("bench: " + op.name() + "...");
+                results.add(measure(op, quick));
+            }
+        }
+        List<Skipped> skipped = new ArrayList<>();
+        String kvm = Files.isReadable(Path.of("/dev/kvm")) ? "the KVM runtime is not built yet" : "/dev/kvm is absent on this machine";
+        for (String op : List.of("hypercall-rtt", "raise-to-upcall", "send-to-backend", "ipi-pingpong")) {
+            skipped.add(new Skipped(op, kvm));
+        }
+        return new Report(machine(), System.getProperty("java.vm.name") + " " + Runtime.version(),
+                OffsetDateTime.now(ZoneOffset.UTC).withNano(0).toString(), results, skipped);
+    }
+
+    private static Result measure(PairedOp op, boolean quick) {
+        int warmups = quick ? 2 : 5;
+        int runs = quick ? 5 : 20;
+        long batch = op.batch(quick);
+        long[] samples = new long[(int) (op.latency() ? batch : 1)];
+        for (int i = 0; i < warmups; i++) {
+            op.runJxen(batch, samples);
+            if (op.hasC()) op.runC(batch, samples);
+        }
+        Histogram jxen = new Histogram(3), cHist = new Histogram(3);
+        for (int r = 0; r < runs; r++) {
+            record(jxen, op, batch, samples, op.runJxen(batch, samples));
+            if (op.hasC()) record(cHist, op, batch, samples, op.runC(batch, samples));
+        }
+        double jm = value(jxen, 50), jp = value(jxen, 99);
+        if (!op.hasC()) return new Result(op.name(), jm, jp, null, null, null, op.target(), runs);
+        double cm = value(cHist, 50), cp = value(cHist, 99);
+        return new Result(op.name(), jm, jp, cm, cp, jm / cm, op.target(), runs);
+    }
+
+    /** Values are recorded in picoseconds so that few-nanosecond averages keep their decimals. */
+    private static void record(Histogram h, PairedOp op, long batch, long[] samples, long batchNanos) {
+        if (op.latency()) {
+            for (long s : samples) h.recordValue(Math.max(1, s * 1000));
+        } else {
+            h.recordValue(Math.max(1, batchNanos * 1000 / batch));
+        }
+    }
+
+    private static double value(Histogram h, double percentile) {
+        return h.getValueAtPercentile(percentile) / 1000.0;
+    }
+
+    static String machine() {
+        String cpu = "unknown CPU";
+        try {
+            cpu = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse(cpu);
+        } catch (IOException ignored) {
+            // keep "unknown CPU"
+        }
+        return cpu + ", " + Runtime.getRuntime().availableProcessors() + " cores, Linux " + System.getProperty("os.version");
+    }
+
+    /** The table printed by {@code jxen bench}. */
+    public static String table(Report report) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("machine: ").append(report.machine()).append("\njdk: ").append(report.jdk()).append("\ndate: ")
+                .append(report.date()).append("\n\n");
+        sb.append(String.format(Locale.ROOT, "| %-18s | %12s | %12s | %12s | %12s | %7s | %7s | %-9s |%n", "operation",
+                "jxen median", "jxen p99", "C median", "C p99", "ratio", "target", "verdict"));
+        sb.append("|").append("-".repeat(20)).append("|").append("-".repeat(14)).append("|").append("-".repeat(14))
+                .append("|").append("-".repeat(14)).append("|").append("-".repeat(14)).append("|").append("-".repeat(9))
+                .append("|").append("-".repeat(9)).append("|").append("-".repeat(11)).append("|\n");
+        for (Result r : report.results()) {
+            sb.append(String.format(Locale.ROOT, "| %-18s | %12s | %12s | %12s | %12s | %7s | %7s | %-9s |%n", r.op(),
+                    ns(r.jxenMedianNs()), ns(r.jxenP99Ns()), ns(r.cMedianNs()), ns(r.cP99Ns()),
+                    r.ratio() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.ratio()),
+                    r.target() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.target()),
+                    r.target() == null || r.ratio() == null ? "-" : r.missesTarget() ? "MISSED" : "met"));
+        }
+        for (Skipped s : report.skipped()) {
+            sb.append(String.format(Locale.ROOT, "| %-18s | %-71s |%n", s.op(), "not run: " + s.reason()));
+        }
+        report.results().stream().filter(r -> r.op().equals("send-2l")).findFirst().ifPresent(r -> sb.append(
+                String.format(Locale.ROOT, "%nsend-2l throughput on one thread: %.1f M sends/s (target >= 80)%n", 1000 / r.jxenMedianNs())));
+        Result f64 = find(report, "send-fifo-64"), fBig = find(report, "send-fifo-131072"), l2 = find(report, "send-2l"),
+                fifo = find(report, "send-fifo");
+        if (f64 != null && fBig != null) {
+            sb.append(String.format(Locale.ROOT, "FIFO send at 131,071 ports / at 64 ports: %.2f (target <= 1.2)%n",
+                    fBig.jxenMedianNs() / f64.jxenMedianNs()));
+        }
+        if (l2 != null && fifo != null) {
+            sb.append(String.format(Locale.ROOT, "FIFO send / 2-level send (jxen): %.2f (target <= 1.5)%n",
+                    fifo.jxenMedianNs() / l2.jxenMedianNs()));
+        }
+        return sb.toString();
+    }
+
+    private static Result find(Report report, String op) {
+        return report.results().stream().filter(r -> r.op().equals(op)).findFirst().orElse(null);
+    }
+
+    private static String ns(Double v) {
+        if (v == null) return "-";
+        return v >= 1000 ? String.format(Locale.ROOT, "%.1f us", v / 1000) : String.format(Locale.ROOT, "%.1f ns", v);
+    }
+
+    /** The report as bench-format.md's JSON. */
+    public static String json(Report report) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("{\"machine\": ").append(quote(report.machine())).append(", \"jdk\": ").append(quote(report.jdk()))
+                .append(", \"date\": ").append(quote(report.date())).append(", \"results\": [");
+        for (int i = 0; i < report.results().size(); i++) {
+            Result r = report.results().get(i);
+            if (i > 0) sb.append(", ");
+            sb.append(String.format(Locale.ROOT,
+                    "{\"op\": %s, \"jxen_median_ns\": %.2f, \"jxen_p99_ns\": %.2f, \"c_median_ns\": %s, \"c_p99_ns\": %s, "
+                            + "\"ratio\": %s, \"target\": %s, \"runs\": %d}",
+                    quote(r.op()), r.jxenMedianNs(), r.jxenP99Ns(), num(r.cMedianNs()), num(r.cP99Ns()), num(r.ratio()),
+                    num(r.target()), r.runs()));
+        }
+        sb.append("], \"skipped\": [");
+        for (int i = 0; i < report.skipped().size(); i++) {
+            Skipped s = report.skipped().get(i);
+            if (i > 0) sb.append(", ");
+            sb.append("{\"op\": ").append(quote(s.op())).append(", \"reason\": ").append(quote(s.reason())).append("}");
+        }
+        return sb.append("]}\n").toString();
+    }
+
+    private static String num(Double v) {
+        return v == null ? "null" : String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    private static String quote(String s) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (char ch : s.toCharArray()) {
+            switch (ch) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                default -> {
+                    if (ch < 0x20) sb.append(String.format("\\u%04x", (int) ch));
+                    else sb.append(ch);
+                }
+            }
+        }
+        return sb.append('"').toString();
+    }
+}

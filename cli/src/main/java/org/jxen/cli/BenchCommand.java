@@ -1,0 +1,32 @@
+package org.jxen.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+import org.jxen.bench.paired.PairedBenchmarks;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code jxen bench}: jxen against C references, side by side, in one process run. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure jxen against C references doing the same work (same run, interleaved).")
+final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--quick", description = "Fewer and shorter runs (about a minute).")
+    boolean quick;
+
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON (bench-format.md).")
+    Path json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (json != null && json.getParent() != null && !Files.isDirectory(json.getParent())) {
+            throw new IllegalArgumentException("--json: no such directory: " + json.getParent());
+        }
+        PairedBenchmarks.Report report = PairedBenchmarks.run(quick, System.err);
+        System.out.print(PairedBenchmarks.table(report));
+        if (json != null) Files.writeString(json, PairedBenchmarks.json(report));
+        return 0;
+    }
+}
