@@ -216,7 +216,7 @@ static inline int send_fifo(int port) {
             locked = q;
         }
         linked = q->tail && fifo_set_link(&F.words[q->tail], p);
-        if (!linked) __atomic_store_n(&F.cb->head[q->priority], (uint32_t)p, __ATOMIC_SEQ_CST);
+        if (!linked) __atomic_store_n(&F.cb->head[q->priority], (uint32_t)p, __ATOMIC_RELEASE); /* write_atomic */
         q->tail = p;
     }
     spin_unlock(&locked->lock);

@@ -19,12 +19,15 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON (bench-format.md).")
     Path json;
 
+    @Option(names = "--only", paramLabel = "PREFIX", description = "Run only the rows whose name starts with PREFIX.")
+    String only;
+
     @Override
     public Integer call() throws Exception {
         if (json != null && json.getParent() != null && !Files.isDirectory(json.getParent())) {
             throw new IllegalArgumentException("--json: no such directory: " + json.getParent());
         }
-        PairedBenchmarks.Report report = PairedBenchmarks.run(quick, System.err);
+        PairedBenchmarks.Report report = PairedBenchmarks.run(quick, only, System.err);
         System.out.print(PairedBenchmarks.table(report));
         if (json != null) Files.writeString(json, PairedBenchmarks.json(report));
         return 0;

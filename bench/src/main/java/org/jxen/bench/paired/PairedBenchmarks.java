@@ -36,6 +36,11 @@ public final class PairedBenchmarks {
 
     /** Runs every row; progress lines go to {@code progress}. */
     public static Report run(boolean quick, PrintStream progress) {
+        return run(quick, null, progress);
+    }
+
+    /** Runs the rows whose name starts with {@code only} (all rows when null). */
+    public static Report run(boolean quick, String only, PrintStream progress) {
         CReferences c = CReferences.load();
         List<Supplier<PairedOp>> ops = List.of(
                 () -> new SendOp("send-2l", 1.3, false, 1, c),
@@ -46,8 +51,11 @@ public final class PairedBenchmarks {
                 () -> new EventFdWakeOp(c),
                 StatusScanOp::new);
         List<Result> results = new ArrayList<>();
-        for (Supplier<PairedOp> make : ops) {
-            try (PairedOp op = make.get()) {
+        List<String> names = List.of("send-2l", "send-fifo", "send-2l-4096", "send-fifo-64", "send-fifo-131072",
+                "eventfd-wake", "status-scan-4096");
+        for (int i = 0; i < ops.size(); i++) {
+            if (only != null && !names.get(i).startsWith(only)) continue;
+            try (PairedOp op = ops.get(i).get()) {
                 progress.println("bench: " + op.name() + "...");
                 results.add(measure(op, quick));
             }

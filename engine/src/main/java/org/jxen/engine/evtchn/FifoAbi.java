@@ -4,7 +4,6 @@ import static org.jxen.engine.abi.FifoLayout.*;
 
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
-import java.util.concurrent.locks.ReentrantLock;
 
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.SharedInfoLayout;
@@ -39,7 +38,7 @@ public final class FifoAbi implements EventChannelAbi {
     private static final class Queue {
         final int vcpu;
         final int priority;
-        final ReentrantLock lock = new ReentrantLock();
+        final SpinLock lock = new SpinLock();
         int tail;
 
         Queue(int vcpu, int priority) {
@@ -176,7 +175,8 @@ public final class FifoAbi implements EventChannelAbi {
                     locked = q;
                 }
                 linked = q.tail != 0 && setLink(q.tail, port);
-                if (!linked) cb.putIntVolatile(headOffset(q.priority), port);
+                // Xen's write_atomic: a plain store; the READY test-and-set below orders it for the guest.
+                if (!linked) cb.putIntRelease(headOffset(q.priority), port);
                 q.tail = port;
             }
         } finally {
