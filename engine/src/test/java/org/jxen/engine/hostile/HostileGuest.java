@@ -1,0 +1,87 @@
+package org.jxen.engine.hostile;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Set;
+
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.abi.GuestWidth;
+import org.jxen.engine.abi.Hypercall;
+import org.jxen.engine.hypercall.HypercallArgs;
+import org.jxen.engine.hypercall.HypercallDispatcher;
+import org.jxen.engine.testing.EventFixture;
+
+/**
+ * What a hostile guest can do to jxen, in one place for the fuzzer and the randomized test: hypercalls with arbitrary
+ * registers (biased toward the interesting values), scribbles over its own RAM (structs, shared_info, FIFO control
+ * blocks and event words alike), and the checks every result must pass.
+ */
+final class HostileGuest {
+    /** Every result an EVTCHNOP (or an unknown hypercall) may return. */
+    static final Set<Long> ALLOWED = Set.of(0L, (long) -Errno.EPERM, (long) -Errno.ENOENT, (long) -Errno.ESRCH,
+            (long) -Errno.EFAULT, (long) -Errno.EEXIST, (long) -Errno.EINVAL, (long) -Errno.ENOSPC,
+            (long) -Errno.ENOSYS, (long) -Errno.EOPNOTSUPP);
+
+    /** The source of choices: Jazzer's data provider or a seeded random generator. */
+    interface Choices {
+        int intIn(int min, int max);
+
+        long anyLong();
+
+        boolean bool();
+
+        byte[] bytes(int max);
+    }
+
+    private HostileGuest() {}
+
+    /** A guest pointer: mostly inside RAM (often the argument area), sometimes at its end, huge, or negative. */
+    static long pointer(Choices c) {
+        return switch (c.intIn(0, 9)) {
+            case 0 -> EventFixture.RAM_SIZE - c.intIn(0, 32);
+            case 1 -> c.anyLong();
+            case 2 -> -c.intIn(1, 4096);
+            case 3 -> (long) c.intIn(0, (int) EventFixture.RAM_SIZE - 1);
+            default -> EventFixture.ARG_GPA + c.intIn(0, 64);
+        };
+    }
+
+    /** A register value for an argument: small numbers and interesting edges more often than noise. */
+    static long register(Choices c) {
+        return switch (c.intIn(0, 7)) {
+            case 0 -> c.anyLong();
+            case 1 -> -1L;
+            case 2 -> 0x7FF0; // DOMID_SELF
+            default -> c.intIn(0, 80);
+        };
+    }
+
+    /** Writes a few bytes at an arbitrary place in RAM, as a guest may at any time. */
+    static void scribble(EventFixture f, Choices c) {
+        byte[] b = c.bytes(32);
+        long at = c.intIn(0, (int) EventFixture.RAM_SIZE - 1);
+        long len = Math.min(b.length, EventFixture.RAM_SIZE - at);
+        MemorySegment.copy(MemorySegment.ofArray(b), 0, f.ram.segment(), at, len);
+    }
+
+    /** One hypercall with hostile registers; returns its RAX result (sign-extended for checking). */
+    static long hypercall(EventFixture f, HypercallDispatcher d, Choices c) {
+        GuestWidth mode = c.bool() ? GuestWidth.BITS_64 : GuestWidth.BITS_32;
+        long number = c.intIn(0, 15) == 0 ? register(c) : Hypercall.EVENT_CHANNEL_OP;
+        long cmd = c.intIn(0, 10) == 0 ? register(c) : c.intIn(0, 15);
+        long ptr = pointer(c);
+        HypercallArgs args = mode == GuestWidth.BITS_64
+                ? HypercallArgs.from64(number, cmd, ptr, register(c), register(c), register(c))
+                : HypercallArgs.from32(number, cmd, ptr, register(c), register(c), register(c));
+        boolean user = c.intIn(0, 30) == 0;
+        long rax = d.dispatch(args, f.vmem, user);
+        return mode == GuestWidth.BITS_64 ? rax : (long) (int) rax;
+    }
+
+    /** Fails with a description if {@code rc} is not a Xen result, or the port tables are inconsistent. */
+    static void check(EventFixture f, long rc) {
+        if (!ALLOWED.contains(rc)) throw new AssertionError("hypercall returned " + rc + " (" + Errno.name(rc) + ")");
+        List<String> bad = f.ports.checkInvariants();
+        if (!bad.isEmpty()) throw new AssertionError("port tables inconsistent: " + bad);
+    }
+}
