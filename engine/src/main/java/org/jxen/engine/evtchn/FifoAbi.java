@@ -130,6 +130,33 @@ public final class FifoAbi implements EventChannelAbi {
         return page == null ? 0 : page.getIntVolatile(wordOffset(port));
     }
 
+    /** The tail of a queue (Xen-private state, saved with the domain). */
+    int tail(int vcpu, int priority) {
+        return queues[vcpu][priority].tail;
+    }
+
+    void setTail(int vcpu, int priority, int port) {
+        queues[vcpu][priority].tail = port;
+    }
+
+    /** lastq of a port: (vCPU << 8) | priority. */
+    int lastQueue(int port) {
+        return lastq.get(port);
+    }
+
+    void setLastQueue(int port, int value) {
+        lastq.set(port, value);
+    }
+
+    boolean isHeld(int port) {
+        return (held.get(port >>> 5) & (1 << (port & 31))) != 0;
+    }
+
+    /** The event-array page of slot {@code i}. */
+    GuestRegion eventPage(int i) {
+        return eventPages.get(i);
+    }
+
     /** The control block of {@code vcpu}, or null. */
     public GuestRegion controlBlock(int vcpu) {
         return controlBlocks.get(vcpu);

@@ -507,7 +507,8 @@ public final class PortManager {
                             }
                         }
                         case Binding.Virq v -> {
-                            if (d != guest || guest.virqPort(ch.vcpu(), v.virq()) != p) bad.add(p + " virq map");
+                            int owner = Virq.isGlobal(v.virq()) ? 0 : ch.vcpu();
+                            if (d != guest || guest.virqPort(owner, v.virq()) != p) bad.add(p + " virq map");
                         }
                         case Binding.Pirq q -> {
                             if (d != guest || guest.pirqPort(q.pirq()) != p) bad.add(p + " pirq map");

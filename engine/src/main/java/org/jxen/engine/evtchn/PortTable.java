@@ -75,6 +75,12 @@ public final class PortTable {
         return port;
     }
 
+    /** Restore: make {@code validPorts} valid (a multiple of the bucket size). */
+    void growTo(int validPorts) {
+        if (validPorts % BUCKET != 0) throw new IllegalArgumentException("valid ports " + validPorts);
+        while (valid < validPorts) grow();
+    }
+
     private void grow() {
         int newValid = valid + BUCKET;
         if (newValid > channels.length) {

@@ -71,10 +71,15 @@ public final class SharedState {
      * their default slot follow it. Caller holds the domain's write lock.
      */
     public synchronized void relocateSharedInfo(GuestRegion page) {
+        relocateSharedInfo(page, true);
+    }
+
+    /** As above; {@code carry} false when the page already holds the contents (restore). */
+    synchronized void relocateSharedInfo(GuestRegion page, boolean carry) {
         if (page.length() != SharedInfoLayout.PAGE_SIZE) throw new IllegalArgumentException("shared_info is one page");
         GuestRegion old = sharedInfo;
         if (old.backing() == page.backing() && old.baseOffset() == page.baseOffset()) return;
-        MemorySegment.copy(old.asSegment(), 0, page.asSegment(), 0, SharedInfoLayout.PAGE_SIZE);
+        if (carry) MemorySegment.copy(old.asSegment(), 0, page.asSegment(), 0, SharedInfoLayout.PAGE_SIZE);
         sharedInfo = page;
         for (int v = 0; v < Math.min(vcpuCount, SharedInfoLayout.LEGACY_MAX_VCPUS); v++) {
             if (!registered[v]) vcpuInfo.set(v, defaultVcpuInfo(v));
@@ -95,6 +100,12 @@ public final class SharedState {
         registered[vcpu] = true;
         vcpuInfo.set(vcpu, region);
         return region;
+    }
+
+    /** Restore: vcpu_info of {@code vcpu} is at {@code region}, whose contents are already right. */
+    synchronized void restoreVcpuInfo(int vcpu, GuestRegion region) {
+        registered[vcpu] = true;
+        vcpuInfo.set(vcpu, region);
     }
 
     /** Whether {@code vcpu} registered its own vcpu_info. */

@@ -522,6 +522,7 @@ public final class EventModel {
         return switch (s) {
             case UNBOUND, PIRQ, VIRQ -> new int[] {s, guest.vcpu[port], guest.a[port], 0, pr};
             case INTERDOMAIN -> new int[] {s, guest.vcpu[port], guest.a[port], guest.b[port], pr};
+            case FREE, RESERVED -> new int[] {s, guest.vcpu[port], 0, 0, 7};
             default -> new int[] {s, guest.vcpu[port], 0, 0, pr};
         };
     }

@@ -37,10 +37,12 @@ public final class EventFixture implements AutoCloseable {
 
     public final Arena arena = Arena.ofShared();
     public final GuestMemory ram;
-    public final GuestDomain guest;
-    public final BackendDomain backend = new BackendDomain(DomId.DOM0);
-    public final PortManager ports;
-    public final EventChannelOp op;
+    public GuestDomain guest;
+    public BackendDomain backend = new BackendDomain(DomId.DOM0);
+    public PortManager ports;
+    public EventChannelOp op;
+    /** Backend ports given a recording signal (re-registered after a restore, as backends do). */
+    private final java.util.Set<Integer> registeredBackendPorts = new java.util.TreeSet<>();
     public final GuestVirtualMemory vmem;
     public final ConcurrentLinkedQueue<Integer> upcalls = new ConcurrentLinkedQueue<>();
     public final ConcurrentLinkedQueue<Integer> backendNotifications = new ConcurrentLinkedQueue<>();
@@ -84,7 +86,40 @@ public final class EventFixture implements AutoCloseable {
 
     /** With the fast path: gives backend port {@code port} a recording signal (the caller's reference). */
     public void registerBackendPort(int port) {
-        if (backendSignals != null) backendSignals.register(port, RecordingSignal.create(port, backendNotifications, openSignalRefs));
+        if (backendSignals != null) {
+            registeredBackendPorts.add(port);
+            backendSignals.register(port, RecordingSignal.create(port, backendNotifications, openSignalRefs));
+        }
+    }
+
+    /**
+     * Saves the domain's event-channel state (through the binary codec) and replaces the engine with one restored from
+     * it over the same RAM, as a resumed VM would be. The fast path, if any, is re-installed and backends re-register.
+     */
+    public void saveAndRestore() {
+        try {
+            var snap = org.jxen.engine.evtchn.Snapshots.capture(ports, ram);
+            var bytes = new java.io.ByteArrayOutputStream();
+            org.jxen.engine.evtchn.SnapshotCodec.write(snap, new java.io.DataOutputStream(bytes));
+            var decoded = org.jxen.engine.evtchn.SnapshotCodec.read(
+                    new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray())));
+            PortManager restored = org.jxen.engine.evtchn.Snapshots.restore(decoded, ram, guest.config().pirqAccess());
+            guest = restored.guest();
+            backend = restored.backend();
+            ports = restored;
+            guest.setUpcallSink(upcalls::add);
+            backend.setNotifier(backendNotifications::add);
+            op = new EventChannelOp(ports, new FifoControl(ports, ram));
+            if (fastPath != null) {
+                if (routes != null) routes.reset();
+                withFastPath();
+                for (int port : java.util.List.copyOf(registeredBackendPorts)) {
+                    if (!ports.backendChannel(port).isFree()) registerBackendPort(port);
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     public static EventFixture of(GuestWidth width) {
