@@ -27,6 +27,9 @@ import org.jxen.engine.hypercall.EventChannelOp;
 import org.jxen.engine.memory.AddressTranslator;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.vmm.control.ControlCommands;
+import org.jxen.vmm.control.ControlServer;
+import org.jxen.vmm.control.ControlTarget;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -48,8 +51,16 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--layout", defaultValue = "64", description = "shared_info layout: 64 or 32 (default ${DEFAULT-VALUE}).")
     int layout;
 
+    @Option(names = "--socket", paramLabel = "PATH", description = "Serve the control socket here (jxen events ... --socket PATH).")
+    java.nio.file.Path socket;
+
+    @Option(names = "--linger", defaultValue = "0", paramLabel = "SECONDS",
+            description = "Keep the domain (and its control socket) alive this long after the run (default ${DEFAULT-VALUE}).")
+    int linger;
+
     @Override
     public Integer call() throws Exception {
+        if (linger < 0 || linger > 86400) throw new IllegalArgumentException("--linger must be 0..86400");
         if (vcpus < 1 || vcpus > 32) throw new IllegalArgumentException("--vcpus must be 1..32");
         if (events < 1) throw new IllegalArgumentException("--events must be positive");
         if (layout != 64 && layout != 32) throw new IllegalArgumentException("--layout must be 64 or 32");
@@ -95,6 +106,18 @@ final class DemoCommand implements Callable<Integer> {
             owner.set(toBackend, 0);
             sendPorts.add(toBackend);
 
+            ControlServer control = socket == null ? null : new ControlServer(socket, new ControlTarget() {
+                @Override
+                public PortManager ports() {
+                    return ports;
+                }
+
+                @Override
+                public java.util.Map<String, Object> counters() {
+                    return java.util.Map.of("upcalls", upcalls.get(), "consumed", consumed.sum(), "backend-wakeups",
+                            backendWakeups.sum(), "abi", ControlCommands.abiName(ports));
+                }
+            });
             List<Thread> threads = new ArrayList<>();
             for (TwoLevelConsumer c : consumers) threads.add(Thread.ofPlatform().name("vcpu").start(c));
             for (TwoLevelConsumer c : consumers) c.upcall(); // bind_interdomain raised its local ports
@@ -139,6 +162,12 @@ final class DemoCommand implements Callable<Integer> {
             System.out.printf("upcalls raised %,d; events consumed by vCPU threads %,d (coalescing merges sends to a "
                     + "pending port); backend wake-ups %,d%n", upcalls.get(), consumed.sum(), backendWakeups.sum());
             System.out.printf("upcall_pending per vCPU now: %s%n", upcallPending(guest));
+            if (control != null) {
+                System.out.printf("control socket: %s (jxen events list --socket %s); lingering %d s%n", socket, socket, linger);
+                System.out.flush();
+                Thread.sleep(linger * 1000L);
+                control.close();
+            }
         }
         return 0;
     }

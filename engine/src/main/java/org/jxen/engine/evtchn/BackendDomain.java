@@ -43,6 +43,12 @@ public final class BackendDomain extends EventDomain {
 
     @Override
     void raise(int port, Channel channel) {
+        org.jxen.engine.jfr.DeliveryEvent event = new org.jxen.engine.jfr.DeliveryEvent();
+        if (event.isEnabled()) {
+            event.target = "backend";
+            event.index = port;
+            event.commit();
+        }
         notifier.notify(port);
     }
 

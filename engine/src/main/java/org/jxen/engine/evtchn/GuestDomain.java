@@ -30,6 +30,12 @@ public final class GuestDomain extends EventDomain {
     }
 
     private void upcall(int vcpu) {
+        org.jxen.engine.jfr.DeliveryEvent event = new org.jxen.engine.jfr.DeliveryEvent();
+        if (event.isEnabled()) {
+            event.target = "upcall";
+            event.index = vcpu;
+            event.commit();
+        }
         upcalls.upcall(vcpu);
     }
 

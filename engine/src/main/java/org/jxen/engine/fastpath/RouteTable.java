@@ -55,6 +55,10 @@ public final class RouteTable {
 
     /** Installs a route: 0 or an errno. */
     public synchronized int assign(RouteSpec spec) {
+        return recorded("assign", spec == null ? -1 : spec.sendPort(), assignLocked(spec));
+    }
+
+    private int assignLocked(RouteSpec spec) {
         int rc = validate(spec);
         if (rc != 0) return rc;
         ensureCapacity();
@@ -67,6 +71,10 @@ public final class RouteTable {
 
     /** Changes the vCPU and/or priority of an existing route: 0 or an errno. */
     public synchronized int update(RouteSpec spec) {
+        return recorded("update", spec.sendPort(), updateLocked(spec));
+    }
+
+    private int updateLocked(RouteSpec spec) {
         if (spec.sendPort() <= 0 || spec.sendPort() >= portLimit.getAsInt()) return -Errno.EINVAL;
         Route old = lookup(spec.sendPort());
         if (old == null) return -Errno.ENOENT;
@@ -88,6 +96,10 @@ public final class RouteTable {
 
     /** Removes the route of {@code sendPort}: 0 or an errno. Returns after no sender can use it any more. */
     public synchronized int deassign(int sendPort) {
+        return recorded("deassign", sendPort, deassignLocked(sendPort));
+    }
+
+    private int deassignLocked(int sendPort) {
         if (sendPort <= 0 || sendPort >= portLimit.getAsInt()) return -Errno.EINVAL;
         Route old = lookup(sendPort);
         if (old == null) return -Errno.ENOENT;
@@ -99,10 +111,28 @@ public final class RouteTable {
 
     /** Removes every route. */
     public synchronized void reset() {
+        org.jxen.engine.jfr.RouteChangeEvent event = new org.jxen.engine.jfr.RouteChangeEvent();
+        event.begin();
         AtomicReferenceArray<Route> old = table;
         table = new AtomicReferenceArray<>(portLimit.getAsInt());
         readers.synchronize();
         releaseAll(old);
+        if (event.shouldCommit()) {
+            event.operation = "reset";
+            event.commit();
+        }
+    }
+
+    /** Records a change as a JFR event (its duration is not measured: the begin is folded into the commit). */
+    private static int recorded(String operation, int port, int rc) {
+        org.jxen.engine.jfr.RouteChangeEvent event = new org.jxen.engine.jfr.RouteChangeEvent();
+        if (event.isEnabled()) {
+            event.operation = operation;
+            event.port = port;
+            event.result = rc;
+            event.commit();
+        }
+        return rc;
     }
 
     /**
@@ -110,6 +140,10 @@ public final class RouteTable {
      * error nothing changes. Senders see either the old table or the new one.
      */
     public synchronized int setAll(List<RouteSpec> specs) {
+        return recorded("set-all", specs.size(), setAllLocked(specs));
+    }
+
+    private int setAllLocked(List<RouteSpec> specs) {
         int limit = portLimit.getAsInt();
         boolean[] seen = new boolean[limit];
         for (RouteSpec spec : specs) {

@@ -84,8 +84,18 @@ public final class EventChannelOp {
     private long send(long arg, GuestVirtualMemory mem) {
         long port = mem.readU32(arg);
         if (port < 0) return port;
+        org.jxen.engine.jfr.SendEvent event = new org.jxen.engine.jfr.SendEvent();
+        event.begin();
         long rc = fastPath.trySend((int) port);
-        return rc != SendHook.MISS ? rc : ports.send((int) port);
+        boolean fast = rc != SendHook.MISS;
+        if (!fast) rc = ports.send((int) port);
+        if (event.shouldCommit()) {
+            event.port = (int) port;
+            event.fastPath = fast;
+            event.result = rc;
+            event.commit();
+        }
+        return rc;
     }
 
     private long initControl(long arg, GuestVirtualMemory mem) {

@@ -57,12 +57,20 @@ public final class HypercallDispatcher {
      */
     public long dispatch(HypercallArgs args, GuestVirtualMemory memory, boolean userMode) {
         calls.increment();
+        org.jxen.engine.jfr.HypercallEvent event = new org.jxen.engine.jfr.HypercallEvent();
+        event.begin();
         long rc;
         if (userMode) {
             rc = -Errno.EPERM;
         } else {
             Handler h = args.number() >= 0 && args.number() < Hypercall.COUNT ? handlers.get(args.number()) : null;
             rc = h == null ? -Errno.ENOSYS : invoke(h, args, memory);
+        }
+        if (event.shouldCommit()) {
+            event.number = args.number();
+            event.arg1 = args.a1();
+            event.result = rc;
+            event.commit();
         }
         return args.resultRegister(rc);
     }

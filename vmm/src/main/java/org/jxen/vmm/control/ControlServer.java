@@ -1,0 +1,110 @@
+package org.jxen.vmm.control;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A UNIX socket serving {@link ControlCommands}: one thread accepts, one virtual thread per client reads request
+ * lines (at most {@value #MAX_LINE} bytes each; a longer line gets an error reply and is skipped) and writes one reply
+ * line for each. A malformed request never closes the socket or the connection.
+ */
+public final class ControlServer implements AutoCloseable {
+    static final int MAX_LINE = 64 * 1024;
+
+    private final Path path;
+    private final ServerSocketChannel server;
+    private final ControlCommands commands;
+    private final Set<SocketChannel> clients = ConcurrentHashMap.newKeySet();
+    private final Thread acceptor;
+    private volatile boolean closed;
+
+    public ControlServer(Path path, ControlTarget target) throws IOException {
+        this.path = path;
+        this.commands = new ControlCommands(target);
+        Files.deleteIfExists(path); // a stale socket from an earlier run
+        this.server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        server.bind(UnixDomainSocketAddress.of(path));
+        this.acceptor = Thread.ofPlatform().name("jxen-control").daemon().start(this::acceptLoop);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            try {
+                SocketChannel client = server.accept();
+                clients.add(client);
+                Thread.ofVirtual().start(() -> serve(client));
+            } catch (IOException e) {
+                if (!closed) System.err.println("jxen: control socket: " + e.getMessage());
+                return;
+            }
+        }
+    }
+
+    private void serve(SocketChannel client) {
+        try (client; InputStream in = Channels.newInputStream(client); OutputStream out = Channels.newOutputStream(client)) {
+            byte[] buf = new byte[MAX_LINE];
+            while (true) {
+                int len = 0;
+                boolean tooLong = false;
+                int b;
+                while ((b = in.read()) != -1 && b != '\n') {
+                    if (len < MAX_LINE) buf[len++] = (byte) b;
+                    else tooLong = true;
+                }
+                if (b == -1 && len == 0) return;
+                String request = new String(buf, 0, len, StandardCharsets.UTF_8).strip();
+                if (!tooLong && request.isEmpty()) continue; // an empty line asks nothing
+                String reply = tooLong
+                        ? ControlCommands.error("GenericError", "request longer than " + MAX_LINE + " bytes")
+                        : commands.handle(request);
+                out.write((reply + "\n").getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                if (b == -1) return;
+            }
+        } catch (IOException e) {
+            // the client went away
+        } finally {
+            clients.remove(client);
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            server.close();
+        } catch (IOException ignored) {
+            // closing anyway
+        }
+        for (SocketChannel c : clients) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
+        }
+        try {
+            acceptor.join(1000);
+            Files.deleteIfExists(path);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException ignored) {
+            // nothing more to do
+        }
+    }
+}
