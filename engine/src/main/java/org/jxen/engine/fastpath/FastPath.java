@@ -3,14 +3,16 @@ package org.jxen.engine.fastpath;
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.evtchn.GuestDomain;
-import org.jxen.engine.hypercall.EventChannelOp;
 
 /**
  * EVTCHNOP_send for the ports the route table knows, without the port manager: look the route up without a lock,
- * deliver, done. A miss (no route) returns {@link EventChannelOp.SendHook#MISS} so the caller falls through to the
+ * deliver, done. A miss (no route) returns {@link #MISS} so the caller falls through to the
  * port manager. Each sending thread uses its own {@link Sender} (its reader slot).
  */
 public final class FastPath {
+    /** trySend's answer when the port has no route: the caller goes to the port manager. */
+    public static final long MISS = Long.MIN_VALUE;
+
     private final GuestDomain guest;
     private final RouteTable routes;
 
@@ -29,15 +31,19 @@ public final class FastPath {
     }
 
     /** One thread's handle on the fast path. Not thread-safe: one thread, one Sender. */
-    public final class Sender implements EventChannelOp.SendHook {
+    public final class Sender {
         private final ReaderSlots.Slot slot;
 
         private Sender(ReaderSlots.Slot slot) {
             this.slot = slot;
         }
 
+        /** The fast path this sender belongs to. */
+        public FastPath fastPath() {
+            return FastPath.this;
+        }
+
         /** The guest sends on {@code port}: Xen's result, or MISS for the port manager. */
-        @Override
         public long trySend(int port) {
             slot.enter();
             try {

@@ -59,7 +59,10 @@ public final class ReaderSlots {
         return s;
     }
 
-    /** Waits until every reader that was inside a critical section when this was called has left it. */
+    /**
+     * Waits until every reader that was inside a critical section when this was called has left it. Readers never
+     * block inside one, so a wait beyond a second means a misused slot (shared between threads): it is reported once.
+     */
     public void synchronize() {
         Slot[] snapshot = slots;
         long[] seen = new long[snapshot.length];
@@ -67,10 +70,21 @@ public final class ReaderSlots {
         for (int i = 0; i < snapshot.length; i++) {
             if ((seen[i] & 1) == 0) continue;
             int spins = 0;
+            long start = 0;
+            boolean reported = false;
             while (snapshot[i].read() == seen[i]) {
-                if (++spins < 1000) Thread.onSpinWait();
-                else if (spins < 1100) Thread.yield();
-                else LockSupport.parkNanos(10_000);
+                if (++spins < 1000) {
+                    Thread.onSpinWait();
+                } else if (spins < 1100) {
+                    Thread.yield();
+                } else {
+                    if (start == 0) start = System.nanoTime();
+                    else if (!reported && System.nanoTime() - start > 1_000_000_000L) {
+                        System.err.println("jxen: route grace period waiting >1 s on reader slot " + i + " (a Sender shared between threads?)");
+                        reported = true;
+                    }
+                    LockSupport.parkNanos(10_000);
+                }
             }
         }
     }

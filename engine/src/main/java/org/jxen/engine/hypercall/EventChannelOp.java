@@ -9,6 +9,7 @@ import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.evtchn.Binding;
 import org.jxen.engine.evtchn.FifoControl;
+import org.jxen.engine.fastpath.FastPath;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.engine.evtchn.PortStatus;
 import org.jxen.engine.memory.GuestVirtualMemory;
@@ -21,19 +22,13 @@ import org.jxen.engine.memory.GuestVirtualMemory;
  * has happened (Xen: "Cleaning up here would be a mess!").
  */
 public final class EventChannelOp {
-    /** Hook in front of the port manager for EVTCHNOP_send (the fast path); returns the result or MISS. */
-    @FunctionalInterface
-    public interface SendHook {
-        long MISS = Long.MIN_VALUE;
-
-        long trySend(int port);
-    }
-
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     private final PortManager ports;
-    private volatile SendHook fastPath = port -> SendHook.MISS;
+    /** The fast path in front of the port manager, if any; each calling thread (vCPU) gets its own sender. */
+    private volatile FastPath fastPath;
+    private final ThreadLocal<FastPath.Sender> senders = new ThreadLocal<>();
     /** EVTCHNOP_init_control/expand_array, when the domain has guest memory to map (-ENOSYS without). */
     private final FifoControl fifo;
 
@@ -47,8 +42,20 @@ public final class EventChannelOp {
         this.fifo = fifo;
     }
 
-    public void setFastPath(SendHook hook) {
-        this.fastPath = hook;
+    /** Puts {@code fast} in front of the port manager for EVTCHNOP_send. */
+    public void setFastPath(FastPath fast) {
+        this.fastPath = fast;
+    }
+
+    private long trySendFast(int port) {
+        FastPath fast = fastPath;
+        if (fast == null) return FastPath.MISS;
+        FastPath.Sender sender = senders.get();
+        if (sender == null || sender.fastPath() != fast) {
+            sender = fast.newSender(); // a grace-period slot belongs to one thread: never share a Sender
+            senders.set(sender);
+        }
+        return sender.trySend(port);
     }
 
     /** Runs command {@code cmd} with its struct at guest-virtual {@code arg}; returns Xen's result. */
@@ -86,8 +93,8 @@ public final class EventChannelOp {
         if (port < 0) return port;
         org.jxen.engine.jfr.SendEvent event = new org.jxen.engine.jfr.SendEvent();
         event.begin();
-        long rc = fastPath.trySend((int) port);
-        boolean fast = rc != SendHook.MISS;
+        long rc = trySendFast((int) port);
+        boolean fast = rc != FastPath.MISS;
         if (!fast) rc = ports.send((int) port);
         if (event.shouldCommit()) {
             event.port = (int) port;

@@ -80,7 +80,7 @@ public final class EventFixture implements AutoCloseable {
         fastPath = new FastPath(guest, routes);
         backendSignals = new BackendSignals();
         RouteSync.install(ports, routes, backendSignals);
-        op.setFastPath(fastPath.newSender());
+        op.setFastPath(fastPath);
         return this;
     }
 

@@ -19,7 +19,6 @@ import org.jxen.engine.fastpath.FastPath;
 import org.jxen.engine.fastpath.ReaderSlots;
 import org.jxen.engine.fastpath.RouteSpec;
 import org.jxen.engine.fastpath.RouteTable;
-import org.jxen.engine.hypercall.EventChannelOp;
 import org.jxen.engine.testing.EventFixture;
 import org.jxen.sys.EventFd;
 
@@ -96,7 +95,7 @@ class RouteStressTest {
                         long n = 0;
                         while (!stop.get()) {
                             long rc = sender.trySend(1 + rnd.nextInt(PORTS));
-                            if (rc != 0 && rc != EventChannelOp.SendHook.MISS) throw new AssertionError("rc " + rc);
+                            if (rc != 0 && rc != FastPath.MISS) throw new AssertionError("rc " + rc);
                             n++;
                         }
                         sends.addAndGet(n);
