@@ -29,12 +29,21 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private final Epoll epoll = new Epoll();
     private final Map<Integer, EventFd> bound = new HashMap<>();
     private final ArrayDeque<Integer> ready = new ArrayDeque<>();
+    /** Wakes a thread blocked in awaitPending (host-side work for the backend, or shutdown). */
+    private final EventFd kick = EventFd.create();
+    private static final long KICK = -1;
     private boolean closed;
 
     /** xenevtchn_open(): a handle on the backend domain of {@code ports}. */
     public XenEvtchnHandle(PortManager ports, BackendSignals signals) {
         this.ports = ports;
         this.signals = signals;
+        epoll.add(kick.fd(), KICK);
+    }
+
+    /** Makes a blocked (or the next) {@link #awaitPending} return, with -1 if no port is pending. */
+    public void wakeup() {
+        kick.signal();
     }
 
     /** The descriptor to poll: readable when some bound, unmasked port has a notification. */
@@ -89,7 +98,16 @@ public final class XenEvtchnHandle implements AutoCloseable {
 
     /** The next port with a notification, now masked; -1 if none (does not block). */
     public synchronized int pending() {
-        if (ready.isEmpty()) epoll.await(0, token -> ready.add((int) token));
+        if (ready.isEmpty()) epoll.await(0, this::collect);
+        return takeReady();
+    }
+
+    private void collect(long token) {
+        if (token == KICK) kick.drain();
+        else ready.add((int) token);
+    }
+
+    private int takeReady() {
         while (!ready.isEmpty()) {
             int port = ready.poll();
             EventFd ev = bound.get(port);
@@ -105,11 +123,12 @@ public final class XenEvtchnHandle implements AutoCloseable {
     public int awaitPending(int timeoutMillis) {
         int port = pending();
         if (port >= 0 || timeoutMillis == 0) return port;
-        try (Epoll waiter = new Epoll()) {
-            waiter.add(epoll.fd(), 0);
-            waiter.await(timeoutMillis, token -> {});
+        java.util.List<Long> tokens = new java.util.ArrayList<>();
+        epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
+        synchronized (this) {
+            for (long t : tokens) collect(t);
+            return takeReady();
         }
-        return pending();
     }
 
     /** Lets notifications on {@code port} through again (one that arrived while masked fires now). */
@@ -131,5 +150,6 @@ public final class XenEvtchnHandle implements AutoCloseable {
         for (int port : List.copyOf(bound.keySet())) unbind(port);
         closed = true;
         epoll.close();
+        kick.close();
     }
 }

@@ -1,0 +1,49 @@
+package org.jxen.vmm.backend;
+
+/**
+ * The I/O thread of a ring backend: it sleeps in epoll on its event channel (and its wake-up) and services the ring
+ * each time it is woken — by the guest's notification, or by host-side work ({@link #wake()}). Nothing polls.
+ */
+public final class BackendLoop implements AutoCloseable {
+    private final XenEvtchnHandle xce;
+    private final Runnable service;
+    private final Thread thread;
+    private volatile boolean stop;
+
+    /** Starts the thread; {@code service} runs on it after every wake-up (and once at start). */
+    public BackendLoop(String name, XenEvtchnHandle xce, Runnable service) {
+        this.xce = xce;
+        this.service = service;
+        this.thread = Thread.ofPlatform().name(name).daemon().start(this::run);
+    }
+
+    private void run() {
+        service.run();
+        while (!stop) {
+            int port = xce.awaitPending(-1);
+            if (stop) return;
+            if (port >= 0) xce.unmask(port);
+            try {
+                service.run();
+            } catch (RuntimeException bug) {
+                System.err.println("jxen: backend " + thread.getName() + ": " + bug); // keep serving
+            }
+        }
+    }
+
+    /** Asks for a service pass (host-side data to send). */
+    public void wake() {
+        xce.wakeup();
+    }
+
+    @Override
+    public void close() {
+        stop = true;
+        xce.wakeup();
+        try {
+            thread.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

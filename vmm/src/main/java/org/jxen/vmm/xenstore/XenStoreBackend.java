@@ -1,0 +1,147 @@
+package org.jxen.vmm.xenstore;
+
+import static org.jxen.vmm.xenstore.XsWire.*;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.vmm.backend.BackendLoop;
+import org.jxen.vmm.backend.XenEvtchnHandle;
+
+/**
+ * The XenStore backend for one guest: the {@code xenstore_domain_interface} ring page in guest RAM, an interdomain
+ * event channel served through {@link XenEvtchnHandle}, and an I/O thread woken through its eventfd.
+ *
+ * <p>Ring protocol: the guest produces requests (writes bytes, then req_prod with a barrier); we read req_prod
+ * (acquire), copy, then publish req_cons (release); the same in the other direction for responses. Our own indexes
+ * (req_cons, rsp_prod) are kept here, so a guest scribbling over them cannot confuse us. A guest index that claims more
+ * than a ring's worth of data is garbage: the ring is reset (its pending bytes dropped). A header with a length over
+ * XENSTORE_PAYLOAD_MAX gets an E2BIG reply and resets the input. Nothing ever reads or writes outside the page.
+ */
+public final class XenStoreBackend implements AutoCloseable {
+    private static final int MASK = RING_SIZE - 1;
+
+    private final GuestRegion ring;
+    private final XenEvtchnHandle xce;
+    private final int port;
+    private final XsConnection connection;
+    private final ByteArrayOutputStream input = new ByteArrayOutputStream();
+    private final ArrayDeque<byte[]> output = new ArrayDeque<>();
+    private int outputOffset;
+    private int reqCons;
+    private int rspProd;
+    private long requests;
+    private final BackendLoop loop;
+
+    /**
+     * @param ring the interface page (at least {@link XsWire#INTERFACE_SIZE} bytes of guest RAM)
+     * @param port this backend's port in {@code xce}, bound to the guest's store event channel
+     */
+    public XenStoreBackend(GuestRegion ring, XenEvtchnHandle xce, int port, XenStore store, int domid) {
+        this.ring = ring.slice(0, INTERFACE_SIZE);
+        this.xce = xce;
+        this.port = port;
+        this.reqCons = ring.getIntVolatile(REQ_CONS);
+        this.rspProd = ring.getIntVolatile(RSP_PROD);
+        this.connection = new XsConnection(store, domid, this::enqueue);
+        this.loop = new BackendLoop("jxen-xenstore", xce, this::service);
+    }
+
+    /** Requests handled so far. */
+    public synchronized long requests() {
+        return requests;
+    }
+
+    private void enqueue(byte[] message) {
+        synchronized (this) {
+            output.add(message);
+        }
+        if (loop != null) loop.wake(); // watch events from other threads need a pass to be sent
+    }
+
+    private synchronized void service() {
+        boolean progress = readRequests();
+        progress |= writeResponses();
+        if (progress) xce.notify(port);
+    }
+
+    private boolean readRequests() {
+        int prod = ring.getIntVolatile(REQ_PROD);
+        int avail = prod - reqCons;
+        if (avail == 0) return false;
+        if (avail < 0 || avail > RING_SIZE) { // garbage index: drop what the ring claims to hold
+            reqCons = prod;
+            ring.putIntRelease(REQ_CONS, reqCons);
+            input.reset();
+            return true;
+        }
+        while (avail > 0) {
+            int at = reqCons & MASK;
+            int n = Math.min(avail, RING_SIZE - at);
+            byte[] chunk = new byte[n];
+            java.lang.foreign.MemorySegment.copy(ring.asSegment(), java.lang.foreign.ValueLayout.JAVA_BYTE, REQ + at, chunk, 0, n);
+            input.writeBytes(chunk);
+            reqCons += n;
+            avail -= n;
+        }
+        ring.putIntRelease(REQ_CONS, reqCons);
+        parseMessages();
+        return true;
+    }
+
+    private void parseMessages() {
+        byte[] buf = input.toByteArray();
+        int off = 0;
+        while (buf.length - off >= HEADER_SIZE) {
+            ByteBuffer h = ByteBuffer.wrap(buf, off, HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+            int type = h.getInt(), reqId = h.getInt(), txId = h.getInt(), len = h.getInt();
+            if (len < 0 || len > PAYLOAD_MAX) {
+                connection.reject(reqId, txId, "E2BIG");
+                off = buf.length; // the stream cannot be trusted any more: start afresh
+                break;
+            }
+            if (buf.length - off - HEADER_SIZE < len) break; // the rest has not arrived yet
+            byte[] payload = Arrays.copyOfRange(buf, off + HEADER_SIZE, off + HEADER_SIZE + len);
+            off += HEADER_SIZE + len;
+            requests++;
+            connection.handle(type, reqId, txId, payload);
+        }
+        input.reset();
+        input.write(buf, off, buf.length - off);
+    }
+
+    private boolean writeResponses() {
+        if (output.isEmpty()) return false;
+        int cons = ring.getIntVolatile(RSP_CONS);
+        int used = rspProd - cons;
+        if (used < 0 || used > RING_SIZE) used = 0; // garbage index from the guest: treat the ring as drained
+        int space = RING_SIZE - used;
+        boolean wrote = false;
+        while (space > 0 && !output.isEmpty()) {
+            byte[] msg = output.peek();
+            int at = rspProd & MASK;
+            int n = Math.min(Math.min(space, msg.length - outputOffset), RING_SIZE - at);
+            java.lang.foreign.MemorySegment.copy(msg, outputOffset, ring.asSegment(), java.lang.foreign.ValueLayout.JAVA_BYTE, RSP + at, n);
+            outputOffset += n;
+            rspProd += n;
+            space -= n;
+            wrote = true;
+            if (outputOffset == msg.length) {
+                output.poll();
+                outputOffset = 0;
+            }
+        }
+        if (wrote) ring.putIntRelease(RSP_PROD, rspProd);
+        return wrote;
+    }
+
+    @Override
+    public void close() {
+        loop.close();
+        connection.close();
+    }
+}
