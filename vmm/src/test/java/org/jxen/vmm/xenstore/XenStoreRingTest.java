@@ -1,0 +1,139 @@
+package org.jxen.vmm.xenstore;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.jxen.vmm.xenstore.XsWire.*;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.Test;
+import org.jxen.engine.abi.DomId;
+import org.jxen.engine.abi.GuestWidth;
+import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.testing.EventFixture;
+import org.jxen.vmm.backend.XenEvtchnHandle;
+
+/** The XenStore backend through its ring in guest RAM and a real event channel (eventfd to the backend thread). */
+class XenStoreRingTest {
+    private static final long RING_GFN = 8;
+
+    private record Setup(EventFixture f, XenEvtchnHandle xce, XenStoreBackend backend, GuestXsClient guest, XenStore store)
+            implements AutoCloseable {
+        @Override
+        public void close() {
+            backend.close();
+            xce.close();
+            f.close();
+        }
+    }
+
+    private static Setup setup() {
+        EventFixture f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(1), 256 * 1024).withFastPath();
+        XenStore store = new XenStore(XenStore.Quota.DEFAULT);
+        store.populateDomain(1, "guest", 0x9, 0);
+        int guestPort = f.ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0); // HVM_PARAM_STORE_EVTCHN
+        XenEvtchnHandle xce = new XenEvtchnHandle(f.ports, f.backendSignals);
+        int bport = xce.bindInterdomain(1, guestPort);
+        GuestRegion ring = f.ram.page(RING_GFN).orElseThrow(); // HVM_PARAM_STORE_PFN
+        GuestXsClient guest = new GuestXsClient(f, ring, guestPort);
+        XenStoreBackend backend = new XenStoreBackend(ring, xce, bport, store, 1);
+        return new Setup(f, xce, backend, guest, store);
+    }
+
+    @Test
+    void readWriteListRemoveWatchAndConflictingTransaction() throws Exception {
+        try (Setup s = setup()) {
+            GuestXsClient g = s.guest();
+            assertEquals("OK\0", g.call(WRITE, 0, "data/x\0hello").text());
+            assertEquals("hello", g.call(READ, 0, "data/x\0").text());
+            assertEquals("x\0", g.call(DIRECTORY, 0, "data\0").text());
+            assertEquals("OK\0", g.call(WATCH, 0, "data\0w\0").text());
+            GuestXsClient.Message initial = g.take();
+            assertEquals(WATCH_EVENT, initial.type());
+            assertEquals("data\0w\0", initial.text(), "the initial watch event");
+            s.store().hostWrite("/local/domain/1/data/y", "from dom0"); // a backend's write, on another thread
+            GuestXsClient.Message ev = g.take();
+            assertEquals("data/y\0w\0", ev.text(), "a watch event pushed by the backend thread");
+            assertEquals("OK\0", g.call(RM, 0, "data/x\0").text());
+            assertEquals("ENOENT\0", g.call(READ, 0, "data/x\0").text());
+            int tx = Integer.parseInt(g.call(TRANSACTION_START, 0, "\0").text().replace("\0", ""));
+            assertEquals("from dom0", g.call(READ, tx, "data/y\0").text());
+            s.store().hostWrite("/local/domain/1/data/y", "changed");
+            g.call(WRITE, tx, "data/y\0mine");
+            GuestXsClient.Message end = g.call(TRANSACTION_END, tx, "T\0");
+            assertEquals(ERROR, end.type());
+            assertEquals("EAGAIN\0", end.text(), "a conflicting transaction ends with EAGAIN");
+        }
+    }
+
+    @Test
+    void hundredThousandMessagesNoneLost() throws Exception {
+        int total = Integer.getInteger("jxen.xs.messages", 100_000);
+        try (Setup s = setup()) {
+            GuestXsClient g = s.guest();
+            SplittableRandom rnd = new SplittableRandom(1);
+            ArrayDeque<int[]> outstanding = new ArrayDeque<>(); // {reqId, value} of sent requests
+            int sent = 0, received = 0;
+            long t0 = System.nanoTime();
+            while (received < total) {
+                boolean put = false;
+                while (sent < total && outstanding.size() < 24) {
+                    int value = rnd.nextInt(1_000_000);
+                    String path = "data/k" + (sent % 50);
+                    byte[] payload = (path + "\0" + value).getBytes(StandardCharsets.UTF_8);
+                    if (g.space() < HEADER_SIZE + payload.length) break;
+                    g.put(WRITE, sent, 0, payload);
+                    outstanding.add(new int[] {sent, value});
+                    sent++;
+                    put = true;
+                }
+                if (put) g.notifyBackend();
+                GuestXsClient.Message m = g.take();
+                int[] expect = outstanding.poll();
+                assertNotNull(expect, "a reply nobody asked for");
+                assertEquals(expect[0], m.reqId(), "replies come back in order, none lost");
+                assertEquals(WRITE, m.type(), m.text());
+                received++;
+            }
+            double secs = (System.nanoTime() - t0) / 1e9;
+            System.out.printf("xenstore ring: %,d requests in %.2f s (%.0f requests/s)%n", total, secs, total / secs);
+            assertEquals(total, s.backend().requests());
+        }
+    }
+
+    @Test
+    void garbageFromTheGuestNeverStopsTheBackend() throws Exception {
+        try (Setup s = setup()) {
+            GuestXsClient g = s.guest();
+            GuestRegion ring = s.f().ram.page(RING_GFN).orElseThrow();
+            // A header claiming a payload over XENSTORE_PAYLOAD_MAX: an E2BIG reply, input reset.
+            byte[] bad = XsConnection.message(READ, 77, 0, new byte[0]);
+            bad[12] = (byte) 0xFF;
+            bad[13] = (byte) 0xFF;
+            g.putRaw(bad);
+            g.notifyBackend();
+            GuestXsClient.Message m = g.take();
+            assertEquals(ERROR, m.type());
+            assertEquals(77, m.reqId());
+            assertEquals("E2BIG\0", m.text());
+            // A producer index claiming more than a ring: the ring is reset.
+            ring.putIntRelease(REQ_PROD, ring.getIntVolatile(REQ_CONS) + 5 * RING_SIZE);
+            g.notifyBackend();
+            Thread.sleep(50);
+            assertEquals(ring.getIntVolatile(REQ_PROD), ring.getIntVolatile(REQ_CONS), "reset: everything claimed is dropped");
+            // Still serving (the client's own index re-synchronised with the ring).
+            GuestXsClient g2 = new GuestXsClientResync(s.f(), ring, g).client();
+            assertEquals("OK\0", g2.call(WRITE, 0, "data/after\0ok").text());
+            assertEquals("ok", g2.call(READ, 0, "data/after\0").text());
+        }
+    }
+
+    /** A fresh client whose producer index starts where the ring is now (after a guest-side reset). */
+    private record GuestXsClientResync(EventFixture f, GuestRegion ring, GuestXsClient old) {
+        GuestXsClient client() {
+            return old.resyncedTo(ring.getIntVolatile(REQ_PROD));
+        }
+    }
+}
