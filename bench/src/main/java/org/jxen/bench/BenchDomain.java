@@ -45,7 +45,7 @@ public final class BenchDomain implements AutoCloseable {
         guest.shared().latch(width);
         guest.shared().relocateSharedInfo(ram.region(SHARED_INFO_GPA, SharedInfoLayout.PAGE_SIZE).orElseThrow());
         ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
-        routes = new RouteTable(() -> guest.abi().portLimit(), vcpus, new ReaderSlots());
+        routes = new RouteTable(() -> guest.abi().portLimit(), vcpus, ReaderSlots.global());
         fastPath = new FastPath(guest, routes);
         RouteSync.install(ports, routes, new BackendSignals());
         fifo = new FifoControl(ports, ram);

@@ -40,7 +40,7 @@ public class PrimitivesBenchmark {
         MemorySegment g = Arena.global().allocate(4096, 4096);
         shared = GuestRegion.of(s, 0, 4096);
         global = GuestRegion.of(g, 0, 4096);
-        slot = new ReaderSlots().register();
+        slot = ReaderSlots.global().current();
     }
 
     @Benchmark

@@ -25,12 +25,17 @@ public final class FastPath {
         return routes;
     }
 
-    /** A sender for one thread (a vCPU thread keeps one for its life). */
+    /** A sender for the calling thread (it uses that thread's grace-period slot: use it on that thread only). */
     public Sender newSender() {
-        return new Sender(routes.readers().register());
+        return new Sender(routes.readers().current());
     }
 
-    /** One thread's handle on the fast path. Not thread-safe: one thread, one Sender. */
+    /** EVTCHNOP_send on the calling thread's slot: Xen's result, or MISS. */
+    public long trySend(int port) {
+        return new Sender(routes.readers().current()).trySend(port);
+    }
+
+    /** A thread's handle on the fast path, caching its slot. Use it on the thread that created it. */
     public final class Sender {
         private final ReaderSlots.Slot slot;
 

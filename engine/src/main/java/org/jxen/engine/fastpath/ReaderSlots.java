@@ -6,7 +6,9 @@ import java.util.Arrays;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Grace periods for the route table (an RCU-like scheme). Each sending thread owns a slot with a sequence number:
+ * Grace periods for route tables (an RCU-like scheme), one instance for the process ({@link #global()}): every
+ * thread that sends gets one slot, the same for every route table, so no per-table thread-local state can outlive
+ * its table. Each slot has a sequence number:
  * odd while it is inside a lookup-and-deliver, even outside. A writer that has unpublished a route calls
  * {@link #synchronize()}: it waits until every slot it saw odd has moved on, so no sender can still hold the old
  * route (and its eventfd) when synchronize returns. Readers never wait; writers wait only for senders already in
@@ -31,6 +33,8 @@ public final class ReaderSlots {
 
         @SuppressWarnings("unused") private long p01, p02, p03, p04, p05, p06, p07;
         private long seq;
+        /** The owning thread, weakly: a dead thread's slot (always even) is dropped from the registry. */
+        private final java.lang.ref.WeakReference<Thread> owner = new java.lang.ref.WeakReference<>(Thread.currentThread());
         @SuppressWarnings("unused") private long p11, p12, p13, p14, p15, p16, p17;
 
         /** Enters a read-side critical section. Only the owning thread calls this. */
@@ -46,14 +50,34 @@ public final class ReaderSlots {
         long read() {
             return (long) SEQ.getVolatile(this);
         }
+
+        boolean ownerGone() {
+            Thread t = owner.get();
+            return t == null || !t.isAlive();
+        }
+    }
+
+    private static final ReaderSlots GLOBAL = new ReaderSlots();
+
+    /** The process's grace-period domain. */
+    public static ReaderSlots global() {
+        return GLOBAL;
     }
 
     private volatile Slot[] slots = new Slot[0];
+    private final ThreadLocal<Slot> mine = ThreadLocal.withInitial(this::register);
 
-    /** A new slot for one thread. */
-    public synchronized Slot register() {
+    private ReaderSlots() {}
+
+    /** The calling thread's slot (created on first use). */
+    public Slot current() {
+        return mine.get();
+    }
+
+    private synchronized Slot register() {
         Slot s = new Slot();
-        Slot[] grown = Arrays.copyOf(slots, slots.length + 1);
+        Slot[] live = Arrays.stream(slots).filter(x -> !(x.ownerGone() && (x.read() & 1) == 0)).toArray(Slot[]::new);
+        Slot[] grown = Arrays.copyOf(live, live.length + 1);
         grown[grown.length - 1] = s;
         slots = grown;
         return s;

@@ -26,9 +26,8 @@ public final class EventChannelOp {
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     private final PortManager ports;
-    /** The fast path in front of the port manager, if any; each calling thread (vCPU) gets its own sender. */
+    /** The fast path in front of the port manager, if any (each calling thread uses its own grace-period slot). */
     private volatile FastPath fastPath;
-    private final ThreadLocal<FastPath.Sender> senders = new ThreadLocal<>();
     /** EVTCHNOP_init_control/expand_array, when the domain has guest memory to map (-ENOSYS without). */
     private final FifoControl fifo;
 
@@ -49,13 +48,7 @@ public final class EventChannelOp {
 
     private long trySendFast(int port) {
         FastPath fast = fastPath;
-        if (fast == null) return FastPath.MISS;
-        FastPath.Sender sender = senders.get();
-        if (sender == null || sender.fastPath() != fast) {
-            sender = fast.newSender(); // a grace-period slot belongs to one thread: never share a Sender
-            senders.set(sender);
-        }
-        return sender.trySend(port);
+        return fast == null ? FastPath.MISS : fast.trySend(port);
     }
 
     /** Runs command {@code cmd} with its struct at guest-virtual {@code arg}; returns Xen's result. */

@@ -16,7 +16,7 @@ class RouteTableTest {
     private final AtomicInteger refs = new AtomicInteger();
     private final ConcurrentLinkedQueue<Integer> log = new ConcurrentLinkedQueue<>();
     private int limit = 4096;
-    private final RouteTable table = new RouteTable(() -> limit, 4, new ReaderSlots());
+    private final RouteTable table = new RouteTable(() -> limit, 4, ReaderSlots.global());
 
     private static RouteSpec ipi(int port, int vcpu) {
         return new RouteSpec(port, STAT_IPI, new Delivery.LocalPort(port, vcpu, 7));

@@ -76,7 +76,7 @@ public final class EventFixture implements AutoCloseable {
      * {@link #registerBackendPort} (which log to {@link #backendNotifications}, as the notifier did).
      */
     public EventFixture withFastPath() {
-        routes = new RouteTable(() -> guest.abi().portLimit(), guest.vcpuCount(), new ReaderSlots());
+        routes = new RouteTable(() -> guest.abi().portLimit(), guest.vcpuCount(), ReaderSlots.global());
         fastPath = new FastPath(guest, routes);
         backendSignals = new BackendSignals();
         RouteSync.install(ports, routes, backendSignals);

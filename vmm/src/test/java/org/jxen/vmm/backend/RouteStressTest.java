@@ -79,7 +79,7 @@ class RouteStressTest {
         AtomicLong sends = new AtomicLong();
 
         try (var f = EventFixture.of(GuestWidth.BITS_64)) {
-            RouteTable table = new RouteTable(() -> f.guest.abi().portLimit(), f.guest.vcpuCount(), new ReaderSlots());
+            RouteTable table = new RouteTable(() -> f.guest.abi().portLimit(), f.guest.vcpuCount(), ReaderSlots.global());
             FastPath fast = new FastPath(f.guest, table);
             AtomicBoolean stop = new AtomicBoolean();
             List<Thread> senders = new ArrayList<>();
@@ -87,10 +87,10 @@ class RouteStressTest {
             // section makes a grace period last a scheduler quantum).
             int senderCount = Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
             for (int s = 0; s < senderCount; s++) {
-                FastPath.Sender sender = fast.newSender();
                 long senderSeed = seed + s + 1;
                 senders.add(Thread.ofPlatform().name("sender-" + s).start(() -> {
                     try {
+                        FastPath.Sender sender = fast.newSender(); // on its own thread: its own slot
                         SplittableRandom rnd = new SplittableRandom(senderSeed);
                         long n = 0;
                         while (!stop.get()) {
