@@ -36,6 +36,9 @@ public class SendBenchmark {
     private BenchDomain domain;
     private FastPath.Sender sender;
     private int port;
+    private BenchDomain fifoDomain;
+    private FastPath.Sender fifoSender;
+    private int fifoPort;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -44,10 +47,15 @@ public class SendBenchmark {
         sender = domain.fastPath.newSender();
         domain.evtchnOp.setFastPath(domain.fastPath);
         domain.ram.segment().set(ValueLayout.JAVA_INT, BenchDomain.ARG_GPA, port);
+        fifoDomain = new BenchDomain(2);
+        fifoDomain.switchToFifo(64);
+        fifoPort = fifoDomain.ports.bindIpi(0);
+        fifoSender = fifoDomain.fastPath.newSender();
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        fifoDomain.close();
         domain.close();
     }
 
@@ -77,6 +85,19 @@ public class SendBenchmark {
     public long hypercallFull() {
         domain.consume(0, port);
         return domain.evtchnOp.invoke(EvtchnOp.SEND, BenchDomain.ARG_GPA, domain.vmem);
+    }
+
+    /** FIFO: the guest's undo (unlink, clear READY and upcall_pending) then a send that links into an empty queue. */
+    @Benchmark
+    public long fifoFastPathFull() {
+        fifoDomain.consumeFifo(fifoPort, org.jxen.engine.abi.FifoLayout.PRIORITY_DEFAULT);
+        return fifoSender.trySend(fifoPort);
+    }
+
+    /** FIFO send on a port that is already pending and linked. */
+    @Benchmark
+    public long fifoFastPathPending() {
+        return fifoSender.trySend(fifoPort);
     }
 
     /** The guest-side undo alone, to subtract from the "full" figures. */
