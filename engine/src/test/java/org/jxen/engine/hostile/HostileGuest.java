@@ -67,7 +67,11 @@ final class HostileGuest {
     /** One hypercall with hostile registers; returns its RAX result (sign-extended for checking). */
     static long hypercall(EventFixture f, HypercallDispatcher d, Choices c) {
         GuestWidth mode = c.bool() ? GuestWidth.BITS_64 : GuestWidth.BITS_32;
-        long number = c.intIn(0, 15) == 0 ? register(c) : Hypercall.EVENT_CHANNEL_OP;
+        long number = switch (c.intIn(0, 15)) {
+            case 0 -> register(c);
+            case 1, 2 -> Hypercall.HVM_OP;
+            default -> Hypercall.EVENT_CHANNEL_OP;
+        };
         long cmd = c.intIn(0, 10) == 0 ? register(c) : c.intIn(0, 15);
         long ptr = pointer(c);
         HypercallArgs args = mode == GuestWidth.BITS_64
@@ -76,6 +80,13 @@ final class HostileGuest {
         boolean user = c.intIn(0, 30) == 0;
         long rax = d.dispatch(args, f.vmem, user);
         return mode == GuestWidth.BITS_64 ? rax : (long) (int) rax;
+    }
+
+    /** A dispatcher with everything the engine serves: event channels and HVMOP. */
+    static HypercallDispatcher dispatcher(EventFixture f) {
+        HypercallDispatcher d = HypercallDispatcher.withEventChannels(f.op, true);
+        d.register(Hypercall.HVM_OP, new org.jxen.engine.hvm.HvmOp(f.guest, new org.jxen.engine.hvm.HvmParams(f.guest.vcpuCount())));
+        return d;
     }
 
     /** Fails with a description if {@code rc} is not a Xen result, or the port tables are inconsistent. */

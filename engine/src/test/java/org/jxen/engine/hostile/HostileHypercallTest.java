@@ -40,7 +40,7 @@ class HostileHypercallTest {
             // A fresh guest now and then, so exhaustion, FIFO switches and resets all happen many times.
             try (var f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(VCPUS))) {
                 if ((roundSeed & 1) == 0) f.withFastPath();
-                HypercallDispatcher d = HypercallDispatcher.withEventChannels(f.op, true);
+                HypercallDispatcher d = HostileGuest.dispatcher(f);
                 AtomicBoolean stop = new AtomicBoolean();
                 long perThread = Math.min(50_000, (total - done.get()) / VCPUS + 1);
                 List<Thread> vcpus = new ArrayList<>();

@@ -48,7 +48,7 @@ class HypercallFuzzTest {
         EventFixture f = new EventFixture(width, cfg);
         try {
             if (data.consumeBoolean()) f.withFastPath();
-            HypercallDispatcher d = HypercallDispatcher.withEventChannels(f.op, true);
+            HypercallDispatcher d = HostileGuest.dispatcher(f);
             int steps = data.consumeInt(1, 40);
             for (int i = 0; i < steps && data.remainingBytes() > 0; i++) {
                 switch (data.consumeInt(0, 9)) {
