@@ -79,6 +79,11 @@ public final class GuestDomain extends EventDomain {
         return new TwoLevelAbi(shared, this::upcall, pollers);
     }
 
+    /** Raises the upcall for {@code vcpu} unconditionally (arch_evtchn_inject: after vcpu_info moved). */
+    public void injectUpcall(int vcpu) {
+        upcall(vcpu);
+    }
+
     public void setUpcallSink(UpcallSink sink) {
         this.upcalls = sink;
     }

@@ -93,12 +93,14 @@ public final class SharedState {
      */
     public synchronized GuestRegion registerVcpuInfo(int vcpu, GuestRegion region) {
         GuestRegion old = vcpuInfo.get(vcpu);
-        MemorySegment.copy(old.asSegment(), 0, region.asSegment(), 0, SharedInfoLayout.VCPU_INFO_SIZE);
+        if (vcpu >= SharedInfoLayout.LEGACY_MAX_VCPUS && !registered[vcpu]) region.clear(); // Xen's dummy is not carried
+        else MemorySegment.copy(old.asSegment(), 0, region.asSegment(), 0, SharedInfoLayout.VCPU_INFO_SIZE);
         GuestWidth w = width;
         if (w == GuestWidth.BITS_64) region.putLongVolatile(w.pendingSelOffset, -1L);
         else region.putIntVolatile(w.pendingSelOffset, -1);
         registered[vcpu] = true;
         vcpuInfo.set(vcpu, region);
+        region.setBit(SharedInfoLayout.UPCALL_PENDING, 0); // and the caller injects the upcall, as Xen does
         return region;
     }
 

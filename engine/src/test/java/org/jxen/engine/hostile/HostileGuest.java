@@ -20,7 +20,8 @@ final class HostileGuest {
     /** Every result an EVTCHNOP (or an unknown hypercall) may return. */
     static final Set<Long> ALLOWED = Set.of(0L, (long) -Errno.EPERM, (long) -Errno.ENOENT, (long) -Errno.ESRCH,
             (long) -Errno.EFAULT, (long) -Errno.EEXIST, (long) -Errno.EINVAL, (long) -Errno.ENOSPC,
-            (long) -Errno.ENOSYS, (long) -Errno.EOPNOTSUPP);
+            (long) -Errno.ENOSYS, (long) -Errno.EOPNOTSUPP,
+            (long) ((org.jxen.engine.platform.XenVersion.MAJOR << 16) | org.jxen.engine.platform.XenVersion.MINOR), 4096L);
 
     /** The source of choices: Jazzer's data provider or a seeded random generator. */
     interface Choices {
@@ -67,9 +68,14 @@ final class HostileGuest {
     /** One hypercall with hostile registers; returns its RAX result (sign-extended for checking). */
     static long hypercall(EventFixture f, HypercallDispatcher d, Choices c) {
         GuestWidth mode = c.bool() ? GuestWidth.BITS_64 : GuestWidth.BITS_32;
-        long number = switch (c.intIn(0, 15)) {
+        long number = switch (c.intIn(0, 19)) {
             case 0 -> register(c);
             case 1, 2 -> Hypercall.HVM_OP;
+            case 3 -> Hypercall.SCHED_OP;
+            case 4 -> Hypercall.VCPU_OP;
+            case 5 -> Hypercall.MEMORY_OP;
+            case 6 -> Hypercall.CONSOLE_IO;
+            case 7 -> Hypercall.XEN_VERSION;
             default -> Hypercall.EVENT_CHANNEL_OP;
         };
         long cmd = c.intIn(0, 10) == 0 ? register(c) : c.intIn(0, 15);
@@ -82,10 +88,44 @@ final class HostileGuest {
         return mode == GuestWidth.BITS_64 ? rax : (long) (int) rax;
     }
 
-    /** A dispatcher with everything the engine serves: event channels and HVMOP. */
+    /** A vCPU that never sleeps (a fuzzer cannot wait) and ignores shutdown. */
+    private static final class NonBlockingVcpu implements org.jxen.engine.platform.VcpuControl {
+        @Override
+        public int vcpu() {
+            return 0;
+        }
+
+        @Override
+        public void prepareBlock() {}
+
+        @Override
+        public void block(long deadlineNanos) {}
+
+        @Override
+        public void wake() {}
+
+        @Override
+        public void yield() {}
+
+        @Override
+        public void shutdown(int reason) {}
+    }
+
+    /** A dispatcher with everything the engine serves: event channels, HVMOP, sched_op, vcpu_op, memory_op, console_io, xen_version. */
     static HypercallDispatcher dispatcher(EventFixture f) {
         HypercallDispatcher d = HypercallDispatcher.withEventChannels(f.op, true);
         d.register(Hypercall.HVM_OP, new org.jxen.engine.hvm.HvmOp(f.guest, new org.jxen.engine.hvm.HvmParams(f.guest.vcpuCount())));
+        var vcpu = new NonBlockingVcpu();
+        var sched = new org.jxen.engine.platform.SchedOp(f.guest, i -> vcpu, System::nanoTime);
+        var vcpuOp = new org.jxen.engine.platform.VcpuOp(f.ports, f.ram);
+        var memOp = new org.jxen.engine.platform.MemoryOp(f.ports, f.ram);
+        var console = new org.jxen.engine.platform.ConsoleIo(java.io.OutputStream.nullOutputStream());
+        var version = new org.jxen.engine.platform.XenVersion(new byte[16]);
+        d.register(Hypercall.SCHED_OP, (a, m) -> sched.handle(vcpu, a, m));
+        d.register(Hypercall.VCPU_OP, (a, m) -> vcpuOp.handle(vcpu, a, m));
+        d.register(Hypercall.MEMORY_OP, memOp::handle);
+        d.register(Hypercall.CONSOLE_IO, console::handle);
+        d.register(Hypercall.XEN_VERSION, version::handle);
         return d;
     }
 

@@ -1,0 +1,55 @@
+package org.jxen.engine.platform;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Optional;
+
+import org.jxen.engine.abi.DomId;
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.abi.GuestWidth;
+import org.jxen.engine.evtchn.PortManager;
+import org.jxen.engine.hypercall.HypercallArgs;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.memory.GuestVirtualMemory;
+
+/**
+ * HYPERVISOR_memory_op, the part event channels need ({@code public/memory.h}): XENMEM_add_to_physmap with
+ * XENMAPSPACE_shared_info places shared_info at a RAM gfn the guest chooses; from then on shared_info is that guest
+ * page and every pending bit lands there. Other spaces and commands: errnos (the rest of memory_op is the VMM's).
+ */
+public final class MemoryOp {
+    public static final int ADD_TO_PHYSMAP = 7;
+    public static final int MAPSPACE_SHARED_INFO = 0, MAPSPACE_GRANT_TABLE = 1;
+    /** MEMOP_CMD_MASK: the low bits are the command, the rest a continuation's start extent. */
+    private static final int CMD_MASK = 0x3F;
+
+    private final PortManager ports;
+    private final GuestMemory ram;
+
+    public MemoryOp(PortManager ports, GuestMemory ram) {
+        this.ports = ports;
+        this.ram = ram;
+    }
+
+    public long handle(HypercallArgs args, GuestVirtualMemory mem) {
+        int cmd = HypercallArgs.u32(args.a1()) & CMD_MASK;
+        if (cmd != ADD_TO_PHYSMAP) return -Errno.ENOSYS;
+        boolean wide = args.mode() == GuestWidth.BITS_64;
+        // struct xen_add_to_physmap { domid_t domid; uint16_t size; unsigned int space; xen_ulong_t idx; xen_pfn_t gpfn; }
+        MemorySegment s = MemorySegment.ofArray(new byte[wide ? 24 : 16]);
+        int rc = mem.read(args.a2(), s);
+        if (rc != 0) return rc;
+        int domid = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0));
+        int space = s.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
+        long idx = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 8));
+        long gpfn = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 16) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 12));
+        if (domid != DomId.DOMID_SELF && domid != ports.guest().domid()) return domid == DomId.DOM0 ? -Errno.EPERM : -Errno.ESRCH;
+        if (space != MAPSPACE_SHARED_INFO) return -Errno.EINVAL; // grant tables and the rest: not here
+        if (idx != 0) return -Errno.EINVAL;
+        Optional<GuestRegion> page = ram.page(gpfn);
+        if (page.isEmpty()) return -Errno.EINVAL;
+        ports.withWriteLock(() -> ports.guest().shared().relocateSharedInfo(page.get()));
+        return 0;
+    }
+}

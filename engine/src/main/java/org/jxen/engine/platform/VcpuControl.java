@@ -1,0 +1,30 @@
+package org.jxen.engine.platform;
+
+/**
+ * What platform hypercalls need from the VMM about the calling vCPU: block it until an event (or a deadline), yield,
+ * and shut the domain down. The VMM implements it with vCPU threads; tests with plain Java threads.
+ */
+public interface VcpuControl {
+    /** The Xen vCPU id of the caller. */
+    int vcpu();
+
+    /**
+     * Starts a block: forgets wake-ups that came before (Xen's VPF_blocked is set here: earlier kicks do not count).
+     * The caller then checks its wake conditions and calls {@link #block}; a wake between the two is not lost.
+     */
+    void prepareBlock();
+
+    /**
+     * Blocks the calling vCPU until {@link #wake} (an upcall or a poller wake) or until {@code deadlineNanos}
+     * (System.nanoTime(); Long.MAX_VALUE: no deadline). Returns at once if woken since {@link #prepareBlock}.
+     */
+    void block(long deadlineNanos);
+
+    /** Wakes the vCPU blocked in {@link #block} (or makes its next block return at once). */
+    void wake();
+
+    void yield();
+
+    /** SCHEDOP_shutdown: the domain stops with this reason (SHUTDOWN_poweroff 0, reboot 1, suspend 2, crash 3...). */
+    void shutdown(int reason);
+}
