@@ -17,19 +17,36 @@ import org.jxen.engine.memory.GuestVirtualMemory;
  * HYPERVISOR_vcpu_op(cmd, vcpuid, arg), the event-channel part ({@code public/vcpu.h}): VCPUOP_register_vcpu_info
  * places a vCPU's vcpu_info anywhere in guest RAM (once; within a page; on the caller itself), carrying its contents
  * over and, as Xen does, marking every selector bit and upcall_pending and injecting the upcall so nothing raised
- * meanwhile is lost. Commands that need the KVM runtime (initialise, up/down, timers, runstate) are -ENOSYS here.
+ * meanwhile is lost. The timers: set/stop_singleshot_timer (own vCPU only; VCPU_SSHOTTMR_future with a past deadline
+ * is -ETIME; any other past deadline fires at once) and set/stop_periodic_timer (period at least 1 ms). Commands that
+ * need the KVM runtime (initialise, up/down, runstate) are -ENOSYS here.
  */
 public final class VcpuOp {
-    public static final int INITIALISE = 0, UP = 1, DOWN = 2, IS_UP = 3, REGISTER_VCPU_INFO = 10;
+    public static final int INITIALISE = 0, UP = 1, DOWN = 2, IS_UP = 3, SET_PERIODIC_TIMER = 6, STOP_PERIODIC_TIMER = 7,
+            SET_SINGLESHOT_TIMER = 8, STOP_SINGLESHOT_TIMER = 9, REGISTER_VCPU_INFO = 10;
+    /** VCPU_SSHOTTMR_future: fail with -ETIME if the deadline has passed. */
+    public static final int SSHOTTMR_FUTURE = 1;
+    /** Xen's ETIME. */
+    public static final int ETIME = 62;
+    private static final long MIN_PERIOD_NS = 1_000_000L;
     /** struct vcpu_register_vcpu_info { uint64_t mfn; uint32_t offset; uint32_t rsvd; }. */
     private static final int INFO_SIZE = 16;
 
     private final PortManager ports;
     private final GuestMemory ram;
+    private final VcpuTimers timers;
+    private final java.util.function.LongSupplier systemTimeNanos;
 
+    /** Without timers (they answer -ENOSYS). */
     public VcpuOp(PortManager ports, GuestMemory ram) {
+        this(ports, ram, null, System::nanoTime);
+    }
+
+    public VcpuOp(PortManager ports, GuestMemory ram, VcpuTimers timers, java.util.function.LongSupplier systemTimeNanos) {
         this.ports = ports;
         this.ram = ram;
+        this.timers = timers;
+        this.systemTimeNanos = systemTimeNanos;
     }
 
     public long handle(VcpuControl self, HypercallArgs args, GuestVirtualMemory mem) {
@@ -39,8 +56,46 @@ public final class VcpuOp {
         if (!guest.hasVcpu(vcpu)) return -Errno.ENOENT;
         return switch (cmd) {
             case REGISTER_VCPU_INFO -> registerVcpuInfo(self, vcpu, args.a3(), mem);
+            case SET_SINGLESHOT_TIMER, STOP_SINGLESHOT_TIMER, SET_PERIODIC_TIMER, STOP_PERIODIC_TIMER ->
+                    timers == null ? -Errno.ENOSYS : timer(self, cmd, vcpu, args.a3(), mem);
             default -> -Errno.ENOSYS;
         };
+    }
+
+    private long timer(VcpuControl self, int cmd, int vcpu, long arg, GuestVirtualMemory mem) {
+        switch (cmd) {
+            case SET_SINGLESHOT_TIMER -> {
+                if (vcpu != self.vcpu()) return -Errno.EINVAL;
+                // struct vcpu_set_singleshot_timer { uint64_t timeout_abs_ns; uint32_t flags; }
+                MemorySegment s = MemorySegment.ofArray(new byte[16]);
+                int rc = mem.read(arg, s);
+                if (rc != 0) return rc;
+                long deadline = s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                int flags = s.get(ValueLayout.JAVA_INT_UNALIGNED, 8);
+                if ((flags & SSHOTTMR_FUTURE) != 0 && deadline < systemTimeNanos.getAsLong()) return -ETIME;
+                timers.setSingleshot(vcpu, deadline);
+                return 0;
+            }
+            case STOP_SINGLESHOT_TIMER -> {
+                if (vcpu != self.vcpu()) return -Errno.EINVAL;
+                timers.stopSingleshot(vcpu);
+                return 0;
+            }
+            case SET_PERIODIC_TIMER -> {
+                // struct vcpu_set_periodic_timer { uint64_t period_ns; }
+                MemorySegment s = MemorySegment.ofArray(new byte[8]);
+                int rc = mem.read(arg, s);
+                if (rc != 0) return rc;
+                long p = s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                if (p < MIN_PERIOD_NS) return -Errno.EINVAL; // also rejects "negative" (huge) periods
+                timers.setPeriodic(vcpu, p);
+                return 0;
+            }
+            default -> {
+                timers.stopPeriodic(vcpu);
+                return 0;
+            }
+        }
     }
 
     private long registerVcpuInfo(VcpuControl self, int vcpu, long arg, GuestVirtualMemory mem) {

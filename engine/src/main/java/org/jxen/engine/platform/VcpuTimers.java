@@ -1,0 +1,86 @@
+package org.jxen.engine.platform;
+
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
+import java.util.function.LongSupplier;
+
+/**
+ * Each vCPU's two Xen timers ({@code common/sched/core.c}): a singleshot timer at an absolute Xen system time, and a
+ * periodic one. Expiry raises VIRQ_TIMER on that vCPU (send_timer_event). A deadline already past fires at once.
+ * One daemon thread runs every timer of the domain.
+ */
+public final class VcpuTimers implements AutoCloseable {
+    private final LongSupplier systemTimeNanos;
+    private final IntConsumer fire;
+    private final ScheduledThreadPoolExecutor clock;
+    private final ScheduledFuture<?>[] singleshot;
+    private final ScheduledFuture<?>[] periodic;
+    private final long[] singleshotDeadline;
+    private final long[] period;
+
+    /**
+     * @param systemTimeNanos Xen system time (what absolute timeouts are in)
+     * @param fire raises VIRQ_TIMER for a vCPU
+     */
+    public VcpuTimers(int vcpus, LongSupplier systemTimeNanos, IntConsumer fire) {
+        this.systemTimeNanos = systemTimeNanos;
+        this.fire = fire;
+        this.clock = new ScheduledThreadPoolExecutor(1, r -> Thread.ofPlatform().name("jxen-timers").daemon().unstarted(r));
+        clock.setRemoveOnCancelPolicy(true);
+        this.singleshot = new ScheduledFuture<?>[vcpus];
+        this.periodic = new ScheduledFuture<?>[vcpus];
+        this.singleshotDeadline = new long[vcpus];
+        this.period = new long[vcpus];
+    }
+
+    /** Arms the singleshot timer at absolute Xen system time {@code deadlineNs} (replacing any armed one). */
+    public synchronized void setSingleshot(int vcpu, long deadlineNs) {
+        stopSingleshot(vcpu);
+        singleshotDeadline[vcpu] = deadlineNs;
+        long delay = Math.max(0, deadlineNs - systemTimeNanos.getAsLong());
+        singleshot[vcpu] = clock.schedule(() -> expire(vcpu), delay, TimeUnit.NANOSECONDS);
+    }
+
+    private void expire(int vcpu) {
+        synchronized (this) {
+            singleshot[vcpu] = null;
+            singleshotDeadline[vcpu] = 0;
+        }
+        fire.accept(vcpu);
+    }
+
+    public synchronized void stopSingleshot(int vcpu) {
+        if (singleshot[vcpu] != null) singleshot[vcpu].cancel(false);
+        singleshot[vcpu] = null;
+        singleshotDeadline[vcpu] = 0;
+    }
+
+    /** The armed singleshot deadline, or 0 (for save/inspection). */
+    public synchronized long singleshotDeadline(int vcpu) {
+        return singleshotDeadline[vcpu];
+    }
+
+    public synchronized void setPeriodic(int vcpu, long periodNs) {
+        stopPeriodic(vcpu);
+        period[vcpu] = periodNs;
+        periodic[vcpu] = clock.scheduleAtFixedRate(() -> fire.accept(vcpu), periodNs, periodNs, TimeUnit.NANOSECONDS);
+    }
+
+    public synchronized void stopPeriodic(int vcpu) {
+        if (periodic[vcpu] != null) periodic[vcpu].cancel(false);
+        periodic[vcpu] = null;
+        period[vcpu] = 0;
+    }
+
+    /** The periodic timer's period, or 0. */
+    public synchronized long period(int vcpu) {
+        return period[vcpu];
+    }
+
+    @Override
+    public void close() {
+        clock.shutdownNow();
+    }
+}
