@@ -90,9 +90,4 @@ public final class PortTable {
         }
         valid = newValid;
     }
-
-    /** Every port in use (not free, not reserved), in order. */
-    public int[] boundPorts() {
-        return java.util.stream.IntStream.range(1, valid).filter(p -> !channels[p].isFree()).toArray();
-    }
 }

@@ -32,7 +32,20 @@ public final class FastPath {
 
     /** EVTCHNOP_send on the calling thread's slot: Xen's result, or MISS. */
     public long trySend(int port) {
-        return new Sender(routes.readers().current()).trySend(port);
+        return send(routes.readers().current(), port);
+    }
+
+    private long send(ReaderSlots.Slot slot, int port) {
+        slot.enter();
+        try {
+            Route r = routes.lookup(port);
+            if (r == null) return MISS;
+            if (r.type() == EvtchnOp.STAT_VIRQ) return -Errno.EINVAL; // VIRQ ports cannot be sent on
+            deliver(r);
+            return 0;
+        } finally {
+            slot.exit();
+        }
     }
 
     /** A thread's handle on the fast path, caching its slot. Use it on the thread that created it. */
@@ -43,23 +56,9 @@ public final class FastPath {
             this.slot = slot;
         }
 
-        /** The fast path this sender belongs to. */
-        public FastPath fastPath() {
-            return FastPath.this;
-        }
-
         /** The guest sends on {@code port}: Xen's result, or MISS for the port manager. */
         public long trySend(int port) {
-            slot.enter();
-            try {
-                Route r = routes.lookup(port);
-                if (r == null) return MISS;
-                if (r.type() == EvtchnOp.STAT_VIRQ) return -Errno.EINVAL; // VIRQ ports cannot be sent on
-                deliver(r);
-                return 0;
-            } finally {
-                slot.exit();
-            }
+            return send(slot, port);
         }
 
         /** The host raises a routed port (a VIRQ from a timer, an IPI): true if it had a route. */

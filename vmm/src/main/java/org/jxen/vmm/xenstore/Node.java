@@ -1,7 +1,6 @@
 package org.jxen.vmm.xenstore;
 
 import java.util.List;
-import java.util.Map;
 import java.util.TreeMap;
 
 /**
@@ -38,9 +37,5 @@ record Node(byte[] value, List<Perm> perms, TreeMap<String, Node> children, long
         int n = owner() == domid ? 1 : 0;
         for (Node c : children.values()) n += c.countOwnedBy(domid);
         return n;
-    }
-
-    Map<String, Node> childMap() {
-        return children;
     }
 }
