@@ -88,6 +88,11 @@ public final class GuestDomain extends EventDomain {
         this.upcalls = sink;
     }
 
+    /** The port bound to {@code virq} on {@code vcpu} (0 if none): inspection and tests. */
+    public int boundVirqPort(int vcpu, int virq) {
+        return virqPorts[vcpu][virq];
+    }
+
     int virqPort(int vcpu, int virq) {
         return virqPorts[vcpu][virq];
     }

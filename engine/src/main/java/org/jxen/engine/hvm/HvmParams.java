@@ -57,6 +57,11 @@ public final class HvmParams {
         return 0;
     }
 
+    /** The vector {@code vcpu} set with HVMOP_set_evtchn_upcall_vector, or 0. */
+    public int vcpuUpcallVector(int vcpu) {
+        return vcpuVectors.get(vcpu);
+    }
+
     /**
      * The vector to inject for an upcall to {@code vcpu}: its own vector if it set one, else the domain-wide
      * CALLBACK_IRQ vector, else 0 (no vector-type callback configured).
