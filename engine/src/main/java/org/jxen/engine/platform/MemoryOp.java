@@ -16,7 +16,8 @@ import org.jxen.engine.memory.GuestVirtualMemory;
 /**
  * HYPERVISOR_memory_op, the part event channels need ({@code public/memory.h}): XENMEM_add_to_physmap with
  * XENMAPSPACE_shared_info places shared_info at a RAM gfn the guest chooses; from then on shared_info is that guest
- * page and every pending bit lands there. Other spaces and commands: errnos (the rest of memory_op is the VMM's).
+ * page and every pending bit lands there; XENMAPSPACE_grant_table places grant-table frame idx the same way. Other
+ * spaces and commands: errnos (the rest of memory_op is the VMM's).
  */
 public final class MemoryOp {
     public static final int ADD_TO_PHYSMAP = 7;
@@ -26,10 +27,17 @@ public final class MemoryOp {
 
     private final PortManager ports;
     private final GuestMemory ram;
+    private final org.jxen.engine.grant.GrantTable grants;
 
     public MemoryOp(PortManager ports, GuestMemory ram) {
+        this(ports, ram, null);
+    }
+
+    /** @param grants the guest's grant table, whose frames XENMAPSPACE_grant_table places (null: none) */
+    public MemoryOp(PortManager ports, GuestMemory ram, org.jxen.engine.grant.GrantTable grants) {
         this.ports = ports;
         this.ram = ram;
+        this.grants = grants;
     }
 
     public long handle(HypercallArgs args, GuestVirtualMemory mem) {
@@ -45,9 +53,13 @@ public final class MemoryOp {
         long idx = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 8));
         long gpfn = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 16) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 12));
         if (domid != DomId.DOMID_SELF && domid != ports.guest().domid()) return domid == DomId.DOM0 ? -Errno.EPERM : -Errno.ESRCH;
-        if (space != MAPSPACE_SHARED_INFO) return -Errno.EINVAL; // grant tables and the rest: not here
-        if (idx != 0) return -Errno.EINVAL;
         Optional<GuestRegion> page = ram.page(gpfn);
+        if (space == MAPSPACE_GRANT_TABLE && grants != null) {
+            if (page.isEmpty() || idx > Integer.MAX_VALUE) return -Errno.EINVAL;
+            return grants.place((int) idx, gpfn, page.get());
+        }
+        if (space != MAPSPACE_SHARED_INFO) return -Errno.EINVAL; // gmfn, gmfn_range, foreign, dev_mmio: not here
+        if (idx != 0) return -Errno.EINVAL;
         if (page.isEmpty()) return -Errno.EINVAL;
         ports.withWriteLock(() -> ports.guest().shared().relocateSharedInfo(page.get()));
         return 0;

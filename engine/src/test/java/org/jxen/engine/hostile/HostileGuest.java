@@ -76,6 +76,7 @@ final class HostileGuest {
             case 5 -> Hypercall.MEMORY_OP;
             case 6 -> Hypercall.CONSOLE_IO;
             case 7 -> Hypercall.XEN_VERSION;
+            case 8 -> Hypercall.GRANT_TABLE_OP;
             default -> Hypercall.EVENT_CHANNEL_OP;
         };
         long cmd = c.intIn(0, 10) == 0 ? register(c) : c.intIn(0, 15);
@@ -111,14 +112,16 @@ final class HostileGuest {
         public void shutdown(int reason) {}
     }
 
-    /** A dispatcher with everything the engine serves: event channels, HVMOP, sched_op, vcpu_op, memory_op, console_io, xen_version. */
+    /** A dispatcher with everything the engine serves: event channels, HVMOP, sched_op, vcpu_op, memory_op, console_io, xen_version, grant_table_op. */
     static HypercallDispatcher dispatcher(EventFixture f) {
         HypercallDispatcher d = HypercallDispatcher.withEventChannels(f.op, true);
         d.register(Hypercall.HVM_OP, new org.jxen.engine.hvm.HvmOp(f.guest, new org.jxen.engine.hvm.HvmParams(f.guest.vcpuCount())));
         var vcpu = new NonBlockingVcpu();
         var sched = new org.jxen.engine.platform.SchedOp(f.guest, i -> vcpu, System::nanoTime);
         var vcpuOp = new org.jxen.engine.platform.VcpuOp(f.ports, f.ram);
-        var memOp = new org.jxen.engine.platform.MemoryOp(f.ports, f.ram);
+        var grants = new org.jxen.engine.grant.GrantTable(8);
+        var grantOp = new org.jxen.engine.grant.GrantTableOp(grants, f.guest.domid());
+        var memOp = new org.jxen.engine.platform.MemoryOp(f.ports, f.ram, grants);
         var console = new org.jxen.engine.platform.ConsoleIo(java.io.OutputStream.nullOutputStream());
         var version = new org.jxen.engine.platform.XenVersion(new byte[16]);
         d.register(Hypercall.SCHED_OP, (a, m) -> sched.handle(vcpu, a, m));
@@ -126,6 +129,7 @@ final class HostileGuest {
         d.register(Hypercall.MEMORY_OP, memOp::handle);
         d.register(Hypercall.CONSOLE_IO, console::handle);
         d.register(Hypercall.XEN_VERSION, version::handle);
+        d.register(Hypercall.GRANT_TABLE_OP, grantOp::handle);
         return d;
     }
 

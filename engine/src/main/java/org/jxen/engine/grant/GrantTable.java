@@ -1,0 +1,82 @@
+package org.jxen.engine.grant;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.memory.GuestRegion;
+
+/**
+ * A guest's grant table, version 1 ({@code public/grant_table.h}, Xen's {@code common/grant_table.c}): frames of
+ * {@code grant_entry_v1 { uint16_t flags; domid_t domid; uint32_t frame; }}, 512 to a page, grown on demand up to
+ * {@code maxFrames}. Like shared_info, a frame is a private page until the guest places it in its physmap
+ * (XENMEM_add_to_physmap, XENMAPSPACE_grant_table); from then on it is that guest page.
+ */
+public final class GrantTable {
+    public static final int ENTRY_SIZE = 8, ENTRIES_PER_FRAME = 4096 / ENTRY_SIZE;
+    public static final int GTF_INVALID = 0, GTF_PERMIT_ACCESS = 1, GTF_TYPE_MASK = 3, GTF_READONLY = 1 << 2,
+            GTF_READING = 1 << 3, GTF_WRITING = 1 << 4;
+    /** INVALID_GFN as setup_table reports an unplaced frame. */
+    public static final long INVALID_GFN = -1L;
+
+    private final int maxFrames;
+    private final List<GuestRegion> frames = new ArrayList<>();
+    private final List<Long> gfns = new ArrayList<>();
+
+    public GrantTable(int maxFrames) {
+        this.maxFrames = maxFrames;
+        grow(1); // Xen starts a table with one frame
+    }
+
+    public synchronized int maxFrames() {
+        return maxFrames;
+    }
+
+    public synchronized int frames() {
+        return frames.size();
+    }
+
+    /** gnttab_grow_table: false if {@code n} exceeds the maximum. */
+    public synchronized boolean grow(int n) {
+        if (n > maxFrames) return false;
+        while (frames.size() < n) {
+            MemorySegment page = Arena.ofAuto().allocate(4096, 4096);
+            frames.add(GuestRegion.of(page, 0, 4096));
+            gfns.add(INVALID_GFN);
+        }
+        return true;
+    }
+
+    /** The gfn frame {@code i} is placed at, or INVALID_GFN. */
+    public synchronized long gfn(int i) {
+        return gfns.get(i);
+    }
+
+    /**
+     * XENMAPSPACE_grant_table: frame {@code idx} becomes guest page {@code page} (contents carried over), growing the
+     * table if needed. -EINVAL past the maximum.
+     */
+    public synchronized int place(int idx, long gfn, GuestRegion page) {
+        if (idx < 0 || idx >= maxFrames) return -Errno.EINVAL;
+        grow(idx + 1);
+        GuestRegion old = frames.get(idx);
+        if (old.backing() != page.backing() || old.baseOffset() != page.baseOffset()) {
+            MemorySegment.copy(old.asSegment(), 0, page.asSegment(), 0, 4096);
+        }
+        frames.set(idx, page);
+        gfns.set(idx, gfn);
+        return 0;
+    }
+
+    /** The frame holding entry {@code ref}, or null if ref is beyond the table. */
+    synchronized GuestRegion frameOf(int ref) {
+        if (ref < 0 || ref >= frames.size() * ENTRIES_PER_FRAME) return null;
+        return frames.get(ref / ENTRIES_PER_FRAME);
+    }
+
+    static long entryOffset(int ref) {
+        return (long) (ref % ENTRIES_PER_FRAME) * ENTRY_SIZE;
+    }
+}
