@@ -13,4 +13,13 @@ public final class DomId {
     public static final int DOMID_IDLE = 0x7FFF;
 
     private DomId() {}
+
+    /**
+     * A domU naming a domain in a hypercall about itself (rcu_lock_domain_by_any_id, then the XSM_TARGET check): 0 for
+     * DOMID_SELF or its own id, -EPERM for dom0 (it exists, but the guest may not act on it), -ESRCH for anything else.
+     */
+    public static int checkSelf(int dom, int ownDomid) {
+        if (dom == DOMID_SELF || dom == ownDomid) return 0;
+        return dom == DOM0 ? -Errno.EPERM : -Errno.ESRCH;
+    }
 }

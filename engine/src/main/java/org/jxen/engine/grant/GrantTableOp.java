@@ -28,9 +28,13 @@ public final class GrantTableOp {
         this.domid = domid;
     }
 
+    /** The GNTST_* form of {@link DomId#checkSelf}. */
     private int domainStatus(int dom) {
-        if (dom == DomId.DOMID_SELF || dom == domid) return GNTST_OKAY;
-        return dom == DomId.DOM0 ? GNTST_PERMISSION_DENIED : GNTST_BAD_DOMAIN;
+        return switch (DomId.checkSelf(dom, domid)) {
+            case 0 -> GNTST_OKAY;
+            case -Errno.EPERM -> GNTST_PERMISSION_DENIED;
+            default -> GNTST_BAD_DOMAIN;
+        };
     }
 
     public long handle(HypercallArgs args, GuestVirtualMemory mem) {
@@ -96,10 +100,8 @@ public final class GrantTableOp {
         MemorySegment s = MemorySegment.ofArray(new byte[8]);
         int rc = mem.read(uop, s);
         if (rc != 0) return rc;
-        int dom = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0));
-        if (domainStatus(dom) == GNTST_BAD_DOMAIN) return -Errno.ESRCH;
-        if (domainStatus(dom) == GNTST_PERMISSION_DENIED) return -Errno.EPERM;
-        return getVersionInto(uop, mem, 4);
+        int denied = DomId.checkSelf(Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0)), domid);
+        return denied != 0 ? denied : getVersionInto(uop, mem, 4);
     }
 
     private static long getVersionInto(long uop, GuestVirtualMemory mem, long offset) {

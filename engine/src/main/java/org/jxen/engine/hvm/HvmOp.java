@@ -48,7 +48,8 @@ public final class HvmOp implements HypercallDispatcher.Handler {
         int rc = mem.read(args.a2(), s);
         if (rc != 0) return rc;
         int domid = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, PARAM_DOMID));
-        if (domid != DomId.DOMID_SELF && domid != guest.domid()) return domid == DomId.DOM0 ? -Errno.EPERM : -Errno.ESRCH;
+        int denied = DomId.checkSelf(domid, guest.domid());
+        if (denied != 0) return denied;
         int index = s.get(ValueLayout.JAVA_INT_UNALIGNED, PARAM_INDEX);
         if (set) {
             long value = s.get(ValueLayout.JAVA_LONG_UNALIGNED, PARAM_VALUE);

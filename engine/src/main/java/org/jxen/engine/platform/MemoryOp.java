@@ -52,7 +52,8 @@ public final class MemoryOp {
         int space = s.get(ValueLayout.JAVA_INT_UNALIGNED, 4);
         long idx = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 8));
         long gpfn = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 16) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 12));
-        if (domid != DomId.DOMID_SELF && domid != ports.guest().domid()) return domid == DomId.DOM0 ? -Errno.EPERM : -Errno.ESRCH;
+        int denied = DomId.checkSelf(domid, ports.guest().domid());
+        if (denied != 0) return denied;
         Optional<GuestRegion> page = ram.page(gpfn);
         if (space == MAPSPACE_GRANT_TABLE && grants != null) {
             if (page.isEmpty() || idx > Integer.MAX_VALUE) return -Errno.EINVAL;
