@@ -21,7 +21,8 @@ final class HostileGuest {
     static final Set<Long> ALLOWED = Set.of(0L, (long) -Errno.EPERM, (long) -Errno.ENOENT, (long) -Errno.ESRCH,
             (long) -Errno.EFAULT, (long) -Errno.EEXIST, (long) -Errno.EINVAL, (long) -Errno.ENOSPC,
             (long) -Errno.ENOSYS, (long) -Errno.EOPNOTSUPP,
-            (long) ((org.jxen.engine.platform.XenVersion.MAJOR << 16) | org.jxen.engine.platform.XenVersion.MINOR), 4096L);
+            (long) ((org.jxen.engine.platform.XenVersion.MAJOR << 16) | org.jxen.engine.platform.XenVersion.MINOR), 4096L,
+            EventFixture.RAM_SIZE / 4096, EventFixture.RAM_SIZE / 4096 - 1); // reservations, maximum_ram_page
 
     /** The source of choices: Jazzer's data provider or a seeded random generator. */
     interface Choices {

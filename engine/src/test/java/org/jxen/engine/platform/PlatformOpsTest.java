@@ -202,7 +202,41 @@ class PlatformOpsTest {
             assertEquals(-Errno.EINVAL, (int) op.handle(HypercallArgs.from32(12, MemoryOp.ADD_TO_PHYSMAP, ARG, 0, 0, 0), f.vmem), "idx must be 0");
             s.set(ValueLayout.JAVA_SHORT_UNALIGNED, ARG, (short) 42);
             assertEquals(-Errno.ESRCH, (int) op.handle(HypercallArgs.from32(12, MemoryOp.ADD_TO_PHYSMAP, ARG, 0, 0, 0), f.vmem));
-            assertEquals(-Errno.ENOSYS, (int) op.handle(HypercallArgs.from32(12, 2, ARG, 0, 0, 0), f.vmem));
+            assertEquals(-Errno.ENOSYS, (int) op.handle(HypercallArgs.from32(12, 35, ARG, 0, 0, 0), f.vmem), "an unknown memory_op");
+        }
+    }
+
+    @Test
+    void memoryMapAndReservations() {
+        try (var f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(1), 256 * 1024)) {
+            var map = java.util.List.of(new E820Entry(0, 0x9F000, E820Entry.RAM), new E820Entry(0xFC000000L, 0x1000, E820Entry.RESERVED),
+                    new E820Entry(0x100000, 0x200000, E820Entry.RAM));
+            MemoryOp op = new MemoryOp(f.ports, f.ram, null, map);
+            var s = f.ram.segment();
+            s.set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 2); // room for two entries
+            s.set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 8, LIST);
+            s.asSlice(LIST, 80).fill((byte) 0xAA);
+            assertEquals(0, op.handle(HypercallArgs.from64(12, MemoryOp.MEMORY_MAP, ARG, 0, 0, 0), f.vmem));
+            assertEquals(2, s.get(ValueLayout.JAVA_INT_UNALIGNED, ARG), "min(requested, offered)");
+            assertEquals(0x9F000, s.get(ValueLayout.JAVA_LONG_UNALIGNED, LIST + 8));
+            assertEquals(E820Entry.RESERVED, s.get(ValueLayout.JAVA_INT_UNALIGNED, LIST + 20 + 16), "packed 20-byte entries");
+            assertEquals((byte) 0xAA, s.get(ValueLayout.JAVA_BYTE, LIST + 40), "nothing written past what was asked");
+            s.set(ValueLayout.JAVA_INT_UNALIGNED, ARG, -1); // a huge count: just what there is
+            assertEquals(0, op.handle(HypercallArgs.from64(12, MemoryOp.MEMORY_MAP, ARG, 0, 0, 0), f.vmem));
+            assertEquals(3, s.get(ValueLayout.JAVA_INT_UNALIGNED, ARG));
+            s.set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 8, -64L);
+            assertEquals(-Errno.EFAULT, op.handle(HypercallArgs.from64(12, MemoryOp.MEMORY_MAP, ARG, 0, 0, 0), f.vmem));
+            assertEquals(-Errno.ENOSYS, new MemoryOp(f.ports, f.ram).handle(HypercallArgs.from64(12, MemoryOp.MEMORY_MAP, ARG, 0, 0, 0), f.vmem),
+                    "no map: -ENOSYS, as Xen without an e820");
+            s.set(ValueLayout.JAVA_SHORT_UNALIGNED, ARG, (short) DomId.DOMID_SELF);
+            assertEquals(64, op.handle(HypercallArgs.from64(12, MemoryOp.CURRENT_RESERVATION, ARG, 0, 0, 0), f.vmem), "256 KiB = 64 pages");
+            assertEquals(64, op.handle(HypercallArgs.from64(12, MemoryOp.MAXIMUM_RESERVATION, ARG, 0, 0, 0), f.vmem));
+            s.set(ValueLayout.JAVA_SHORT_UNALIGNED, ARG, (short) 0);
+            assertEquals(-Errno.EPERM, op.handle(HypercallArgs.from64(12, MemoryOp.CURRENT_RESERVATION, ARG, 0, 0, 0), f.vmem));
+            assertEquals(-Errno.EFAULT, op.handle(HypercallArgs.from64(12, MemoryOp.CURRENT_RESERVATION, -2, 0, 0, 0), f.vmem));
+            assertEquals(63, op.handle(HypercallArgs.from64(12, MemoryOp.MAXIMUM_RAM_PAGE, 0, 0, 0, 0), f.vmem));
+            assertEquals(-Errno.EINVAL, op.handle(HypercallArgs.from64(12, MemoryOp.MAXIMUM_RAM_PAGE | (5 << 6), 0, 0, 0, 0), f.vmem),
+                    "a continuation start extent on a command that has none");
         }
     }
 
