@@ -5,7 +5,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One I/O thread waiting in epoll on many descriptors and running each one's handler when it becomes readable.
- * Handlers run on the loop thread and must not block. {@link #close()} wakes the thread through an eventfd, waits
+ * Handlers run on the loop thread and must not block. {@link #unregister} returns only once the handler can no longer
+ * run, so the caller may close the descriptor right after. {@link #close()} wakes the thread through an eventfd, waits
  * for it to finish, then releases the epoll instance, so nothing is used after it is freed.
  */
 public final class IoLoop implements AutoCloseable {
@@ -17,6 +18,8 @@ public final class IoLoop implements AutoCloseable {
     private final AtomicLong nextToken = new AtomicLong(1);
     private final Thread thread;
     private volatile boolean stopping;
+    /** The token whose handler the loop thread is running (0: none). */
+    private volatile long running;
 
     public IoLoop(String name) {
         epoll.add(wake.fd(), WAKE_TOKEN);
@@ -31,10 +34,13 @@ public final class IoLoop implements AutoCloseable {
         return token;
     }
 
-    /** Stops watching {@code fd}. After this returns, the handler may still be running once on the loop thread. */
+    /** Stops watching {@code fd}; when this returns (off the loop thread) its handler is not running and never will. */
     public void unregister(int fd, long token) {
         epoll.remove(fd);
         handlers.remove(token);
+        // The loop publishes the token before looking its handler up, so once it is not this token, a later lookup
+        // finds the handler gone.
+        while (!isLoopThread() && running == token) Thread.onSpinWait();
     }
 
     public boolean isLoopThread() {
@@ -48,8 +54,13 @@ public final class IoLoop implements AutoCloseable {
                     wake.drain();
                     return;
                 }
-                Runnable h = handlers.get(token);
-                if (h != null) h.run();
+                running = token;
+                try {
+                    Runnable h = handlers.get(token);
+                    if (h != null) h.run();
+                } finally {
+                    running = 0;
+                }
             });
         }
     }

@@ -36,21 +36,16 @@ public final class FifoControl {
         if (!guest.hasVcpu(vcpu)) return -Errno.ENOENT;
         if (Integer.compareUnsigned(offset, SharedInfoLayout.PAGE_SIZE - CONTROL_BLOCK_SIZE) > 0) return -Errno.EINVAL;
         if ((offset & 7) != 0) return -Errno.EINVAL;
-        int[] rc = new int[1];
-        ports.withWriteLock(() -> {
-            Optional<GuestRegion> page = memory.page(gfn);
-            if (page.isEmpty()) {
-                rc[0] = -Errno.EINVAL;
-                return;
-            }
-            GuestRegion block = page.get().slice(offset, CONTROL_BLOCK_SIZE);
-            if (guest.abi() instanceof FifoAbi fifo) {
-                rc[0] = fifo.mapControlBlock(vcpu, block);
-                return;
-            }
-            switchToFifo(vcpu, block);
-        });
-        return rc[0];
+        return ports.underWriteLock(() -> initControlLocked(gfn, offset, vcpu));
+    }
+
+    private int initControlLocked(long gfn, int offset, int vcpu) {
+        Optional<GuestRegion> page = memory.page(gfn);
+        if (page.isEmpty()) return -Errno.EINVAL;
+        GuestRegion block = page.get().slice(offset, CONTROL_BLOCK_SIZE);
+        if (guest.abi() instanceof FifoAbi fifo) return fifo.mapControlBlock(vcpu, block);
+        switchToFifo(vcpu, block);
+        return 0;
     }
 
     /** The first control block: FIFO replaces 2-level for the whole domain (setup_ports). */
@@ -70,29 +65,21 @@ public final class FifoControl {
     /** Adds guest frame {@code gfn} to the event array and raises the events held for the ports it covers. */
     public int expandArray(long gfn) {
         if (!(guest.abi() instanceof FifoAbi)) return -Errno.EOPNOTSUPP;
-        int[] rc = new int[1];
-        ports.withWriteLock(() -> {
-            if (!(guest.abi() instanceof FifoAbi fifo)) {
-                rc[0] = -Errno.EOPNOTSUPP;
-                return;
+        return ports.underWriteLock(() -> expandArrayLocked(gfn));
+    }
+
+    private int expandArrayLocked(long gfn) {
+        if (!(guest.abi() instanceof FifoAbi fifo)) return -Errno.EOPNOTSUPP;
+        if (fifo.eventPages() >= MAX_EVENT_ARRAY_PAGES) return -Errno.ENOSPC;
+        Optional<GuestRegion> page = memory.page(gfn);
+        if (page.isEmpty()) return -Errno.EINVAL;
+        int first = fifo.addEventPage(page.get());
+        for (int port = first; port < first + WORDS_PER_PAGE && guest.ports.isValid(port); port++) {
+            if (fifo.takeHeld(port)) {
+                Channel ch = guest.ports.get(port);
+                if (!ch.isFree()) fifo.setPending(ch.vcpu(), port, ch.priority());
             }
-            if (fifo.eventPages() >= MAX_EVENT_ARRAY_PAGES) {
-                rc[0] = -Errno.ENOSPC;
-                return;
-            }
-            Optional<GuestRegion> page = memory.page(gfn);
-            if (page.isEmpty()) {
-                rc[0] = -Errno.EINVAL;
-                return;
-            }
-            int first = fifo.addEventPage(page.get());
-            for (int port = first; port < first + WORDS_PER_PAGE && guest.ports.isValid(port); port++) {
-                if (fifo.takeHeld(port)) {
-                    Channel ch = guest.ports.get(port);
-                    if (!ch.isFree()) fifo.setPending(ch.vcpu(), port, ch.priority());
-                }
-            }
-        });
-        return rc[0];
+        }
+        return 0;
     }
 }

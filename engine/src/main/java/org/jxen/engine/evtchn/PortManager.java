@@ -47,6 +47,16 @@ public final class PortManager {
         this.observer = observer;
     }
 
+    /** Computes {@code action} with the port table frozen (no bind, close or reset meanwhile). */
+    public <T> T underWriteLock(java.util.function.Supplier<T> action) {
+        write.lock();
+        try {
+            return action.get();
+        } finally {
+            write.unlock();
+        }
+    }
+
     /** Runs {@code action} with the port table frozen (no bind, close or reset meanwhile). */
     public void withWriteLock(Runnable action) {
         write.lock();

@@ -24,9 +24,7 @@ public final class Snapshots {
     private Snapshots() {}
 
     public static DomainSnapshot capture(PortManager ports, GuestMemory ram) {
-        DomainSnapshot[] out = new DomainSnapshot[1];
-        ports.withWriteLock(() -> out[0] = captureLocked(ports, ram));
-        return out[0];
+        return ports.underWriteLock(() -> captureLocked(ports, ram));
     }
 
     private static DomainSnapshot captureLocked(PortManager pm, GuestMemory ram) {

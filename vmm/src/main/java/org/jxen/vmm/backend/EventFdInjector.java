@@ -51,25 +51,8 @@ public final class EventFdInjector implements AutoCloseable {
     public synchronized void detach(int backendPort) {
         Attachment a = attached.remove(backendPort);
         if (a == null) return;
-        loop.unregister(a.eventFd().fd(), a.token());
-        if (loop.isLoopThread()) a.eventFd().close();
-        else closeAfterLoopPass(a.eventFd());
-    }
-
-    /** The loop thread may be inside this fd's handler right now: close only once it has gone round. */
-    private void closeAfterLoopPass(EventFd ev) {
-        EventFd barrier = EventFd.create();
-        java.util.concurrent.CountDownLatch passed = new java.util.concurrent.CountDownLatch(1);
-        long token = loop.register(barrier.fd(), passed::countDown);
-        barrier.signal();
-        try {
-            passed.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        loop.unregister(barrier.fd(), token);
-        barrier.close();
-        ev.close();
+        loop.unregister(a.eventFd().fd(), a.token()); // waits out a running handler
+        a.eventFd().close();
     }
 
     @Override
