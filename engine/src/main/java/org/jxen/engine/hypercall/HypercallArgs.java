@@ -19,6 +19,16 @@ public record HypercallArgs(GuestWidth mode, int number, long a1, long a2, long 
                 ebx & LOW32, ecx & LOW32, edx & LOW32, esi & LOW32, edi & LOW32);
     }
 
+    /**
+     * Decodes the registers of a vCPU at a hypercall with the convention its state selects <em>at the call</em>, as
+     * Xen's hvm_hypercall does: the 64-bit one only in 64-bit code (EFER.LMA and CS.L); a 32-bit code segment of a
+     * 64-bit guest, or a 32-bit guest, uses the 32-bit one and its upper register halves are ignored.
+     */
+    public static HypercallArgs fromRegisters(boolean longMode, boolean codeSegmentLong, long rax, long rbx, long rcx,
+            long rdx, long rsi, long rdi, long r8, long r10) {
+        return longMode && codeSegmentLong ? from64(rax, rdi, rsi, rdx, r10, r8) : from32(rax, rbx, rcx, rdx, rsi, rdi);
+    }
+
     /** Hypercall numbers beyond 32 bits can never be valid; keep them distinct from every real number. */
     private static int number(long rax) {
         return rax < 0 || rax > Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) rax;

@@ -1,0 +1,41 @@
+package org.jxen.vmm.boot;
+
+import java.util.List;
+
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.platform.E820Entry;
+
+/**
+ * Where jxen puts what it gives a guest at boot, and the memory map that tells the guest: the PVH start info page
+ * (hvm_start_info, command line, memory map) low in RAM, and the special pages (PV console and XenStore rings) at the
+ * top of RAM, marked reserved so the guest never uses them as RAM (as Xen's toolstack keeps them out of the e820).
+ */
+public record GuestLayout(long ramSize, long startInfoGpa, long consoleGfn, long storeGfn, List<E820Entry> memoryMap) {
+    /** The start-info page: below the 1 MiB where kernels load, above the real-mode IVT and BDA. */
+    public static final long START_INFO_GPA = 0x6000;
+    /** Special pages at the top of RAM: console ring, XenStore ring. */
+    public static final int SPECIAL_PAGES = 2;
+    /** The least RAM a guest can have: the boot page, the special pages and 1 MiB to load an image at. */
+    public static final long MIN_RAM = 2L << 20;
+
+    public static GuestLayout standard(long ramSize) {
+        if (ramSize < MIN_RAM || ramSize % GuestMemory.PAGE_SIZE != 0)
+            throw new IllegalArgumentException("guest RAM must be a multiple of 4 KiB and at least 2 MiB");
+        long special = ramSize - SPECIAL_PAGES * GuestMemory.PAGE_SIZE;
+        List<E820Entry> map = List.of(
+                new E820Entry(0, special, E820Entry.RAM),
+                new E820Entry(special, SPECIAL_PAGES * GuestMemory.PAGE_SIZE, E820Entry.RESERVED));
+        long firstSpecialGfn = special >>> GuestMemory.PAGE_SHIFT;
+        return new GuestLayout(ramSize, START_INFO_GPA, firstSpecialGfn, firstSpecialGfn + 1, map);
+    }
+
+    /** Whether {@code [start, end)} overlaps something jxen placed (an image must not load over it). */
+    public boolean overlapsReserved(long start, long end) {
+        long special = consoleGfn << GuestMemory.PAGE_SHIFT;
+        return overlaps(start, end, startInfoGpa, startInfoGpa + GuestMemory.PAGE_SIZE) || overlaps(start, end, special, ramSize);
+    }
+
+    private static boolean overlaps(long s1, long e1, long s2, long e2) {
+        return s1 < e2 && s2 < e1;
+    }
+}

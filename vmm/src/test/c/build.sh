@@ -1,0 +1,13 @@
+#!/bin/sh
+# Builds the freestanding test guests from source into $1 (the Maven build calls this; no binary is committed).
+set -eu
+out="$1"
+src="$(dirname "$0")"
+mkdir -p "$out"
+flags="-O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-pic -fno-stack-protector -no-pie -mno-red-zone \
+  -fno-asynchronous-unwind-tables -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,$src/guest.ld"
+gcc -m64 $flags -o "$out/pvh-hello-64.elf" "$src/pvh_hello.c"
+gcc -m64 $flags -DNOTE_QUAD -o "$out/pvh-hello-64-quadnote.elf" "$src/pvh_hello.c"
+gcc -m32 $flags -o "$out/pvh-hello-32.elf" "$src/pvh_hello.c"
+# A 64-bit kernel may ship as an ELF32 file with machine x86-64.
+objcopy -O elf32-x86-64 "$out/pvh-hello-64.elf" "$out/pvh-hello-x32.elf"

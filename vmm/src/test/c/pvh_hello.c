@@ -1,0 +1,44 @@
+/*
+ * The smallest PVH guest: writes a line to the debug port (0xE9) and halts. It is what the loader tests load, in
+ * each image shape jxen accepts: ELF64, ELF32 for i386, a 64-bit build repacked as ELF32 with machine x86-64, and
+ * the PHYS32_ENTRY note with a 4- or 8-byte descriptor. The code runs in the PVH entry state (32-bit, paging off).
+ */
+#ifdef NOTE_QUAD
+#define NOTE_DESC ".quad"
+#else
+#define NOTE_DESC ".long"
+#endif
+
+/* XEN_ELFNOTE_PHYS32_ENTRY (public/elfnote.h) = 18, name "Xen". */
+__asm__(".pushsection .note.Xen, \"a\", @note\n"
+        ".balign 4\n"
+        ".long 4, 2f - 1f, 18\n"
+        ".asciz \"Xen\"\n"
+        ".balign 4\n"
+        "1: " NOTE_DESC " pvh_start\n"
+        "2: .balign 4\n"
+        ".popsection");
+
+/* A BSS the loader must zero: the guest checks it before it says hello. */
+volatile unsigned char bss_area[8192];
+static const char greeting[] = "hello from a PVH guest\n";
+static const char dirty[] = "BSS not zeroed\n";
+
+static void say(const char *s)
+{
+    for (; *s; s++)
+        __asm__ volatile("outb %0, $0xe9" : : "a"(*s));
+}
+
+__attribute__((section(".text.entry"), used)) void pvh_start(void)
+{
+    for (unsigned i = 0; i < sizeof(bss_area); i++)
+        if (bss_area[i]) {
+            say(dirty);
+            for (;;)
+                __asm__ volatile("cli; hlt");
+        }
+    say(greeting);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
