@@ -33,6 +33,16 @@ public final class GuestVirtualMemory {
         return copy(gva, src, true);
     }
 
+    /**
+     * The guest-physical address of {@code gva} if the {@code length} bytes from it (within one page) are mapped and
+     * in RAM, else {@link AddressTranslator#FAULT}.
+     */
+    public long toPhysical(long gva, long length, boolean write) {
+        if (length > GuestMemory.PAGE_SIZE - (gva & (GuestMemory.PAGE_SIZE - 1))) return AddressTranslator.FAULT;
+        long gpa = translator.toPhysical(gva, write);
+        return gpa == AddressTranslator.FAULT || !ram.contains(gpa, length) ? AddressTranslator.FAULT : gpa;
+    }
+
     /** Reads a little-endian uint32 at {@code gva}: the value (0..2^32-1) or -EFAULT. */
     public long readU32(long gva) {
         long pageLeft = GuestMemory.PAGE_SIZE - (gva & (GuestMemory.PAGE_SIZE - 1));

@@ -1,0 +1,125 @@
+package org.jxen.engine.platform;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import org.jxen.engine.abi.GuestWidth;
+import org.jxen.engine.memory.GuestMemory;
+
+/**
+ * Each vCPU's runstate ({@code struct vcpu_runstate_info}, {@code public/vcpu.h}): the state it is in, since when,
+ * and the time spent in each state, copied to the area the guest registered with
+ * VCPUOP_register_runstate_memory_area at every transition. With VMASST_TYPE_runstate_update_flag enabled the copy
+ * is bracketed by XEN_RUNSTATE_UPDATE in state_entry_time, so a guest reader can tell a torn copy.
+ *
+ * <p>The area's guest-virtual address is translated when it is registered (as KVM and QEMU do; Xen re-walks at each
+ * update): a guest that later remaps the address keeps receiving updates at the physical page it had. An area may
+ * straddle two pages mapped to unrelated frames.
+ */
+public final class Runstates {
+    public static final int RUNNING = 0, RUNNABLE = 1, BLOCKED = 2, OFFLINE = 3;
+    /** XEN_RUNSTATE_UPDATE: bit 63 of state_entry_time while an update is in progress. */
+    public static final long UPDATE = 1L << 63;
+
+    /** Where one vCPU's area lives (one or two guest-physical pieces) and the layout its registrant used. */
+    public record Area(long gpa1, int len1, long gpa2, GuestWidth width) {}
+
+    private final GuestMemory ram;
+    private final long[] entryTime;
+    private final long[][] time;
+    private final int[] state;
+    private final Area[] areas;
+    private volatile boolean updateFlag;
+
+    public Runstates(GuestMemory ram, int vcpus, long nowNs) {
+        this.ram = ram;
+        entryTime = new long[vcpus];
+        time = new long[vcpus][4];
+        state = new int[vcpus];
+        areas = new Area[vcpus];
+        for (int v = 0; v < vcpus; v++) {
+            state[v] = v == 0 ? RUNNING : OFFLINE;
+            entryTime[v] = nowNs;
+        }
+    }
+
+    /** sizeof(struct vcpu_runstate_info): 48 in the 64-bit layout, 44 in the packed i386 one. */
+    public static int size(GuestWidth width) {
+        return width == GuestWidth.BITS_64 ? 48 : 44;
+    }
+
+    /** VMASST_TYPE_runstate_update_flag. */
+    public void setUpdateFlag(boolean enabled) {
+        updateFlag = enabled;
+    }
+
+    /** The struct layout follows the caller's width at registration, as Xen's compat handling does. */
+    public synchronized void register(int vcpu, Area area) {
+        areas[vcpu] = area;
+        copyOut(vcpu);
+    }
+
+    public synchronized void unregister(int vcpu) {
+        areas[vcpu] = null;
+    }
+
+    public synchronized int state(int vcpu) {
+        return state[vcpu];
+    }
+
+    /** Time vCPU {@code vcpu} has spent in {@code which}, up to its last transition. */
+    public synchronized long timeIn(int vcpu, int which) {
+        return time[vcpu][which];
+    }
+
+    /** Moves a vCPU to {@code newState} at {@code nowNs} and updates its guest area. */
+    public synchronized void transition(int vcpu, int newState, long nowNs) {
+        if (newState == state[vcpu]) return;
+        long delta = nowNs - entryTime[vcpu];
+        if (delta > 0) time[vcpu][state[vcpu]] += delta;
+        state[vcpu] = newState;
+        entryTime[vcpu] = Math.max(nowNs, entryTime[vcpu]);
+        copyOut(vcpu);
+    }
+
+    /** Writes vCPU {@code vcpu}'s struct vcpu_runstate_info in {@code layout} into {@code s} (VCPUOP_get_runstate_info). */
+    public synchronized void snapshot(int vcpu, MemorySegment s, GuestWidth layout) {
+        fill(vcpu, s, layout, 0);
+    }
+
+    private void fill(int vcpu, MemorySegment s, GuestWidth layout, long entryFlags) {
+        boolean wide = layout == GuestWidth.BITS_64;
+        s.set(ValueLayout.JAVA_INT_UNALIGNED, 0, state[vcpu]);
+        s.set(ValueLayout.JAVA_LONG_UNALIGNED, wide ? 8 : 4, entryTime[vcpu] | entryFlags);
+        for (int i = 0; i < 4; i++) s.set(ValueLayout.JAVA_LONG_UNALIGNED, (wide ? 16 : 12) + 8L * i, time[vcpu][i]);
+    }
+
+    private void copyOut(int vcpu) {
+        Area a = areas[vcpu];
+        if (a == null) return;
+        int size = size(a.width());
+        MemorySegment s = MemorySegment.ofArray(new byte[size]);
+        fill(vcpu, s, a.width(), updateFlag ? UPDATE : 0);
+        int entryAt = a.width() == GuestWidth.BITS_64 ? 8 : 4;
+        if (updateFlag) {
+            // state_entry_time's top byte first: a reader that sees the flag clear saw a complete copy.
+            writeByte(a, entryAt + 7, (byte) ((entryTime[vcpu] >>> 56) | 0x80));
+            java.lang.invoke.VarHandle.storeStoreFence();
+        }
+        write(a, s, 0, size);
+        if (updateFlag) {
+            java.lang.invoke.VarHandle.storeStoreFence();
+            writeByte(a, entryAt + 7, (byte) (entryTime[vcpu] >>> 56));
+        }
+    }
+
+    private void write(Area a, MemorySegment s, int from, int len) {
+        for (int i = from; i < from + len; i++) writeByte(a, i, s.get(ValueLayout.JAVA_BYTE, i));
+    }
+
+    /** A byte of the area: the guest registered it, the pieces were checked against RAM at registration. */
+    private void writeByte(Area a, int offset, byte b) {
+        long gpa = offset < a.len1() ? a.gpa1() + offset : a.gpa2() + offset - a.len1();
+        ram.segment().set(ValueLayout.JAVA_BYTE, gpa, b);
+    }
+}

@@ -1,0 +1,53 @@
+package org.jxen.engine.platform;
+
+/**
+ * The vCPUs' up/down state and Xen's rules for VCPUOP_initialise / up / down / is_up ({@code common/domain.c}):
+ * vCPU 0 starts initialised and up, the others down and uninitialised; initialise on an initialised vCPU is -EEXIST;
+ * up needs an initialised vCPU (-EINVAL otherwise) and is a no-op on a running one; down of the last running vCPU is
+ * -EINVAL; is_up answers 1 or 0. The VMM's {@link VcpuLifecycle} runs or parks the threads.
+ */
+public final class VcpuSet {
+    private final boolean[] initialised;
+    private final boolean[] up;
+    private final VcpuHvmContext[] context;
+    private final VcpuLifecycle lifecycle;
+
+    public VcpuSet(int vcpus, VcpuLifecycle lifecycle) {
+        initialised = new boolean[vcpus];
+        up = new boolean[vcpus];
+        context = new VcpuHvmContext[vcpus];
+        this.lifecycle = lifecycle;
+        initialised[0] = true;
+        up[0] = true;
+    }
+
+    public synchronized int initialise(int vcpu, VcpuHvmContext ctx) {
+        if (initialised[vcpu]) return -org.jxen.engine.abi.Errno.EEXIST;
+        initialised[vcpu] = true;
+        context[vcpu] = ctx;
+        return 0;
+    }
+
+    public synchronized int up(int vcpu) {
+        if (!initialised[vcpu]) return -org.jxen.engine.abi.Errno.EINVAL;
+        if (up[vcpu]) return 0;
+        up[vcpu] = true;
+        lifecycle.start(vcpu, context[vcpu]); // null after the first start: resume where VCPUOP_down left it
+        context[vcpu] = null;
+        return 0;
+    }
+
+    public synchronized int down(int vcpu) {
+        if (!up[vcpu]) return 0;
+        int running = 0;
+        for (boolean u : up) if (u) running++;
+        if (running == 1) return -org.jxen.engine.abi.Errno.EINVAL; // the domain's last running vCPU
+        up[vcpu] = false;
+        lifecycle.stop(vcpu);
+        return 0;
+    }
+
+    public synchronized boolean isUp(int vcpu) {
+        return up[vcpu];
+    }
+}
