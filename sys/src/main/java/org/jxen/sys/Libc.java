@@ -40,6 +40,23 @@ public final class Libc {
     static final MethodHandle EPOLL_CTL = handle("epoll_ctl", FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT, ADDR));
     static final MethodHandle EPOLL_WAIT = handle("epoll_wait", FunctionDescriptor.of(C_INT, C_INT, ADDR, C_INT, C_INT));
 
+    static final MethodHandle OPEN = handle("open", FunctionDescriptor.of(C_INT, ADDR, C_INT), Linker.Option.firstVariadicArg(2));
+    static final MethodHandle IOCTL_PTR = handle("ioctl", FunctionDescriptor.of(C_INT, C_INT, C_LONG, ADDR), Linker.Option.firstVariadicArg(2));
+    static final MethodHandle IOCTL_LONG = handle("ioctl", FunctionDescriptor.of(C_INT, C_INT, C_LONG, C_LONG), Linker.Option.firstVariadicArg(2));
+    static final MethodHandle MMAP = handle("mmap", FunctionDescriptor.of(ADDR, ADDR, C_LONG, C_INT, C_INT, C_INT, C_LONG));
+    static final MethodHandle MUNMAP = handle("munmap", FunctionDescriptor.of(C_INT, ADDR, C_LONG));
+    static final MethodHandle MADVISE = handle("madvise", FunctionDescriptor.of(C_INT, ADDR, C_LONG, C_INT));
+    static final MethodHandle GETTID = handle("gettid", FunctionDescriptor.of(C_INT));
+    static final MethodHandle TGKILL = handle("tgkill", FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT));
+    static final MethodHandle GETPID = handle("getpid", FunctionDescriptor.of(C_INT));
+
+    public static final int O_RDWR = 2, O_CLOEXEC = 0x80000;
+    public static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+            MAP_NORESERVE = 0x4000;
+    public static final int MADV_DONTNEED = 4;
+    /** SIGPIPE: the JVM's own handler ignores it, so a thread can be interrupted out of a blocking ioctl with it. */
+    public static final int SIGPIPE = 13;
+
     /** fcntl F_DUPFD_CLOEXEC. */
     static final int F_DUPFD_CLOEXEC = 1030;
 
@@ -87,6 +104,92 @@ public final class Libc {
             int rc = (int) DUP.invokeExact(st, fd, F_DUPFD_CLOEXEC, 0);
             if (rc < 0) throw new SyscallException("dup", errno(st));
             return rc;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** open(2); throws SyscallException (with the path) on failure. */
+    public static int open(String path, int flags) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = errnoBuffer(a);
+            int fd = (int) OPEN.invokeExact(st, a.allocateFrom(path), flags);
+            if (fd < 0) throw new SyscallException(path, errno(st));
+            return fd;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ioctl(fd, request, ptr): the result (>= 0) or -errno. */
+    public static int ioctl(int fd, long request, MemorySegment arg, MemorySegment errnoState) {
+        try {
+            int rc = (int) IOCTL_PTR.invokeExact(errnoState, fd, request, arg);
+            return rc < 0 ? -errno(errnoState) : rc;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ioctl(fd, request, value) for requests whose argument is an integer: the result (>= 0) or -errno. */
+    public static int ioctl(int fd, long request, long arg, MemorySegment errnoState) {
+        try {
+            int rc = (int) IOCTL_LONG.invokeExact(errnoState, fd, request, arg);
+            return rc < 0 ? -errno(errnoState) : rc;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** mmap(2) of {@code length} bytes; the mapping as a segment of that size (unmapped with {@link #munmap}). */
+    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = errnoBuffer(a);
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, length, prot, flags, fd, offset);
+            if (p.address() == -1L) throw new SyscallException("mmap", errno(st));
+            return p.reinterpret(length);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static void munmap(MemorySegment mapping) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = errnoBuffer(a);
+            int rc = (int) MUNMAP.invokeExact(st, mapping, mapping.byteSize());
+            if (rc != 0) throw new SyscallException("munmap", errno(st));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** madvise(2); returns 0 or the errno. */
+    public static int madvise(MemorySegment range, int advice) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = errnoBuffer(a);
+            int rc = (int) MADVISE.invokeExact(st, range, range.byteSize(), advice);
+            return rc == 0 ? 0 : errno(st);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The calling thread's kernel thread id. */
+    public static int gettid() {
+        try (Arena a = Arena.ofConfined()) {
+            return (int) GETTID.invokeExact(errnoBuffer(a));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Sends {@code signal} to thread {@code tid} of this process; returns 0 or the errno. */
+    public static int signalThread(int tid, int signal) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = errnoBuffer(a);
+            int pid = (int) GETPID.invokeExact(st);
+            int rc = (int) TGKILL.invokeExact(st, pid, tid, signal);
+            return rc == 0 ? 0 : errno(st);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -13,10 +13,48 @@ public final class GuestMemory {
     public static final int PAGE_SHIFT = 12;
 
     private final MemorySegment ram;
+    /** Frames the guest gave back (XENMEM_decrease_reservation): one bit a page; not RAM until repopulated. */
+    private final java.util.concurrent.atomic.AtomicLongArray holes;
+    private final java.util.concurrent.atomic.AtomicInteger holeCount = new java.util.concurrent.atomic.AtomicInteger();
 
     public GuestMemory(MemorySegment ram) {
         if ((ram.address() & (PAGE_SIZE - 1)) != 0) throw new IllegalArgumentException("guest RAM must be page-aligned");
         this.ram = ram;
+        this.holes = new java.util.concurrent.atomic.AtomicLongArray((int) ((ram.byteSize() / PAGE_SIZE + 63) / 64));
+    }
+
+    /** Number of frames below the end of RAM (populated or not). */
+    public long frames() {
+        return ram.byteSize() / PAGE_SIZE;
+    }
+
+    /** Whether frame {@code gfn} is RAM the guest has now (inside RAM and not given back). */
+    public boolean populated(long gfn) {
+        return gfn >= 0 && gfn < frames() && (holes.get((int) (gfn >>> 6)) & (1L << gfn)) == 0;
+    }
+
+    /**
+     * Takes frame {@code gfn} from the guest (decrease_reservation): its contents are zeroed and it stops being RAM for
+     * every later access check. False if it was not populated. The VMM also releases the host page.
+     */
+    public boolean depopulate(long gfn) {
+        if (gfn < 0 || gfn >= frames()) return false;
+        long bit = 1L << gfn;
+        int word = (int) (gfn >>> 6);
+        if ((holes.getAndUpdate(word, w -> w | bit) & bit) != 0) return false;
+        holeCount.incrementAndGet();
+        ram.asSlice(gfn << PAGE_SHIFT, PAGE_SIZE).fill((byte) 0);
+        return true;
+    }
+
+    /** Gives frame {@code gfn} back to the guest, zeroed (populate_physmap); false if it was already populated or is beyond RAM. */
+    public boolean populate(long gfn) {
+        if (gfn < 0 || gfn >= frames()) return false;
+        long bit = 1L << gfn;
+        int word = (int) (gfn >>> 6);
+        if ((holes.getAndUpdate(word, w -> w & ~bit) & bit) == 0) return false;
+        holeCount.decrementAndGet();
+        return true;
     }
 
     /** Size of RAM in bytes. */
@@ -31,7 +69,10 @@ public final class GuestMemory {
 
     /** Whether {@code [gpa, gpa+length)} lies entirely in RAM; overflow-safe for any guest-chosen values. */
     public boolean contains(long gpa, long length) {
-        return gpa >= 0 && length >= 0 && gpa <= ram.byteSize() && length <= ram.byteSize() - gpa;
+        if (!(gpa >= 0 && length >= 0 && gpa <= ram.byteSize() && length <= ram.byteSize() - gpa)) return false;
+        if (holeCount.get() == 0 || length == 0) return true;
+        for (long gfn = gpa >>> PAGE_SHIFT; gfn <= (gpa + length - 1) >>> PAGE_SHIFT; gfn++) if (!populated(gfn)) return false;
+        return true;
     }
 
     /** The checked region at {@code gpa}, or empty if any byte of it is outside RAM. */

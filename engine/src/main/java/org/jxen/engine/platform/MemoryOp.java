@@ -21,6 +21,16 @@ import org.jxen.engine.memory.GuestVirtualMemory;
  * spaces and commands: errnos (the rest of memory_op is the VMM's).
  */
 public final class MemoryOp {
+    public static final int INCREASE_RESERVATION = 0, DECREASE_RESERVATION = 1, POPULATE_PHYSMAP = 6;
+    /** XENMEMF_populate_on_demand, XENMEMF_exact_node_request, XENMEMF_vnode; the low byte is address_bits. */
+    public static final int MEMF_POD = 1 << 16, MEMF_EXACT_NODE = 1 << 17, MEMF_VNODE = 1 << 18;
+    /** The largest extent order a domU may use (Xen's CONFIG_DOMU_MAX_ORDER). */
+    public static final int DOMU_MAX_ORDER = 9;
+    /**
+     * Extents one call works through before it returns the number done (Xen preempts into a hypercall continuation
+     * instead; jxen has none yet). Far above what guests ask at once: Linux's balloon driver sends at most 512.
+     */
+    public static final long MAX_EXTENTS_PER_CALL = 1L << 16;
     public static final int MAXIMUM_RAM_PAGE = 2, CURRENT_RESERVATION = 3, MAXIMUM_RESERVATION = 4, ADD_TO_PHYSMAP = 7,
             MEMORY_MAP = 9;
     public static final int MAPSPACE_SHARED_INFO = 0, MAPSPACE_GRANT_TABLE = 1;
@@ -31,6 +41,8 @@ public final class MemoryOp {
     private final GuestMemory ram;
     private final org.jxen.engine.grant.GrantTable grants;
     private final java.util.List<E820Entry> memoryMap;
+    /** Told of every frame the guest gives back, so the VMM can release the host page (madvise). */
+    private volatile java.util.function.LongConsumer released = gfn -> {};
 
     public MemoryOp(PortManager ports, GuestMemory ram) {
         this(ports, ram, null, java.util.List.of());
@@ -51,11 +63,18 @@ public final class MemoryOp {
         this.memoryMap = java.util.List.copyOf(memoryMap);
     }
 
+    /** The VMM's hook for frames given back (their host memory can be returned to the host). */
+    public void onRelease(java.util.function.LongConsumer hook) {
+        this.released = hook;
+    }
+
     public long handle(HypercallArgs args, GuestVirtualMemory mem) {
         int raw = HypercallArgs.u32(args.a1());
         int cmd = raw & CMD_MASK;
         boolean wide = args.mode() == GuestWidth.BITS_64;
         return switch (cmd) {
+            case DECREASE_RESERVATION, POPULATE_PHYSMAP, INCREASE_RESERVATION ->
+                    reservation(cmd, Integer.toUnsignedLong(raw) >>> 6, wide, args.a2(), mem);
             case ADD_TO_PHYSMAP -> addToPhysmap(wide, args, mem);
             case MEMORY_MAP -> memoryMap(wide, args.a2(), mem);
             case MAXIMUM_RAM_PAGE -> raw != cmd ? -Errno.EINVAL : ram.size() / GuestMemory.PAGE_SIZE - 1;
@@ -64,10 +83,59 @@ public final class MemoryOp {
                 int rc = mem.read(args.a2(), domid);
                 if (rc != 0) yield rc;
                 int denied = DomId.checkSelf(Short.toUnsignedInt(domid.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0)), ports.guest().domid());
-                yield denied != 0 ? denied : ram.size() / GuestMemory.PAGE_SIZE; // every page populated; no ballooning yet
+                if (denied != 0) yield denied;
+                long populated = 0;
+                for (long gfn = 0; gfn < ram.frames(); gfn++) if (ram.populated(gfn)) populated++;
+                yield cmd == MAXIMUM_RESERVATION ? ram.frames() : populated;
             }
             default -> -Errno.ENOSYS;
         };
+    }
+
+    /**
+     * decrease_reservation, populate_physmap (and increase_reservation, which an HVM guest cannot use: no machine frames
+     * to hand out) over a guest list of frame numbers, as Xen's do_memory_op: the result is the number of extents done,
+     * stopping at the first that cannot be (a frame already given back, a bad list entry), so a guest-chosen count costs
+     * at most one list read per extent done and never an allocation. {@code start} is a continuation's first extent.
+     */
+    private long reservation(int cmd, long start, boolean wide, long arg, GuestVirtualMemory mem) {
+        // struct xen_memory_reservation { handle extent_start; xen_ulong_t nr_extents; uint extent_order;
+        //                                 uint mem_flags; domid_t domid; }
+        MemorySegment s = MemorySegment.ofArray(new byte[wide ? 32 : 20]);
+        int rc = mem.read(arg, s);
+        if (rc != 0) return rc;
+        long list = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+        long count = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 4));
+        int order = s.get(ValueLayout.JAVA_INT_UNALIGNED, wide ? 16 : 8);
+        int flags = s.get(ValueLayout.JAVA_INT_UNALIGNED, wide ? 20 : 12);
+        int domid = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, wide ? 24 : 16));
+        if (Long.compareUnsigned(start, count) >= 0) return start;
+        if (Integer.compareUnsigned(order, DOMU_MAX_ORDER) > 0) return start;
+        int denied = DomId.checkSelf(domid, ports.guest().domid());
+        if (denied != 0) return denied;
+        if (cmd == INCREASE_RESERVATION) return start; // an auto-translated guest gets no machine frames this way
+        int addressBits = flags & 0xFF;
+        if (cmd == POPULATE_PHYSMAP && ((flags & MEMF_POD) != 0 || (addressBits != 0 && addressBits <= GuestMemory.PAGE_SHIFT)))
+            return start; // no populate-on-demand; address_bits too small for any page
+        int width = wide ? 8 : 4;
+        long pages = 1L << order;
+        long end = Long.compareUnsigned(count - start, MAX_EXTENTS_PER_CALL) > 0 ? start + MAX_EXTENTS_PER_CALL : count;
+        for (long i = start; Long.compareUnsigned(i, end) < 0; i++) {
+            MemorySegment e = MemorySegment.ofArray(new byte[width]);
+            if (mem.read(list + i * width, e) != 0) return i;
+            long gfn = wide ? e.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) : Integer.toUnsignedLong(e.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+            if ((gfn & (pages - 1)) != 0 || gfn < 0 || gfn > ram.frames() - pages) return i; // misaligned or beyond RAM
+            if (cmd == DECREASE_RESERVATION) {
+                for (long p = 0; p < pages; p++) if (!ram.populated(gfn + p)) return i; // already given back: not done
+                for (long p = 0; p < pages; p++) {
+                    ram.depopulate(gfn + p);
+                    released.accept(gfn + p);
+                }
+            } else {
+                for (long p = 0; p < pages; p++) ram.populate(gfn + p); // a populated frame stays as it is
+            }
+        }
+        return end;
     }
 
     private long memoryMap(boolean wide, long arg, GuestVirtualMemory mem) {

@@ -50,8 +50,7 @@ class HostileHypercallTest {
                         try {
                             HostileGuest.Choices c = choices(rnd);
                             for (long i = 0; i < perThread; i++) {
-                                long rc = HostileGuest.hypercall(f, d, c);
-                                if (!HostileGuest.ALLOWED.contains(rc)) throw new AssertionError("result " + rc);
+                                HostileGuest.hypercall(f, d, c); // checks the result itself
                             }
                             done.addAndGet(perThread);
                         } catch (Throwable t) {

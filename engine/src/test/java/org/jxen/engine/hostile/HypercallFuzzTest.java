@@ -59,10 +59,13 @@ class HypercallFuzzTest {
                         if (bport > 0) f.registerBackendPort(bport);
                     }
                     case 3 -> f.ports.backendNotify(data.consumeInt(0, 80));
-                    default -> HostileGuest.check(f, HostileGuest.hypercall(f, d, c));
+                    default -> {
+                        HostileGuest.hypercall(f, d, c);
+                        HostileGuest.check(f);
+                    }
                 }
             }
-            HostileGuest.check(f, 0);
+            HostileGuest.check(f);
         } finally {
             f.close();
         }

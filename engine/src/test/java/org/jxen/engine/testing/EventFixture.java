@@ -193,8 +193,18 @@ public final class EventFixture implements AutoCloseable {
         else vi.getAndSetInt(width.pendingSelOffset, 0);
     }
 
+    /** Things to close with the fixture (timer threads of a test's platform). */
+    public final java.util.List<AutoCloseable> closeWith = new java.util.concurrent.CopyOnWriteArrayList<>();
+
     @Override
     public void close() {
+        for (AutoCloseable c : closeWith) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        }
         arena.close();
     }
 }

@@ -3,6 +3,8 @@ package org.jxen.vmm.cpu;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.jxen.sys.kvm.CpuidEntry;
+
 import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.TscScale;
 

@@ -1,4 +1,4 @@
-package org.jxen.vmm.cpu;
+package org.jxen.sys.kvm;
 
 /**
  * One CPUID leaf as KVM_SET_CPUID2 takes it ({@code struct kvm_cpuid_entry2}: function, index, flags, eax..edx).

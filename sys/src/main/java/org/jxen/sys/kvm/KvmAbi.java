@@ -1,0 +1,179 @@
+package org.jxen.sys.kvm;
+
+/**
+ * The KVM ABI facts jxen's FFM layer uses, from {@code <linux/kvm.h>} and {@code <asm/kvm.h>} (x86-64): ioctl request
+ * numbers, capability and exit-reason numbers, and the sizes and offsets of the structs passed to the ioctls and
+ * shared through the mmapped {@code struct kvm_run}. Names are the header's, upper-cased; layout facts are
+ * {@code SIZEOF_<struct>} and {@code OFFSETOF_<struct>_<field>}. KvmAbiTest checks every one of them against the
+ * system's header (compiled with gcc), so a wrong value fails a test on any machine.
+ */
+public final class KvmAbi {
+    private KvmAbi() {}
+
+    // ioctl request numbers (_IO/_IOR/_IOW/_IOWR on KVMIO 0xAE)
+    public static final long KVM_GET_API_VERSION = 0xAE00L;
+    public static final long KVM_CREATE_VM = 0xAE01L;
+    public static final long KVM_CHECK_EXTENSION = 0xAE03L;
+    public static final long KVM_GET_VCPU_MMAP_SIZE = 0xAE04L;
+    public static final long KVM_GET_SUPPORTED_CPUID = 0xC008AE05L;
+    public static final long KVM_CREATE_VCPU = 0xAE41L;
+    public static final long KVM_SET_USER_MEMORY_REGION = 0x4020AE46L;
+    public static final long KVM_SET_TSS_ADDR = 0xAE47L;
+    public static final long KVM_SET_IDENTITY_MAP_ADDR = 0x4008AE48L;
+    public static final long KVM_CREATE_IRQCHIP = 0xAE60L;
+    public static final long KVM_SIGNAL_MSI = 0x4020AEA5L;
+    public static final long KVM_ENABLE_CAP = 0x4068AEA3L;
+    public static final long KVM_X86_SET_MSR_FILTER = 0x4188AEC6L;
+    public static final long KVM_RUN = 0xAE80L;
+    public static final long KVM_GET_REGS = 0x8090AE81L;
+    public static final long KVM_SET_REGS = 0x4090AE82L;
+    public static final long KVM_GET_SREGS = 0x8138AE83L;
+    public static final long KVM_SET_SREGS = 0x4138AE84L;
+    public static final long KVM_SET_CPUID2 = 0x4008AE90L;
+    public static final long KVM_SET_MP_STATE = 0x4004AE99L;
+    public static final long KVM_GET_TSC_KHZ = 0xAEA3L;
+    public static final long KVM_GET_MSRS = 0xC008AE88L;
+
+    // capabilities, exit reasons, flags
+    public static final int KVM_API_VERSION = 12;
+    public static final int KVM_CAP_IRQCHIP = 0;
+    public static final int KVM_CAP_USER_MEMORY = 3;
+    public static final int KVM_CAP_SET_TSS_ADDR = 4;
+    public static final int KVM_CAP_EXT_CPUID = 7;
+    public static final int KVM_CAP_SIGNAL_MSI = 77;
+    public static final int KVM_CAP_SYNC_REGS = 74;
+    public static final int KVM_CAP_IMMEDIATE_EXIT = 136;
+    public static final int KVM_CAP_X86_USER_SPACE_MSR = 188;
+    public static final int KVM_CAP_X86_MSR_FILTER = 189;
+    public static final int KVM_CAP_GET_TSC_KHZ = 61;
+    public static final int KVM_CAP_XEN_HVM = 38;
+    public static final int KVM_CAP_MP_STATE = 14;
+    public static final int KVM_EXIT_UNKNOWN = 0;
+    public static final int KVM_EXIT_EXCEPTION = 1;
+    public static final int KVM_EXIT_IO = 2;
+    public static final int KVM_EXIT_HLT = 5;
+    public static final int KVM_EXIT_MMIO = 6;
+    public static final int KVM_EXIT_SHUTDOWN = 8;
+    public static final int KVM_EXIT_FAIL_ENTRY = 9;
+    public static final int KVM_EXIT_INTR = 10;
+    public static final int KVM_EXIT_INTERNAL_ERROR = 17;
+    public static final int KVM_EXIT_SYSTEM_EVENT = 24;
+    public static final int KVM_EXIT_X86_RDMSR = 29;
+    public static final int KVM_EXIT_X86_WRMSR = 30;
+    public static final int KVM_EXIT_IO_IN = 0;
+    public static final int KVM_EXIT_IO_OUT = 1;
+    public static final int KVM_MSR_EXIT_REASON_INVAL = 1;
+    public static final int KVM_MSR_EXIT_REASON_UNKNOWN = 2;
+    public static final int KVM_MSR_EXIT_REASON_FILTER = 4;
+    public static final int KVM_MSR_FILTER_DEFAULT_ALLOW = 0;
+    public static final int KVM_MSR_FILTER_READ = 1;
+    public static final int KVM_MSR_FILTER_WRITE = 2;
+    public static final int KVM_SYNC_X86_REGS = 1;
+    public static final int KVM_SYNC_X86_SREGS = 2;
+    public static final int KVM_SYNC_X86_EVENTS = 4;
+    public static final int KVM_MP_STATE_RUNNABLE = 0;
+    public static final int KVM_MP_STATE_UNINITIALIZED = 1;
+    public static final int KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
+    public static final int KVM_SYSTEM_EVENT_SHUTDOWN = 1;
+    public static final int KVM_SYSTEM_EVENT_RESET = 2;
+    public static final int KVM_SYSTEM_EVENT_CRASH = 3;
+
+    // struct sizes and field offsets
+    public static final int SIZEOF_KVM_RUN = 2352;
+    public static final int OFFSETOF_KVM_RUN_REQUEST_INTERRUPT_WINDOW = 0;
+    public static final int OFFSETOF_KVM_RUN_IMMEDIATE_EXIT = 1;
+    public static final int OFFSETOF_KVM_RUN_EXIT_REASON = 8;
+    public static final int OFFSETOF_KVM_RUN_IF_FLAG = 13;
+    public static final int OFFSETOF_KVM_RUN_IO = 32;
+    public static final int OFFSETOF_KVM_RUN_KVM_VALID_REGS = 288;
+    public static final int OFFSETOF_KVM_RUN_KVM_DIRTY_REGS = 296;
+    public static final int OFFSETOF_KVM_RUN_S = 304;
+    public static final int OFFSETOF_KVM_RUN_IO_DIRECTION = 32;
+    public static final int OFFSETOF_KVM_RUN_IO_SIZE = 33;
+    public static final int OFFSETOF_KVM_RUN_IO_PORT = 34;
+    public static final int OFFSETOF_KVM_RUN_IO_COUNT = 36;
+    public static final int OFFSETOF_KVM_RUN_IO_DATA_OFFSET = 40;
+    public static final int OFFSETOF_KVM_RUN_MMIO_PHYS_ADDR = 32;
+    public static final int OFFSETOF_KVM_RUN_MMIO_DATA = 40;
+    public static final int OFFSETOF_KVM_RUN_MMIO_LEN = 48;
+    public static final int OFFSETOF_KVM_RUN_MMIO_IS_WRITE = 52;
+    public static final int OFFSETOF_KVM_RUN_MSR_ERROR = 32;
+    public static final int OFFSETOF_KVM_RUN_MSR_REASON = 40;
+    public static final int OFFSETOF_KVM_RUN_MSR_INDEX = 44;
+    public static final int OFFSETOF_KVM_RUN_MSR_DATA = 48;
+    public static final int OFFSETOF_KVM_RUN_INTERNAL_SUBERROR = 32;
+    public static final int OFFSETOF_KVM_RUN_FAIL_ENTRY_REASON = 32;
+    public static final int OFFSETOF_KVM_RUN_SYSTEM_EVENT_TYPE = 32;
+    public static final int OFFSETOF_KVM_RUN_REGS = 304;
+    public static final int OFFSETOF_KVM_RUN_SREGS = 448;
+    public static final int SIZEOF_KVM_REGS = 144;
+    public static final int OFFSETOF_KVM_REGS_RAX = 0;
+    public static final int OFFSETOF_KVM_REGS_RBX = 8;
+    public static final int OFFSETOF_KVM_REGS_RCX = 16;
+    public static final int OFFSETOF_KVM_REGS_RDX = 24;
+    public static final int OFFSETOF_KVM_REGS_RSI = 32;
+    public static final int OFFSETOF_KVM_REGS_RDI = 40;
+    public static final int OFFSETOF_KVM_REGS_RSP = 48;
+    public static final int OFFSETOF_KVM_REGS_RBP = 56;
+    public static final int OFFSETOF_KVM_REGS_R8 = 64;
+    public static final int OFFSETOF_KVM_REGS_R10 = 80;
+    public static final int OFFSETOF_KVM_REGS_RIP = 128;
+    public static final int OFFSETOF_KVM_REGS_RFLAGS = 136;
+    public static final int SIZEOF_KVM_SEGMENT = 24;
+    public static final int OFFSETOF_KVM_SEGMENT_BASE = 0;
+    public static final int OFFSETOF_KVM_SEGMENT_LIMIT = 8;
+    public static final int OFFSETOF_KVM_SEGMENT_SELECTOR = 12;
+    public static final int OFFSETOF_KVM_SEGMENT_TYPE = 14;
+    public static final int OFFSETOF_KVM_SEGMENT_PRESENT = 15;
+    public static final int OFFSETOF_KVM_SEGMENT_DPL = 16;
+    public static final int OFFSETOF_KVM_SEGMENT_DB = 17;
+    public static final int OFFSETOF_KVM_SEGMENT_S = 18;
+    public static final int OFFSETOF_KVM_SEGMENT_L = 19;
+    public static final int OFFSETOF_KVM_SEGMENT_G = 20;
+    public static final int OFFSETOF_KVM_SEGMENT_AVL = 21;
+    public static final int OFFSETOF_KVM_SEGMENT_UNUSABLE = 22;
+    public static final int SIZEOF_KVM_DTABLE = 16;
+    public static final int SIZEOF_KVM_SREGS = 312;
+    public static final int OFFSETOF_KVM_SREGS_CS = 0;
+    public static final int OFFSETOF_KVM_SREGS_DS = 24;
+    public static final int OFFSETOF_KVM_SREGS_ES = 48;
+    public static final int OFFSETOF_KVM_SREGS_FS = 72;
+    public static final int OFFSETOF_KVM_SREGS_GS = 96;
+    public static final int OFFSETOF_KVM_SREGS_SS = 120;
+    public static final int OFFSETOF_KVM_SREGS_TR = 144;
+    public static final int OFFSETOF_KVM_SREGS_LDT = 168;
+    public static final int OFFSETOF_KVM_SREGS_GDT = 192;
+    public static final int OFFSETOF_KVM_SREGS_IDT = 208;
+    public static final int OFFSETOF_KVM_SREGS_CR0 = 224;
+    public static final int OFFSETOF_KVM_SREGS_CR2 = 232;
+    public static final int OFFSETOF_KVM_SREGS_CR3 = 240;
+    public static final int OFFSETOF_KVM_SREGS_CR4 = 248;
+    public static final int OFFSETOF_KVM_SREGS_EFER = 264;
+    public static final int OFFSETOF_KVM_SREGS_APIC_BASE = 272;
+    public static final int SIZEOF_KVM_MSI = 32;
+    public static final int OFFSETOF_KVM_MSI_ADDRESS_LO = 0;
+    public static final int OFFSETOF_KVM_MSI_ADDRESS_HI = 4;
+    public static final int OFFSETOF_KVM_MSI_DATA = 8;
+    public static final int SIZEOF_KVM_CPUID2 = 8;
+    public static final int SIZEOF_KVM_CPUID_ENTRY2 = 40;
+    public static final int OFFSETOF_KVM_CPUID_ENTRY2_FUNCTION = 0;
+    public static final int OFFSETOF_KVM_CPUID_ENTRY2_INDEX = 4;
+    public static final int OFFSETOF_KVM_CPUID_ENTRY2_FLAGS = 8;
+    public static final int OFFSETOF_KVM_CPUID_ENTRY2_EAX = 12;
+    public static final int OFFSETOF_KVM_CPUID_ENTRY2_EDX = 24;
+    public static final int SIZEOF_KVM_USERSPACE_MEMORY_REGION = 32;
+    public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_GUEST_PHYS_ADDR = 8;
+    public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_MEMORY_SIZE = 16;
+    public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_USERSPACE_ADDR = 24;
+    public static final int SIZEOF_KVM_ENABLE_CAP = 104;
+    public static final int OFFSETOF_KVM_ENABLE_CAP_ARGS = 8;
+    public static final int SIZEOF_KVM_MSR_FILTER = 392;
+    public static final int SIZEOF_KVM_MSR_FILTER_RANGE = 24;
+    public static final int OFFSETOF_KVM_MSR_FILTER_RANGES = 8;
+    public static final int OFFSETOF_KVM_MSR_FILTER_RANGE_NMSRS = 4;
+    public static final int OFFSETOF_KVM_MSR_FILTER_RANGE_BASE = 8;
+    public static final int OFFSETOF_KVM_MSR_FILTER_RANGE_BITMAP = 16;
+    public static final int SIZEOF_KVM_MSRS = 8;
+    public static final int SIZEOF_KVM_MSR_ENTRY = 16;
+    public static final int OFFSETOF_KVM_MSR_ENTRY_DATA = 8;
+}

@@ -1,0 +1,102 @@
+package org.jxen.sys.kvm;
+
+import static org.jxen.sys.kvm.KvmAbi.*;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+
+import org.jxen.sys.Libc;
+
+/**
+ * A vCPU descriptor and its mmapped {@code struct kvm_run}. Used by its own thread only (KVM requires vCPU ioctls
+ * from one thread at a time); the exits are read and answered through {@link #run()}'s segment, with registers
+ * exchanged through kvm_run's synced-register area rather than KVM_GET/SET_REGS (a vCPU ioctl costs ~2 µs here).
+ */
+public final class KvmVcpu implements AutoCloseable {
+    /** IA32_TSC. */
+    private static final int MSR_TSC = 0x10;
+
+    private final int fd;
+    private final MemorySegment run;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment errno = Libc.errnoBuffer(arena);
+
+    KvmVcpu(int fd, MemorySegment run) {
+        this.fd = fd;
+        this.run = run;
+    }
+
+    /** The mmapped kvm_run (exit reason, exit data, synced registers). */
+    public MemorySegment runArea() {
+        return run;
+    }
+
+    /** KVM_RUN: 0 after an exit, or -errno (EINTR after a kick, EAGAIN once when an AP leaves wait-for-SIPI). */
+    public int enter() {
+        return Libc.ioctl(fd, KVM_RUN, 0, errno);
+    }
+
+    private void ioctl(String name, long request, MemorySegment arg) {
+        int rc = Libc.ioctl(fd, request, arg, errno);
+        if (rc < 0) throw new KvmException(name, -rc);
+    }
+
+    public void setCpuid(List<CpuidEntry> entries) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(SIZEOF_KVM_CPUID2 + (long) entries.size() * SIZEOF_KVM_CPUID_ENTRY2, 8);
+            buf.set(ValueLayout.JAVA_INT, 0, entries.size());
+            for (int i = 0; i < entries.size(); i++) CpuidCodec.write(buf, SIZEOF_KVM_CPUID2 + (long) i * SIZEOF_KVM_CPUID_ENTRY2, entries.get(i));
+            ioctl("KVM_SET_CPUID2", KVM_SET_CPUID2, buf);
+        }
+    }
+
+    /** KVM_GET_REGS into a {@code struct kvm_regs} segment (144 bytes). */
+    public void getRegs(MemorySegment regs) {
+        ioctl("KVM_GET_REGS", KVM_GET_REGS, regs);
+    }
+
+    public void setRegs(MemorySegment regs) {
+        ioctl("KVM_SET_REGS", KVM_SET_REGS, regs);
+    }
+
+    /** KVM_GET_SREGS into a {@code struct kvm_sregs} segment (312 bytes). */
+    public void getSregs(MemorySegment sregs) {
+        ioctl("KVM_GET_SREGS", KVM_GET_SREGS, sregs);
+    }
+
+    public void setSregs(MemorySegment sregs) {
+        ioctl("KVM_SET_SREGS", KVM_SET_SREGS, sregs);
+    }
+
+    public void setMpState(int state) {
+        try (Arena a = Arena.ofConfined()) {
+            ioctl("KVM_SET_MP_STATE", KVM_SET_MP_STATE, a.allocateFrom(ValueLayout.JAVA_INT, state));
+        }
+    }
+
+    /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
+    public int tscKhz() {
+        return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, errno);
+    }
+
+    /** The guest's current TSC (KVM_GET_MSRS of IA32_TSC). */
+    public long readTsc() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
+            msrs.set(ValueLayout.JAVA_INT, 0, 1);
+            msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, MSR_TSC);
+            int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, errno);
+            if (rc != 1) throw new KvmException("KVM_GET_MSRS(TSC)", rc < 0 ? -rc : 0);
+            return msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA);
+        }
+    }
+
+    @Override
+    public void close() {
+        Libc.munmap(run);
+        Libc.close(fd);
+        arena.close();
+    }
+}

@@ -1,0 +1,122 @@
+package org.jxen.sys.kvm;
+
+import static org.jxen.sys.kvm.KvmAbi.*;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import org.jxen.sys.Libc;
+
+/** A KVM VM descriptor: memory slots, the in-kernel irqchip, MSIs, capabilities, the MSR filter, vCPU creation. */
+public final class KvmVm implements AutoCloseable {
+    /** Where the VMX TSS and identity map go: three pages just below the BIOS area, outside guest RAM (as QEMU). */
+    public static final long TSS_ADDR = 0xFFFB_D000L, IDENTITY_MAP_ADDR = 0xFFFB_C000L;
+
+    private final int fd;
+    private final int mmapSize;
+    private final Arena arena = Arena.ofShared();
+    /** MSIs come from any thread: each call uses its own arena for the struct and errno. */
+    private final MemorySegment errno = Libc.errnoBuffer(arena);
+
+    KvmVm(int fd, int mmapSize) {
+        this.fd = fd;
+        this.mmapSize = mmapSize;
+    }
+
+    private int ioctl(String name, long request, long arg) {
+        int rc = Libc.ioctl(fd, request, arg, errno);
+        if (rc < 0) throw new KvmException(name, -rc);
+        return rc;
+    }
+
+    private int ioctl(String name, long request, MemorySegment arg) {
+        int rc = Libc.ioctl(fd, request, arg, errno);
+        if (rc < 0) throw new KvmException(name, -rc);
+        return rc;
+    }
+
+    /** KVM_CHECK_EXTENSION on the VM (some capabilities answer per VM). */
+    public int checkExtension(int cap) {
+        return Math.max(Libc.ioctl(fd, KVM_CHECK_EXTENSION, cap, errno), 0);
+    }
+
+    /** Maps {@code host} (page-aligned, a multiple of 4 KiB) at guest-physical {@code gpa} in slot {@code slot}. */
+    public void setMemory(int slot, long gpa, MemorySegment host) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment r = a.allocate(SIZEOF_KVM_USERSPACE_MEMORY_REGION, 8);
+            r.set(ValueLayout.JAVA_INT, 0, slot);
+            r.set(ValueLayout.JAVA_INT, 4, 0);
+            r.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_GUEST_PHYS_ADDR, gpa);
+            r.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_MEMORY_SIZE, host.byteSize());
+            r.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_USERSPACE_ADDR, host.address());
+            ioctl("KVM_SET_USER_MEMORY_REGION", KVM_SET_USER_MEMORY_REGION, r);
+        }
+    }
+
+    /** The VMX real-mode helpers (ignored where not needed) and the in-kernel irqchip; before any vCPU. */
+    public void createIrqchip() {
+        ioctl("KVM_SET_TSS_ADDR", KVM_SET_TSS_ADDR, TSS_ADDR);
+        try (Arena a = Arena.ofConfined()) {
+            ioctl("KVM_SET_IDENTITY_MAP_ADDR", KVM_SET_IDENTITY_MAP_ADDR, a.allocateFrom(ValueLayout.JAVA_LONG, IDENTITY_MAP_ADDR));
+        }
+        ioctl("KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, 0);
+    }
+
+    /** KVM_ENABLE_CAP on the VM with up to four arguments. */
+    public void enableCap(int cap, long... args) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_ENABLE_CAP, 8);
+            c.set(ValueLayout.JAVA_INT, 0, cap);
+            for (int i = 0; i < args.length; i++) c.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_ENABLE_CAP_ARGS + 8L * i, args[i]);
+            ioctl("KVM_ENABLE_CAP(" + cap + ")", KVM_ENABLE_CAP, c);
+        }
+    }
+
+    /**
+     * Sends every read and write of {@code msrs} to userspace (KVM_EXIT_X86_RDMSR/WRMSR with reason FILTER), all
+     * other MSRs staying with KVM. Needs KVM_CAP_X86_USER_SPACE_MSR enabled with KVM_MSR_EXIT_REASON_FILTER.
+     */
+    public void denyMsrs(int... msrs) {
+        if (msrs.length > 16) throw new IllegalArgumentException("at most 16 MSR filter ranges");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment f = a.allocate(SIZEOF_KVM_MSR_FILTER, 8);
+            f.set(ValueLayout.JAVA_INT, 0, KVM_MSR_FILTER_DEFAULT_ALLOW);
+            MemorySegment deny = a.allocate(8, 8); // one bitmap bit per MSR, 0 = deny
+            for (int i = 0; i < msrs.length; i++) {
+                long r = OFFSETOF_KVM_MSR_FILTER_RANGES + (long) i * SIZEOF_KVM_MSR_FILTER_RANGE;
+                f.set(ValueLayout.JAVA_INT, r, KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE);
+                f.set(ValueLayout.JAVA_INT, r + OFFSETOF_KVM_MSR_FILTER_RANGE_NMSRS, 1);
+                f.set(ValueLayout.JAVA_INT, r + OFFSETOF_KVM_MSR_FILTER_RANGE_BASE, msrs[i]);
+                f.set(ValueLayout.ADDRESS, r + OFFSETOF_KVM_MSR_FILTER_RANGE_BITMAP, deny);
+            }
+            ioctl("KVM_X86_SET_MSR_FILTER", KVM_X86_SET_MSR_FILTER, f);
+        }
+    }
+
+    /**
+     * KVM_SIGNAL_MSI to the local APIC {@code apicId}: fixed delivery, edge, physical destination. Returns &gt; 0 if
+     * delivered, 0 if the interrupt was blocked (already pending), or -errno. Safe from any thread.
+     */
+    public int signalMsi(int apicId, int vector) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment m = a.allocate(SIZEOF_KVM_MSI, 8);
+            m.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_MSI_ADDRESS_LO, 0xFEE0_0000 | (apicId & 0xFF) << 12);
+            m.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_MSI_ADDRESS_HI, 0);
+            m.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_MSI_DATA, vector & 0xFF);
+            return Libc.ioctl(fd, KVM_SIGNAL_MSI, m, Libc.errnoBuffer(a));
+        }
+    }
+
+    public KvmVcpu createVcpu(int id) {
+        int vcpufd = Libc.ioctl(fd, KVM_CREATE_VCPU, id, errno);
+        if (vcpufd < 0) throw new KvmException("KVM_CREATE_VCPU(" + id + ")", -vcpufd);
+        return new KvmVcpu(vcpufd, Libc.mmap(mmapSize, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, vcpufd, 0));
+    }
+
+    @Override
+    public void close() {
+        Libc.close(fd);
+        arena.close();
+    }
+}

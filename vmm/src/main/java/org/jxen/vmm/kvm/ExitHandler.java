@@ -1,0 +1,126 @@
+package org.jxen.vmm.kvm;
+
+import static org.jxen.sys.kvm.KvmAbi.*;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import org.jxen.engine.hypercall.HypercallArgs;
+import org.jxen.engine.hypercall.HypercallDispatcher;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.PageWalker;
+import org.jxen.engine.memory.PagingState;
+import org.jxen.sys.kvm.KvmRun;
+import org.jxen.vmm.cpu.HypercallPage;
+import org.jxen.vmm.cpu.XenMsrs;
+
+/**
+ * What one vCPU does with each KVM exit. Hypercalls arrive as a 4-byte {@code out} to {@link HypercallPage#PORT}:
+ * the arguments come from the synced registers with the convention of the vCPU's mode at the call, pointers are
+ * walked through its page tables, and the result goes back in RAX. Debug-console ports (0xE9, 0x12, COM1's data
+ * register) reach the console; COM1's line status says "ready"; any other port reads all-ones and ignores writes,
+ * as does MMIO nothing backs (the VGA hole, HPET, unused windows). MSRs go to {@link XenMsrs} (#GP for everything
+ * jxen does not implement). A guest can stop the run only through shutdown, a triple fault or a failed entry.
+ */
+public final class ExitHandler {
+    public static final int DEBUGCON = 0xE9, XEN_DEBUG_PORT = 0x12, COM1 = 0x3F8, COM1_LSR = COM1 + 5;
+    /** Line status: transmitter holding register and shift register empty. */
+    private static final byte LSR_READY = 0x60;
+
+    private final GuestMemory ram;
+    private final HypercallDispatcher hypercalls;
+    private final XenMsrs msrs;
+    private final OutputStream console;
+
+    public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console) {
+        this.ram = ram;
+        this.hypercalls = hypercalls;
+        this.msrs = msrs;
+        this.console = console;
+    }
+
+    /** Handles the exit in {@code run}; null to re-enter the guest, or the outcome that ends the run. */
+    public RunOutcome handle(KvmRun run) {
+        int reason = run.exitReason();
+        if (reason == KVM_EXIT_IO) return io(run);
+        if (reason == KVM_EXIT_MMIO) {
+            if (!run.mmioWrite()) run.mmioData().fill((byte) 0xFF);
+            return null;
+        }
+        if (reason == KVM_EXIT_X86_WRMSR) {
+            msr(run, msrs.write(Integer.toUnsignedLong(run.msrIndex()), run.msrData(), longMode(run)));
+            return null;
+        }
+        if (reason == KVM_EXIT_X86_RDMSR) {
+            msr(run, msrs.read(Integer.toUnsignedLong(run.msrIndex())));
+            return null;
+        }
+        if (reason == KVM_EXIT_INTR) return null;
+        if (reason == KVM_EXIT_SHUTDOWN) return new RunOutcome(RunOutcome.GUEST_FAULT, "guest triple fault (KVM_EXIT_SHUTDOWN) at rip 0x" + Long.toHexString(run.reg(KvmRun.RIP)));
+        if (reason == KVM_EXIT_FAIL_ENTRY)
+            return new RunOutcome(RunOutcome.GUEST_FAULT, "vCPU entry failed, hardware reason 0x" + Long.toHexString(run.failEntryReason()));
+        if (reason == KVM_EXIT_INTERNAL_ERROR)
+            return new RunOutcome(RunOutcome.GUEST_FAULT, "KVM internal error, suberror " + run.internalSuberror() + " at rip 0x" + Long.toHexString(run.reg(KvmRun.RIP)));
+        if (reason == KVM_EXIT_SYSTEM_EVENT) {
+            return switch (run.systemEventType()) {
+                case KVM_SYSTEM_EVENT_SHUTDOWN -> RunOutcome.forShutdown(0);
+                case KVM_SYSTEM_EVENT_RESET -> RunOutcome.forShutdown(1);
+                default -> RunOutcome.forShutdown(3);
+            };
+        }
+        if (reason == KVM_EXIT_HLT) return new RunOutcome(RunOutcome.GUEST_FAULT, "vCPU halted with no interrupt controller to wake it");
+        return new RunOutcome(RunOutcome.GUEST_FAULT, "unhandled KVM exit " + reason + " at rip 0x" + Long.toHexString(run.reg(KvmRun.RIP)));
+    }
+
+    private static boolean longMode(KvmRun run) {
+        return (run.efer() & PagingState.EFER_LMA) != 0 && run.csLong();
+    }
+
+    private static void msr(KvmRun run, XenMsrs.Result r) {
+        switch (r) {
+            case XenMsrs.Result.Value v -> run.msrReply(false, v.value());
+            case XenMsrs.Result.Done d -> run.msrReply(false, run.msrData());
+            case XenMsrs.Result.GeneralProtection gp -> run.msrReply(true, 0);
+        }
+    }
+
+    private RunOutcome io(KvmRun run) {
+        int port = run.ioPort();
+        MemorySegment data = run.ioData();
+        if (run.ioOut()) {
+            if (port == HypercallPage.PORT && run.ioSize() == 4 && run.ioCount() == 1) {
+                hypercall(run);
+            } else if (port == DEBUGCON || port == XEN_DEBUG_PORT || port == COM1) {
+                for (long i = 0; i < data.byteSize(); i += run.ioSize()) write(data.get(ValueLayout.JAVA_BYTE, i));
+            }
+            return null;
+        }
+        data.fill((byte) 0xFF);
+        if (port == COM1_LSR && run.ioSize() == 1) data.fill(LSR_READY);
+        return null;
+    }
+
+    private void write(byte b) {
+        try {
+            console.write(b);
+            if (b == '\n') console.flush();
+        } catch (IOException e) {
+            // The console is jxen's stdout: a closed pipe must not stop the guest.
+        }
+    }
+
+    private void hypercall(KvmRun run) {
+        boolean lma = (run.efer() & PagingState.EFER_LMA) != 0;
+        HypercallArgs args = HypercallArgs.fromRegisters(lma, run.csLong(), run.reg(KvmRun.RAX), run.reg(KvmRun.RBX),
+                run.reg(KvmRun.RCX), run.reg(KvmRun.RDX), run.reg(KvmRun.RSI), run.reg(KvmRun.RDI), run.reg(KvmRun.R8),
+                run.reg(KvmRun.R10));
+        PagingState paging = new PagingState(run.cr0(), run.cr3(), run.cr4(), run.efer());
+        GuestVirtualMemory mem = new GuestVirtualMemory(ram, PageWalker.of(ram, paging));
+        long rax = hypercalls.dispatch(args, mem, run.cpl() != 0);
+        run.setReg(KvmRun.RAX, rax);
+        run.markRegsDirty();
+    }
+}
