@@ -1,7 +1,9 @@
 /*
  * The smallest PVH guest: writes a line to the debug port (0xE9) and halts. It is what the loader tests load, in
  * each image shape jxen accepts: ELF64, ELF32 for i386, a 64-bit build repacked as ELF32 with machine x86-64, and
- * the PHYS32_ENTRY note with a 4- or 8-byte descriptor. The code runs in the PVH entry state (32-bit, paging off).
+ * the PHYS32_ENTRY note with a 4- or 8-byte descriptor. Only the i386 build can run (the PVH entry state is 32-bit
+ * protected mode, paging off); the 64-bit builds exist for the loader's image-shape tests, since running them would
+ * need a 32-to-64-bit trampoline first.
  */
 #ifdef NOTE_QUAD
 #define NOTE_DESC ".quad"

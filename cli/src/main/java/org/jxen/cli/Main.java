@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code jxen} command. Host-side misuse gets one clear line on standard error, never a stack trace. */
 @Command(name = "jxen", mixinStandardHelpOptions = true, version = "jxen 0.1.0",
         description = "Xen event channels and Xen HVM/PVH guest support on KVM, in Java.",
-        subcommands = {DemoCommand.class, BenchCommand.class, EventsCommand.class})
+        subcommands = {RunCommand.class, DemoCommand.class, BenchCommand.class, EventsCommand.class})
 public final class Main implements Runnable {
     @Override
     public void run() {

@@ -31,6 +31,7 @@ public final class KvmAbi {
     public static final long KVM_SET_SREGS = 0x4138AE84L;
     public static final long KVM_SET_CPUID2 = 0x4008AE90L;
     public static final long KVM_SET_MP_STATE = 0x4004AE99L;
+    public static final long KVM_GET_MP_STATE = 0x8004AE98L;
     public static final long KVM_GET_TSC_KHZ = 0xAEA3L;
     public static final long KVM_GET_MSRS = 0xC008AE88L;
 
@@ -73,6 +74,7 @@ public final class KvmAbi {
     public static final int KVM_SYNC_X86_EVENTS = 4;
     public static final int KVM_MP_STATE_RUNNABLE = 0;
     public static final int KVM_MP_STATE_UNINITIALIZED = 1;
+    public static final int KVM_MP_STATE_HALTED = 3;
     public static final int KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
     public static final int KVM_SYSTEM_EVENT_SHUTDOWN = 1;
     public static final int KVM_SYSTEM_EVENT_RESET = 2;

@@ -76,6 +76,15 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
+    /** KVM_GET_MP_STATE: RUNNABLE, UNINITIALIZED, HALTED, ... */
+    public int mpState() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = a.allocate(ValueLayout.JAVA_INT);
+            ioctl("KVM_GET_MP_STATE", KVM_GET_MP_STATE, st);
+            return st.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+
     /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
     public int tscKhz() {
         return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, errno);

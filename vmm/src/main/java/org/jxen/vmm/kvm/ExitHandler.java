@@ -34,12 +34,18 @@ public final class ExitHandler {
     private final HypercallDispatcher hypercalls;
     private final XenMsrs msrs;
     private final OutputStream console;
+    private volatile Runnable afterPlacement = () -> {};
 
     public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console) {
         this.ram = ram;
         this.hypercalls = hypercalls;
         this.msrs = msrs;
         this.console = console;
+    }
+
+    /** Runs after memory_op and vcpu_op hypercalls (which may move shared_info or a vcpu_info): republish pvclock. */
+    public void afterPlacement(Runnable r) {
+        this.afterPlacement = r;
     }
 
     /** Handles the exit in {@code run}; null to re-enter the guest, or the outcome that ends the run. */
@@ -122,5 +128,7 @@ public final class ExitHandler {
         long rax = hypercalls.dispatch(args, mem, run.cpl() != 0);
         run.setReg(KvmRun.RAX, rax);
         run.markRegsDirty();
+        if (args.number() == org.jxen.engine.abi.Hypercall.MEMORY_OP || args.number() == org.jxen.engine.abi.Hypercall.VCPU_OP)
+            afterPlacement.run();
     }
 }

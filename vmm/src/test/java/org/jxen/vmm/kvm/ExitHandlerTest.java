@@ -92,6 +92,19 @@ class ExitHandlerTest {
     }
 
     @Test
+    void memoryAndVcpuOpsRepublishThePvclock() {
+        java.util.concurrent.atomic.AtomicInteger republished = new java.util.concurrent.atomic.AtomicInteger();
+        handler.afterPlacement(republished::incrementAndGet);
+        mode(true, true, 0);
+        for (int nr : new int[] {Hypercall.XEN_VERSION, Hypercall.MEMORY_OP, Hypercall.VCPU_OP}) {
+            run.setReg(KvmRun.RAX, nr);
+            io(true, HypercallPage.PORT, 4, new byte[4]);
+            handler.handle(run);
+        }
+        assertEquals(2, republished.get());
+    }
+
+    @Test
     void consolePortsReachTheConsoleAndOtherPortsReadAllOnes() {
         io(true, ExitHandler.DEBUGCON, 1, (byte) 'h', (byte) 'i');
         assertNull(handler.handle(run));

@@ -1,0 +1,179 @@
+package org.jxen.vmm.kvm;
+
+import static org.jxen.sys.kvm.KvmAbi.*;
+
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+import org.jxen.engine.platform.VcpuControl;
+import org.jxen.sys.Errno;
+import org.jxen.sys.Libc;
+import org.jxen.sys.kvm.KvmRun;
+import org.jxen.sys.kvm.KvmVcpu;
+
+/**
+ * One vCPU's thread: KVM_RUN, handle the exit, again, until the domain stops. It is also the {@link VcpuControl} its
+ * hypercalls see (SCHEDOP_block sleeps here until an upcall wakes it). Nothing a guest does throws out of the loop:
+ * an exception from exit handling is a jxen bug, reported as the run's outcome. Other threads stop it with
+ * {@link #kick}: immediate_exit plus SIGPIPE to its kernel thread, so a vCPU halted inside KVM comes out too.
+ */
+final class VcpuThread implements VcpuControl {
+    private static final long RFLAGS_IF = 1L << 9;
+    private final int id;
+    private final KvmVcpu vcpu;
+    private final KvmRun run;
+    private final DomainStop stop;
+    private final Semaphore wakes = new Semaphore(0);
+    private final Semaphore upSignal = new Semaphore(0);
+    private volatile ExitHandler exits;
+    private volatile int tid;
+    private volatile boolean down;
+    /** Set while the thread is inside KVM_RUN, with the time it went in (for the halt watchdog). */
+    private volatile long enteredAt;
+    private volatile boolean inGuest;
+    /** The watchdog asked for a look at the vCPU's state at its next interrupted exit. */
+    private volatile boolean haltCheck;
+    /** Halted with interrupts disabled at the last look: nothing jxen sends can wake it. */
+    private volatile boolean deadHalt;
+    private volatile Consumer<KvmVcpu> beforeFirstRun = v -> {};
+    private Thread thread;
+
+    VcpuThread(int id, KvmVcpu vcpu, DomainStop stop) {
+        this.id = id;
+        this.vcpu = vcpu;
+        this.run = new KvmRun(vcpu.runArea());
+        this.stop = stop;
+    }
+
+    void setExitHandler(ExitHandler exits) {
+        this.exits = exits;
+    }
+
+    KvmVcpu kvmVcpu() {
+        return vcpu;
+    }
+
+    /** Starts the thread; {@code setup} runs on it before the first KVM_RUN (register state for an AP). */
+    synchronized void start(Consumer<KvmVcpu> setup) {
+        if (thread != null) {
+            // VCPUOP_up after VCPUOP_down: resume where it stopped.
+            down = false;
+            upSignal.release();
+            return;
+        }
+        beforeFirstRun = setup;
+        thread = Thread.ofPlatform().name("jxen-vcpu-" + id).start(this::loop);
+    }
+
+    boolean started() {
+        return thread != null;
+    }
+
+    /** VCPUOP_down: the vCPU stops at its next exit and waits for VCPUOP_up. */
+    void takeDown() {
+        down = true;
+        kick();
+    }
+
+    private void loop() {
+        tid = Libc.gettid();
+        try {
+            beforeFirstRun.accept(vcpu);
+            run.requestSyncedRegs(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+            while (!stop.requested()) {
+                if (down) {
+                    upSignal.acquireUninterruptibly();
+                    continue;
+                }
+                enteredAt = System.nanoTime();
+                inGuest = true;
+                int rc = vcpu.enter();
+                inGuest = false;
+                if (rc == -Errno.EINTR || rc == -Errno.EAGAIN) {
+                    run.setImmediateExit(false);
+                    if (haltCheck) {
+                        haltCheck = false;
+                        deadHalt = vcpu.mpState() == KVM_MP_STATE_HALTED && (run.reg(KvmRun.RFLAGS) & RFLAGS_IF) == 0;
+                    }
+                    continue;
+                }
+                deadHalt = false;
+                if (rc < 0) {
+                    stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "KVM_RUN on vCPU " + id + " failed: " + Errno.describe(-rc)));
+                    break;
+                }
+                RunOutcome o = exits.handle(run);
+                if (o != null) stop.request(o);
+            }
+        } catch (RuntimeException bug) {
+            stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "jxen bug on vCPU " + id + ": " + bug));
+        }
+    }
+
+    /**
+     * The halt watchdog's look: a vCPU that has stayed inside KVM_RUN longer than {@code quietNanos} is kicked out and
+     * its state read (KVM handles HLT itself, so a guest halted with interrupts off never exits on its own). True if
+     * the last look found it halted with IF clear.
+     */
+    boolean checkDeadHalt(long quietNanos) {
+        if (thread == null || down) return false;
+        if (inGuest && System.nanoTime() - enteredAt > quietNanos) {
+            haltCheck = true;
+            int t = tid;
+            if (t != 0) Libc.signalThread(t, Libc.SIGPIPE);
+        }
+        return deadHalt;
+    }
+
+    /** Makes the thread leave KVM_RUN now (it checks the stop and down flags). */
+    void kick() {
+        run.setImmediateExit(true);
+        int t = tid;
+        if (t != 0) Libc.signalThread(t, Libc.SIGPIPE);
+        wakes.release();
+        upSignal.release();
+    }
+
+    void join(long millis) throws InterruptedException {
+        if (thread != null) thread.join(millis);
+    }
+
+    @Override
+    public int vcpu() {
+        return id;
+    }
+
+    @Override
+    public void prepareBlock() {
+        wakes.drainPermits();
+    }
+
+    @Override
+    public void block(long deadlineNanos) {
+        try {
+            long left = deadlineNanos == Long.MAX_VALUE ? Long.MAX_VALUE : deadlineNanos - System.nanoTime();
+            while (left > 0 && !stop.requested()) {
+                if (wakes.tryAcquire(Math.min(left, 100_000_000L), TimeUnit.NANOSECONDS)) return;
+                if (deadlineNanos != Long.MAX_VALUE) left = deadlineNanos - System.nanoTime();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void wake() {
+        wakes.release();
+    }
+
+    @Override
+    public void yield() {
+        Thread.yield();
+    }
+
+    @Override
+    public void shutdown(int reason) {
+        stop.request(RunOutcome.forShutdown(reason));
+    }
+}

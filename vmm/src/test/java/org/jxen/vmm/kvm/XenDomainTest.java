@@ -1,0 +1,61 @@
+package org.jxen.vmm.kvm;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.time.Duration;
+
+import org.junit.jupiter.api.Test;
+import org.jxen.sys.kvm.Kvm;
+import org.jxen.sys.kvm.KvmUnavailableException;
+
+/**
+ * Guests on /dev/kvm: the gcc-built PVH guests run to their end. Skipped, with the reason, where there is no
+ * /dev/kvm (as on a host whose kernel is itself a PVM guest); there the missing device must give a one-line reason.
+ */
+class XenDomainTest {
+    private static final String NO_KVM = "no /dev/kvm on this machine: the KVM guest tests are skipped";
+
+    private static RunConfig config(String guest, ByteArrayOutputStream console, int timeoutSeconds) {
+        return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), guest), 16L << 20, 1, "",
+                Duration.ofSeconds(timeoutSeconds), console, new ByteArrayInputStream(new byte[0]));
+    }
+
+    @Test
+    void withoutKvmTheRunFailsWithOneLine() {
+        assumeFalse(Kvm.present(), "/dev/kvm is present");
+        KvmUnavailableException e = assertThrows(KvmUnavailableException.class,
+                () -> XenDomain.create(config("pvh-xen-32.elf", new ByteArrayOutputStream(), 5)));
+        assertTrue(e.getMessage().contains("/dev/kvm"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+    }
+
+    @Test
+    void guestFindsXenMakesHypercallsAndPowersOff() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (XenDomain d = XenDomain.create(config("pvh-xen-32.elf", console, 30))) {
+            RunOutcome o = d.run();
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console: " + console);
+        }
+        assertTrue(console.toString().contains("hello via HYPERVISOR_console_io"), console.toString());
+    }
+
+    @Test
+    void haltWithInterruptsOffEndsTheRunPromptly() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        long t0 = System.nanoTime();
+        try (XenDomain d = XenDomain.create(config("pvh-hello-32.elf", console, 30))) {
+            RunOutcome o = d.run();
+            assertEquals(RunOutcome.GUEST_FAULT, o.status(), o.reason());
+            assertTrue(o.reason().contains("halted with interrupts disabled"), o.reason());
+        }
+        assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "ended by the watchdog, not the 30 s limit");
+        assertEquals("hello from a PVH guest\n", console.toString());
+    }
+}
