@@ -12,3 +12,4 @@ gcc -m32 $flags -o "$out/pvh-hello-32.elf" "$src/pvh_hello.c"
 # A 64-bit kernel may ship as an ELF32 file with machine x86-64.
 objcopy -O elf32-x86-64 "$out/pvh-hello-64.elf" "$out/pvh-hello-x32.elf"
 gcc -m32 $flags -o "$out/pvh-xen-32.elf" "$src/pvh_xen.c"
+gcc -m32 $flags -o "$out/pvh-hostile-32.elf" "$src/pvh_hostile.c"

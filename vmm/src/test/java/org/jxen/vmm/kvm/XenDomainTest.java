@@ -46,6 +46,17 @@ class XenDomainTest {
     }
 
     @Test
+    void randomHypercallsFromAGuestAreAllAnswered() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (XenDomain d = XenDomain.create(config("pvh-hostile-32.elf", console, 120))) {
+            RunOutcome o = d.run();
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console: " + console);
+        }
+        assertTrue(console.toString().matches("(?s).*hostile: \\d{5} hypercalls answered\n.*"), console.toString());
+    }
+
+    @Test
     void haltWithInterruptsOffEndsTheRunPromptly() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
