@@ -134,7 +134,8 @@ public final class PageWalker implements AddressTranslator {
     }
 
     private void setBits(long gpa, long bits) {
-        GuestRegion r = ram.region(gpa, 4).orElseThrow(); // the walk read this entry a moment ago
-        if ((r.getIntVolatile(0) & bits) != bits) r.getAndBitwiseOrInt(0, (int) bits);
+        // The walk read this entry a moment ago, but another vCPU may have given its frame back since.
+        Optional<GuestRegion> r = ram.region(gpa, 4);
+        if (r.isPresent() && (r.get().getIntVolatile(0) & bits) != bits) r.get().getAndBitwiseOrInt(0, (int) bits);
     }
 }

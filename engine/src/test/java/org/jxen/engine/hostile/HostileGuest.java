@@ -66,6 +66,27 @@ final class HostileGuest {
         MemorySegment.copy(MemorySegment.ofArray(b), 0, f.ram.segment(), at, len);
     }
 
+    /**
+     * How the hypercall's pointers are translated: mostly paging off (identity), sometimes a page walk in a random
+     * mode over whatever the guest's RAM holds at a random CR3 (tables of scribbled bytes, pointing anywhere).
+     */
+    static org.jxen.engine.memory.GuestVirtualMemory memory(EventFixture f, Choices c) {
+        if (c.intIn(0, 3) != 0) return f.vmem;
+        long cr0 = org.jxen.engine.memory.PagingState.CR0_PE | org.jxen.engine.memory.PagingState.CR0_PG
+                | (c.bool() ? org.jxen.engine.memory.PagingState.CR0_WP : 0);
+        long cr3 = c.intIn(0, 3) == 0 ? c.anyLong() : c.intIn(0, (int) EventFixture.RAM_SIZE - 1) & ~0x1FL;
+        long cr4, efer;
+        switch (c.intIn(0, 3)) {
+            case 0 -> { cr4 = c.bool() ? org.jxen.engine.memory.PagingState.CR4_PSE : 0; efer = 0; }
+            case 1 -> { cr4 = org.jxen.engine.memory.PagingState.CR4_PAE; efer = 0; }
+            case 2 -> { cr4 = org.jxen.engine.memory.PagingState.CR4_PAE; efer = org.jxen.engine.memory.PagingState.EFER_LMA; }
+            default -> { cr4 = org.jxen.engine.memory.PagingState.CR4_PAE | org.jxen.engine.memory.PagingState.CR4_LA57;
+                         efer = org.jxen.engine.memory.PagingState.EFER_LMA; }
+        }
+        var state = new org.jxen.engine.memory.PagingState(cr0, cr3, cr4, efer);
+        return new org.jxen.engine.memory.GuestVirtualMemory(f.ram, org.jxen.engine.memory.PageWalker.of(f.ram, state));
+    }
+
     /** One hypercall with hostile registers; returns its RAX result (sign-extended for checking). */
     static long hypercall(EventFixture f, HypercallDispatcher d, Choices c) {
         GuestWidth mode = c.bool() ? GuestWidth.BITS_64 : GuestWidth.BITS_32;
@@ -93,7 +114,7 @@ final class HostileGuest {
                 ? HypercallArgs.from64(number, cmd, ptr, register(c), register(c), register(c))
                 : HypercallArgs.from32(number, cmd, ptr, register(c), register(c), register(c));
         boolean user = c.intIn(0, 30) == 0;
-        long rax = d.dispatch(args, f.vmem, user);
+        long rax = d.dispatch(args, memory(f, c), user);
         long rc = mode == GuestWidth.BITS_64 ? rax : (long) (int) rax;
         if (!allowed(args.number(), rc)) throw new AssertionError("hypercall " + args.number() + " returned " + rc + " (" + Errno.name(rc) + ")");
         return rc;
