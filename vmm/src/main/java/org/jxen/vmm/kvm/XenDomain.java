@@ -120,7 +120,7 @@ public final class XenDomain implements AutoCloseable {
             @Override
             public void start(int vcpu, VcpuHvmContext context) {
                 vcpus.get(vcpu).start(v -> {
-                    if (context != null) loadContext(v, context);
+                    if (context != null) VcpuRegisters.loadContext(v, context);
                     v.setMpState(KVM_MP_STATE_RUNNABLE);
                 });
             }
@@ -165,7 +165,7 @@ public final class XenDomain implements AutoCloseable {
         });
         devices = new PvDevices(ports, signals, ram, params, new XenStore(XenStore.Quota.DEFAULT), "jxen-guest",
                 layout.consoleGfn(), layout.storeGfn(), config.console(), config.consoleInput());
-        setPvhEntry(vcpus.getFirst().kvmVcpu(), boot);
+        VcpuRegisters.loadPvhEntry(vcpus.getFirst().kvmVcpu(), boot);
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
     }
 
@@ -217,73 +217,6 @@ public final class XenDomain implements AutoCloseable {
         }
         for (VcpuThread t : vcpus) t.join(2000);
         return o;
-    }
-
-    /** The PVH entry state (arch-x86/hvm/start_info.h): 32-bit protected mode, paging off, flat segments. */
-    private static void setPvhEntry(KvmVcpu v, PvhLoader.Boot boot) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment sregs = a.allocate(SIZEOF_KVM_SREGS, 8);
-            v.getSregs(sregs);
-            Segments.set(sregs, OFFSETOF_KVM_SREGS_CS, 0, 0xFFFF_FFFF, 0x10, 0xB, true, 0, true, false, true);
-            for (long seg : new long[] {OFFSETOF_KVM_SREGS_DS, OFFSETOF_KVM_SREGS_ES, OFFSETOF_KVM_SREGS_FS,
-                    OFFSETOF_KVM_SREGS_GS, OFFSETOF_KVM_SREGS_SS})
-                Segments.set(sregs, seg, 0, 0xFFFF_FFFF, 0x18, 0x3, true, 0, true, false, true);
-            Segments.set(sregs, OFFSETOF_KVM_SREGS_TR, 0, 0x67, 0x20, 0xB, false, 0, false, false, false);
-            Segments.unusable(sregs, OFFSETOF_KVM_SREGS_LDT);
-            Segments.controlRegisters(sregs, PagingState.CR0_PE | 0x10 /* ET */, 0, 0, 0);
-            v.setSregs(sregs);
-            v.getSregs(sregs);
-            if ((Segments.cr0(sregs) & PagingState.CR0_PE) == 0) throw new KvmException("KVM dropped CR0.PE from the PVH entry state");
-            MemorySegment regs = a.allocate(SIZEOF_KVM_REGS, 8);
-            regs.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_REGS_RIP, boot.entryEip());
-            regs.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_REGS_RBX, boot.startInfoEbx());
-            regs.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_REGS_RFLAGS, 2);
-            v.setRegs(regs);
-        }
-    }
-
-    /** An AP's registers from VCPUOP_initialise's vcpu_hvm_context. */
-    private static void loadContext(KvmVcpu v, VcpuHvmContext c) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment sregs = a.allocate(SIZEOF_KVM_SREGS, 8);
-            v.getSregs(sregs);
-            if (c.longMode()) {
-                Segments.set(sregs, OFFSETOF_KVM_SREGS_CS, 0, 0xFFFF_FFFF, 0x10, 0xB, true, 0, false, true, true);
-                for (long seg : new long[] {OFFSETOF_KVM_SREGS_DS, OFFSETOF_KVM_SREGS_ES, OFFSETOF_KVM_SREGS_FS,
-                        OFFSETOF_KVM_SREGS_GS, OFFSETOF_KVM_SREGS_SS})
-                    Segments.set(sregs, seg, 0, 0xFFFF_FFFF, 0x18, 0x3, true, 0, true, false, true);
-                Segments.set(sregs, OFFSETOF_KVM_SREGS_TR, 0, 0x67, 0x20, 0xB, false, 0, false, false, false);
-            } else {
-                segment(sregs, OFFSETOF_KVM_SREGS_CS, c.cs(), 0x10);
-                segment(sregs, OFFSETOF_KVM_SREGS_DS, c.ds(), 0x18);
-                segment(sregs, OFFSETOF_KVM_SREGS_ES, c.es(), 0x18);
-                segment(sregs, OFFSETOF_KVM_SREGS_SS, c.ss(), 0x18);
-                segment(sregs, OFFSETOF_KVM_SREGS_FS, c.ds(), 0x18);
-                segment(sregs, OFFSETOF_KVM_SREGS_GS, c.ds(), 0x18);
-                if (c.tr().attributes() != 0) segment(sregs, OFFSETOF_KVM_SREGS_TR, c.tr(), 0x20);
-                else Segments.set(sregs, OFFSETOF_KVM_SREGS_TR, 0, 0x67, 0x20, 0xB, false, 0, false, false, false);
-            }
-            Segments.unusable(sregs, OFFSETOF_KVM_SREGS_LDT);
-            PagingState p = c.paging();
-            Segments.controlRegisters(sregs, p.cr0(), p.cr3(), p.cr4(), p.efer());
-            v.setSregs(sregs);
-            MemorySegment regs = a.allocate(SIZEOF_KVM_REGS, 8);
-            long[] values = {c.rax(), c.rbx(), c.rcx(), c.rdx(), c.rsi(), c.rdi(), c.rsp(), c.rbp()};
-            for (int i = 0; i < values.length; i++) regs.set(ValueLayout.JAVA_LONG, 8L * i, values[i]);
-            regs.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_REGS_RIP, c.rip());
-            regs.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_REGS_RFLAGS, c.rflags() | 2);
-            v.setRegs(regs);
-        }
-    }
-
-    private static void segment(MemorySegment sregs, long at, VcpuHvmContext.Segment s, int selector) {
-        int ar = s.attributes();
-        if (ar == 0) {
-            Segments.unusable(sregs, at);
-            return;
-        }
-        Segments.set(sregs, at, s.base(), (int) s.limit(), selector, ar & 0xF, (ar & 0x10) != 0, (ar >>> 5) & 3,
-                (ar & 0x400) != 0, (ar & 0x200) != 0, (ar & 0x800) != 0);
     }
 
     @Override
