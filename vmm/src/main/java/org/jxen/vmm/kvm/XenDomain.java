@@ -3,62 +3,29 @@ package org.jxen.vmm.kvm;
 import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.LongSupplier;
 
-import org.jxen.engine.abi.DomId;
-import org.jxen.engine.abi.Virq;
-import org.jxen.engine.evtchn.BackendDomain;
-import org.jxen.engine.evtchn.DomainConfig;
-import org.jxen.engine.evtchn.FifoControl;
-import org.jxen.engine.evtchn.GuestDomain;
-import org.jxen.engine.evtchn.PortManager;
-import org.jxen.engine.fastpath.BackendSignals;
-import org.jxen.engine.fastpath.FastPath;
-import org.jxen.engine.fastpath.ReaderSlots;
-import org.jxen.engine.fastpath.RouteSync;
-import org.jxen.engine.fastpath.RouteTable;
-import org.jxen.engine.grant.GrantTable;
-import org.jxen.engine.grant.GrantTableOp;
-import org.jxen.engine.hvm.HvmOp;
-import org.jxen.engine.hvm.HvmParams;
-import org.jxen.engine.hypercall.EventChannelOp;
 import org.jxen.engine.memory.GuestMemory;
-import org.jxen.engine.memory.PagingState;
-import org.jxen.engine.platform.ConsoleIo;
-import org.jxen.engine.platform.MemoryOp;
-import org.jxen.engine.platform.PlatformHypercalls;
-import org.jxen.engine.platform.Runstates;
-import org.jxen.engine.platform.SchedOp;
-import org.jxen.engine.platform.TimerOp;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
-import org.jxen.engine.platform.VcpuOp;
-import org.jxen.engine.platform.VcpuSet;
-import org.jxen.engine.platform.VcpuTimers;
-import org.jxen.engine.platform.VmAssist;
-import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.ClockSample;
 import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.engine.pvclock.TscScale;
 import org.jxen.sys.Libc;
+import org.jxen.sys.kvm.CpuidEntry;
 import org.jxen.sys.kvm.Kvm;
 import org.jxen.sys.kvm.KvmException;
 import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVm;
-import org.jxen.sys.kvm.Segments;
-import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
 import org.jxen.vmm.boot.PvhLoader;
 import org.jxen.vmm.cpu.XenCpuid;
-import org.jxen.vmm.cpu.XenMsrs;
-import org.jxen.vmm.xenstore.XenStore;
 
 /**
  * A Xen HVM (PVH) domain on /dev/kvm: guest RAM as one anonymous mapping shared by KVM and the engine, the in-kernel
@@ -67,7 +34,6 @@ import org.jxen.vmm.xenstore.XenStore;
  * KVM_SIGNAL_MSI to the vCPU's APIC (APIC id = Xen vCPU id = KVM vCPU index here; they are kept apart in the code).
  */
 public final class XenDomain implements AutoCloseable {
-    private static final int DOMID = 1;
     private static final int[] REQUIRED_CAPS = {KVM_CAP_IRQCHIP, KVM_CAP_SIGNAL_MSI, KVM_CAP_SYNC_REGS,
             KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_X86_USER_SPACE_MSR, KVM_CAP_X86_MSR_FILTER, KVM_CAP_GET_TSC_KHZ};
     private static final String[] CAP_NAMES = {"IRQCHIP", "SIGNAL_MSI", "SYNC_REGS", "IMMEDIATE_EXIT",
@@ -80,8 +46,7 @@ public final class XenDomain implements AutoCloseable {
     private final GuestMemory ram;
     private final DomainStop stop = new DomainStop();
     private final List<VcpuThread> vcpus = new ArrayList<>();
-    private final VcpuTimers timers;
-    private final PvDevices devices;
+    private final GuestPlatform platform;
 
     private XenDomain(RunConfig config, Kvm kvm) throws ImageException, IOException {
         this.config = config;
@@ -102,21 +67,10 @@ public final class XenDomain implements AutoCloseable {
         vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
         vm.denyMsrs(XenCpuid.HYPERCALL_MSR);
 
-        // The engine: ports, fast path, hypercall table.
         int n = config.vcpus();
-        GuestDomain guest = new GuestDomain(DomainConfig.of(n));
-        PortManager ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
-        EventChannelOp evtchn = new EventChannelOp(ports, new FifoControl(ports, ram));
-        RouteTable routes = new RouteTable(() -> guest.abi().portLimit(), n, ReaderSlots.global());
-        BackendSignals signals = new BackendSignals();
-        RouteSync.install(ports, routes, signals);
-        evtchn.setFastPath(new FastPath(guest, routes));
-        HvmParams params = new HvmParams(n);
         long t0 = System.nanoTime();
-        java.util.function.LongSupplier systemTime = () -> System.nanoTime() - t0;
-        timers = new VcpuTimers(n, systemTime, v -> ports.raiseVirq(v, Virq.TIMER));
-        Runstates runstates = new Runstates(ram, n, 0);
-        VcpuSet lifecycle = new VcpuSet(n, new VcpuLifecycle() {
+        LongSupplier systemTime = () -> System.nanoTime() - t0;
+        VcpuLifecycle lifecycle = new VcpuLifecycle() {
             @Override
             public void start(int vcpu, VcpuHvmContext context) {
                 vcpus.get(vcpu).start(v -> {
@@ -129,43 +83,25 @@ public final class XenDomain implements AutoCloseable {
             public void stop(int vcpu) {
                 vcpus.get(vcpu).takeDown();
             }
-        });
-        GrantTable grants = new GrantTable(32);
-        MemoryOp memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
-        memoryOp.onRelease(gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED));
-        PlatformHypercalls platform = new PlatformHypercalls(evtchn, new HvmOp(guest, params),
-                new SchedOp(guest, vcpus::get, systemTime), new VcpuOp(ports, ram, timers, systemTime).withVcpus(lifecycle, runstates),
-                memoryOp, new ConsoleIo(config.console()), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
-                new VmAssist(runstates), new TimerOp(timers));
-        XenMsrs msrs = new XenMsrs(ram, guest);
-
-        List<org.jxen.sys.kvm.CpuidEntry> hostCpuid = kvm.supportedCpuid();
-        PvClockPublisher pvclock = null;
+        };
+        List<CpuidEntry> hostCpuid = kvm.supportedCpuid();
+        List<KvmVcpu> kvmVcpus = new ArrayList<>();
+        for (int v = 0; v < n; v++) kvmVcpus.add(vm.createVcpu(v));
+        int khz = kvmVcpus.getFirst().tscKhz();
+        if (khz <= 0) throw new KvmException("KVM_GET_TSC_KHZ", -khz);
+        // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
+        MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()));
+        platform = new GuestPlatform(ram, layout, n, v -> v < vcpus.size() ? vcpus.get(v) : null, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
+                systemTime, gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED),
+                config.console(), config.consoleInput());
         for (int v = 0; v < n; v++) {
-            KvmVcpu kv = vm.createVcpu(v);
-            int khz = kv.tscKhz();
-            if (khz <= 0) throw new KvmException("KVM_GET_TSC_KHZ", -khz);
-            kv.setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), DOMID, khz, true));
-            if (pvclock == null) {
-                // One anchor for every vCPU: the boot vCPU's TSC now, at system time now.
-                MasterClock master = new MasterClock(TscScale.forKhz(khz), new ClockSample(kv.readTsc(), systemTime.getAsLong()));
-                pvclock = new PvClockPublisher(guest, master, System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
-            }
+            KvmVcpu kv = kvmVcpus.get(v);
+            kv.setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), platform.guest().domid(), khz, true));
             VcpuThread t = new VcpuThread(v, kv, stop);
-            ExitHandler exits = new ExitHandler(ram, platform.dispatcher(t, false), msrs, config.console());
-            exits.afterPlacement(pvclock::publishAll);
-            t.setExitHandler(exits);
+            t.setExitHandler(platform.exitHandler(ram, t, config.console()));
             vcpus.add(t);
         }
-        pvclock.publishAll();
-        guest.setUpcallSink(v -> {
-            int vector = params.upcallVector(v);
-            if (vector != 0) vm.signalMsi(apicIdOf(v), vector);
-            vcpus.get(v).wake();
-        });
-        devices = new PvDevices(ports, signals, ram, params, new XenStore(XenStore.Quota.DEFAULT), "jxen-guest",
-                layout.consoleGfn(), layout.storeGfn(), config.console(), config.consoleInput());
-        VcpuRegisters.loadPvhEntry(vcpus.getFirst().kvmVcpu(), boot);
+        VcpuRegisters.loadPvhEntry(kvmVcpus.getFirst(), boot);
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
     }
 
@@ -229,8 +165,7 @@ public final class XenDomain implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        devices.close();
-        timers.close();
+        platform.close();
         for (VcpuThread t : vcpus) t.kvmVcpu().close();
         vm.close();
         Libc.munmap(ramMapping);

@@ -1,0 +1,197 @@
+package org.jxen.vmm.kvm;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.abi.GuestWidth;
+import org.jxen.engine.abi.Hypercall;
+import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.hvm.HvmParam;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.platform.VcpuLifecycle;
+import org.jxen.engine.pvclock.ClockSample;
+import org.jxen.engine.pvclock.MasterClock;
+import org.jxen.engine.pvclock.PvClock;
+import org.jxen.engine.pvclock.TscScale;
+import org.jxen.vmm.backend.ConsoleBackend;
+import org.jxen.vmm.boot.GuestLayout;
+
+/**
+ * The whole domain without KVM: {@link GuestPlatform} as {@code jxen run} builds it, driven through each vCPU's real
+ * {@link ExitHandler} by exits filled as KVM fills them. Covers what a guest does first (hypercall MSR, CALLBACK_IRQ,
+ * shared_info placement with pvclock), event delivery as MSIs (vector per domain and per vCPU, masking), the PV
+ * console ring reaching standard output through its backend thread, and shutdown.
+ */
+class GuestPlatformTest {
+    private static final long RAM = 16L << 20;
+    private static final long ARG = 0x8000, SHARED_GFN = 0x20, HYPERCALL_PAGE = 0x9000;
+    private static final int DOMID_SELF = 0x7FF0;
+
+    record Msi(int apicId, int vector) {}
+
+    private final GuestMemory ram = new GuestMemory(Arena.ofAuto().allocate(RAM, 4096));
+    private final GuestLayout layout = GuestLayout.standard(RAM);
+    private final List<Msi> msis = new CopyOnWriteArrayList<>();
+    private final ByteArrayOutputStream console = new ByteArrayOutputStream();
+    private final FakeVcpu[] vcpus = {new FakeVcpu(0), new FakeVcpu(1)};
+    private final long t0 = System.nanoTime();
+    private final MasterClock clock = new MasterClock(TscScale.forKhz(2_445_000), new ClockSample(1_000_000, 0));
+    private final GuestPlatform platform = new GuestPlatform(ram, layout, 2, v -> vcpus[v], v -> v + 4,
+            VcpuLifecycle.NONE, (apic, vector) -> {
+                msis.add(new Msi(apic, vector));
+                return 1;
+            }, clock, () -> System.nanoTime() - t0, gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]));
+
+    {
+        for (FakeVcpu v : vcpus) v.exits = platform.exitHandler(ram, v, syncedConsole());
+    }
+
+    private java.io.OutputStream syncedConsole() {
+        return new java.io.OutputStream() {
+            @Override
+            public void write(int b) {
+                synchronized (console) {
+                    console.write(b);
+                }
+            }
+        };
+    }
+
+    private String consoleText() {
+        synchronized (console) {
+            return console.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    @AfterEach
+    void close() {
+        platform.close();
+    }
+
+    private MemorySegment mem() {
+        return ram.segment();
+    }
+
+    /** HVMOP_set_param(index, value) from vCPU 0, 32-bit. */
+    private long setParam(int index, long value) {
+        mem().set(ValueLayout.JAVA_SHORT_UNALIGNED, ARG, (short) DOMID_SELF);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4, index);
+        mem().set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 8, value);
+        return vcpus[0].hypercall32(Hypercall.HVM_OP, 0 /* HVMOP_set_param */, ARG, 0);
+    }
+
+    private long getParam(int index) {
+        mem().set(ValueLayout.JAVA_SHORT_UNALIGNED, ARG, (short) DOMID_SELF);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4, index);
+        assertEquals(0, vcpus[0].hypercall32(Hypercall.HVM_OP, 1 /* HVMOP_get_param */, ARG, 0));
+        return mem().get(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 8);
+    }
+
+    private long evtchn(FakeVcpu v, int cmd, int... words) {
+        for (int i = 0; i < words.length; i++) mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4L * i, words[i]);
+        return v.hypercall32(Hypercall.EVENT_CHANNEL_OP, cmd, ARG, 0);
+    }
+
+    private void boot() {
+        assertFalse(vcpus[0].wrmsr(0x4000_0000, HYPERCALL_PAGE), "hypercall page");
+        assertEquals((byte) 0xB8, mem().get(ValueLayout.JAVA_BYTE, HYPERCALL_PAGE));
+        assertEquals(GuestWidth.BITS_32, platform.guest().shared().width(), "latched by a 32-bit MSR write");
+        // XENMEM_add_to_physmap(shared_info, idx 0, gfn SHARED_GFN): struct is 16 bytes in the 32-bit ABI.
+        mem().set(ValueLayout.JAVA_SHORT_UNALIGNED, ARG, (short) DOMID_SELF);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4, 0);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 8, 0);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 12, (int) SHARED_GFN);
+        assertEquals(0, vcpus[0].hypercall32(Hypercall.MEMORY_OP, 7, ARG, 0));
+        assertEquals(0, setParam(HvmParam.CALLBACK_IRQ, (2L << 56) | 0xF3), "vector-type callback 0xF3");
+    }
+
+    @Test
+    void sharedInfoPlacedByTheGuestCarriesPvclockAndWallclock() {
+        boot();
+        var vcpuInfo1 = ram.region((SHARED_GFN << 12) + SharedInfoLayout.vcpuInfoOffset(1), 64).orElseThrow();
+        int version = vcpuInfo1.getIntVolatile(SharedInfoLayout.VCPU_TIME);
+        assertTrue(version > 0 && (version & 1) == 0, "pvclock published into the new page, version " + version);
+        assertEquals(clock.systemTimeAt(5_000_000), PvClock.guestRead(vcpuInfo1, 5_000_000));
+        int wcSec = mem().get(ValueLayout.JAVA_INT, (SHARED_GFN << 12) + GuestWidth.BITS_32.wallclockOffset + 4);
+        assertTrue(Math.abs(wcSec - System.currentTimeMillis() / 1000) < 60, "wallclock near now: " + wcSec);
+    }
+
+    @Test
+    void eventsBecomeMsisToTheTargetVcpusApicWithItsVector() throws Exception {
+        boot();
+        msis.clear();
+        long port = evtchn(vcpus[0], 7 /* bind_ipi */, 1);
+        assertEquals(0, port);
+        int ipi = mem().get(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4);
+        assertEquals(0, evtchn(vcpus[0], 4 /* send */, ipi));
+        assertEquals(List.of(new Msi(5, 0xF3)), msis, "vCPU 1 is APIC 5; the domain's CALLBACK_IRQ vector");
+        assertTrue(vcpus[1].awaitWake(1000), "a vCPU blocked in SCHEDOP_block is woken too");
+        long pendingWord = mem().get(ValueLayout.JAVA_INT, (SHARED_GFN << 12) + GuestWidth.BITS_32.pendingOffset);
+        assertEquals(1L << ipi, pendingWord & (1L << ipi), "pending bit in the guest-placed shared_info");
+        // Masked: no upcall; unmasked while pending: the upcall comes then.
+        var si = ram.region(SHARED_GFN << 12, 4096).orElseThrow();
+        si.clearBit(GuestWidth.BITS_32.pendingOffset, ipi);
+        si.putByte(SharedInfoLayout.vcpuInfoOffset(1) + SharedInfoLayout.UPCALL_PENDING, (byte) 0);
+        si.putIntVolatile(SharedInfoLayout.vcpuInfoOffset(1) + GuestWidth.BITS_32.pendingSelOffset, 0);
+        si.setBit(GuestWidth.BITS_32.maskOffset, ipi);
+        msis.clear();
+        assertEquals(0, evtchn(vcpus[0], 4, ipi));
+        assertEquals(List.of(), msis, "masked");
+        assertEquals(0, evtchn(vcpus[1], 9 /* unmask */, ipi));
+        assertEquals(List.of(new Msi(5, 0xF3)), msis, "unmasked while pending");
+        // HVMOP_set_evtchn_upcall_vector: vCPU 1's own vector from now on; below 0x10 is refused.
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 1);
+        mem().set(ValueLayout.JAVA_BYTE, ARG + 4, (byte) 0x0F);
+        assertEquals(-Errno.EINVAL, vcpus[0].hypercall32(Hypercall.HVM_OP, 23, ARG, 0));
+        mem().set(ValueLayout.JAVA_BYTE, ARG + 4, (byte) 0x40);
+        assertEquals(0, vcpus[0].hypercall32(Hypercall.HVM_OP, 23, ARG, 0));
+        si.clearBit(GuestWidth.BITS_32.pendingOffset, ipi);
+        si.putByte(SharedInfoLayout.vcpuInfoOffset(1) + SharedInfoLayout.UPCALL_PENDING, (byte) 0);
+        si.putIntVolatile(SharedInfoLayout.vcpuInfoOffset(1) + GuestWidth.BITS_32.pendingSelOffset, 0);
+        msis.clear();
+        assertEquals(0, evtchn(vcpus[0], 4, ipi));
+        assertEquals(List.of(new Msi(5, 0x40)), msis);
+    }
+
+    @Test
+    void consoleRingOutputReachesStandardOutputThroughTheBackend() throws Exception {
+        boot();
+        long ringGfn = getParam(HvmParam.CONSOLE_PFN);
+        int port = (int) getParam(HvmParam.CONSOLE_EVTCHN);
+        assertEquals(layout.consoleGfn(), ringGfn);
+        var ring = ram.page(ringGfn).orElseThrow();
+        byte[] text = "hello through the PV console ring\n".getBytes(StandardCharsets.US_ASCII);
+        int prod = ring.getIntVolatile(ConsoleBackend.OUT_PROD);
+        for (int i = 0; i < text.length; i++) ring.putByte(ConsoleBackend.OUT + ((prod + i) & (ConsoleBackend.OUT_SIZE - 1)), text[i]);
+        ring.putIntRelease(ConsoleBackend.OUT_PROD, prod + text.length);
+        assertEquals(0, evtchn(vcpus[0], 4, port), "EVTCHNOP_send on the console port: the backend's eventfd");
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!consoleText().contains("hello through the PV console ring") && System.nanoTime() < deadline) Thread.sleep(5);
+        assertTrue(consoleText().contains("hello through the PV console ring\n"), consoleText());
+        assertEquals(prod + text.length, ring.getIntVolatile(ConsoleBackend.OUT_CONS), "the backend consumed the ring");
+    }
+
+    @Test
+    void consoleIoAndShutdownFromTheGuest() {
+        boot();
+        byte[] msg = "via console_io\n".getBytes(StandardCharsets.US_ASCII);
+        MemorySegment.copy(MemorySegment.ofArray(msg), 0, mem(), 0xA000, msg.length);
+        assertEquals(0, vcpus[1].hypercall32(Hypercall.CONSOLE_IO, 0, msg.length, 0xA000));
+        assertTrue(consoleText().contains("via console_io\n"));
+        mem().set(ValueLayout.JAVA_INT, ARG, 3); // SHUTDOWN_crash
+        assertEquals(0, vcpus[1].hypercall32(Hypercall.SCHED_OP, 2, ARG, 0));
+        assertEquals(3, vcpus[1].shutdownReason.get());
+        assertEquals(RunOutcome.CRASH, RunOutcome.forShutdown(3).status());
+    }
+}
