@@ -47,8 +47,19 @@ class GuestPlatformTest {
     private final FakeVcpu[] vcpus = {new FakeVcpu(0), new FakeVcpu(1)};
     private final long t0 = System.nanoTime();
     private final MasterClock clock = new MasterClock(TscScale.forKhz(2_445_000), new ClockSample(1_000_000, 0));
+    private final List<String> lifecycle = new CopyOnWriteArrayList<>();
     private final GuestPlatform platform = new GuestPlatform(ram, layout, 2, v -> vcpus[v], v -> v + 4,
-            VcpuLifecycle.NONE, (apic, vector) -> {
+            new VcpuLifecycle() {
+                @Override
+                public void start(int vcpu, org.jxen.engine.platform.VcpuHvmContext context) {
+                    lifecycle.add("start " + vcpu + " at 0x" + Long.toHexString(context.rip()) + (context.longMode() ? " 64-bit" : " 32-bit"));
+                }
+
+                @Override
+                public void stop(int vcpu) {
+                    lifecycle.add("stop " + vcpu);
+                }
+            }, (apic, vector) -> {
                 msis.add(new Msi(apic, vector));
                 return 1;
             }, clock, () -> System.nanoTime() - t0, gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]));
@@ -180,6 +191,58 @@ class GuestPlatformTest {
         while (!consoleText().contains("hello through the PV console ring") && System.nanoTime() < deadline) Thread.sleep(5);
         assertTrue(consoleText().contains("hello through the PV console ring\n"), consoleText());
         assertEquals(prod + text.length, ring.getIntVolatile(ConsoleBackend.OUT_CONS), "the backend consumed the ring");
+    }
+
+    @Test
+    void singleshotTimerRaisesVirqTimerAsAnMsiAndAPastDeadlineFiresAtOnce() throws Exception {
+        boot();
+        assertEquals(0, evtchn(vcpus[1], 1 /* bind_virq */, 0 /* VIRQ_TIMER */, 1));
+        msis.clear();
+        // VCPUOP_set_singleshot_timer on vCPU 1 from vCPU 1: 30 ms from now (Xen system time = ns since start).
+        long now = System.nanoTime() - t0;
+        mem().set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 64, now + 30_000_000L);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 72, 0);
+        assertEquals(0, vcpus[1].hypercall32(Hypercall.VCPU_OP, 8, 1, ARG + 64));
+        assertEquals(List.of(), msis, "not before its deadline");
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (msis.isEmpty() && System.nanoTime() < deadline) Thread.sleep(1);
+        long firedAfter = System.nanoTime() - t0 - now;
+        assertEquals(List.of(new Msi(5, 0xF3)), msis);
+        assertTrue(firedAfter >= 30_000_000L, "fired after " + firedAfter + " ns");
+        // A deadline in the past fires at once; with VCPU_SSHOTTMR_future it is -ETIME instead.
+        var si = ram.region(SHARED_GFN << 12, 4096).orElseThrow();
+        si.putByte(SharedInfoLayout.vcpuInfoOffset(1) + SharedInfoLayout.UPCALL_PENDING, (byte) 0);
+        si.putIntVolatile(SharedInfoLayout.vcpuInfoOffset(1) + GuestWidth.BITS_32.pendingSelOffset, 0);
+        si.putIntVolatile(GuestWidth.BITS_32.pendingOffset, 0);
+        msis.clear();
+        mem().set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 64, 1);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 72, 1);
+        assertEquals(-62, vcpus[1].hypercall32(Hypercall.VCPU_OP, 8, 1, ARG + 64), "-ETIME");
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 72, 0);
+        assertEquals(0, vcpus[1].hypercall32(Hypercall.VCPU_OP, 8, 1, ARG + 64));
+        deadline = System.nanoTime() + 5_000_000_000L;
+        while (msis.isEmpty() && System.nanoTime() < deadline) Thread.sleep(1);
+        assertEquals(List.of(new Msi(5, 0xF3)), msis);
+    }
+
+    @Test
+    void secondVcpuIsStartedFromItsHvmContext() {
+        boot();
+        // struct vcpu_hvm_context, 64-bit mode: rip 0x200000, CR0 PE|PG, CR3 0x10000, CR4 PAE, EFER LME.
+        long ctx = 0xB000;
+        mem().asSlice(ctx, 128).fill((byte) 0);
+        mem().set(ValueLayout.JAVA_INT, ctx, 1);
+        mem().set(ValueLayout.JAVA_LONG, ctx + 8 + 8 * 8, 0x20_0000);
+        mem().set(ValueLayout.JAVA_LONG, ctx + 8 + 8 * 10, 0x8000_0001L);
+        mem().set(ValueLayout.JAVA_LONG, ctx + 8 + 8 * 11, 0x10000);
+        mem().set(ValueLayout.JAVA_LONG, ctx + 8 + 8 * 12, 0x20);
+        mem().set(ValueLayout.JAVA_LONG, ctx + 8 + 8 * 13, 0x100);
+        assertEquals(0, vcpus[0].hypercall32(Hypercall.VCPU_OP, 3 /* is_up */, 1, 0));
+        assertEquals(-Errno.EINVAL, vcpus[0].hypercall32(Hypercall.VCPU_OP, 1 /* up */, 1, 0), "not initialised");
+        assertEquals(0, vcpus[0].hypercall32(Hypercall.VCPU_OP, 0 /* initialise */, 1, ctx));
+        assertEquals(0, vcpus[0].hypercall32(Hypercall.VCPU_OP, 1, 1, 0));
+        assertEquals(1, vcpus[0].hypercall32(Hypercall.VCPU_OP, 3, 1, 0));
+        assertEquals(List.of("start 1 at 0x200000 64-bit"), lifecycle);
     }
 
     @Test
