@@ -20,7 +20,9 @@ __asm__(".pushsection .note.Xen, \"a\", @note\n"
 #define CALLS 20000
 
 static unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
-static unsigned char scratch[65536] __attribute__((aligned(4096)));
+#define SCRATCH 65536
+/* The scratch area, then a guard: structs written at its end run on into the guard, not into the stack. */
+static unsigned char scratch[SCRATCH + 16384] __attribute__((aligned(4096)));
 unsigned char stack[8192] __attribute__((aligned(16)));
 static u32 seed = 0x2545F491;
 
@@ -47,8 +49,8 @@ static u32 pointer(void)
     switch (rnd() % 6) {
     case 0: return rnd() | 0x10000000u;                    /* noise, never inside the guest's own 16 MiB */
     case 1: return 0xFFFFF000u + (rnd() & 0xFFF);          /* far beyond RAM */
-    case 2: return (u32)scratch + sizeof(scratch) - (rnd() & 63); /* straddling the scratch end */
-    default: return (u32)scratch + (rnd() % (sizeof(scratch) - 256));
+    case 2: return (u32)scratch + SCRATCH - (rnd() & 63); /* straddling the scratch end */
+    default: return (u32)scratch + (rnd() % (SCRATCH - 256));
     }
 }
 
@@ -71,7 +73,7 @@ static void print(const char *s)
 
 static void fill_scratch(void)
 {
-    for (u32 i = 0; i < sizeof(scratch); i += 4)
+    for (u32 i = 0; i < SCRATCH; i += 4)
         *(volatile u32 *)(scratch + i) = (rnd() & 1) ? rnd() : rnd() % 128;
 }
 

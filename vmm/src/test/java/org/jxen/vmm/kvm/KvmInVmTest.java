@@ -1,0 +1,52 @@
+package org.jxen.vmm.kvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Test;
+import org.jxen.sys.kvm.Kvm;
+
+/**
+ * Where the host has no /dev/kvm, runs the KVM guest tests ({@link #KVM_TESTS}) inside the KVM-in-TCG VM of
+ * {@code tools/kvm-vm}: a real KVM (kvm_amd on an emulated SVM CPU), the same JDK and classes over 9p. Skipped, with
+ * the reason, when /dev/kvm is present (those tests then run directly) or the VM is not prepared.
+ */
+class KvmInVmTest {
+    static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName());
+
+    @Test
+    void kvmGuestTestsPassInsideAVmWithKvm() throws Exception {
+        assumeFalse(Kvm.present(), "/dev/kvm is present: the KVM tests run directly");
+        Path run = Path.of(System.getProperty("jxen.kvm.vm.run", "../tools/kvm-vm/run.sh"));
+        Path vm = Path.of(System.getenv().getOrDefault("JXEN_KVM_VM", "/var/tmp/jxen-kvm-vm"), "kernel", "vmlinuz");
+        assumeTrue(Files.exists(vm), "no /dev/kvm and no KVM VM prepared at " + vm.getParent().getParent()
+                + " (tools/kvm-vm/prepare.sh, which .ci/setup runs as root): the KVM guest tests are skipped");
+        List<String> cmd = new ArrayList<>(List.of(run.toString(), Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xshare:auto",
+                "-cp", System.getProperty("java.class.path"),
+                "-Djxen.guests=" + System.getProperty("jxen.guests"), InVmLauncher.class.getName()));
+        cmd.addAll(KVM_TESTS);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("JXEN_KVM_VM_TIMEOUT", "1200");
+        long t0 = System.nanoTime();
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        int status = p.waitFor();
+        System.out.println(out);
+        System.out.printf("KVM VM run: status %d after %.0f s%n", status, (System.nanoTime() - t0) / 1e9);
+        Matcher m = Pattern.compile("in-vm: (\\d+) tests, (\\d+) succeeded, (\\d+) failed, (\\d+) skipped").matcher(out);
+        assertTrue(m.find(), "no test summary from inside the VM:\n" + out);
+        assertEquals(0, Integer.parseInt(m.group(3)), "failures inside the VM:\n" + out);
+        assertTrue(Integer.parseInt(m.group(2)) >= 3, "the KVM tests must have run inside the VM, not been skipped:\n" + out);
+        assertEquals(0, status, out);
+    }
+}
