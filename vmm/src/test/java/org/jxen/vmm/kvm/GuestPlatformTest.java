@@ -246,6 +246,29 @@ class GuestPlatformTest {
     }
 
     @Test
+    void xenstoreRequestThroughTheRingIsAnsweredAndRaisesTheGuestPort() throws Exception {
+        boot();
+        var ring = ram.page(getParam(HvmParam.STORE_PFN)).orElseThrow();
+        int port = (int) getParam(HvmParam.STORE_EVTCHN);
+        byte[] path = "domid\0".getBytes(StandardCharsets.US_ASCII);
+        int prod = ring.getIntVolatile(2052);
+        int[] hdr = {2 /* XS_READ */, 7, 0, path.length};
+        for (int i = 0; i < 4; i++)
+            for (int b = 0; b < 4; b++) ring.putByte((prod + 4 * i + b) & 1023, (byte) (hdr[i] >>> (8 * b)));
+        for (int i = 0; i < path.length; i++) ring.putByte((prod + 16 + i) & 1023, path[i]);
+        ring.putIntRelease(2052, prod + 16 + path.length);
+        msis.clear();
+        assertEquals(0, evtchn(vcpus[0], 4, port));
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (ring.getIntVolatile(2060) - ring.getIntVolatile(2056) < 17 && System.nanoTime() < deadline) Thread.sleep(1);
+        int cons = ring.getIntVolatile(2056);
+        assertEquals(2, ring.getByte(1024 + (cons & 1023)), "XS_READ reply");
+        assertEquals('1', ring.getByte(1024 + ((cons + 16) & 1023)), "domid 1");
+        while (msis.isEmpty() && System.nanoTime() < deadline) Thread.sleep(1);
+        assertEquals(List.of(new Msi(4, 0xF3)), msis, "the reply raised vCPU 0's store port");
+    }
+
+    @Test
     void consoleIoAndShutdownFromTheGuest() {
         boot();
         byte[] msg = "via console_io\n".getBytes(StandardCharsets.US_ASCII);

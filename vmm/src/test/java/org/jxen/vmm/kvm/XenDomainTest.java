@@ -34,6 +34,22 @@ class XenDomainTest {
         assertFalse(e.getMessage().contains("\n"));
     }
 
+    /** A test guest built on xen32.h: each stage prints PASS, a failed check crashes the domain with FAIL. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf"})
+    void guestStagesAllPass(String guest) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        RunOutcome o;
+        try (XenDomain d = XenDomain.create(config(guest, console, 240))) {
+            o = d.run();
+        }
+        String out = console.toString();
+        System.out.println(guest + ":\n" + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+    }
+
     @Test
     void guestFindsXenMakesHypercallsAndPowersOff() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);

@@ -1,0 +1,77 @@
+/* The parts of xen32.h that need definitions: entry, stacks, GDT/IDT, the upcall handler (Linux's 2-level loop). */
+#include "xen32.h"
+
+unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
+unsigned char shared_info[4096] __attribute__((aligned(4096)));
+unsigned char boot_stack[16384] __attribute__((aligned(16)));
+struct idt_gate idt[256] __attribute__((aligned(8)));
+volatile u32 events_seen[1024];
+volatile u32 upcalls;
+
+static u64 gdt[4] __attribute__((aligned(8))) = {0, 0, 0x00CF9A000000FFFFull, 0x00CF92000000FFFFull};
+
+void cpu_setup(void)
+{
+    struct { u16 limit; u32 base; } __attribute__((packed)) gdtr = {sizeof(gdt) - 1, (u32)gdt};
+    struct { u16 limit; u32 base; } __attribute__((packed)) idtr = {sizeof(idt) - 1, (u32)idt};
+    __asm__ volatile("lgdt %0\n"
+                     "ljmp $0x10, $1f\n"
+                     "1: mov $0x18, %%ax\n"
+                     "mov %%ax, %%ds\nmov %%ax, %%es\nmov %%ax, %%ss\nmov %%ax, %%fs\nmov %%ax, %%gs\n"
+                     "lidt %1"
+                     :
+                     : "m"(gdtr), "m"(idtr)
+                     : "eax", "memory");
+}
+
+/* Linux's xen_evtchn_do_upcall for the 2-level ABI, 32-bit words: vCPU 0's vcpu_info unless the guest moved it. */
+unsigned char *upcall_vcpu_info;
+
+void upcall_handler(void);
+void upcall_handler(void)
+{
+    unsigned char *vi = upcall_vcpu_info ? upcall_vcpu_info : VCPU_INFO(0);
+    upcalls++;
+    do {
+        UPCALL_PENDING(vi) = 0;
+        u32 sel = __atomic_exchange_n((u32 *)(vi + 4), 0, __ATOMIC_SEQ_CST);
+        while (sel) {
+            u32 w = __builtin_ctz(sel);
+            sel &= sel - 1;
+            u32 pend;
+            while ((pend = EVTCHN_PENDING[w] & ~EVTCHN_MASK[w]) != 0) {
+                u32 b = __builtin_ctz(pend);
+                clear_bit(&EVTCHN_PENDING[w], b);
+                events_seen[w * 32 + b]++;
+            }
+        }
+    } while (UPCALL_PENDING(vi));
+    eoi();
+}
+
+__asm__(".globl upcall_stub\n"
+        "upcall_stub:\n"
+        "  pushal\n"
+        "  cld\n"
+        "  call upcall_handler\n"
+        "  popal\n"
+        "  iret\n");
+
+__attribute__((section(".text.entry"), naked, used)) void pvh_start(void)
+{
+    __asm__ volatile("mov $boot_stack + 16384, %esp\n"
+                     "call xen32_main\n"
+                     "1: cli; hlt; jmp 1b");
+}
+
+void xen32_main(void);
+void xen32_main(void)
+{
+    u32 a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000002), "c"(0));
+    __asm__ volatile("wrmsr" : : "c"(b), "a"((u32)hypercall_page), "d"(0));
+    cpu_setup();
+    guest_main();
+    print("ALL PASSED\n");
+    shutdown(SHUTDOWN_poweroff);
+}

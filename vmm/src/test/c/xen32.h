@@ -1,0 +1,264 @@
+/*
+ * What the 32-bit test guests share: the PVH entry (a stack and main), the hypercall page, Xen's interfaces the
+ * tests use (constants from xen/include/public: xen.h, event_channel.h, sched.h, vcpu.h, hvm/hvm_op.h, hvm/params.h,
+ * memory.h), a GDT and IDT so interrupts can be taken, the local APIC (enabled, EOI), shared_info placed by the guest,
+ * Linux's 2-level upcall loop, and pvclock time. Guests run in the PVH entry state (32-bit protected mode, paging
+ * off), so every pointer is physical. A check that fails prints FAIL and crashes the domain (exit status 3); a guest
+ * that reaches its end powers off (0).
+ */
+#ifndef XEN32_H
+#define XEN32_H
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef int s32;
+
+__asm__(".pushsection .note.Xen, \"a\", @note\n.balign 4\n.long 4, 2f - 1f, 18\n.asciz \"Xen\"\n.balign 4\n"
+        "1: .long pvh_start\n2: .balign 4\n.popsection");
+
+#define __HYPERVISOR_memory_op 12
+#define __HYPERVISOR_xen_version 17
+#define __HYPERVISOR_console_io 18
+#define __HYPERVISOR_vcpu_op 24
+#define __HYPERVISOR_sched_op 29
+#define __HYPERVISOR_event_channel_op 32
+#define __HYPERVISOR_hvm_op 34
+
+#define EVTCHNOP_bind_interdomain 0
+#define EVTCHNOP_bind_virq 1
+#define EVTCHNOP_close 3
+#define EVTCHNOP_send 4
+#define EVTCHNOP_alloc_unbound 6
+#define EVTCHNOP_bind_ipi 7
+#define EVTCHNOP_bind_vcpu 8
+#define EVTCHNOP_unmask 9
+#define EVTCHNOP_init_control 11
+#define EVTCHNOP_expand_array 12
+#define EVTCHNOP_set_priority 13
+#define SCHEDOP_yield 0
+#define SCHEDOP_block 1
+#define SCHEDOP_shutdown 2
+#define SCHEDOP_poll 3
+#define VCPUOP_initialise 0
+#define VCPUOP_up 1
+#define VCPUOP_is_up 3
+#define VCPUOP_set_singleshot_timer 8
+#define VCPUOP_register_vcpu_info 10
+#define HVMOP_set_param 0
+#define HVMOP_get_param 1
+#define HVMOP_set_evtchn_upcall_vector 23
+#define HVM_PARAM_CALLBACK_IRQ 0
+#define HVM_PARAM_STORE_PFN 1
+#define HVM_PARAM_STORE_EVTCHN 2
+#define HVM_PARAM_CONSOLE_PFN 17
+#define HVM_PARAM_CONSOLE_EVTCHN 18
+#define XENMEM_decrease_reservation 1
+#define XENMEM_populate_physmap 6
+#define XENMEM_add_to_physmap 7
+#define XENMAPSPACE_shared_info 0
+#define VIRQ_TIMER 0
+#define DOMID_SELF 0x7FF0
+#define SHUTDOWN_poweroff 0
+#define SHUTDOWN_crash 3
+#define UPCALL_VECTOR 0xF3
+
+extern unsigned char hypercall_page[4096];
+
+static inline long hypercall(int nr, u32 a1, u32 a2, u32 a3)
+{
+    long r;
+    __asm__ volatile("call *%[stub]" : "=a"(r), "+b"(a1), "+c"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
+                     : "memory", "esi", "edi");
+    return r;
+}
+
+static inline u32 strlen32(const char *s)
+{
+    u32 n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static inline void print(const char *s)
+{
+    hypercall(__HYPERVISOR_console_io, 0, strlen32(s), (u32)s);
+}
+
+static inline void print_u32(u32 v)
+{
+    char b[11];
+    int i = 10;
+    b[i] = 0;
+    do {
+        b[--i] = '0' + v % 10;
+        v /= 10;
+    } while (v);
+    print(b + i);
+}
+
+static inline void shutdown(u32 reason)
+{
+    volatile u32 arg = reason;
+    hypercall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (u32)&arg, 0);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+static inline void check_at(int ok, const char *what, u32 line)
+{
+    if (!ok) {
+        print("FAIL line ");
+        print_u32(line);
+        print(": ");
+        print(what);
+        print("\n");
+        shutdown(SHUTDOWN_crash);
+    }
+}
+#define check(ok, what) check_at((ok), (what), __LINE__)
+
+static inline void pass(const char *what)
+{
+    print("PASS ");
+    print(what);
+    print("\n");
+}
+
+/* ---- events ---- */
+static inline long evtchn_op(int cmd, void *arg)
+{
+    return hypercall(__HYPERVISOR_event_channel_op, cmd, (u32)arg, 0);
+}
+
+static inline int bind_ipi(u32 vcpu)
+{
+    volatile u32 a[2] = {vcpu, 0};
+    check(evtchn_op(EVTCHNOP_bind_ipi, (void *)a) == 0, "bind_ipi");
+    return a[1];
+}
+
+static inline long send(u32 port)
+{
+    volatile u32 a = port;
+    return evtchn_op(EVTCHNOP_send, (void *)&a);
+}
+
+static inline long set_param(u32 index, u64 value)
+{
+    volatile struct { u16 domid; u16 pad; u32 index; u64 value; } __attribute__((packed)) a = {DOMID_SELF, 0, index, value};
+    return hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, (u32)&a, 0);
+}
+
+static inline u64 get_param(u32 index)
+{
+    volatile struct { u16 domid; u16 pad; u32 index; u64 value; } __attribute__((packed)) a = {DOMID_SELF, 0, index, 0};
+    check(hypercall(__HYPERVISOR_hvm_op, HVMOP_get_param, (u32)&a, 0) == 0, "get_param");
+    return a.value;
+}
+
+/* ---- CPU: GDT, IDT, interrupts, local APIC ---- */
+#define LAPIC ((volatile u32 *)0xFEE00000)
+#define LAPIC_EOI (0xB0 / 4)
+#define LAPIC_SVR (0xF0 / 4)
+#define LAPIC_TPR (0x80 / 4)
+
+static inline void lapic_enable(void)
+{
+    LAPIC[LAPIC_TPR] = 0;
+    LAPIC[LAPIC_SVR] = 0x100 | 0xFF;
+}
+
+static inline void eoi(void)
+{
+    LAPIC[LAPIC_EOI] = 0;
+}
+
+struct idt_gate { u16 off_lo; u16 sel; u8 zero; u8 type; u16 off_hi; } __attribute__((packed));
+extern struct idt_gate idt[256];
+
+static inline void set_gate(int vector, void (*stub)(void))
+{
+    idt[vector].off_lo = (u32)stub & 0xFFFF;
+    idt[vector].sel = 0x10;
+    idt[vector].zero = 0;
+    idt[vector].type = 0x8E; /* present, DPL0, 32-bit interrupt gate */
+    idt[vector].off_hi = (u32)stub >> 16;
+}
+
+void cpu_setup(void); /* GDT with flat code 0x10 / data 0x18, an empty IDT loaded */
+
+static inline u64 rdtsc(void)
+{
+    u32 lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((u64)hi << 32) | lo;
+}
+
+/* ---- shared_info (32-bit layout: xen_ulong_t is 32 bits) ---- */
+extern unsigned char shared_info[4096];
+#define VCPU_INFO(v) (shared_info + (v) * 64)
+#define UPCALL_PENDING(vi) (*(volatile u8 *)((vi) + 0))
+#define UPCALL_MASK(vi) (*(volatile u8 *)((vi) + 1))
+#define PENDING_SEL(vi) (*(volatile u32 *)((vi) + 4))
+#define EVTCHN_PENDING ((volatile u32 *)(shared_info + 2048))
+#define EVTCHN_MASK ((volatile u32 *)(shared_info + 2176))
+
+static inline void place_shared_info(void)
+{
+    volatile struct { u16 domid; u16 size; u32 space; u32 idx; u32 gpfn; } a = {DOMID_SELF, 0, XENMAPSPACE_shared_info, 0,
+                                                                             (u32)shared_info >> 12};
+    check(hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, (u32)&a, 0) == 0, "add_to_physmap shared_info");
+}
+
+static inline void set_bit(volatile u32 *words, u32 bit)
+{
+    __asm__ volatile("lock btsl %1, %0" : "+m"(*words) : "r"(bit) : "memory");
+}
+
+static inline void clear_bit(volatile u32 *words, u32 bit)
+{
+    __asm__ volatile("lock btrl %1, %0" : "+m"(*words) : "r"(bit) : "memory");
+}
+
+static inline int test_bit(volatile u32 *words, u32 bit)
+{
+    return (words[bit / 32] >> (bit % 32)) & 1;
+}
+
+/* Time in ns (Xen system time) from vcpu_info's pvclock, as Linux's pvclock_clocksource_read. */
+static inline u64 now_ns(int vcpu)
+{
+    volatile u8 *t = VCPU_INFO(vcpu) + 32;
+    u32 version, mul;
+    u64 stamp, system;
+    s32 shift;
+    do {
+        version = *(volatile u32 *)t;
+        __asm__ volatile("" ::: "memory");
+        stamp = *(volatile u64 *)(t + 8);
+        system = *(volatile u64 *)(t + 16);
+        mul = *(volatile u32 *)(t + 24);
+        shift = *(volatile signed char *)(t + 28);
+        __asm__ volatile("" ::: "memory");
+    } while ((version & 1) || version != *(volatile u32 *)t);
+    u64 delta = rdtsc() - stamp;
+    if (shift < 0)
+        delta >>= -shift;
+    else
+        delta <<= shift;
+    u64 lo = ((u64)(u32)delta * mul) >> 32;
+    u64 hi = (u64)(u32)(delta >> 32) * mul;
+    return system + lo + hi;
+}
+
+/* Counts of events taken by the upcall handler, by port (2-level: at most 1024 ports). */
+extern volatile u32 events_seen[1024];
+extern volatile u32 upcalls;
+
+/* The entry point and the hypercall page's installation; each guest defines main(). */
+void guest_main(void);
+
+#endif
