@@ -24,14 +24,18 @@ void cpu_setup(void)
                      : "eax", "memory");
 }
 
-/* Linux's xen_evtchn_do_upcall for the 2-level ABI, 32-bit words: vCPU 0's vcpu_info unless the guest moved it. */
+/*
+ * Linux's xen_evtchn_do_upcall for the 2-level ABI, 32-bit words, on the interrupted vCPU (its APIC id is its Xen
+ * vCPU id here): its vcpu_info in shared_info, or where vCPU 0 moved its own.
+ */
 unsigned char *upcall_vcpu_info;
 
 void upcall_handler(void);
 void upcall_handler(void)
 {
-    unsigned char *vi = upcall_vcpu_info ? upcall_vcpu_info : VCPU_INFO(0);
-    upcalls++;
+    u32 self = LAPIC[0x20 / 4] >> 24;
+    unsigned char *vi = self == 0 && upcall_vcpu_info ? upcall_vcpu_info : VCPU_INFO(self);
+    __atomic_fetch_add(&upcalls, 1, __ATOMIC_SEQ_CST);
     do {
         UPCALL_PENDING(vi) = 0;
         u32 sel = __atomic_exchange_n((u32 *)(vi + 4), 0, __ATOMIC_SEQ_CST);

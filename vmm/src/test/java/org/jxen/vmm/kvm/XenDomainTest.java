@@ -21,7 +21,7 @@ class XenDomainTest {
     private static final String NO_KVM = "no /dev/kvm on this machine: the KVM guest tests are skipped";
 
     private static RunConfig config(String guest, ByteArrayOutputStream console, int timeoutSeconds) {
-        return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), guest), 16L << 20, 1, "",
+        return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), guest), 16L << 20, 2, "",
                 Duration.ofSeconds(timeoutSeconds), console, new ByteArrayInputStream(new byte[0]));
     }
 
@@ -36,7 +36,7 @@ class XenDomainTest {
 
     /** A test guest built on xen32.h: each stage prints PASS, a failed check crashes the domain with FAIL. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf"})
     void guestStagesAllPass(String guest) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
