@@ -19,7 +19,7 @@ int main(void)
     C(KVM_GET_SUPPORTED_CPUID); C(KVM_CREATE_VCPU); C(KVM_SET_USER_MEMORY_REGION); C(KVM_SET_TSS_ADDR);
     C(KVM_SET_IDENTITY_MAP_ADDR); C(KVM_CREATE_IRQCHIP); C(KVM_SIGNAL_MSI); C(KVM_ENABLE_CAP);
     C(KVM_X86_SET_MSR_FILTER); C(KVM_RUN); C(KVM_GET_REGS); C(KVM_SET_REGS); C(KVM_GET_SREGS); C(KVM_SET_SREGS);
-    C(KVM_SET_CPUID2); C(KVM_SET_MP_STATE); C(KVM_GET_MP_STATE); C(KVM_GET_TSC_KHZ); C(KVM_GET_MSRS);
+    C(KVM_GET_CLOCK); C(KVM_CLOCK_TSC_STABLE); C(KVM_SET_CPUID2); C(KVM_SET_MP_STATE); C(KVM_GET_MP_STATE); C(KVM_GET_TSC_KHZ); C(KVM_GET_MSRS);
 
     C(KVM_CAP_IRQCHIP); C(KVM_CAP_USER_MEMORY); C(KVM_CAP_SET_TSS_ADDR); C(KVM_CAP_EXT_CPUID);
     C(KVM_CAP_SIGNAL_MSI); C(KVM_CAP_SYNC_REGS); C(KVM_CAP_IMMEDIATE_EXIT); C(KVM_CAP_X86_USER_SPACE_MSR);
@@ -75,5 +75,6 @@ int main(void)
     S(kvm_msr_filter); S(kvm_msr_filter_range); O(kvm_msr_filter, ranges); O(kvm_msr_filter_range, nmsrs);
     O(kvm_msr_filter_range, base); O(kvm_msr_filter_range, bitmap);
     S(kvm_msrs); S(kvm_msr_entry); O(kvm_msr_entry, data);
+    S(kvm_clock_data); O(kvm_clock_data, clock); O(kvm_clock_data, flags);
     return 0;
 }

@@ -6,6 +6,9 @@ unsigned char shared_info[4096] __attribute__((aligned(4096)));
 unsigned char boot_stack[16384] __attribute__((aligned(16)));
 struct idt_gate idt[256] __attribute__((aligned(8)));
 volatile u32 events_seen[1024];
+volatile u8 port_vcpu[1024];
+u64 pvclock_last;
+volatile u32 pvclock_unstable_reads;
 volatile u32 upcalls;
 
 static u64 gdt[4] __attribute__((aligned(8))) = {0, 0, 0x00CF9A000000FFFFull, 0x00CF92000000FFFFull};
@@ -42,9 +45,12 @@ void upcall_handler(void)
         while (sel) {
             u32 w = __builtin_ctz(sel);
             sel &= sel - 1;
-            u32 pend;
-            while ((pend = EVTCHN_PENDING[w] & ~EVTCHN_MASK[w]) != 0) {
+            u32 pend = EVTCHN_PENDING[w] & ~EVTCHN_MASK[w];
+            while (pend) {
                 u32 b = __builtin_ctz(pend);
+                pend &= pend - 1;
+                if (port_vcpu[w * 32 + b] != self)
+                    continue; /* another vCPU's port in the same word: it is that vCPU's to take */
                 clear_bit(&EVTCHN_PENDING[w], b);
                 events_seen[w * 32 + b]++;
             }

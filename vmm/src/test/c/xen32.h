@@ -133,10 +133,15 @@ static inline long evtchn_op(int cmd, void *arg)
     return hypercall(__HYPERVISOR_event_channel_op, cmd, (u32)arg, 0);
 }
 
+/* Which vCPU each port notifies (as Linux's per-cpu evtchn masks): an upcall handles only its own vCPU's ports. */
+extern volatile u8 port_vcpu[1024];
+
 static inline int bind_ipi(u32 vcpu)
 {
     volatile u32 a[2] = {vcpu, 0};
     check(evtchn_op(EVTCHNOP_bind_ipi, (void *)a) == 0, "bind_ipi");
+    if (a[1] < 1024)
+        port_vcpu[a[1]] = vcpu;
     return a[1];
 }
 
@@ -228,7 +233,13 @@ static inline int test_bit(volatile u32 *words, u32 bit)
     return (words[bit / 32] >> (bit % 32)) & 1;
 }
 
-/* Time in ns (Xen system time) from vcpu_info's pvclock, as Linux's pvclock_clocksource_read. */
+/*
+ * Time in ns (Xen system time) from vcpu_info's pvclock, as Linux's pvclock_clocksource_read: without
+ * XEN_PVCLOCK_TSC_STABLE_BIT the vCPUs' TSCs may disagree, and the guest keeps time monotonic across vCPUs itself
+ * with a global last value (compare-and-swap), as Linux does.
+ */
+extern u64 pvclock_last;
+extern volatile u32 pvclock_unstable_reads;
 static inline u64 now_ns(int vcpu)
 {
     volatile u8 *t = VCPU_INFO(vcpu) + 32;
@@ -251,7 +262,16 @@ static inline u64 now_ns(int vcpu)
         delta <<= shift;
     u64 lo = ((u64)(u32)delta * mul) >> 32;
     u64 hi = (u64)(u32)(delta >> 32) * mul;
-    return system + lo + hi;
+    u64 ret = system + lo + hi;
+    if (*(volatile u8 *)(t + 29) & 1)
+        return ret;
+    pvclock_unstable_reads++;
+    u64 last = __atomic_load_n(&pvclock_last, __ATOMIC_SEQ_CST);
+    do {
+        if (ret <= last)
+            return last;
+    } while (!__atomic_compare_exchange_n(&pvclock_last, &last, ret, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+    return ret;
 }
 
 /* Counts of events taken by the upcall handler, by port (2-level: at most 1024 ports). */

@@ -9,11 +9,26 @@ package org.jxen.engine.pvclock;
  */
 public final class MasterClock {
     private final TscScale scale;
+    private final boolean tscStable;
     private volatile ClockSample anchor;
 
+    /** A clock over a host whose TSCs are synchronised across CPUs. */
     public MasterClock(TscScale scale, ClockSample anchor) {
+        this(scale, anchor, true);
+    }
+
+    /**
+     * @param tscStable whether the host keeps every vCPU's TSC in step (KVM's stable master clock); published to the
+     *                  guest as XEN_PVCLOCK_TSC_STABLE_BIT, without which a guest adds its own cross-vCPU fixup
+     */
+    public MasterClock(TscScale scale, ClockSample anchor, boolean tscStable) {
         this.scale = scale;
         this.anchor = anchor;
+        this.tscStable = tscStable;
+    }
+
+    public boolean tscStable() {
+        return tscStable;
     }
 
     public TscScale scale() {

@@ -31,6 +31,7 @@ public final class KvmAbi {
     public static final long KVM_SET_SREGS = 0x4138AE84L;
     public static final long KVM_SET_CPUID2 = 0x4008AE90L;
     public static final long KVM_SET_MP_STATE = 0x4004AE99L;
+    public static final long KVM_GET_CLOCK = 0x8030AE7CL;
     public static final long KVM_GET_MP_STATE = 0x8004AE98L;
     public static final long KVM_GET_TSC_KHZ = 0xAEA3L;
     public static final long KVM_GET_MSRS = 0xC008AE88L;
@@ -75,6 +76,7 @@ public final class KvmAbi {
     public static final int KVM_MP_STATE_RUNNABLE = 0;
     public static final int KVM_MP_STATE_UNINITIALIZED = 1;
     public static final int KVM_MP_STATE_HALTED = 3;
+    public static final int KVM_CLOCK_TSC_STABLE = 2;
     public static final int KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
     public static final int KVM_SYSTEM_EVENT_SHUTDOWN = 1;
     public static final int KVM_SYSTEM_EVENT_RESET = 2;
@@ -175,6 +177,9 @@ public final class KvmAbi {
     public static final int OFFSETOF_KVM_MSR_FILTER_RANGE_NMSRS = 4;
     public static final int OFFSETOF_KVM_MSR_FILTER_RANGE_BASE = 8;
     public static final int OFFSETOF_KVM_MSR_FILTER_RANGE_BITMAP = 16;
+    public static final int SIZEOF_KVM_CLOCK_DATA = 48;
+    public static final int OFFSETOF_KVM_CLOCK_DATA_CLOCK = 0;
+    public static final int OFFSETOF_KVM_CLOCK_DATA_FLAGS = 8;
     public static final int SIZEOF_KVM_MSRS = 8;
     public static final int SIZEOF_KVM_MSR_ENTRY = 16;
     public static final int OFFSETOF_KVM_MSR_ENTRY_DATA = 8;

@@ -108,6 +108,18 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether KVM keeps one stable master clock for this VM (KVM_GET_CLOCK's KVM_CLOCK_TSC_STABLE): the host TSC is
+     * synchronised across CPUs, so vCPUs' TSCs agree. Without it a guest must not be told its TSC is stable.
+     */
+    public boolean tscStable() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_CLOCK_DATA, 8);
+            ioctl("KVM_GET_CLOCK", KVM_GET_CLOCK, c);
+            return (c.get(ValueLayout.JAVA_INT, OFFSETOF_KVM_CLOCK_DATA_FLAGS) & KVM_CLOCK_TSC_STABLE) != 0;
+        }
+    }
+
     public KvmVcpu createVcpu(int id) {
         int vcpufd = Libc.ioctl(fd, KVM_CREATE_VCPU, id, errno);
         if (vcpufd < 0) throw new KvmException("KVM_CREATE_VCPU(" + id + ")", -vcpufd);

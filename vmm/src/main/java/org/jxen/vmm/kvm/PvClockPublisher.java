@@ -22,7 +22,7 @@ final class PvClockPublisher {
 
     synchronized void publishAll() {
         for (int v = 0; v < guest.vcpuCount(); v++)
-            PvClock.updateVcpuTime(guest.shared().vcpuInfo(v), clock.anchor(), clock.scale(), true);
+            PvClock.updateVcpuTime(guest.shared().vcpuInfo(v), clock.anchor(), clock.scale(), clock.tscStable());
         PvClock.updateWallclock(guest.shared().sharedInfo(), guest.shared().width(), bootEpochNanos);
     }
 }

@@ -90,13 +90,14 @@ public final class XenDomain implements AutoCloseable {
         int khz = kvmVcpus.getFirst().tscKhz();
         if (khz <= 0) throw new KvmException("KVM_GET_TSC_KHZ", -khz);
         // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
-        MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()));
+        boolean tscStable = vm.tscStable(); // asked once the vCPUs exist: KVM matches their TSCs at creation
+        MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
         platform = new GuestPlatform(ram, layout, n, v -> v < vcpus.size() ? vcpus.get(v) : null, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
                 systemTime, gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED),
                 config.console(), config.consoleInput());
         for (int v = 0; v < n; v++) {
             KvmVcpu kv = kvmVcpus.get(v);
-            kv.setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), platform.guest().domid(), khz, true));
+            kv.setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), platform.guest().domid(), khz, tscStable));
             VcpuThread t = new VcpuThread(v, kv, stop);
             t.setExitHandler(platform.exitHandler(ram, t, config.console()));
             vcpus.add(t);
