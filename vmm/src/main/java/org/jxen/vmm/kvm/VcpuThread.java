@@ -135,6 +135,10 @@ final class VcpuThread implements VcpuControl {
         upSignal.release();
     }
 
+    boolean alive() {
+        return thread != null && thread.isAlive();
+    }
+
     void join(long millis) throws InterruptedException {
         if (thread != null) thread.join(millis);
     }

@@ -159,14 +159,21 @@ public final class XenDomain implements AutoCloseable {
     @Override
     public void close() {
         stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "closed"));
+        boolean stuck = false;
         for (VcpuThread t : vcpus) {
             try {
                 t.join(2000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            stuck |= t.alive();
         }
         platform.close();
+        if (stuck) {
+            // A vCPU thread still running would touch its kvm_run and guest RAM after an unmap: leak them instead.
+            System.err.println("jxen: a vCPU thread did not stop; its KVM state and guest RAM stay mapped");
+            return;
+        }
         for (VcpuThread t : vcpus) t.kvmVcpu().close();
         vm.close();
         Libc.munmap(ramMapping);
