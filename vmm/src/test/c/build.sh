@@ -17,3 +17,5 @@ gcc -m32 $flags -o "$out/pvh-hostile-32.elf" "$src/pvh_hostile.c"
 for g in events ipi2 fifo xenstore platform; do
   gcc -m32 $flags -I"$src" -o "$out/pvh-$g-32.elf" "$src/xen32.c" "$src/pvh_$g.c"
 done
+# A 64-bit guest: ELF64 with a 32-bit PVH entry that switches to long mode.
+gcc -m64 $flags -mcmodel=small -o "$out/pvh-long-64.elf" "$src/pvh_long.c"

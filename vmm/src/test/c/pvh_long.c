@@ -1,0 +1,124 @@
+/*
+ * A 64-bit PVH guest: its 32-bit entry builds identity page tables (1 GiB of 2 MiB pages), enables PAE, EFER.LME
+ * and paging, and jumps to 64-bit code, as every PVH kernel does. In long mode it takes the hypercall page and makes
+ * hypercalls in the 64-bit convention; then it calls Xen from a 32-bit code segment (compatibility mode) with
+ * garbage in the upper register halves, which Xen's per-call convention must ignore, and gets a zero-extended
+ * 32-bit result.
+ */
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+__asm__(".pushsection .note.Xen, \"a\", @note\n.balign 4\n.long 4, 2f - 1f, 18\n.asciz \"Xen\"\n.balign 4\n"
+        "1: .long pvh_start\n2: .balign 4\n.popsection");
+
+unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
+u64 pml4[512] __attribute__((aligned(4096)));
+u64 pdpt[512] __attribute__((aligned(4096)));
+u64 pd[512] __attribute__((aligned(4096)));
+unsigned char stack64[16384] __attribute__((aligned(16)));
+u64 gdt64[4] __attribute__((aligned(8))) = {0, 0x00AF9A000000FFFFull, 0x00CF92000000FFFFull, 0x00CF9A000000FFFFull};
+struct { unsigned short limit; u32 base; } __attribute__((packed)) gdt64_desc = {sizeof(gdt64) - 1, 0};
+
+__asm__(".section .text.entry, \"ax\"\n"
+        ".code32\n"
+        ".globl pvh_start\n"
+        "pvh_start:\n"
+        "  movl $pdpt, %eax\n  orl $3, %eax\n  movl %eax, pml4\n"
+        "  movl $pd, %eax\n  orl $3, %eax\n  movl %eax, pdpt\n"
+        "  xorl %ecx, %ecx\n"
+        "1: movl %ecx, %eax\n  shll $21, %eax\n  orl $0x83, %eax\n"
+        "  movl %eax, pd(,%ecx,8)\n  movl $0, pd+4(,%ecx,8)\n"
+        "  incl %ecx\n  cmpl $512, %ecx\n  jne 1b\n"
+        "  movl %cr4, %eax\n  orl $0x20, %eax\n  movl %eax, %cr4\n"
+        "  movl $pml4, %eax\n  movl %eax, %cr3\n"
+        "  movl $0xC0000080, %ecx\n  rdmsr\n  orl $0x100, %eax\n  wrmsr\n"
+        "  movl %cr0, %eax\n  orl $0x80000001, %eax\n  movl %eax, %cr0\n"
+        "  movl $gdt64, gdt64_desc+2\n"
+        "  lgdt gdt64_desc\n"
+        "  ljmp $0x08, $long_entry\n"
+        ".code64\n"
+        "long_entry:\n"
+        "  movw $0x10, %ax\n  movw %ax, %ds\n  movw %ax, %es\n  movw %ax, %ss\n"
+        "  leaq stack64+16384(%rip), %rsp\n"
+        "  call main64\n"
+        "2: cli\n  hlt\n  jmp 2b\n"
+        /* Compatibility-mode trampoline: far-called from 64-bit code with ESI = the stub, returns with lret. */
+        ".code32\n"
+        "compat_call:\n"
+        "  call *%esi\n"
+        "  lret\n"
+        ".code64\n"
+        ".text\n");
+
+extern void compat_call(void);
+
+static long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
+{
+    long r;
+    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
+                     : "memory", "rcx", "r8", "r9", "r10", "r11");
+    return r;
+}
+
+/* A hypercall from a 32-bit code segment: EBX carries the command; the upper halves of RAX and RBX hold garbage. */
+static u64 compat_hypercall1(int nr, u32 a1)
+{
+    struct { u32 offset; unsigned short sel; } __attribute__((packed)) far = {(u32)(u64)compat_call, 0x18};
+    u64 rax = 0xDEADBEEF00000000ull | (u32)nr;
+    u64 rbx = 0xBADC0FFE00000000ull | a1;
+    u64 rsi = (u64)(hypercall_page + nr * 32);
+    __asm__ volatile("lcall *%[far]" : "+a"(rax), "+b"(rbx), "+S"(rsi) : [far] "m"(far) : "memory", "rcx", "rdx", "rdi");
+    return rax;
+}
+
+static unsigned len(const char *s)
+{
+    unsigned n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static void print(const char *s)
+{
+    hypercall3(18, 0, len(s), (u64)s);
+}
+
+static void shutdown(u32 reason)
+{
+    volatile u32 r = reason;
+    hypercall3(29, 2, (u64)&r, 0);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        print("FAIL: ");
+        print(what);
+        print("\n");
+        shutdown(3);
+    }
+}
+
+void main64(void);
+void main64(void)
+{
+    u32 a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000002), "c"(0));
+    __asm__ volatile("wrmsr" : : "c"(b), "a"((u32)(u64)hypercall_page), "d"(0));
+    print("hello from 64-bit long mode\n");
+    long v = hypercall3(17, 0, 0, 0);
+    check((v >> 16) == 4, "xen_version from 64-bit code");
+    print("PASS 64-bit guest: long mode entered, hypercalls in the 64-bit convention\n");
+    u64 r = compat_hypercall1(17, 0);
+    check((u32)r == (u32)v, "xen_version from a 32-bit code segment");
+    check((r >> 32) == 0, "the 32-bit result is zero-extended into RAX");
+    /* An error from compatibility mode is a 32-bit -EINVAL/-ENOSYS, not a 64-bit one. */
+    u64 e = compat_hypercall1(17, 0x7FFF);
+    check(e == 0xFFFFFFFFull - 38 + 1 || e == 0xFFFFFFFFull - 22 + 1 || e == 0xFFFFFFFFull, "a 32-bit errno");
+    print("PASS hypercall from a 32-bit code segment of a 64-bit guest\n");
+    print("ALL PASSED\n");
+    shutdown(0);
+}
