@@ -68,6 +68,7 @@ public final class GuestPlatform implements AutoCloseable {
     private final XenMsrs msrs;
     private final PvClockPublisher pvclock;
     private final PvDevices devices;
+    private final GrantTable grants;
 
     /**
      * @param vcpus      the vCPUs' controls (block/wake, shutdown) by Xen vCPU id; null for one not created yet
@@ -87,7 +88,7 @@ public final class GuestPlatform implements AutoCloseable {
         params = new HvmParams(vcpuCount);
         timers = new VcpuTimers(vcpuCount, systemTime, v -> ports.raiseVirq(v, Virq.TIMER));
         Runstates runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
-        GrantTable grants = new GrantTable(32);
+        grants = new GrantTable(32);
         MemoryOp memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime),
@@ -128,6 +129,11 @@ public final class GuestPlatform implements AutoCloseable {
 
     public HvmParams params() {
         return params;
+    }
+
+    /** The guest's grant table (for backends that map what the guest grants: {@code GrantMapper}). */
+    public GrantTable grants() {
+        return grants;
     }
 
     public PvDevices devices() {

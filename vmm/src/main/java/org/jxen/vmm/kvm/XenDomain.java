@@ -106,6 +106,16 @@ public final class XenDomain implements AutoCloseable {
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
     }
 
+    /** Guest RAM, as the engine and backends see it. */
+    public GuestMemory ram() {
+        return ram;
+    }
+
+    /** The domain's devices, grant table and event channels (for backends beside the built-in ones). */
+    public GuestPlatform platform() {
+        return platform;
+    }
+
     /** The local APIC id KVM gives vCPU index {@code vcpu} (its index); kept as a function so the two stay apart. */
     static int apicIdOf(int vcpu) {
         return vcpu;

@@ -51,6 +51,48 @@ class XenDomainTest {
     }
 
     @Test
+    void guestGrantsAPageToAJxenBackendThatWritesIntoIt() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        java.util.concurrent.atomic.AtomicReference<Throwable> backendError = new java.util.concurrent.atomic.AtomicReference<>();
+        RunOutcome o;
+        try (XenDomain d = XenDomain.create(config("pvh-grant-32.elf", console, 120))) {
+            // The backend: the guest leaves {magic, ref, state} at guest-physical 0x7000 (see pvh_grant.c).
+            org.jxen.engine.grant.GrantMapper mapper = new org.jxen.engine.grant.GrantMapper(d.platform().grants(), d.ram(), 0);
+            var mailbox = d.ram().region(0x7000, 12).orElseThrow();
+            Thread backend = Thread.ofPlatform().daemon(true).start(() -> {
+                try {
+                    awaitState(mailbox, 0, 0x544E5247);
+                    var r = mapper.map(mailbox.getIntVolatile(4), false);
+                    assertEquals(org.jxen.engine.grant.GrantMapper.GNTST_OKAY, r.status());
+                    r.mapping().page().putIntVolatile(0, 0xC0FFEE);
+                    mailbox.putIntVolatile(8, 2);
+                    awaitState(mailbox, 8, 3);
+                    mapper.unmap(r.mapping());
+                    mailbox.putIntVolatile(8, 4);
+                } catch (Throwable t) {
+                    backendError.set(t);
+                }
+            });
+            o = d.run();
+            backend.join(5000);
+        }
+        String out = console.toString();
+        System.out.println("pvh-grant-32.elf:\n" + out.strip());
+        assertNull(backendError.get(), () -> "backend: " + backendError.get());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+    }
+
+    private static void awaitState(org.jxen.engine.memory.GuestRegion mailbox, int offset, int value) throws InterruptedException {
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (mailbox.getIntVolatile(offset) != value) {
+            if (System.nanoTime() > deadline) throw new AssertionError("the guest never reached state " + value);
+            Thread.sleep(1);
+        }
+    }
+
+    @Test
     void guestFindsXenMakesHypercallsAndPowersOff() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
