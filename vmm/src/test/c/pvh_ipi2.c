@@ -9,7 +9,6 @@
 #define ROUNDS 10000
 
 extern void upcall_stub(void);
-unsigned char ap_stack[8192] __attribute__((aligned(16)));
 static volatile int p0, p1; /* p0 is delivered to vCPU 0, p1 to vCPU 1 */
 static volatile u64 sent_at;
 static volatile u32 ap_ready, ap_errors;
@@ -22,11 +21,8 @@ static void wait_until(volatile u32 *counter, u32 value)
     __asm__ volatile("cli");
 }
 
-void ap_main(void);
-void ap_main(void)
+static void ap_main(void)
 {
-    cpu_setup();
-    lapic_enable();
     ap_ready = 1;
     for (u32 i = 1; i <= ROUNDS; i++) {
         wait_until(&events_seen[p1], i);
@@ -36,36 +32,6 @@ void ap_main(void)
         if (send(p0) != 0)
             ap_errors++;
     }
-    for (;;)
-        __asm__ volatile("sti; hlt");
-}
-
-__asm__(".globl ap_entry\nap_entry:\n  mov $ap_stack + 8192, %esp\n  call ap_main\n1: cli; hlt; jmp 1b\n");
-extern void ap_entry(void);
-
-static void start_ap(void)
-{
-    static volatile u8 ctx[128] __attribute__((aligned(8)));
-    for (int i = 0; i < 128; i++)
-        ctx[i] = 0;
-    volatile u32 *r = (volatile u32 *)(ctx + 8);
-    *(volatile u32 *)ctx = 0;           /* VCPU_HVM_MODE_32B */
-    r[8] = (u32)ap_entry;              /* eip */
-    r[9] = 0x2;                        /* eflags */
-    r[10] = 0x11;                      /* cr0: PE | ET */
-    for (int s = 0; s < 4; s++)
-        r[21 + s] = 0xFFFFFFFF;         /* cs, ds, ss, es limits */
-    volatile u16 *ar = (volatile u16 *)(ctx + 8 + 104);
-    ar[0] = 0xC9B;                     /* cs: flat 32-bit code */
-    ar[1] = ar[2] = ar[3] = 0xC93;     /* ds, ss, es: flat data */
-    r[25] = 0x67;                      /* tr limit */
-    ar[4] = 0x8B;                      /* tr: busy 32-bit TSS */
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 0, "vCPU 1 starts down");
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == -22, "up before initialise: -EINVAL");
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u32)ctx) == 0, "VCPUOP_initialise");
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u32)ctx) == -17, "initialise twice: -EEXIST");
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 1, "vCPU 1 is up");
 }
 
 void guest_main(void)
@@ -76,7 +42,7 @@ void guest_main(void)
     check(set_param(HVM_PARAM_CALLBACK_IRQ, (2ull << 56) | UPCALL_VECTOR) == 0, "CALLBACK_IRQ vector type");
     p0 = bind_ipi(0);
     p1 = bind_ipi(1);
-    start_ap();
+    start_vcpu1(ap_main);
     while (!ap_ready)
         __asm__ volatile("pause" ::: "memory");
     pass("vCPU 1 started from its vcpu_hvm_context");

@@ -67,6 +67,49 @@ __asm__(".globl upcall_stub\n"
         "  popal\n"
         "  iret\n");
 
+/* A second vCPU: VCPUOP_initialise with a flat 32-bit vcpu_hvm_context at ap_entry, then VCPUOP_up. */
+unsigned char ap_stack[16384] __attribute__((aligned(16)));
+static void (*ap_function)(void);
+
+void ap_trampoline(void);
+void ap_trampoline(void)
+{
+    cpu_setup();
+    lapic_enable();
+    ap_function();
+    for (;;)
+        __asm__ volatile("cli; hlt"); /* done: parked with interrupts off (vCPU 0 ends the run) */
+}
+
+__asm__(".globl ap_entry\nap_entry:\n  mov $ap_stack + 16384, %esp\n  call ap_trampoline\n1: cli; hlt; jmp 1b\n");
+extern void ap_entry(void);
+
+void start_vcpu1(void (*fn)(void))
+{
+    static volatile u8 ctx[128] __attribute__((aligned(8)));
+    ap_function = fn;
+    for (int i = 0; i < 128; i++)
+        ctx[i] = 0;
+    volatile u32 *r = (volatile u32 *)(ctx + 8);
+    *(volatile u32 *)ctx = 0;           /* VCPU_HVM_MODE_32B */
+    r[8] = (u32)ap_entry;              /* eip */
+    r[9] = 0x2;                        /* eflags */
+    r[10] = 0x11;                      /* cr0: PE | ET */
+    for (int s = 0; s < 4; s++)
+        r[21 + s] = 0xFFFFFFFF;         /* cs, ds, ss, es limits */
+    volatile u16 *ar = (volatile u16 *)(ctx + 8 + 104);
+    ar[0] = 0xC9B;                     /* cs: flat 32-bit code */
+    ar[1] = ar[2] = ar[3] = 0xC93;     /* ds, ss, es: flat data */
+    r[25] = 0x67;                      /* tr limit */
+    ar[4] = 0x8B;                      /* tr: busy 32-bit TSS */
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 0, "vCPU 1 starts down");
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == -22, "up before initialise: -EINVAL");
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u32)ctx) == 0, "VCPUOP_initialise");
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u32)ctx) == -17, "initialise twice: -EEXIST");
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 1, "vCPU 1 is up");
+}
+
 __attribute__((section(".text.entry"), naked, used)) void pvh_start(void)
 {
     __asm__ volatile("mov $boot_stack + 16384, %esp\n"

@@ -278,6 +278,9 @@ static inline u64 now_ns(int vcpu)
 extern volatile u32 events_seen[1024];
 extern volatile u32 upcalls;
 
+/* Starts vCPU 1 (VCPUOP_initialise, a flat 32-bit context; VCPUOP_up): it sets up its CPU and runs fn. */
+void start_vcpu1(void (*fn)(void));
+
 /* The entry point and the hypercall page's installation; each guest defines main(). */
 void guest_main(void);
 

@@ -111,7 +111,7 @@ class XenDomainTest {
             RunOutcome o = d.run();
             assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console: " + console);
         }
-        assertTrue(console.toString().matches("(?s).*hostile: \\d{5} hypercalls answered\n.*"), console.toString());
+        assertTrue(console.toString().matches("(?s).*hostile: \\d{5} hypercalls answered on 2 vCPUs\n.*"), console.toString());
     }
 
     @Test
