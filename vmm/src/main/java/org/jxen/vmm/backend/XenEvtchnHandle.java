@@ -33,6 +33,8 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private final EventFd kick = EventFd.create();
     private static final long KICK = -1;
     private boolean closed;
+    /** A wakeup() collected (and drained) but not yet reported to a waiter. */
+    private boolean kicked;
 
     /** xenevtchn_open(): a handle on the backend domain of {@code ports}. */
     public XenEvtchnHandle(PortManager ports, BackendSignals signals) {
@@ -103,8 +105,19 @@ public final class XenEvtchnHandle implements AutoCloseable {
     }
 
     private void collect(long token) {
-        if (token == KICK) kick.drain();
-        else ready.add((int) token);
+        if (token == KICK) {
+            kick.drain();
+            kicked = true;
+        } else {
+            ready.add((int) token);
+        }
+    }
+
+    /** Whether a wakeup() was seen since the last call (it must end the next wait even if a poll drained it). */
+    private synchronized boolean takeKick() {
+        boolean k = kicked;
+        kicked = false;
+        return k;
     }
 
     private int takeReady() {
@@ -122,11 +135,14 @@ public final class XenEvtchnHandle implements AutoCloseable {
     /** Blocks up to {@code timeoutMillis} (-1: forever) for a notification; returns the port (masked) or -1. */
     public int awaitPending(int timeoutMillis) {
         int port = pending();
-        if (port >= 0 || timeoutMillis == 0) return port;
+        // A wakeup() drained by that non-blocking look must still end this wait: otherwise it is lost.
+        boolean kick = takeKick();
+        if (port >= 0 || timeoutMillis == 0 || kick) return port;
         java.util.List<Long> tokens = new java.util.ArrayList<>();
         epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
         synchronized (this) {
             for (long t : tokens) collect(t);
+            kicked = false;
             return takeReady();
         }
     }

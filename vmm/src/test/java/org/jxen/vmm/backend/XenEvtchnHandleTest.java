@@ -111,4 +111,20 @@ class XenEvtchnHandleTest {
             assertEquals(-3, xce.bindUnboundPort(42), "no such domain");
         }
     }
+
+    @Test
+    void aWakeupSeenByANonBlockingLookStillEndsTheNextWait() throws Exception {
+        // The backend loop's shutdown race: wakeup() lands, a non-blocking pending() drains it, then the loop blocks.
+        try (var f = fixture(true); var xce = new XenEvtchnHandle(f.ports, f.backendSignals)) {
+            xce.wakeup();
+            assertEquals(-1, xce.pending(), "no port pending; the wakeup is collected");
+            var waited = java.util.concurrent.CompletableFuture.supplyAsync(() -> xce.awaitPending(-1));
+            try {
+                assertEquals(-1, waited.get(5, java.util.concurrent.TimeUnit.SECONDS), "the wait ended: the wakeup was not lost");
+            } finally {
+                xce.wakeup(); // a waiter stuck by the bug must leave before the handle closes
+                waited.get(5, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        }
+    }
 }
