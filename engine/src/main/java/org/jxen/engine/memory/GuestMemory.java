@@ -28,6 +28,11 @@ public final class GuestMemory {
         return ram.byteSize() / PAGE_SIZE;
     }
 
+    /** Frames the guest has now: every frame of RAM but those it gave back. */
+    public long populatedFrames() {
+        return frames() - holeCount.get();
+    }
+
     /** Whether frame {@code gfn} is RAM the guest has now (inside RAM and not given back). */
     public boolean populated(long gfn) {
         return gfn >= 0 && gfn < frames() && (holes.get((int) (gfn >>> 6)) & (1L << gfn)) == 0;

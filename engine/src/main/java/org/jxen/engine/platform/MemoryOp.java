@@ -84,9 +84,7 @@ public final class MemoryOp {
                 if (rc != 0) yield rc;
                 int denied = DomId.checkSelf(Short.toUnsignedInt(domid.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0)), ports.guest().domid());
                 if (denied != 0) yield denied;
-                long populated = 0;
-                for (long gfn = 0; gfn < ram.frames(); gfn++) if (ram.populated(gfn)) populated++;
-                yield cmd == MAXIMUM_RESERVATION ? ram.frames() : populated;
+                yield cmd == MAXIMUM_RESERVATION ? ram.frames() : ram.populatedFrames();
             }
             default -> -Errno.ENOSYS;
         };

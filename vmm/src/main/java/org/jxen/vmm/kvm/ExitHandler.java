@@ -43,7 +43,7 @@ public final class ExitHandler {
         this.console = console;
     }
 
-    /** Runs after memory_op and vcpu_op hypercalls (which may move shared_info or a vcpu_info): republish pvclock. */
+    /** Runs after the hypercalls that move shared_info or a vcpu_info (add_to_physmap, register_vcpu_info). */
     public void afterPlacement(Runnable r) {
         this.afterPlacement = r;
     }
@@ -118,6 +118,13 @@ public final class ExitHandler {
         }
     }
 
+    /** XENMEM_add_to_physmap and VCPUOP_register_vcpu_info: not the frequent ones (timers), which must stay cheap. */
+    private static boolean movesSharedState(HypercallArgs args) {
+        int cmd = HypercallArgs.u32(args.a1());
+        return args.number() == org.jxen.engine.abi.Hypercall.MEMORY_OP && (cmd & 0x3F) == org.jxen.engine.platform.MemoryOp.ADD_TO_PHYSMAP
+                || args.number() == org.jxen.engine.abi.Hypercall.VCPU_OP && cmd == org.jxen.engine.platform.VcpuOp.REGISTER_VCPU_INFO;
+    }
+
     private void hypercall(KvmRun run) {
         boolean lma = (run.efer() & PagingState.EFER_LMA) != 0;
         HypercallArgs args = HypercallArgs.fromRegisters(lma, run.csLong(), run.reg(KvmRun.RAX), run.reg(KvmRun.RBX),
@@ -128,7 +135,6 @@ public final class ExitHandler {
         long rax = hypercalls.dispatch(args, mem, run.cpl() != 0);
         run.setReg(KvmRun.RAX, rax);
         run.markRegsDirty();
-        if (args.number() == org.jxen.engine.abi.Hypercall.MEMORY_OP || args.number() == org.jxen.engine.abi.Hypercall.VCPU_OP)
-            afterPlacement.run();
+        if (movesSharedState(args)) afterPlacement.run();
     }
 }
