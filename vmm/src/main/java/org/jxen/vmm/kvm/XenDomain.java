@@ -56,12 +56,18 @@ public final class XenDomain implements AutoCloseable {
         if ((kvm.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) != (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS))
             throw new KvmException("this KVM cannot sync regs and sregs through kvm_run");
         byte[] image = Files.readAllBytes(config.image());
-        vm = kvm.createVm();
         ramMapping = Libc.mmap(config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         ram = new GuestMemory(ramMapping);
         GuestLayout layout = GuestLayout.standard(config.memoryBytes());
-        PvhLoader.Boot boot = PvhLoader.load(image, ram, layout, config.cmdline());
+        PvhLoader.Boot boot;
+        try {
+            boot = PvhLoader.load(image, ram, layout, config.cmdline()); // before the VM: a bad image leaves nothing behind
+        } catch (ImageException | RuntimeException e) {
+            Libc.munmap(ramMapping);
+            throw e;
+        }
+        vm = kvm.createVm();
         vm.setMemory(0, 0, ramMapping);
         vm.createIrqchip();
         vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
