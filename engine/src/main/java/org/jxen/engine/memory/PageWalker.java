@@ -52,14 +52,14 @@ public final class PageWalker implements AddressTranslator {
         if ((pde & PS) != 0 && state.pse()) {
             // 4 MiB page; PSE-36 puts physical bits 39:32 in entry bits 20:13.
             long base = (pde & 0xFFC0_0000L) | (((pde >>> 13) & 0xFF) << 32);
-            touch32(pdeAt, true, write);
+            touch(pdeAt, true, write);
             return base | (va & 0x3F_FFFF);
         }
         long pteAt = (pde & 0xFFFF_F000L) + ((va >>> 12) & 0x3FF) * 4;
         long pte = entry32(pteAt);
         if (!usable(pte, write)) return FAULT;
-        touch32(pdeAt, false, false);
-        touch32(pteAt, true, write);
+        touch(pdeAt, false, false);
+        touch(pteAt, true, write);
         return (pte & 0xFFFF_F000L) | (va & 0xFFF);
     }
 
@@ -71,14 +71,14 @@ public final class PageWalker implements AddressTranslator {
         long pde = entry64(pdeAt);
         if (!usable(pde, write)) return FAULT;
         if ((pde & PS) != 0) {
-            touch64(pdeAt, true, write);
+            touch(pdeAt, true, write);
             return (pde & ADDR_MASK & ~0x1F_FFFFL) | (va & 0x1F_FFFF);
         }
         long pteAt = (pde & ADDR_MASK) + ((va >>> 12) & 0x1FF) * 8;
         long pte = entry64(pteAt);
         if (!usable(pte, write)) return FAULT;
-        touch64(pdeAt, false, false);
-        touch64(pteAt, true, write);
+        touch(pdeAt, false, false);
+        touch(pteAt, true, write);
         return (pte & ADDR_MASK) | (va & 0xFFF);
     }
 
@@ -96,8 +96,8 @@ public final class PageWalker implements AddressTranslator {
             boolean large = (e & PS) != 0 && level > 1;
             if (large && level > 3) return FAULT; // PS is reserved in PML5E/PML4E
             if (large || level == 1) {
-                for (int i = 0; i < levels - level; i++) touch64(used[i], false, false);
-                touch64(at, true, write);
+                for (int i = 0; i < levels - level; i++) touch(used[i], false, false);
+                touch(at, true, write);
                 long pageMask = (1L << shift) - 1;
                 return (e & ADDR_MASK & ~pageMask) | (va & pageMask);
             }
@@ -125,15 +125,9 @@ public final class PageWalker implements AddressTranslator {
         return e == FAULT ? 0 : e; // all ones would alias FAULT; it has reserved bits set, so treat it as not present
     }
 
-    private void touch32(long gpa, boolean leaf, boolean write) {
-        setBits(gpa, ACCESSED | (leaf && write ? DIRTY : 0));
-    }
-
-    private void touch64(long gpa, boolean leaf, boolean write) {
-        setBits(gpa, ACCESSED | (leaf && write ? DIRTY : 0)); // A and D are in the low word of an 8-byte entry
-    }
-
-    private void setBits(long gpa, long bits) {
+    /** Sets Accessed on an entry the walk used, and Dirty on the leaf of a write (the low word of 4- and 8-byte entries). */
+    private void touch(long gpa, boolean leaf, boolean write) {
+        long bits = ACCESSED | (leaf && write ? DIRTY : 0);
         // The walk read this entry a moment ago, but another vCPU may have given its frame back since.
         Optional<GuestRegion> r = ram.region(gpa, 4);
         if (r.isPresent() && (r.get().getIntVolatile(0) & bits) != bits) r.get().getAndBitwiseOrInt(0, (int) bits);

@@ -23,17 +23,28 @@ public final class PvClock {
     /** Publishes {@code sample} and {@code scale} in the vcpu_info region {@code vcpuInfo}. */
     public static void updateVcpuTime(GuestRegion vcpuInfo, ClockSample sample, TscScale scale, boolean tscStable) {
         GuestRegion t = vcpuInfo.slice(SharedInfoLayout.VCPU_TIME, 32);
-        int version = t.getIntVolatile(SharedInfoLayout.TIME_VERSION);
-        int odd = (version & 1) != 0 ? version + 2 : version + 1; // a guest-corrupted odd version stays odd here
-        t.putIntVolatile(SharedInfoLayout.TIME_VERSION, odd);
-        VarHandle.storeStoreFence();
+        int odd = beginUpdate(t, SharedInfoLayout.TIME_VERSION);
         t.putLongVolatile(SharedInfoLayout.TIME_TSC_TIMESTAMP, sample.tsc());
         t.putLongVolatile(SharedInfoLayout.TIME_SYSTEM_TIME, sample.systemTimeNs());
         t.putIntVolatile(SharedInfoLayout.TIME_TSC_TO_SYSTEM_MUL, scale.mul());
         t.putByte(SharedInfoLayout.TIME_TSC_SHIFT, (byte) scale.shift());
         t.putByte(SharedInfoLayout.TIME_FLAGS, tscStable ? TSC_STABLE : 0);
+        endUpdate(t, SharedInfoLayout.TIME_VERSION, odd);
+    }
+
+    /** Makes the version at {@code at} odd (a guest-corrupted odd version stays odd) before the fields change. */
+    private static int beginUpdate(GuestRegion r, int at) {
+        int version = r.getIntVolatile(at);
+        int odd = (version & 1) != 0 ? version + 2 : version + 1;
+        r.putIntVolatile(at, odd);
         VarHandle.storeStoreFence();
-        t.putIntVolatile(SharedInfoLayout.TIME_VERSION, odd + 1);
+        return odd;
+    }
+
+    /** Makes it even again once they have. */
+    private static void endUpdate(GuestRegion r, int at, int odd) {
+        VarHandle.storeStoreFence();
+        r.putIntVolatile(at, odd + 1);
     }
 
     /**
@@ -44,15 +55,11 @@ public final class PvClock {
         int at = width.wallclockOffset;
         long sec = Math.floorDiv(bootEpochNs, 1_000_000_000L);
         int nsec = (int) Math.floorMod(bootEpochNs, 1_000_000_000L);
-        int version = sharedInfo.getIntVolatile(at);
-        int odd = (version & 1) != 0 ? version + 2 : version + 1;
-        sharedInfo.putIntVolatile(at, odd);
-        VarHandle.storeStoreFence();
+        int odd = beginUpdate(sharedInfo, at);
         sharedInfo.putIntVolatile(at + 4, (int) sec);
         sharedInfo.putIntVolatile(at + 8, nsec);
         sharedInfo.putIntVolatile(width == GuestWidth.BITS_64 ? WC_SEC_HI_64 : WC_SEC_HI_32, (int) (sec >>> 32));
-        VarHandle.storeStoreFence();
-        sharedInfo.putIntVolatile(at, odd + 1);
+        endUpdate(sharedInfo, at, odd);
     }
 
     /** What a guest reads (Linux's pvclock_clocksource_read without the cross-vCPU fixup): ns at guest TSC {@code tsc}. */

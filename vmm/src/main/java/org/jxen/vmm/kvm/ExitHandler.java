@@ -7,12 +7,15 @@ import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
+import org.jxen.engine.abi.Hypercall;
 import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.hypercall.HypercallDispatcher;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestVirtualMemory;
 import org.jxen.engine.memory.PageWalker;
 import org.jxen.engine.memory.PagingState;
+import org.jxen.engine.platform.MemoryOp;
+import org.jxen.engine.platform.VcpuOp;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.vmm.cpu.HypercallPage;
 import org.jxen.vmm.cpu.XenMsrs;
@@ -121,8 +124,8 @@ public final class ExitHandler {
     /** XENMEM_add_to_physmap and VCPUOP_register_vcpu_info: not the frequent ones (timers), which must stay cheap. */
     private static boolean movesSharedState(HypercallArgs args) {
         int cmd = HypercallArgs.u32(args.a1());
-        return args.number() == org.jxen.engine.abi.Hypercall.MEMORY_OP && (cmd & 0x3F) == org.jxen.engine.platform.MemoryOp.ADD_TO_PHYSMAP
-                || args.number() == org.jxen.engine.abi.Hypercall.VCPU_OP && cmd == org.jxen.engine.platform.VcpuOp.REGISTER_VCPU_INFO;
+        return args.number() == Hypercall.MEMORY_OP && (cmd & 0x3F) == MemoryOp.ADD_TO_PHYSMAP
+                || args.number() == Hypercall.VCPU_OP && cmd == VcpuOp.REGISTER_VCPU_INFO;
     }
 
     private void hypercall(KvmRun run) {

@@ -120,8 +120,7 @@ final class VcpuThread implements VcpuControl {
         if (thread == null || down) return false;
         if (inGuest && System.nanoTime() - enteredAt > quietNanos) {
             haltCheck = true;
-            int t = tid;
-            if (t != 0) Libc.signalThread(t, Libc.SIGPIPE);
+            interruptRun();
         }
         return deadHalt;
     }
@@ -129,14 +128,19 @@ final class VcpuThread implements VcpuControl {
     /** Makes the thread leave KVM_RUN now (it checks the stop and down flags). */
     void kick() {
         run.setImmediateExit(true);
-        int t = tid;
-        if (t != 0) Libc.signalThread(t, Libc.SIGPIPE);
+        interruptRun();
         wakes.release();
         upSignal.release();
     }
 
     boolean alive() {
         return thread != null && thread.isAlive();
+    }
+
+    /** SIGPIPE to the thread: a blocking KVM_RUN returns EINTR (the JVM's handler ignores the signal otherwise). */
+    private void interruptRun() {
+        int t = tid;
+        if (t != 0) Libc.signalThread(t, Libc.SIGPIPE);
     }
 
     void join(long millis) throws InterruptedException {
