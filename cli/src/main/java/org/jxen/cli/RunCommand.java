@@ -4,6 +4,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.vmm.boot.ImageException;
@@ -18,12 +20,23 @@ import picocli.CommandLine.Parameters;
 /**
  * Runs a Xen PVH guest image on /dev/kvm. The guest's console (debug ports, console_io, the PV console ring) goes to
  * standard output; the exit status says how the guest ended (0 poweroff, 3 crash, 4 reboot, 2 a guest fault, 1 a
- * jxen or KVM failure, 124 the time limit), with a one-line reason on standard error unless it powered off.
+ * jxen or KVM failure, 124 the time limit, 130 stopped by SIGINT/SIGTERM), with a one-line reason on standard error
+ * unless it powered off. With --save-on-exit, a guest still running when the run ends (time limit or signal) is saved
+ * (status 0); --restore resumes one.
  */
-@Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (an ELF image) on KVM.")
+@Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (an ELF image) on KVM, or resume a saved one.")
 final class RunCommand implements Callable<Integer> {
-    @Parameters(paramLabel = "IMAGE", description = "The guest kernel: an ELF file with a XEN_ELFNOTE_PHYS32_ENTRY note.")
+    @Parameters(paramLabel = "IMAGE", arity = "0..1", description = "The guest kernel: an ELF file with a XEN_ELFNOTE_PHYS32_ENTRY note (not with --restore).")
     Path image;
+
+    @Option(names = "--save-on-exit", paramLabel = "FILE", description = "If the guest is still running when the run ends (--timeout, SIGINT, SIGTERM), save it to FILE.")
+    Path saveFile;
+
+    @Option(names = "--socket", paramLabel = "PATH", description = "Serve the control socket here (jxen events list|inject|counters --socket PATH).")
+    Path socket;
+
+    @Option(names = "--restore", paramLabel = "FILE", description = "Resume the guest saved in FILE (its RAM size and vCPU count come from the file).")
+    Path restoreFile;
 
     @Option(names = "--memory", defaultValue = "64", paramLabel = "MiB", description = "Guest RAM in MiB (default ${DEFAULT-VALUE}).")
     long memoryMiB;
@@ -39,23 +52,80 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE or --restore FILE (one of them)");
+        if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))
+            throw new IllegalArgumentException(saveFile + ": its directory does not exist");
+        XenDomain domain;
+        try {
+            domain = restoreFile != null ? restore() : create();
+        } catch (KvmUnavailableException e) {
+            throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
+        }
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread onSignal = new Thread(() -> {
+            domain.requestStop("stopped by a signal");
+            try {
+                finished.await(60, TimeUnit.SECONDS); // let the run end (and the save finish) before the JVM exits
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(onSignal);
+        org.jxen.vmm.control.ControlServer control = null;
+        try (domain) {
+            if (socket != null) {
+                try {
+                    control = new org.jxen.vmm.control.ControlServer(socket, domain.platform().controlTarget());
+                } catch (java.io.IOException e) {
+                    throw new IllegalArgumentException(socket + ": cannot serve the control socket: " + e.getMessage());
+                }
+            }
+            RunOutcome outcome = domain.run();
+            System.out.flush();
+            if (saveFile != null && outcome.guestAlive()) {
+                try {
+                    domain.save(saveFile);
+                } catch (java.io.IOException e) {
+                    throw new IllegalStateException("saving to " + saveFile + " failed: " + e.getMessage());
+                }
+                System.err.println("jxen: " + outcome.reason() + "; saved to " + saveFile);
+                return 0;
+            }
+            if (outcome.status() != RunOutcome.POWEROFF) System.err.println("jxen: " + outcome.reason());
+            return outcome.status();
+        } finally {
+            if (control != null) control.close();
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(onSignal);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now that the run has finished
+            }
+        }
+    }
+
+    private XenDomain create() throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
             org.jxen.vmm.boot.ElfImage.parse(Files.readAllBytes(image)); // a bad image is reported before KVM is needed
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds),
-                System.out, System.in);
-        try (XenDomain domain = XenDomain.create(config)) {
-            RunOutcome outcome = domain.run();
-            System.out.flush();
-            if (outcome.status() != RunOutcome.POWEROFF) System.err.println("jxen: " + outcome.reason());
-            return outcome.status();
-        } catch (KvmUnavailableException e) {
-            throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in);
+        try {
+            return XenDomain.create(config);
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
+        }
+    }
+
+    private XenDomain restore() throws Exception {
+        if (!Files.isReadable(restoreFile)) throw new IllegalArgumentException(restoreFile + ": no such readable file");
+        if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
+        try {
+            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException(restoreFile + ": " + e.getMessage());
         }
     }
 }

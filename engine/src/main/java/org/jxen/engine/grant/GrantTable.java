@@ -70,6 +70,40 @@ public final class GrantTable {
         return 0;
     }
 
+    /**
+     * A saved table: per frame its gfn, or INVALID_GFN with the private frame's contents (a placed frame's contents are
+     * in guest RAM and travel with it).
+     */
+    public record Saved(long[] gfns, List<byte[]> privateFrames) {}
+
+    public synchronized Saved save() {
+        long[] g = new long[frames.size()];
+        List<byte[]> priv = new ArrayList<>();
+        for (int i = 0; i < g.length; i++) {
+            g[i] = gfns.get(i);
+            priv.add(g[i] == INVALID_GFN ? frames.get(i).asSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE) : new byte[0]);
+        }
+        return new Saved(g, priv);
+    }
+
+    /** Rebuilds a saved table over {@code ram}, which holds the saved RAM; IllegalArgumentException if it does not fit. */
+    public synchronized void restore(Saved s, org.jxen.engine.memory.GuestMemory ram) {
+        int n = s.gfns().length;
+        if (n < 1 || n > maxFrames || s.privateFrames().size() != n) throw new IllegalArgumentException("grant table: " + n + " frames");
+        grow(n);
+        for (int i = 0; i < n; i++) {
+            long gfn = s.gfns()[i];
+            if (gfn == INVALID_GFN) {
+                if (s.privateFrames().get(i).length != 4096) throw new IllegalArgumentException("grant table: frame " + i);
+                MemorySegment.copy(MemorySegment.ofArray(s.privateFrames().get(i)), 0, frames.get(i).asSegment(), 0, 4096);
+            } else {
+                GuestRegion page = ram.page(gfn).orElseThrow(() -> new IllegalArgumentException("grant table: frame at gfn " + gfn + " outside RAM"));
+                frames.set(i, page);
+                gfns.set(i, gfn);
+            }
+        }
+    }
+
     /** The frame holding entry {@code ref}, or null if ref is beyond the table. */
     synchronized GuestRegion frameOf(int ref) {
         if (ref < 0 || ref >= frames.size() * ENTRIES_PER_FRAME) return null;

@@ -52,6 +52,20 @@ public final class GuestMemory {
         return true;
     }
 
+    /** The frames that are holes now, ascending (for a save). */
+    public long[] holes() {
+        java.util.stream.LongStream.Builder b = java.util.stream.LongStream.builder();
+        if (holeCount.get() == 0) return new long[0];
+        for (int w = 0; w < holes.length(); w++) {
+            long word = holes.get(w);
+            while (word != 0) {
+                b.add(((long) w << 6) + Long.numberOfTrailingZeros(word));
+                word &= word - 1;
+            }
+        }
+        return b.build().toArray();
+    }
+
     /** Gives frame {@code gfn} back to the guest, zeroed (populate_physmap); false if it was already populated or is beyond RAM. */
     public boolean populate(long gfn) {
         if (gfn < 0 || gfn >= frames()) return false;

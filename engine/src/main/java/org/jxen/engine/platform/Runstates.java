@@ -82,6 +82,39 @@ public final class Runstates {
         copyOut(vcpu);
     }
 
+    /** What a saved domain keeps of the runstates: the update flag, and per vCPU its state, times and area. */
+    public record Saved(boolean updateFlag, int[] state, long[] entryTime, long[][] time, Area[] areas) {}
+
+    public synchronized Saved save() {
+        long[][] t = new long[time.length][];
+        for (int v = 0; v < t.length; v++) t[v] = time[v].clone();
+        return new Saved(updateFlag, state.clone(), entryTime.clone(), t, areas.clone());
+    }
+
+    /** Takes over a saved domain's runstates; IllegalArgumentException if they do not fit this domain or its RAM. */
+    public synchronized void restore(Saved s) {
+        int n = state.length;
+        if (s.state().length != n || s.entryTime().length != n || s.time().length != n || s.areas().length != n)
+            throw new IllegalArgumentException("runstates: vCPU count");
+        for (int v = 0; v < n; v++) {
+            if (s.state()[v] < RUNNING || s.state()[v] > OFFLINE || s.time()[v].length != 4) throw new IllegalArgumentException("runstates: vCPU " + v);
+            Area a = s.areas()[v];
+            if (a != null) {
+                int size = size(a.width());
+                boolean fits = a.len1() > 0 && a.len1() <= size && ram.contains(a.gpa1(), a.len1())
+                        && (a.len1() == size || ram.contains(a.gpa2(), size - a.len1()));
+                if (!fits) throw new IllegalArgumentException("runstates: vCPU " + v + "'s area is outside guest RAM");
+            }
+        }
+        updateFlag = s.updateFlag();
+        for (int v = 0; v < n; v++) {
+            state[v] = s.state()[v];
+            entryTime[v] = s.entryTime()[v];
+            time[v] = s.time()[v].clone();
+            areas[v] = s.areas()[v];
+        }
+    }
+
     /** Writes vCPU {@code vcpu}'s struct vcpu_runstate_info in {@code layout} into {@code s} (VCPUOP_get_runstate_info). */
     public synchronized void snapshot(int vcpu, MemorySegment s, GuestWidth layout) {
         fill(vcpu, s, layout, 0);

@@ -50,4 +50,28 @@ public final class VcpuSet {
     public synchronized boolean isUp(int vcpu) {
         return up[vcpu];
     }
+
+    /** Per vCPU: initialised, up, and the context an initialised vCPU not yet up will start in (else null). */
+    public record Saved(boolean[] initialised, boolean[] up, VcpuHvmContext[] pending) {}
+
+    public synchronized Saved save() {
+        return new Saved(initialised.clone(), up.clone(), context.clone());
+    }
+
+    /** Takes over a saved domain's vCPU states without starting anything: the VMM resumes the vCPUs that are up. */
+    public synchronized void restore(Saved s) {
+        int n = up.length;
+        if (s.initialised().length != n || s.up().length != n || s.pending().length != n) throw new IllegalArgumentException("vCPU states: count");
+        boolean any = false;
+        for (int v = 0; v < n; v++) {
+            if (s.up()[v] && !s.initialised()[v]) throw new IllegalArgumentException("vCPU " + v + " up but not initialised");
+            any |= s.up()[v];
+        }
+        if (!any) throw new IllegalArgumentException("no vCPU is up");
+        for (int v = 0; v < n; v++) {
+            initialised[v] = s.initialised()[v];
+            up[v] = s.up()[v];
+            context[v] = s.pending()[v];
+        }
+    }
 }

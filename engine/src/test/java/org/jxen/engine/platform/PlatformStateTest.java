@@ -54,4 +54,92 @@ class PlatformStateTest {
             }
         }
     }
+
+    @Test
+    void runstatesLifecycleGrantsAndHolesSurviveSaveAndRestore() throws Exception {
+        byte[] saved;
+        byte[] privateFrame = new byte[4096];
+        for (int i = 0; i < privateFrame.length; i++) privateFrame[i] = (byte) (i * 7);
+        VcpuHvmContext pending = new VcpuHvmContext(true, 1, 2, 3, 4, 0x8000, 6, 7, 8, 0x10_0000, 2, 0x8000_0011L, 0x9000, 0x20, 0x500,
+                new VcpuHvmContext.Segment(0, 0xFFFF_FFFFL, 0xA9B), null, null, null, new VcpuHvmContext.Segment(0, 0x67, 0x8B));
+        try (var f = EventFixture.of(GuestWidth.BITS_64); var timers = new VcpuTimers(4, System::nanoTime, v -> {})) {
+            Runstates runstates = new Runstates(f.ram, 4, 100);
+            runstates.setUpdateFlag(true);
+            runstates.register(1, new Runstates.Area(0x3000, 20, 0x5000, GuestWidth.BITS_32));
+            runstates.transition(0, Runstates.BLOCKED, 700);
+            VcpuSet vcpus = new VcpuSet(4, new RecordingLifecycle());
+            vcpus.initialise(1, null);
+            vcpus.up(1);
+            vcpus.initialise(3, pending);
+            var grants = new org.jxen.engine.grant.GrantTable(32);
+            grants.grow(3);
+            grants.place(1, 0x7, f.ram.page(0x7).orElseThrow());
+            java.lang.foreign.MemorySegment.copy(java.lang.foreign.MemorySegment.ofArray(privateFrame), 0, grantFrame(grants, 2), 0, 4096);
+            f.ram.depopulate(0x9);
+            f.ram.depopulate(0xB);
+            var parts = new PlatformState.Parts(runstates, vcpus, grants, f.ram);
+            DomainSnapshot snap = Snapshots.capture(f.ports, f.ram).withExtensions(PlatformState.capture(new HvmParams(4), timers, 4, parts));
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            SnapshotCodec.write(snap, new DataOutputStream(b));
+            saved = b.toByteArray();
+        }
+        try (var f = EventFixture.of(GuestWidth.BITS_64)) {
+            DomainSnapshot snap = SnapshotCodec.read(new DataInputStream(new ByteArrayInputStream(saved)));
+            PlatformState.restoreHoles(snap, f.ram);
+            Runstates runstates = new Runstates(f.ram, 4, 0);
+            RecordingLifecycle lifecycle = new RecordingLifecycle();
+            VcpuSet vcpus = new VcpuSet(4, lifecycle);
+            var grants = new org.jxen.engine.grant.GrantTable(32);
+            PlatformState.restore(snap, new PlatformState.Parts(runstates, vcpus, grants, f.ram));
+
+            assertArrayEquals(new long[] {0x9, 0xB}, f.ram.holes());
+            assertEquals(Runstates.BLOCKED, runstates.state(0));
+            assertEquals(600, runstates.timeIn(0, Runstates.RUNNING));
+            Runstates.Saved r = runstates.save();
+            assertTrue(r.updateFlag());
+            assertEquals(new Runstates.Area(0x3000, 20, 0x5000, GuestWidth.BITS_32), r.areas()[1]);
+            assertTrue(vcpus.isUp(0) && vcpus.isUp(1) && !vcpus.isUp(2) && !vcpus.isUp(3));
+            assertEquals(-org.jxen.engine.abi.Errno.EEXIST, vcpus.initialise(3, null), "vCPU 3 stays initialised");
+            assertEquals(0, vcpus.up(3));
+            assertEquals(pending, lifecycle.started.get(3), "the pending context is the one VCPUOP_initialise gave");
+            assertEquals(-org.jxen.engine.abi.Errno.EINVAL, vcpus.up(2), "vCPU 2 stays uninitialised");
+            assertEquals(3, grants.frames());
+            assertEquals(0x7, grants.gfn(1));
+            assertEquals(org.jxen.engine.grant.GrantTable.INVALID_GFN, grants.gfn(2));
+            assertArrayEquals(privateFrame, grantFrame(grants, 2).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        }
+    }
+
+    @Test
+    void aSaveThatDoesNotFitThisRamIsRefused() throws Exception {
+        DomainSnapshot snap;
+        try (var big = new EventFixture(GuestWidth.BITS_64, org.jxen.engine.evtchn.DomainConfig.of(4), 2 * EventFixture.RAM_SIZE);
+                var timers = new VcpuTimers(4, System::nanoTime, v -> {})) {
+            Runstates runstates = new Runstates(big.ram, 4, 0);
+            runstates.register(0, new Runstates.Area(2 * EventFixture.RAM_SIZE - 4096, 48, 0, GuestWidth.BITS_64));
+            var parts = new PlatformState.Parts(runstates, new VcpuSet(4, new RecordingLifecycle()), new org.jxen.engine.grant.GrantTable(32), big.ram);
+            snap = Snapshots.capture(big.ports, big.ram).withExtensions(PlatformState.capture(new HvmParams(4), timers, 4, parts));
+        }
+        try (var f = EventFixture.of(GuestWidth.BITS_64)) {
+            var e = assertThrows(java.io.IOException.class, () -> PlatformState.restore(snap,
+                    new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), new org.jxen.engine.grant.GrantTable(32), f.ram)));
+            assertTrue(e.getMessage().contains("outside guest RAM"), e.getMessage());
+        }
+    }
+
+    private static java.lang.foreign.MemorySegment grantFrame(org.jxen.engine.grant.GrantTable grants, int frame) {
+        return org.jxen.engine.grant.GrantTableAccess.frame(grants, frame);
+    }
+
+    private static final class RecordingLifecycle implements VcpuLifecycle {
+        final java.util.Map<Integer, VcpuHvmContext> started = new java.util.HashMap<>();
+
+        @Override
+        public void start(int vcpu, VcpuHvmContext context) {
+            started.put(vcpu, context);
+        }
+
+        @Override
+        public void stop(int vcpu) {}
+    }
 }

@@ -35,6 +35,20 @@ public final class KvmAbi {
     public static final long KVM_GET_MP_STATE = 0x8004AE98L;
     public static final long KVM_GET_TSC_KHZ = 0xAEA3L;
     public static final long KVM_GET_MSRS = 0xC008AE88L;
+    public static final long KVM_SET_MSRS = 0x4008AE89L;
+    public static final long KVM_GET_FPU = 0x81A0AE8CL;
+    public static final long KVM_SET_FPU = 0x41A0AE8DL;
+    public static final long KVM_GET_LAPIC = 0x8400AE8EL;
+    public static final long KVM_SET_LAPIC = 0x4400AE8FL;
+    public static final long KVM_GET_VCPU_EVENTS = 0x8040AE9FL;
+    public static final long KVM_SET_VCPU_EVENTS = 0x4040AEA0L;
+    public static final long KVM_GET_XSAVE = 0x9000AEA4L;
+    public static final long KVM_SET_XSAVE = 0x5000AEA5L;
+    public static final long KVM_GET_XCRS = 0x8188AEA6L;
+    public static final long KVM_SET_XCRS = 0x4188AEA7L;
+    public static final long KVM_GET_IRQCHIP = 0xC208AE62L;
+    public static final long KVM_SET_IRQCHIP = 0x8208AE63L;
+    public static final long KVM_SET_CLOCK = 0x4030AE7BL;
 
     // capabilities, exit reasons, flags
     public static final int KVM_API_VERSION = 12;
@@ -50,6 +64,12 @@ public final class KvmAbi {
     public static final int KVM_CAP_GET_TSC_KHZ = 61;
     public static final int KVM_CAP_XEN_HVM = 38;
     public static final int KVM_CAP_MP_STATE = 14;
+    public static final int KVM_CAP_VCPU_EVENTS = 41;
+    public static final int KVM_CAP_XSAVE = 55;
+    public static final int KVM_CAP_XCRS = 56;
+    public static final int KVM_IRQCHIP_PIC_MASTER = 0;
+    public static final int KVM_IRQCHIP_PIC_SLAVE = 1;
+    public static final int KVM_IRQCHIP_IOAPIC = 2;
     public static final int KVM_EXIT_UNKNOWN = 0;
     public static final int KVM_EXIT_EXCEPTION = 1;
     public static final int KVM_EXIT_IO = 2;
@@ -183,4 +203,11 @@ public final class KvmAbi {
     public static final int SIZEOF_KVM_MSRS = 8;
     public static final int SIZEOF_KVM_MSR_ENTRY = 16;
     public static final int OFFSETOF_KVM_MSR_ENTRY_DATA = 8;
+    public static final int SIZEOF_KVM_FPU = 416;
+    public static final int SIZEOF_KVM_LAPIC_STATE = 1024;
+    public static final int SIZEOF_KVM_VCPU_EVENTS = 64;
+    public static final int SIZEOF_KVM_XSAVE = 4096;
+    public static final int SIZEOF_KVM_XCRS = 392;
+    public static final int SIZEOF_KVM_IRQCHIP = 520;
+    public static final int OFFSETOF_KVM_IRQCHIP_CHIP = 8;
 }

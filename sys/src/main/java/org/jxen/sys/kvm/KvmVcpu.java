@@ -85,6 +85,72 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
+    /**
+     * A piece of vCPU state KVM hands out as one struct (for save/restore): the struct's size and its get/set ioctls.
+     * The bytes are the {@code <linux/kvm.h>} struct as is; jxen does not interpret them.
+     */
+    public enum StateBlock {
+        REGS(SIZEOF_KVM_REGS, KVM_GET_REGS, KVM_SET_REGS),
+        SREGS(SIZEOF_KVM_SREGS, KVM_GET_SREGS, KVM_SET_SREGS),
+        FPU(SIZEOF_KVM_FPU, KVM_GET_FPU, KVM_SET_FPU),
+        XSAVE(SIZEOF_KVM_XSAVE, KVM_GET_XSAVE, KVM_SET_XSAVE),
+        XCRS(SIZEOF_KVM_XCRS, KVM_GET_XCRS, KVM_SET_XCRS),
+        LAPIC(SIZEOF_KVM_LAPIC_STATE, KVM_GET_LAPIC, KVM_SET_LAPIC),
+        EVENTS(SIZEOF_KVM_VCPU_EVENTS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS);
+
+        public final int size;
+        final long get, set;
+
+        StateBlock(int size, long get, long set) {
+            this.size = size;
+            this.get = get;
+            this.set = set;
+        }
+    }
+
+    public byte[] getState(StateBlock block) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(block.size, 8);
+            ioctl("KVM_GET_" + block, block.get, buf);
+            return buf.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    public void setState(StateBlock block, byte[] data) {
+        if (data.length != block.size) throw new IllegalArgumentException(block + ": " + data.length + " bytes, expected " + block.size);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment buf = a.allocate(block.size, 8);
+            MemorySegment.copy(MemorySegment.ofArray(data), 0, buf, 0, data.length);
+            ioctl("KVM_SET_" + block, block.set, buf);
+        }
+    }
+
+    /** One MSR through KVM_GET_MSRS; empty if KVM does not have it for this vCPU. */
+    public java.util.OptionalLong readMsr(int index) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
+            msrs.set(ValueLayout.JAVA_INT, 0, 1);
+            msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
+            int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, errno);
+            if (rc < 0) throw new KvmException("KVM_GET_MSRS", -rc);
+            return rc == 1 ? java.util.OptionalLong.of(msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA))
+                    : java.util.OptionalLong.empty();
+        }
+    }
+
+    /** One MSR through KVM_SET_MSRS; false if KVM refused the value. */
+    public boolean writeMsr(int index, long value) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
+            msrs.set(ValueLayout.JAVA_INT, 0, 1);
+            msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
+            msrs.set(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA, value);
+            int rc = Libc.ioctl(fd, KVM_SET_MSRS, msrs, errno);
+            if (rc < 0) throw new KvmException("KVM_SET_MSRS", -rc);
+            return rc == 1;
+        }
+    }
+
     /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
     public int tscKhz() {
         return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, errno);
@@ -92,14 +158,7 @@ public final class KvmVcpu implements AutoCloseable {
 
     /** The guest's current TSC (KVM_GET_MSRS of IA32_TSC). */
     public long readTsc() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
-            msrs.set(ValueLayout.JAVA_INT, 0, 1);
-            msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, MSR_TSC);
-            int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, errno);
-            if (rc != 1) throw new KvmException("KVM_GET_MSRS(TSC)", rc < 0 ? -rc : 0);
-            return msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA);
-        }
+        return readMsr(MSR_TSC).orElseThrow(() -> new KvmException("KVM_GET_MSRS(TSC)", 0));
     }
 
     @Override

@@ -120,6 +120,26 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
+    /** KVM_GET_IRQCHIP of one in-kernel chip (KVM_IRQCHIP_PIC_MASTER, _SLAVE, _IOAPIC): the kvm_irqchip struct. */
+    public byte[] getIrqchip(int chip) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_IRQCHIP, 8);
+            c.set(ValueLayout.JAVA_INT, 0, chip);
+            ioctl("KVM_GET_IRQCHIP", KVM_GET_IRQCHIP, c);
+            return c.toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    /** KVM_SET_IRQCHIP with a struct from {@link #getIrqchip} (its chip id says which). */
+    public void setIrqchip(byte[] state) {
+        if (state.length != SIZEOF_KVM_IRQCHIP) throw new IllegalArgumentException("kvm_irqchip: " + state.length + " bytes");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_IRQCHIP, 8);
+            MemorySegment.copy(MemorySegment.ofArray(state), 0, c, 0, state.length);
+            ioctl("KVM_SET_IRQCHIP", KVM_SET_IRQCHIP, c);
+        }
+    }
+
     public KvmVcpu createVcpu(int id) {
         int vcpufd = Libc.ioctl(fd, KVM_CREATE_VCPU, id, errno);
         if (vcpufd < 0) throw new KvmException("KVM_CREATE_VCPU(" + id + ")", -vcpufd);

@@ -106,6 +106,11 @@ public final class ConsoleBackend implements AutoCloseable {
         return wrote;
     }
 
+    /** Stops the I/O thread (for a save: what the guest wrote so far has gone out; the ring indexes are in RAM). */
+    public void pause() {
+        loop.close();
+    }
+
     @Override
     public void close() {
         loop.close();

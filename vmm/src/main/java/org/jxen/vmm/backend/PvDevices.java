@@ -23,7 +23,8 @@ public final class PvDevices implements AutoCloseable {
     private final XenEvtchnHandle consoleHandle, storeHandle;
     private final ConsoleBackend console;
     private final XenStoreBackend xenstore;
-    private final int consolePort, storePort;
+    private final int consolePort, storePort, consoleBackendPort, storeBackendPort;
+    private final XenStore store;
 
     public PvDevices(PortManager ports, BackendSignals signals, GuestMemory ram, HvmParams params, XenStore store, String name,
             long consoleGfn, long storeGfn, OutputStream out, InputStream in) {
@@ -37,8 +38,9 @@ public final class PvDevices implements AutoCloseable {
         consolePort = ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0);
         storePort = ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0);
         if (consolePort < 0 || storePort < 0) throw new IllegalStateException("no free ports for the PV devices");
-        int consoleBackendPort = consoleHandle.bindInterdomain(domid, consolePort);
-        int storeBackendPort = storeHandle.bindInterdomain(domid, storePort);
+        consoleBackendPort = consoleHandle.bindInterdomain(domid, consolePort);
+        storeBackendPort = storeHandle.bindInterdomain(domid, storePort);
+        this.store = store;
         store.populateDomain(domid, name, consoleGfn, consolePort);
         console = new ConsoleBackend(consoleRing, consoleHandle, consoleBackendPort, out, in);
         xenstore = new XenStoreBackend(storeRing, storeHandle, storeBackendPort, store, domid);
@@ -46,6 +48,61 @@ public final class PvDevices implements AutoCloseable {
         params.set(HvmParam.CONSOLE_EVTCHN, consolePort);
         params.set(HvmParam.STORE_PFN, storeGfn);
         params.set(HvmParam.STORE_EVTCHN, storePort);
+    }
+
+    /**
+     * The devices of a restored domain: the rings are left as the saved RAM has them, the backends take over their
+     * saved ports (eventfds and routes installed again), and XenStore gets its saved tree and connection back.
+     * {@code saved} is what {@link #save} wrote.
+     */
+    public PvDevices(PortManager ports, BackendSignals signals, GuestMemory ram, XenStore store, long consoleGfn, long storeGfn,
+            OutputStream out, InputStream in, java.io.DataInputStream saved) throws java.io.IOException {
+        int domid = ports.guest().domid();
+        GuestRegion consoleRing = ram.page(consoleGfn).orElseThrow(() -> new java.io.IOException("console ring outside RAM"));
+        GuestRegion storeRing = ram.page(storeGfn).orElseThrow(() -> new java.io.IOException("xenstore ring outside RAM"));
+        consolePort = saved.readInt();
+        storePort = saved.readInt();
+        consoleBackendPort = saved.readInt();
+        storeBackendPort = saved.readInt();
+        this.store = store;
+        store.readTree(saved);
+        consoleHandle = new XenEvtchnHandle(ports, signals);
+        storeHandle = new XenEvtchnHandle(ports, signals);
+        if (consoleHandle.reattach(consoleBackendPort) < 0 || storeHandle.reattach(storeBackendPort) < 0) {
+            consoleHandle.close();
+            storeHandle.close();
+            throw new java.io.IOException("the saved PV device ports are not bound to the guest");
+        }
+        console = new ConsoleBackend(consoleRing, consoleHandle, consoleBackendPort, out, in);
+        try {
+            xenstore = new XenStoreBackend(storeRing, storeHandle, storeBackendPort, store, domid, saved);
+        } catch (java.io.UncheckedIOException e) {
+            console.close();
+            consoleHandle.close();
+            storeHandle.close();
+            throw e.getCause();
+        }
+    }
+
+    /** Stops both backends' I/O threads, so their state and the rings stay still for a save. */
+    public void pause() {
+        console.pause();
+        xenstore.pause();
+    }
+
+    /** Ports, the XenStore tree and the XenStore connection's state (after {@link #pause}). */
+    public void save(java.io.DataOutputStream out) throws java.io.IOException {
+        out.writeInt(consolePort);
+        out.writeInt(storePort);
+        out.writeInt(consoleBackendPort);
+        out.writeInt(storeBackendPort);
+        store.writeTree(out);
+        xenstore.save(out);
+    }
+
+    /** The XenStore the guest's connection talks to (host-side writes, inspection). */
+    public XenStore store() {
+        return store;
     }
 
     public int consolePort() {

@@ -69,6 +69,18 @@ public final class XenEvtchnHandle implements AutoCloseable {
         return port;
     }
 
+    /**
+     * Takes over a backend port that is already bound to the guest (a restored domain's): its eventfd and route are
+     * installed again, as bind_interdomain would have. -EINVAL if the port is not an interdomain backend port.
+     */
+    public synchronized int reattach(int port) {
+        if (closed) return -Errno.EBADF;
+        var ch = ports.backendChannel(port);
+        if (ch == null || !(ch.binding() instanceof org.jxen.engine.evtchn.Binding.Interdomain) || bound.containsKey(port)) return -Errno.EINVAL;
+        attach(port);
+        return port;
+    }
+
     private void attach(int port) {
         EventFd ev = EventFd.create();
         bound.put(port, ev);

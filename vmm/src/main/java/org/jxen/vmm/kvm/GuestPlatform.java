@@ -1,7 +1,13 @@
 package org.jxen.vmm.kvm;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.util.function.IntFunction;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
@@ -10,6 +16,8 @@ import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.Virq;
 import org.jxen.engine.evtchn.BackendDomain;
 import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.evtchn.DomainSnapshot;
+import org.jxen.engine.evtchn.Snapshots;
 import org.jxen.engine.evtchn.FifoControl;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
@@ -28,6 +36,7 @@ import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.platform.ConsoleIo;
 import org.jxen.engine.platform.MemoryOp;
 import org.jxen.engine.platform.PlatformHypercalls;
+import org.jxen.engine.platform.PlatformState;
 import org.jxen.engine.platform.Runstates;
 import org.jxen.engine.platform.SchedOp;
 import org.jxen.engine.platform.TimerOp;
@@ -69,6 +78,16 @@ public final class GuestPlatform implements AutoCloseable {
     private final PvClockPublisher pvclock;
     private final PvDevices devices;
     private final GrantTable grants;
+    private final BackendSignals signals;
+    private final GuestMemory ram;
+    private final int vcpuCount;
+    private final Runstates runstates;
+    private final VcpuSet vcpuSet;
+    private final org.jxen.engine.evtchn.UpcallSink upcall;
+    private final java.util.concurrent.atomic.LongAdder upcallsRaised = new java.util.concurrent.atomic.LongAdder();
+
+    /** What a saved domain keeps of its platform: the event channels with the platform's sections, and the devices. */
+    public record Saved(DomainSnapshot snapshot, byte[] devices) {}
 
     /**
      * @param vcpus      the vCPUs' controls (block/wake, shutdown) by Xen vCPU id; null for one not created yet
@@ -78,34 +97,151 @@ public final class GuestPlatform implements AutoCloseable {
     public GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
             java.util.function.IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) {
-        guest = new GuestDomain(DomainConfig.of(vcpuCount));
-        ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
+        this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null);
+    }
+
+    /**
+     * The platform of a saved domain, over {@code ram} that holds the saved contents, with a clock that continues the
+     * saved one (pending timers are absolute system times). IOException with a one-line reason if the save does not
+     * fit.
+     */
+    public static GuestPlatform restore(Saved saved, GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
+            java.util.function.IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
+            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) throws IOException {
+        if (saved.snapshot().vcpus() != vcpuCount) throw new IOException("the save has " + saved.snapshot().vcpus() + " vCPUs, not " + vcpuCount);
+        try {
+            return new GuestPlatform(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, saved);
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        } catch (IllegalArgumentException e) {
+            throw new IOException(e.getMessage());
+        }
+    }
+
+    private GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
+            java.util.function.IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
+            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, Saved saved) {
+        this.ram = ram;
+        this.vcpuCount = vcpuCount;
+        if (saved == null) {
+            guest = new GuestDomain(DomainConfig.of(vcpuCount));
+            ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
+        } else {
+            unchecked(() -> PlatformState.restoreHoles(saved.snapshot(), ram));
+            ports = Snapshots.restore(saved.snapshot(), ram, DomainConfig.of(vcpuCount).pirqAccess());
+            guest = ports.guest();
+        }
         EventChannelOp evtchn = new EventChannelOp(ports, new FifoControl(ports, ram));
         RouteTable routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
-        BackendSignals signals = new BackendSignals();
+        signals = new BackendSignals();
         RouteSync.install(ports, routes, signals);
         evtchn.setFastPath(new FastPath(guest, routes));
         params = new HvmParams(vcpuCount);
         timers = new VcpuTimers(vcpuCount, systemTime, v -> ports.raiseVirq(v, Virq.TIMER));
-        Runstates runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
+        runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
+        vcpuSet = new VcpuSet(vcpuCount, lifecycle);
         grants = new GrantTable(32);
         MemoryOp memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime),
-                new VcpuOp(ports, ram, timers, systemTime).withVcpus(new VcpuSet(vcpuCount, lifecycle), runstates),
+                new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
                 memoryOp, new ConsoleIo(console), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
                 new VmAssist(runstates), new TimerOp(timers));
         msrs = new XenMsrs(ram, guest);
         pvclock = new PvClockPublisher(guest, clock, System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
-        guest.setUpcallSink(v -> {
+        upcall = v -> {
             int vector = params.upcallVector(v);
+            upcallsRaised.increment();
             if (vector != 0) msi.signalMsi(apicIdOf.applyAsInt(v), vector);
             VcpuControl c = vcpus.apply(v);
             if (c != null) c.wake(); // null while the domain is still being built
-        });
-        devices = new PvDevices(ports, signals, ram, params, new XenStore(XenStore.Quota.DEFAULT), GUEST_NAME,
-                layout.consoleGfn(), layout.storeGfn(), console, consoleInput);
+        };
+        guest.setUpcallSink(upcall);
+        XenStore store = new XenStore(XenStore.Quota.DEFAULT);
+        if (saved == null) {
+            devices = new PvDevices(ports, signals, ram, params, store, GUEST_NAME, layout.consoleGfn(), layout.storeGfn(), console, consoleInput);
+        } else {
+            var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
+            unchecked(() -> {
+                PlatformState.restore(saved.snapshot(), params, timers);
+                PlatformState.restore(saved.snapshot(), parts);
+            });
+            devices = uncheckedGet(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console, consoleInput,
+                    new DataInputStream(new ByteArrayInputStream(saved.devices()))));
+        }
         pvclock.publishAll();
+    }
+
+    private interface IoAction<T> {
+        T run() throws IOException;
+    }
+
+    private interface IoStep {
+        void run() throws IOException;
+    }
+
+    private static <T> T uncheckedGet(IoAction<T> a) {
+        try {
+            return a.run();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void unchecked(IoStep a) {
+        uncheckedGet(() -> {
+            a.run();
+            return null;
+        });
+    }
+
+    /**
+     * For a save, with every vCPU stopped: stops the backends' I/O threads, then captures the event channels, the
+     * platform's state and the devices'. The domain cannot run afterwards (its backends are paused): close it.
+     */
+    public Saved save() {
+        devices.pause();
+        var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
+        DomainSnapshot snap = Snapshots.capture(ports, ram).withExtensions(PlatformState.capture(params, timers, vcpuCount, parts));
+        ByteArrayOutputStream d = new ByteArrayOutputStream();
+        unchecked(() -> devices.save(new DataOutputStream(d)));
+        return new Saved(snap, d.toByteArray());
+    }
+
+    /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */
+    public org.jxen.vmm.control.ControlTarget controlTarget() {
+        return new org.jxen.vmm.control.ControlTarget() {
+            @Override
+            public PortManager ports() {
+                return ports;
+            }
+
+            @Override
+            public java.util.Map<String, Object> counters() {
+                java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+                m.put("abi", org.jxen.vmm.control.ControlCommands.abiName(ports));
+                m.put("vcpus", vcpuCount);
+                m.put("upcalls", upcallsRaised.sum());
+                m.put("console-bytes", devices.console().bytesOut());
+                m.put("xenstore-requests", devices.xenstore().requests());
+                return m;
+            }
+        };
+    }
+
+    /** Whether vCPU {@code v} is up (VCPUOP_up / down): the vCPUs a resumed domain runs. */
+    public boolean isUp(int v) {
+        return vcpuSet.isUp(v);
+    }
+
+    /**
+     * After a restore: an upcall for each vCPU whose vcpu_info says one is pending (it may have been raised after the
+     * vCPU's APIC state was saved); a spurious upcall is harmless, a lost one is not.
+     */
+    public void redeliverPendingUpcalls() {
+        for (int v = 0; v < vcpuCount; v++) {
+            if (guest.shared().vcpuInfo(v).testBit(org.jxen.engine.abi.SharedInfoLayout.UPCALL_PENDING, 0)) upcall.upcall(v);
+        }
     }
 
     /** The exit handling of vCPU {@code self}: its own hypercall dispatcher, the shared MSRs, pvclock republishing. */
@@ -136,12 +272,21 @@ public final class GuestPlatform implements AutoCloseable {
         return grants;
     }
 
+    /** Where backends register their ports' eventfds ({@code new XenEvtchnHandle(ports(), signals())}). */
+    public BackendSignals signals() {
+        return signals;
+    }
+
     public PvDevices devices() {
         return devices;
     }
 
+    private boolean closed;
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
         devices.close();
         timers.close();
     }

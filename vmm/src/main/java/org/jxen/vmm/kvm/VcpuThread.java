@@ -106,9 +106,20 @@ final class VcpuThread implements VcpuControl {
                 RunOutcome o = exits.handle(run);
                 if (o != null) stop.request(o);
             }
+            completePendingExit();
         } catch (RuntimeException bug) {
             stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "jxen bug on vCPU " + id + ": " + bug));
         }
+    }
+
+    /**
+     * KVM finishes an exit's instruction (the hypercall's OUT, our register writes through kvm_run) only at the next
+     * KVM_RUN; one with immediate_exit set does that and returns at once, so the vCPU's saved state is consistent.
+     */
+    private void completePendingExit() {
+        run.setImmediateExit(true);
+        vcpu.enter();
+        run.setImmediateExit(false);
     }
 
     /**

@@ -4,12 +4,21 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntFunction;
+import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
+import org.jxen.engine.evtchn.DomainConfig;
+
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.platform.VcpuControl;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.pvclock.ClockSample;
@@ -48,67 +57,104 @@ public final class XenDomain implements AutoCloseable {
     private final List<VcpuThread> vcpus = new ArrayList<>();
     private final GuestPlatform platform;
 
-    private XenDomain(RunConfig config, Kvm kvm) throws ImageException, IOException {
+    /** The vCPUs {@link #run} starts: vCPU 0 at boot, every vCPU that was up in a restored domain. */
+    private final List<Integer> firstToRun = new ArrayList<>();
+    private final boolean xsave;
+    private final LongSupplier systemTime;
+
+    private XenDomain(RunConfig config, Kvm kvm, SaveFile.Reader restore) throws ImageException, IOException {
         this.config = config;
         this.kvm = kvm;
         for (int i = 0; i < REQUIRED_CAPS.length; i++)
             if (kvm.checkExtension(REQUIRED_CAPS[i]) == 0) throw new KvmException("this KVM lacks KVM_CAP_" + CAP_NAMES[i] + ", which jxen needs");
         if ((kvm.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) != (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS))
             throw new KvmException("this KVM cannot sync regs and sregs through kvm_run");
-        byte[] image = Files.readAllBytes(config.image());
+        SaveFile saved = restore == null ? null : restore.saved;
+        byte[] image = saved == null ? Files.readAllBytes(config.image()) : null;
         ramMapping = Libc.mmap(config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         ram = new GuestMemory(ramMapping);
         GuestLayout layout = GuestLayout.standard(config.memoryBytes());
-        PvhLoader.Boot boot;
+        PvhLoader.Boot boot = null;
         try {
-            boot = PvhLoader.load(image, ram, layout, config.cmdline()); // before the VM: a bad image leaves nothing behind
-        } catch (ImageException | RuntimeException e) {
+            // Before the VM: a bad image or save file leaves nothing behind.
+            if (saved == null) boot = PvhLoader.load(image, ram, layout, config.cmdline());
+            else restore.readRam(ram);
+        } catch (ImageException | IOException | RuntimeException e) {
             Libc.munmap(ramMapping);
             throw e;
         }
         vm = kvm.createVm();
-        vm.setMemory(0, 0, ramMapping);
-        vm.createIrqchip();
-        vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
-        vm.denyMsrs(XenCpuid.HYPERCALL_MSR);
-
-        int n = config.vcpus();
-        long t0 = System.nanoTime();
-        LongSupplier systemTime = () -> System.nanoTime() - t0;
-        VcpuLifecycle lifecycle = new VcpuLifecycle() {
-            @Override
-            public void start(int vcpu, VcpuHvmContext context) {
-                vcpus.get(vcpu).start(v -> {
-                    if (context != null) VcpuRegisters.loadContext(v, context);
-                    v.setMpState(KVM_MP_STATE_RUNNABLE);
-                });
-            }
-
-            @Override
-            public void stop(int vcpu) {
-                vcpus.get(vcpu).takeDown();
-            }
-        };
-        List<CpuidEntry> hostCpuid = kvm.supportedCpuid();
         List<KvmVcpu> kvmVcpus = new ArrayList<>();
-        for (int v = 0; v < n; v++) kvmVcpus.add(vm.createVcpu(v));
-        int khz = kvmVcpus.getFirst().tscKhz();
-        if (khz <= 0) throw new KvmException("KVM_GET_TSC_KHZ", -khz);
-        // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
-        boolean tscStable = vm.tscStable(); // asked once the vCPUs exist: KVM matches their TSCs at creation
-        MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
-        platform = new GuestPlatform(ram, layout, n, v -> v < vcpus.size() ? vcpus.get(v) : null, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
-                systemTime, gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED),
-                config.console(), config.consoleInput());
-        for (int v = 0; v < n; v++) {
-            KvmVcpu kv = kvmVcpus.get(v);
-            kv.setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), platform.guest().domid(), khz, tscStable));
-            VcpuThread t = new VcpuThread(v, kv, stop);
-            t.setExitHandler(platform.exitHandler(ram, t, config.console()));
-            vcpus.add(t);
+        GuestPlatform built = null;
+        try {
+            vm.setMemory(0, 0, ramMapping);
+            vm.createIrqchip();
+            vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
+            vm.denyMsrs(XenCpuid.HYPERCALL_MSR);
+            xsave = VcpuState.hasXsave(vm);
+
+            int n = config.vcpus();
+            long t0 = System.nanoTime() - (saved == null ? 0 : saved.systemTimeNs()); // a resumed domain's clock continues the saved one
+            systemTime = () -> System.nanoTime() - t0;
+            VcpuLifecycle lifecycle = new VcpuLifecycle() {
+                @Override
+                public void start(int vcpu, VcpuHvmContext context) {
+                    vcpus.get(vcpu).start(v -> {
+                        if (context != null) VcpuRegisters.loadContext(v, context);
+                        v.setMpState(KVM_MP_STATE_RUNNABLE);
+                    });
+                }
+
+                @Override
+                public void stop(int vcpu) {
+                    vcpus.get(vcpu).takeDown();
+                }
+            };
+            List<CpuidEntry> hostCpuid = kvm.supportedCpuid();
+            for (int v = 0; v < n; v++) kvmVcpus.add(vm.createVcpu(v));
+            int khz = kvmVcpus.getFirst().tscKhz();
+            if (khz <= 0) throw new KvmException("KVM_GET_TSC_KHZ", -khz);
+            boolean tscStable = vm.tscStable(); // asked once the vCPUs exist: KVM matches their TSCs at creation
+            int domid = saved == null ? DomainConfig.of(n).domid() : saved.platform().snapshot().domid();
+            for (int v = 0; v < n; v++) kvmVcpus.get(v).setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), domid, khz, tscStable));
+            if (saved != null) {
+                try {
+                    for (byte[] chip : saved.irqchips()) vm.setIrqchip(chip);
+                    for (int v = 0; v < n; v++) saved.vcpuStates().get(v).apply(kvmVcpus.get(v)); // TSCs included
+                } catch (KvmException e) {
+                    throw new IOException("KVM refuses the saved CPU state: " + e.getMessage());
+                }
+            }
+            // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
+            MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
+            IntFunction<VcpuControl> controls = v -> v < vcpus.size() ? vcpus.get(v) : null;
+            LongConsumer released = gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED);
+            platform = built = saved == null
+                    ? new GuestPlatform(ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock, systemTime, released,
+                            config.console(), config.consoleInput())
+                    : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
+                            systemTime, released, config.console(), config.consoleInput());
+            for (int v = 0; v < n; v++) {
+                VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
+                t.setExitHandler(platform.exitHandler(ram, t, config.console()));
+                vcpus.add(t);
+            }
+            if (saved == null) {
+                VcpuRegisters.loadPvhEntry(kvmVcpus.getFirst(), boot);
+                firstToRun.add(0);
+            } else {
+                for (int v = 0; v < n; v++) if (platform.isUp(v)) firstToRun.add(v);
+                platform.redeliverPendingUpcalls();
+            }
+        } catch (IOException | RuntimeException e) {
+            // Nothing runs yet: undo what was built, so a failed restore (or build) leaves no VM or mapping behind.
+            if (built != null) built.close();
+            for (KvmVcpu v : kvmVcpus) v.close();
+            vm.close();
+            Libc.munmap(ramMapping);
+            throw e;
         }
-        VcpuRegisters.loadPvhEntry(kvmVcpus.getFirst(), boot);
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
     }
 
@@ -131,11 +177,56 @@ public final class XenDomain implements AutoCloseable {
     public static XenDomain create(RunConfig config) throws KvmUnavailableException, ImageException, IOException {
         Kvm kvm = Kvm.open();
         try {
-            return new XenDomain(config, kvm);
+            return new XenDomain(config, kvm, null);
         } catch (RuntimeException | ImageException | IOException e) {
             kvm.close();
             throw e;
         }
+    }
+
+    /**
+     * Rebuilds a domain saved by {@link #save} (RAM size and vCPU count come from the file); it resumes where it stopped
+     * when {@link #run} is called. IOException with a one-line reason for a file that is not a usable save.
+     */
+    public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput)
+            throws KvmUnavailableException, IOException {
+        try (SaveFile.Reader reader = new SaveFile.Reader(saveFile)) {
+            RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput);
+            Kvm kvm = Kvm.open();
+            try {
+                return new XenDomain(config, kvm, reader);
+            } catch (ImageException e) {
+                kvm.close();
+                throw new IOException(e.getMessage());
+            } catch (RuntimeException | IOException e) {
+                kvm.close();
+                throw e;
+            }
+        }
+    }
+
+    /** Stops the run from outside (a signal, a test): {@link #run} returns {@link RunOutcome#STOPPED} and the guest can be saved. */
+    public void requestStop(String why) {
+        stop.request(new RunOutcome(RunOutcome.STOPPED, why));
+    }
+
+    /**
+     * Saves the stopped domain to {@code file} (after {@link #run} returned with the guest still alive: the time limit
+     * or {@link #requestStop}). The backends are paused first, the vCPUs' state and the interrupt controllers read,
+     * RAM written last. The domain cannot run again: close it; {@link #restore} resumes it.
+     */
+    public void save(Path file) throws IOException {
+        RunOutcome o = stop.outcome();
+        if (o == null || !o.guestAlive()) throw new IllegalStateException("only a stopped, live domain can be saved");
+        for (VcpuThread t : vcpus) {
+            if (t.alive()) throw new IOException("vCPU " + vcpus.indexOf(t) + " did not stop; nothing saved");
+        }
+        long now = systemTime.getAsLong();
+        GuestPlatform.Saved p = platform.save();
+        List<byte[]> chips = List.of(vm.getIrqchip(KVM_IRQCHIP_PIC_MASTER), vm.getIrqchip(KVM_IRQCHIP_PIC_SLAVE), vm.getIrqchip(KVM_IRQCHIP_IOAPIC));
+        List<VcpuState> states = new ArrayList<>();
+        for (VcpuThread t : vcpus) states.add(VcpuState.capture(t.kvmVcpu(), xsave));
+        new SaveFile(config.memoryBytes(), config.vcpus(), now, p, chips, states).write(file, ram);
     }
 
     /** How long a vCPU may stay in the guest before the watchdog looks whether it is halted for good. */
@@ -147,7 +238,7 @@ public final class XenDomain implements AutoCloseable {
      * and the run ends at once with that reason instead of at the time limit.
      */
     public RunOutcome run() throws InterruptedException {
-        vcpus.getFirst().start(v -> {});
+        for (int v : firstToRun) vcpus.get(v).start(k -> {});
         long deadline = System.nanoTime() + config.timeout().toNanos();
         RunOutcome o = null;
         while (o == null && System.nanoTime() < deadline) {

@@ -1,5 +1,8 @@
 package org.jxen.vmm.xenstore;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -394,6 +397,82 @@ public final class XenStore {
         for (String dir : List.of("/control", "/data", "/device", "/memory")) hostWrite(home + dir, "");
         hostWrite(home + "/control/platform-feature-xs_reset_watches", "1");
         hostWrite("/local/domain/" + domid + "/vm", "/vm/" + domid);
+    }
+
+    // ---- save and restore ---------------------------------------------------------------------------------------
+
+    /** Most nodes a saved tree may hold (well above any quota; a damaged file cannot make us allocate more). */
+    private static final int MAX_SAVED_NODES = 1 << 20, MAX_DEPTH = 1024;
+
+    /** Every node, depth first: value, permissions, then the children by name. */
+    public synchronized void writeTree(DataOutputStream out) throws IOException {
+        writeNode(out, root);
+    }
+
+    private static void writeNode(DataOutputStream out, Node n) throws IOException {
+        out.writeInt(n.value().length);
+        out.write(n.value());
+        out.writeShort(n.perms().size());
+        for (Perm p : n.perms()) out.writeUTF(p.wire());
+        out.writeInt(n.children().size());
+        for (var e : n.children().entrySet()) {
+            out.writeUTF(e.getKey());
+            writeNode(out, e.getValue());
+        }
+    }
+
+    /** Replaces the tree with one written by {@link #writeTree}; IOException (tree unchanged) for a malformed one. */
+    public synchronized void readTree(DataInputStream in) throws IOException {
+        int[] count = {0};
+        Node r = readNode(in, 0, count);
+        root = r;
+    }
+
+    private Node readNode(DataInputStream in, int depth, int[] count) throws IOException {
+        if (depth > MAX_DEPTH || ++count[0] > MAX_SAVED_NODES) throw new IOException("xenstore: tree too large");
+        int len = in.readInt();
+        if (len < 0 || len > XsWire.PAYLOAD_MAX) throw new IOException("xenstore: value of " + len + " bytes");
+        byte[] value = in.readNBytes(len);
+        if (value.length != len) throw new java.io.EOFException();
+        int np = in.readUnsignedShort();
+        List<String> perms = new ArrayList<>();
+        for (int i = 0; i < np; i++) perms.add(in.readUTF());
+        List<Perm> parsed = Perm.parseList(perms);
+        if (parsed == null) throw new IOException("xenstore: bad permissions " + perms);
+        int nc = in.readInt();
+        if (nc < 0 || nc > MAX_SAVED_NODES) throw new IOException("xenstore: " + nc + " children");
+        java.util.TreeMap<String, Node> children = new java.util.TreeMap<>();
+        for (int i = 0; i < nc; i++) {
+            String name = in.readUTF();
+            if (name.isEmpty() || name.contains("/")) throw new IOException("xenstore: bad node name");
+            children.put(name, readNode(in, depth + 1, count));
+        }
+        return new Node(value, parsed, children, ++generation);
+    }
+
+    /** The watches {@code owner} registered, as given: {path, token} pairs. */
+    synchronized List<String[]> watchesOf(Object owner) {
+        List<String[]> out = new ArrayList<>();
+        for (Watch w : watches) if (w.owner() == owner) out.add(new String[] {w.asGiven(), w.token()});
+        return out;
+    }
+
+    /** The ids of {@code domid}'s open transactions. */
+    synchronized List<Integer> transactionsOf(int domid) {
+        List<Integer> out = new ArrayList<>();
+        for (var e : transactions.entrySet()) if (e.getValue().domid == domid) out.add(e.getKey());
+        return out;
+    }
+
+    /**
+     * Re-opens a transaction a saved domain had open. Its snapshot is gone, so it can only fail: its commit answers
+     * EAGAIN, which a guest handles by starting over (as after a conflict).
+     */
+    synchronized void adoptLostTransaction(int domid, int txId) {
+        Transaction t = new Transaction(domid, root);
+        t.seen.put("/", -2L); // no node ever has generation -2: the commit always conflicts
+        transactions.put(txId, t);
+        if (txId >= nextTx) nextTx = txId + 1 > 0 ? txId + 1 : 1;
     }
 
     /** A copy of every node's value (tests, inspection). */

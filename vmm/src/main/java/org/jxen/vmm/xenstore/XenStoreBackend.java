@@ -3,6 +3,7 @@ package org.jxen.vmm.xenstore;
 import static org.jxen.vmm.xenstore.XsWire.*;
 
 import java.io.ByteArrayOutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayDeque;
@@ -42,13 +43,60 @@ public final class XenStoreBackend implements AutoCloseable {
      * @param port this backend's port in {@code xce}, bound to the guest's store event channel
      */
     public XenStoreBackend(GuestRegion ring, XenEvtchnHandle xce, int port, XenStore store, int domid) {
+        this(ring, xce, port, store, domid, null);
+    }
+
+    /**
+     * A backend resuming a saved one over the same ring (its indexes are in guest RAM): {@code saved} holds what
+     * {@link #save} wrote (a partly received request, replies not yet in the ring, the connection's watches and
+     * transactions), or is null for a new connection.
+     */
+    public XenStoreBackend(GuestRegion ring, XenEvtchnHandle xce, int port, XenStore store, int domid, java.io.DataInputStream saved)
+            throws UncheckedIOException {
         this.ring = ring.slice(0, INTERFACE_SIZE);
         this.xce = xce;
         this.port = port;
         this.reqCons = ring.getIntVolatile(REQ_CONS);
         this.rspProd = ring.getIntVolatile(RSP_PROD);
         this.connection = new XsConnection(store, domid, this::enqueue);
+        if (saved != null) {
+            try {
+                int partial = saved.readInt();
+                if (partial < 0 || partial > RING_SIZE + HEADER_SIZE + PAYLOAD_MAX) throw new java.io.IOException("xenstore: partial request of " + partial);
+                input.writeBytes(saved.readNBytes(partial));
+                int pending = saved.readInt();
+                if (pending < 0 || pending > 1 << 20) throw new java.io.IOException("xenstore: " + pending + " pending replies");
+                for (int i = 0; i < pending; i++) {
+                    int len = saved.readInt();
+                    if (len < 0 || len > HEADER_SIZE + PAYLOAD_MAX) throw new java.io.IOException("xenstore: reply of " + len);
+                    output.add(saved.readNBytes(len));
+                }
+                connection.restore(saved);
+            } catch (java.io.IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
         this.loop = new BackendLoop("jxen-xenstore", xce, this::service);
+    }
+
+    /** Stops the I/O thread (for a save: the ring and this backend's state stay as they are). */
+    public void pause() {
+        loop.close();
+    }
+
+    /** What a resumed backend needs (call after {@link #pause}): the partial request, unsent replies, the connection. */
+    public synchronized void save(java.io.DataOutputStream out) throws java.io.IOException {
+        byte[] in = input.toByteArray();
+        out.writeInt(in.length);
+        out.write(in);
+        out.writeInt(output.size());
+        int skip = outputOffset;
+        for (byte[] m : output) {
+            out.writeInt(m.length - skip);
+            out.write(m, skip, m.length - skip);
+            skip = 0;
+        }
+        connection.save(out);
     }
 
     /** Requests handled so far. */

@@ -180,6 +180,43 @@ public final class XsConnection {
         return new String(p, from, to - from, StandardCharsets.UTF_8);
     }
 
+    /** This connection's watches and open transaction ids (the tree is the store's, saved beside it). */
+    public void save(java.io.DataOutputStream out) throws java.io.IOException {
+        List<String[]> w = store.watchesOf(this);
+        out.writeInt(w.size());
+        for (String[] pt : w) {
+            out.writeUTF(pt[0]);
+            out.writeUTF(pt[1]);
+        }
+        List<Integer> tx = store.transactionsOf(domid);
+        out.writeInt(tx.size());
+        for (int id : tx) out.writeInt(id);
+    }
+
+    /**
+     * Takes over what {@link #save} wrote: the watches again (without the initial event; the guest had it already),
+     * and the transactions as lost ones (their commit answers EAGAIN).
+     */
+    public void restore(java.io.DataInputStream in) throws java.io.IOException {
+        int n = in.readInt();
+        if (n < 0 || n > 1 << 16) throw new java.io.IOException("xenstore: " + n + " watches");
+        for (int i = 0; i < n; i++) {
+            String path = in.readUTF(), token = in.readUTF();
+            try {
+                store.watch(this, domid, path, token, (p, t) -> out.accept(watchEvent(p, t)));
+            } catch (XsError e) {
+                throw new java.io.IOException("xenstore: watch " + path + ": " + e.errno());
+            }
+        }
+        int t = in.readInt();
+        if (t < 0 || t > 1 << 16) throw new java.io.IOException("xenstore: " + t + " transactions");
+        for (int i = 0; i < t; i++) {
+            int id = in.readInt();
+            if (id <= 0) throw new java.io.IOException("xenstore: transaction id " + id);
+            store.adoptLostTransaction(domid, id);
+        }
+    }
+
     /** Drops this connection's watches and transactions (the guest reset its connection or went away). */
     public void close() {
         store.disconnect(this, domid);

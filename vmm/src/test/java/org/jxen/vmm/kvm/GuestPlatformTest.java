@@ -48,24 +48,38 @@ class GuestPlatformTest {
     private final long t0 = System.nanoTime();
     private final MasterClock clock = new MasterClock(TscScale.forKhz(2_445_000), new ClockSample(1_000_000, 0));
     private final List<String> lifecycle = new CopyOnWriteArrayList<>();
-    private final GuestPlatform platform = new GuestPlatform(ram, layout, 2, v -> vcpus[v], v -> v + 4,
-            new VcpuLifecycle() {
-                @Override
-                public void start(int vcpu, org.jxen.engine.platform.VcpuHvmContext context) {
-                    lifecycle.add("start " + vcpu + " at 0x" + Long.toHexString(context.rip()) + (context.longMode() ? " 64-bit" : " 32-bit"));
-                }
-
-                @Override
-                public void stop(int vcpu) {
-                    lifecycle.add("stop " + vcpu);
-                }
-            }, (apic, vector) -> {
-                msis.add(new Msi(apic, vector));
-                return 1;
-            }, clock, () -> System.nanoTime() - t0, gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]));
+    private final GuestPlatform platform = platformOver(ram, null);
 
     {
         for (FakeVcpu v : vcpus) v.exits = platform.exitHandler(ram, v, syncedConsole());
+    }
+
+    /** The platform as jxen run builds it, new or resumed from {@code saved}, over {@code memory}. */
+    private GuestPlatform platformOver(GuestMemory memory, GuestPlatform.Saved saved) {
+        VcpuLifecycle lc = new VcpuLifecycle() {
+            @Override
+            public void start(int vcpu, org.jxen.engine.platform.VcpuHvmContext context) {
+                lifecycle.add("start " + vcpu + " at 0x" + Long.toHexString(context.rip()) + (context.longMode() ? " 64-bit" : " 32-bit"));
+            }
+
+            @Override
+            public void stop(int vcpu) {
+                lifecycle.add("stop " + vcpu);
+            }
+        };
+        GuestPlatform.MsiSink sink = (apic, vector) -> {
+            msis.add(new Msi(apic, vector));
+            return 1;
+        };
+        try {
+            return saved == null
+                    ? new GuestPlatform(memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0, gfn -> {},
+                            syncedConsole(), new ByteArrayInputStream(new byte[0]))
+                    : GuestPlatform.restore(saved, memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0,
+                            gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private java.io.OutputStream syncedConsole() {
@@ -279,5 +293,93 @@ class GuestPlatformTest {
         assertEquals(0, vcpus[1].hypercall32(Hypercall.SCHED_OP, 2, ARG, 0));
         assertEquals(3, vcpus[1].shutdownReason.get());
         assertEquals(RunOutcome.CRASH, RunOutcome.forShutdown(3).status());
+    }
+
+    /** Writes one XenStore request into the ring at {@code ring} and notifies; returns the reply's payload. */
+    private String xenstore(GuestMemory memory, GuestPlatform p, int type, int reqId, String payload) throws Exception {
+        var ring = memory.page(p.params().get(HvmParam.STORE_PFN)).orElseThrow();
+        int port = (int) p.params().get(HvmParam.STORE_EVTCHN);
+        byte[] body = payload.getBytes(StandardCharsets.US_ASCII);
+        int prod = ring.getIntVolatile(2052);
+        int[] hdr = {type, reqId, 0, body.length};
+        for (int i = 0; i < 4; i++)
+            for (int b = 0; b < 4; b++) ring.putByte((prod + 4 * i + b) & 1023, (byte) (hdr[i] >>> (8 * b)));
+        for (int i = 0; i < body.length; i++) ring.putByte((prod + 16 + i) & 1023, body[i]);
+        ring.putIntRelease(2052, prod + 16 + body.length);
+        assertEquals(0, p.ports().send(port));
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (ring.getIntVolatile(2060) - ring.getIntVolatile(2056) < 16 && System.nanoTime() < deadline) Thread.sleep(1);
+        int cons = ring.getIntVolatile(2056);
+        int len = 0;
+        for (int b = 0; b < 4; b++) len |= (ring.getByte(1024 + ((cons + 12 + b) & 1023)) & 0xFF) << (8 * b);
+        while (ring.getIntVolatile(2060) - cons < 16 + len && System.nanoTime() < deadline) Thread.sleep(1);
+        assertEquals(reqId, ring.getByte(1024 + ((cons + 4) & 1023)), "reply to request " + reqId);
+        byte[] reply = new byte[len];
+        for (int i = 0; i < len; i++) reply[i] = ring.getByte(1024 + ((cons + 16 + i) & 1023));
+        ring.putIntRelease(2056, cons + 16 + len);
+        return new String(reply, StandardCharsets.US_ASCII);
+    }
+
+    @Test
+    void aSavedPlatformResumesWithPortsTimersXenstoreAndBackendEventfds() throws Exception {
+        boot();
+        assertEquals(0, evtchn(vcpus[0], 7 /* bind_ipi */, 1));
+        int ipi = mem().get(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4);
+        assertTrue(ipi > 0);
+        assertEquals(0, evtchn(vcpus[1], 1 /* bind_virq */, 0 /* VIRQ_TIMER */, 1));
+        assertEquals("OK\0", xenstore(ram, platform, 11 /* XS_WRITE */, 1, "data/kept\0before the save"));
+        assertEquals("OK\0", xenstore(ram, platform, 4 /* XS_WATCH */, 2, "data/watched\0tok\0"));
+        xenstoreDrainWatchEvent(ram);
+        long now = System.nanoTime() - t0;
+        mem().set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 64, now + 400_000_000L);
+        mem().set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 72, 0);
+        assertEquals(0, vcpus[1].hypercall32(Hypercall.VCPU_OP, 8, 1, ARG + 64), "singleshot timer 400 ms ahead");
+
+        GuestPlatform.Saved saved = platform.save();
+        GuestMemory copy = new GuestMemory(Arena.ofAuto().allocate(RAM, 4096));
+        MemorySegment.copy(ram.segment(), 0, copy.segment(), 0, RAM);
+        platform.close();
+        msis.clear();
+        GuestPlatform resumed = platformOver(copy, saved);
+        try {
+            for (FakeVcpu v : vcpus) v.exits = resumed.exitHandler(copy, v, syncedConsole());
+            var st = resumed.ports().status(DOMID_SELF, ipi);
+            assertEquals(5 /* EVTCHNSTAT_ipi */, st.status());
+            assertEquals(1, st.vcpu());
+            assertEquals(0xF3, resumed.params().upcallVector(0), "the callback vector came back");
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (msis.isEmpty() && System.nanoTime() < deadline) Thread.sleep(1);
+            assertEquals(List.of(new Msi(5, 0xF3)), msis, "the pending timer fired on vCPU 1 after the restore");
+            assertEquals("before the save\0".substring(0, 15), xenstore(copy, resumed, 2 /* XS_READ */, 3, "data/kept\0"));
+            resumed.devices().store().hostWrite("/local/domain/1/data/watched", "changed");
+            var ring = copy.page(resumed.params().get(HvmParam.STORE_PFN)).orElseThrow();
+            deadline = System.nanoTime() + 5_000_000_000L;
+            while (ring.getIntVolatile(2060) == ring.getIntVolatile(2056) && System.nanoTime() < deadline) Thread.sleep(1);
+            assertEquals(15 /* XS_WATCH_EVENT */, ring.getByte(1024 + (ring.getIntVolatile(2056) & 1023)), "the watch survived the save");
+            ring.putIntRelease(2056, ring.getIntVolatile(2060));
+            consoleWrite(copy, resumed, "after the restore\n");
+            deadline = System.nanoTime() + 5_000_000_000L;
+            while (!consoleText().contains("after the restore") && System.nanoTime() < deadline) Thread.sleep(5);
+            assertTrue(consoleText().contains("after the restore\n"), consoleText());
+        } finally {
+            resumed.close();
+        }
+    }
+
+    private void xenstoreDrainWatchEvent(GuestMemory memory) throws Exception {
+        var ring = memory.page(platform.params().get(HvmParam.STORE_PFN)).orElseThrow();
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (ring.getIntVolatile(2060) == ring.getIntVolatile(2056) && System.nanoTime() < deadline) Thread.sleep(1);
+        assertEquals(15 /* XS_WATCH_EVENT */, ring.getByte(1024 + (ring.getIntVolatile(2056) & 1023)));
+        ring.putIntRelease(2056, ring.getIntVolatile(2060));
+    }
+
+    private void consoleWrite(GuestMemory memory, GuestPlatform p, String text) {
+        var ring = memory.page(p.params().get(HvmParam.CONSOLE_PFN)).orElseThrow();
+        byte[] b = text.getBytes(StandardCharsets.US_ASCII);
+        int prod = ring.getIntVolatile(ConsoleBackend.OUT_PROD);
+        for (int i = 0; i < b.length; i++) ring.putByte(ConsoleBackend.OUT + ((prod + i) & (ConsoleBackend.OUT_SIZE - 1)), b[i]);
+        ring.putIntRelease(ConsoleBackend.OUT_PROD, prod + b.length);
+        assertEquals(0, p.ports().send((int) p.params().get(HvmParam.CONSOLE_EVTCHN)));
     }
 }

@@ -19,7 +19,14 @@ public final class InVmLauncher {
         LauncherDiscoveryRequestBuilder request = LauncherDiscoveryRequestBuilder.request();
         for (String c : classes) {
             try {
-                request.selectors(selectClass(Class.forName(c)));
+                int hash = c.indexOf('#'); // Class#method: that test only (a parameterized one: every invocation)
+                if (hash < 0) request.selectors(selectClass(Class.forName(c)));
+                else {
+                    Class<?> k = Class.forName(c.substring(0, hash));
+                    String name = c.substring(hash + 1);
+                    for (java.lang.reflect.Method m : k.getDeclaredMethods())
+                        if (m.getName().equals(name)) request.selectors(org.junit.platform.engine.discovery.DiscoverySelectors.selectMethod(k, m));
+                }
             } catch (ClassNotFoundException e) {
                 System.out.println("in-vm: no test class " + c);
                 System.exit(2);

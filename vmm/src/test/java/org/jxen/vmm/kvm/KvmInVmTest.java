@@ -34,7 +34,8 @@ class KvmInVmTest {
                 "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xshare:auto",
                 "-cp", System.getProperty("java.class.path"),
                 "-Djxen.guests=" + System.getProperty("jxen.guests"), InVmLauncher.class.getName()));
-        cmd.addAll(KVM_TESTS);
+        String only = System.getProperty("jxen.kvm.tests", ""); // e.g. org.jxen.vmm.kvm.XenDomainTest#someTest, for a quicker look
+        cmd.addAll(only.isBlank() ? KVM_TESTS : List.of(only.split(",")));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("JXEN_KVM_VM_TIMEOUT", "1200");
         long t0 = System.nanoTime();
@@ -47,7 +48,7 @@ class KvmInVmTest {
         assertTrue(m.find(), "no test summary from inside the VM:\n" + out);
         assertEquals(0, Integer.parseInt(m.group(3)), "failures inside the VM:\n" + out);
         // Every test must have run inside the VM except the one about a missing /dev/kvm (aborted there).
-        assertEquals(Integer.parseInt(m.group(1)) - 1, Integer.parseInt(m.group(2)), "KVM tests skipped inside the VM:\n" + out);
+        if (only.isBlank()) assertEquals(Integer.parseInt(m.group(1)) - 1, Integer.parseInt(m.group(2)), "KVM tests skipped inside the VM:\n" + out);
         assertEquals(0, status, out);
     }
 }

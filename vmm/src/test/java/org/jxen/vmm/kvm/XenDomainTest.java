@@ -84,6 +84,78 @@ class XenDomainTest {
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
     }
 
+    /**
+     * Save and restore on KVM: pvh-resume runs until it says it is ready, a backend binds its dom0 port, the run is
+     * stopped and saved; a new domain restored from the file keeps the backend's binding (re-attached), receives the
+     * backend's event, finds its masked port, pending timer and second vCPU as they were, and answers the backend.
+     */
+    @Test
+    void aGuestSavedMidRunResumesAndKeepsReceivingEvents(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Path file = dir.resolve("guest.jxensave");
+        ByteArrayOutputStream before = new ByteArrayOutputStream();
+        int backendPort;
+        try (XenDomain d = XenDomain.create(config("pvh-resume-32.elf", before, 240))) {
+            var run = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return d.run();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            java.util.regex.Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
+            var handle = new org.jxen.vmm.backend.XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
+            assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
+            d.requestStop("test: save now");
+            RunOutcome o = run.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
+            d.save(file);
+            handle.close();
+        }
+        System.out.println("pvh-resume-32.elf before the save:\n" + before.toString().strip());
+        assertTrue(java.nio.file.Files.size(file) < (4 << 20), "only non-zero pages are saved: " + java.nio.file.Files.size(file));
+
+        ByteArrayOutputStream after = new ByteArrayOutputStream();
+        RunOutcome o;
+        int answered;
+        try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(240), after, new ByteArrayInputStream(new byte[0]))) {
+            var handle = new org.jxen.vmm.backend.XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            assertEquals(backendPort, handle.reattach(backendPort), "the saved binding is taken over");
+            var run = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return d.run();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertEquals(0, handle.notify(backendPort));
+            answered = handle.awaitPending(120_000);
+            o = run.get(240, java.util.concurrent.TimeUnit.SECONDS);
+            handle.close();
+        }
+        String out = after.toString();
+        System.out.println("pvh-resume-32.elf after the restore:\n" + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+        assertTrue(out.contains("the timer is still pending"), "the save happened well before the 5 s timer: " + out);
+        assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
+    }
+
+    /** Waits for a console line matching {@code regex} (the run must not end first). */
+    private static java.util.regex.Matcher awaitLine(ByteArrayOutputStream console, String regex, java.util.concurrent.Future<RunOutcome> run)
+            throws Exception {
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            java.util.regex.Matcher m = p.matcher(console.toString());
+            if (m.find()) return m;
+            if (run.isDone()) fail("the guest stopped first: " + run.get() + "; console:\n" + console);
+            Thread.sleep(5);
+        }
+        throw new AssertionError("no line /" + regex + "/ on the console:\n" + console);
+    }
+
     private static void awaitState(org.jxen.engine.memory.GuestRegion mailbox, int offset, int value) throws InterruptedException {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (mailbox.getIntVolatile(offset) != value) {
