@@ -67,6 +67,17 @@ __asm__(".globl upcall_stub\n"
         "  popal\n"
         "  iret\n");
 
+void halt_rescue_stub(void);
+__asm__(".globl halt_rescue_stub\nhalt_rescue_stub:\n  movl $0, 0xFEE000B0\n  iret\n");
+
+void halt_rescue_timer(void)
+{
+    set_gate(HALT_RESCUE_VECTOR, halt_rescue_stub);
+    LAPIC[0x3E0 / 4] = 0xB;                              /* divide by 1: KVM's APIC timer counts at 1 GHz */
+    LAPIC[0x320 / 4] = (1u << 17) | HALT_RESCUE_VECTOR; /* periodic */
+    LAPIC[0x380 / 4] = 10000000;                         /* 10 ms */
+}
+
 /* A second vCPU: VCPUOP_initialise with a flat 32-bit vcpu_hvm_context at ap_entry, then VCPUOP_up. */
 unsigned char ap_stack[16384] __attribute__((aligned(16)));
 static void (*ap_function)(void);

@@ -170,10 +170,20 @@ static inline u64 get_param(u32 index)
 #define LAPIC_SVR (0xF0 / 4)
 #define LAPIC_TPR (0x80 / 4)
 
+/*
+ * A 10 ms periodic LAPIC timer whose handler only EOIs, started by lapic_enable. It wakes a vCPU that halted after its
+ * wakeup was taken already: under the emulated SVM of tools/kvm-vm an interrupt is sometimes delivered inside the
+ * STI;HLT shadow, before the HLT, which then halts for good (seen with jxen and with the minimal C VMM alike). It
+ * creates no event: a wait for an event that was never raised still never ends.
+ */
+#define HALT_RESCUE_VECTOR 0xEF
+void halt_rescue_timer(void);
+
 static inline void lapic_enable(void)
 {
     LAPIC[LAPIC_TPR] = 0;
     LAPIC[LAPIC_SVR] = 0x100 | 0xFF;
+    halt_rescue_timer();
 }
 
 static inline void eoi(void)

@@ -16,7 +16,7 @@ import java.nio.file.StandardCopyOption;
 /** The C reference library ({@code bench/src/main/c/jxenref.c}, built by Maven), loaded into this process. */
 final class CReferences {
     private static final Linker LINKER = Linker.nativeLinker();
-    private final MethodHandle ref2lSetup, ref2lRun, fifoSetup, fifoRun, efdSetup, efdRun, efdTeardown;
+    private final MethodHandle ref2lSetup, ref2lRun, fifoSetup, fifoRun, efdSetup, efdRun, efdTeardown, kvmOpen, kvmRun, kvmClose;
 
     private CReferences(SymbolLookup lib) {
         ref2lSetup = fn(lib, "ref2l_setup", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
@@ -26,6 +26,10 @@ final class CReferences {
         efdSetup = fn(lib, "refefd_setup", FunctionDescriptor.of(ValueLayout.JAVA_INT));
         efdRun = fn(lib, "refefd_run", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
         efdTeardown = fn(lib, "refefd_teardown", FunctionDescriptor.ofVoid());
+        kvmOpen = fn(lib, "kvmref_open", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        kvmRun = fn(lib, "kvmref_run", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+                ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        kvmClose = fn(lib, "kvmref_close", FunctionDescriptor.ofVoid());
     }
 
     private static MethodHandle fn(SymbolLookup lib, String name, FunctionDescriptor d) {
@@ -103,6 +107,35 @@ final class CReferences {
     void teardownEventFd() {
         try {
             efdTeardown.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The C reference VMM (kvmref.c) with {@code guest} on two vCPUs; 0 or -errno. */
+    int kvmOpen(java.nio.file.Path guest) {
+        try (Arena a = Arena.ofConfined()) {
+            return (int) kvmOpen.invokeExact(a.allocateFrom(guest.toString()));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** One batch of a benchmark guest command (GuestCommands.CMD_*), samples in ns; 0 or -errno. */
+    int kvmRun(int cmd, int iters, long[] samples, long settleNanos) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(ValueLayout.JAVA_LONG, iters);
+            int rc = (int) kvmRun.invokeExact(cmd, (long) iters, s, settleNanos);
+            MemorySegment.copy(s, ValueLayout.JAVA_LONG, 0, samples, 0, iters);
+            return rc;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    void kvmClose() {
+        try {
+            kvmClose.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }

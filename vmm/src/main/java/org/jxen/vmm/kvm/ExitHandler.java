@@ -37,13 +37,22 @@ public final class ExitHandler {
     private final HypercallDispatcher hypercalls;
     private final XenMsrs msrs;
     private final OutputStream console;
+    private final IoPorts devices;
+    private final int vcpu;
     private volatile Runnable afterPlacement = () -> {};
 
     public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console) {
+        this(ram, hypercalls, msrs, console, new IoPorts(), 0);
+    }
+
+    /** @param devices the domain's port-I/O devices; {@code vcpu} is this handler's vCPU (told to them) */
+    public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console, IoPorts devices, int vcpu) {
         this.ram = ram;
         this.hypercalls = hypercalls;
         this.msrs = msrs;
         this.console = console;
+        this.devices = devices;
+        this.vcpu = vcpu;
     }
 
     /** Runs after the hypercalls that move shared_info or a vcpu_info (add_to_physmap, register_vcpu_info). */
@@ -104,6 +113,11 @@ public final class ExitHandler {
                 hypercall(run);
             } else if (port == DEBUGCON || port == XEN_DEBUG_PORT || port == COM1) {
                 for (long i = 0; i < data.byteSize(); i += run.ioSize()) write(data.get(ValueLayout.JAVA_BYTE, i));
+            } else if (run.ioCount() == 1) {
+                int size = run.ioSize();
+                int value = size == 1 ? data.get(ValueLayout.JAVA_BYTE, 0) & 0xFF
+                        : size == 2 ? data.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0) & 0xFFFF : data.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                devices.write(port, vcpu, value);
             }
             return null;
         }

@@ -79,6 +79,7 @@ public final class GuestPlatform implements AutoCloseable {
     private final PvDevices devices;
     private final GrantTable grants;
     private final BackendSignals signals;
+    private final IoPorts ioPorts = new IoPorts();
     private final GuestMemory ram;
     private final int vcpuCount;
     private final Runstates runstates;
@@ -246,7 +247,7 @@ public final class GuestPlatform implements AutoCloseable {
 
     /** The exit handling of vCPU {@code self}: its own hypercall dispatcher, the shared MSRs, pvclock republishing. */
     public ExitHandler exitHandler(GuestMemory ram, VcpuControl self, OutputStream console) {
-        ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, console);
+        ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, console, ioPorts, self.vcpu());
         h.afterPlacement(pvclock::publishAll);
         return h;
     }
@@ -270,6 +271,11 @@ public final class GuestPlatform implements AutoCloseable {
     /** The guest's grant table (for backends that map what the guest grants: {@code GrantMapper}). */
     public GrantTable grants() {
         return grants;
+    }
+
+    /** The domain's port-I/O devices beyond jxen's own (register before the guest runs). */
+    public IoPorts ioPorts() {
+        return ioPorts;
     }
 
     /** Where backends register their ports' eventfds ({@code new XenEvtchnHandle(ports(), signals())}). */

@@ -158,6 +158,38 @@ public final class XenDomain implements AutoCloseable {
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
     }
 
+    /**
+     * After the run ended: each vCPU's MP state, RIP, RFLAGS and the vectors pending (IRR) and in service (ISR) at its
+     * local APIC, one line each, for reports on a guest that stopped answering.
+     */
+    public String describeVcpus() {
+        if (vcpus.stream().anyMatch(VcpuThread::alive)) return "vCPUs still running";
+        StringBuilder sb = new StringBuilder();
+        for (VcpuThread t : vcpus) {
+            var v = t.kvmVcpu();
+            var regs = java.nio.ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.REGS)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            var apic = java.nio.ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.LAPIC)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            sb.append(String.format("vCPU %d: mp_state %d rip 0x%x rflags 0x%x irr %s isr %s%n", t.vcpu(), v.mpState(),
+                    regs.getLong(OFFSETOF_KVM_REGS_RIP), regs.getLong(OFFSETOF_KVM_REGS_RFLAGS), vectors(apic, 0x200), vectors(apic, 0x100)));
+        }
+        return sb.toString().strip();
+    }
+
+    /** The vectors set in a 256-bit APIC register (eight 32-bit words, 16 bytes apart). */
+    private static String vectors(java.nio.ByteBuffer apic, int base) {
+        StringBuilder sb = new StringBuilder("[");
+        for (int w = 0; w < 8; w++) {
+            int bits = apic.getInt(base + 16 * w);
+            for (int b = 0; b < 32; b++) if ((bits & (1 << b)) != 0) sb.append(sb.length() > 1 ? " " : "").append(Integer.toHexString(32 * w + b));
+        }
+        return sb.append(']').toString();
+    }
+
+    /** The guest TSC frequency KVM reports (kHz): guest-side TSC readings to nanoseconds. */
+    public int tscKhz() {
+        return vcpus.getFirst().kvmVcpu().tscKhz();
+    }
+
     /** Guest RAM, as the engine and backends see it. */
     public GuestMemory ram() {
         return ram;
