@@ -19,7 +19,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON (bench-format.md).")
     Path json;
 
-    @Option(names = "--only", paramLabel = "PREFIX", description = "Run only the rows whose name starts with PREFIX.")
+    @Option(names = "--only", paramLabel = "PREFIX[,PREFIX...]", description = "Run only the rows whose name starts with one of the PREFIXes.")
     String only;
 
     @Override

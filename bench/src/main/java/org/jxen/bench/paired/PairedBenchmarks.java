@@ -39,7 +39,7 @@ public final class PairedBenchmarks {
         return run(quick, null, progress);
     }
 
-    /** Runs the rows whose name starts with {@code only} (all rows when null). */
+    /** Runs the rows whose name starts with one of {@code only}'s comma-separated prefixes (all rows when null). */
     public static Report run(boolean quick, String only, PrintStream progress) {
         CReferences c = CReferences.load();
         List<Supplier<PairedOp>> ops = List.of(
@@ -61,7 +61,7 @@ public final class PairedBenchmarks {
         boolean kvm = Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
         for (KvmRow row : kvmRows) {
             if (!kvm) {
-                if (only == null || row.name().startsWith(only))
+                if (selected(only, row.name()))
                     skipped.add(new Skipped(row.name(), "no usable /dev/kvm on this machine (tools/kvm-vm/run.sh ./jxen bench runs them in the emulated VM)"));
                 continue;
             }
@@ -76,7 +76,7 @@ public final class PairedBenchmarks {
         }
         List<Result> results = new ArrayList<>();
         for (int i = 0; i < all.size(); i++) {
-            if (only != null && !names.get(i).startsWith(only)) continue;
+            if (!selected(only, names.get(i))) continue;
             try (PairedOp op = all.get(i).get()) {
                 progress.println("bench: " + op.name() + "...");
                 results.add(measure(op, quick));
@@ -84,6 +84,12 @@ public final class PairedBenchmarks {
         }
         return new Report(machine(), System.getProperty("java.vm.name") + " " + Runtime.version(),
                 OffsetDateTime.now(ZoneOffset.UTC).withNano(0).toString(), results, skipped);
+    }
+
+    private static boolean selected(String only, String name) {
+        if (only == null) return true;
+        for (String prefix : only.split(",")) if (!prefix.isBlank() && name.startsWith(prefix.strip())) return true;
+        return false;
     }
 
     private static Result measure(PairedOp op, boolean quick) {
