@@ -22,7 +22,8 @@ import picocli.CommandLine.Parameters;
  * standard output; the exit status says how the guest ended (0 poweroff, 3 crash, 4 reboot, 2 a guest fault, 1 a
  * jxen or KVM failure, 124 the time limit, 130 stopped by SIGINT/SIGTERM), with a one-line reason on standard error
  * unless it powered off. With --save-on-exit, a guest still running when the run ends (time limit or signal) is saved
- * (status 0); --restore resumes one.
+ * (status 0 at the time limit; after a signal the JVM still exits 130/143, once the file is written); --restore
+ * resumes one.
  */
 @Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (an ELF image) on KVM, or resume a saved one.")
 final class RunCommand implements Callable<Integer> {
