@@ -40,7 +40,7 @@ static volatile int stopping;
 static volatile uint32_t mbox_gpa;
 static sem_t hello, armed, stamped, done, woke;
 static volatile int64_t stamp_ns;
-static int64_t *backend_samples;
+static int64_t *volatile backend_samples;
 static volatile long backend_index;
 static long tsc_khz;
 static int mmap_size;

@@ -12,12 +12,6 @@ extern void upcall_stub(void);
 struct mbox mailbox __attribute__((aligned(4096)));
 static volatile int p0, p1; /* IPIs delivered to vCPU 0 and to vCPU 1 */
 
-#define HALT_UNTIL(cond)                                                                                           \
-    do {                                                                                                           \
-        while (!(cond))                                                                                            \
-            __asm__ volatile("sti; hlt; cli" ::: "memory");                                                        \
-    } while (0)
-
 static void ap_main(void)
 {
     for (u32 seen = 0;; seen++) {

@@ -21,13 +21,6 @@ static u32 timer_port;
         __asm__ volatile("cli");                                                                                   \
     } while (0)
 
-/* Interrupts on and halt until cond holds (each interrupt ends a hlt). */
-#define HALT_UNTIL(cond)                                                                                           \
-    do {                                                                                                           \
-        while (!(cond))                                                                                            \
-            __asm__ volatile("sti; hlt; cli" ::: "memory");                                                        \
-    } while (0)
-
 static long vcpu_op(int cmd, u32 vcpu, void *arg)
 {
     return hypercall(__HYPERVISOR_vcpu_op, cmd, vcpu, (u32)arg);

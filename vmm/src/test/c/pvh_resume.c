@@ -14,12 +14,6 @@ extern void upcall_stub(void);
 static volatile int p0, p1; /* IPIs delivered to vCPU 0 and to vCPU 1 */
 static volatile u32 ap_ready, ap_rounds;
 
-#define HALT_UNTIL(cond)                                                                                           \
-    do {                                                                                                           \
-        while (!(cond))                                                                                            \
-            __asm__ volatile("sti; hlt; cli" ::: "memory");                                                        \
-    } while (0)
-
 static void ap_main(void)
 {
     ap_ready = 1;

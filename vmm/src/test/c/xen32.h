@@ -284,6 +284,13 @@ static inline u64 now_ns(int vcpu)
     return ret;
 }
 
+/* Interrupts on and halt until cond holds (each interrupt ends a hlt; sti's shadow keeps the check-then-halt atomic). */
+#define HALT_UNTIL(cond)                                                                                           \
+    do {                                                                                                           \
+        while (!(cond))                                                                                            \
+            __asm__ volatile("sti; hlt; cli" ::: "memory");                                                        \
+    } while (0)
+
 /* Counts of events taken by the upcall handler, by port (2-level: at most 1024 ports). */
 extern volatile u32 events_seen[1024];
 extern volatile u32 upcalls;

@@ -93,6 +93,7 @@ final class RunCommand implements Callable<Integer> {
                 return 0;
             }
             if (outcome.status() != RunOutcome.POWEROFF) System.err.println("jxen: " + outcome.reason());
+            if (saveFile != null) System.err.println("jxen: the guest is no longer running; nothing saved");
             return outcome.status();
         } finally {
             if (control != null) control.close();

@@ -163,12 +163,17 @@ public final class GuestPlatform implements AutoCloseable {
             devices = new PvDevices(ports, signals, ram, params, store, GUEST_NAME, layout.consoleGfn(), layout.storeGfn(), console, consoleInput);
         } else {
             var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
-            unchecked(() -> {
-                PlatformState.restore(saved.snapshot(), params, timers);
-                PlatformState.restore(saved.snapshot(), parts);
-            });
-            devices = uncheckedGet(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console, consoleInput,
-                    new DataInputStream(new ByteArrayInputStream(saved.devices()))));
+            try {
+                unchecked(() -> {
+                    PlatformState.restore(saved.snapshot(), params, timers);
+                    PlatformState.restore(saved.snapshot(), parts);
+                });
+                devices = uncheckedGet(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console,
+                        consoleInput, new DataInputStream(new ByteArrayInputStream(saved.devices()))));
+            } catch (RuntimeException e) {
+                timers.close(); // a save that does not fit leaves no timer thread behind
+                throw e;
+            }
         }
         pvclock.publishAll();
     }

@@ -196,15 +196,14 @@ class GuestPlatformTest {
         int port = (int) getParam(HvmParam.CONSOLE_EVTCHN);
         assertEquals(layout.consoleGfn(), ringGfn);
         var ring = ram.page(ringGfn).orElseThrow();
-        byte[] text = "hello through the PV console ring\n".getBytes(StandardCharsets.US_ASCII);
+        String line = "hello through the PV console ring\n";
         int prod = ring.getIntVolatile(ConsoleBackend.OUT_PROD);
-        for (int i = 0; i < text.length; i++) ring.putByte(ConsoleBackend.OUT + ((prod + i) & (ConsoleBackend.OUT_SIZE - 1)), text[i]);
-        ring.putIntRelease(ConsoleBackend.OUT_PROD, prod + text.length);
+        putConsoleOutput(ring, line);
         assertEquals(0, evtchn(vcpus[0], 4, port), "EVTCHNOP_send on the console port: the backend's eventfd");
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (!consoleText().contains("hello through the PV console ring") && System.nanoTime() < deadline) Thread.sleep(5);
         assertTrue(consoleText().contains("hello through the PV console ring\n"), consoleText());
-        assertEquals(prod + text.length, ring.getIntVolatile(ConsoleBackend.OUT_CONS), "the backend consumed the ring");
+        assertEquals(prod + line.length(), ring.getIntVolatile(ConsoleBackend.OUT_CONS), "the backend consumed the ring");
     }
 
     @Test
@@ -264,13 +263,7 @@ class GuestPlatformTest {
         boot();
         var ring = ram.page(getParam(HvmParam.STORE_PFN)).orElseThrow();
         int port = (int) getParam(HvmParam.STORE_EVTCHN);
-        byte[] path = "domid\0".getBytes(StandardCharsets.US_ASCII);
-        int prod = ring.getIntVolatile(2052);
-        int[] hdr = {2 /* XS_READ */, 7, 0, path.length};
-        for (int i = 0; i < 4; i++)
-            for (int b = 0; b < 4; b++) ring.putByte((prod + 4 * i + b) & 1023, (byte) (hdr[i] >>> (8 * b)));
-        for (int i = 0; i < path.length; i++) ring.putByte((prod + 16 + i) & 1023, path[i]);
-        ring.putIntRelease(2052, prod + 16 + path.length);
+        putXenstoreRequest(ring, 2 /* XS_READ */, 7, "domid\0");
         msis.clear();
         assertEquals(0, evtchn(vcpus[0], 4, port));
         long deadline = System.nanoTime() + 5_000_000_000L;
@@ -295,10 +288,8 @@ class GuestPlatformTest {
         assertEquals(RunOutcome.CRASH, RunOutcome.forShutdown(3).status());
     }
 
-    /** Writes one XenStore request into the ring at {@code ring} and notifies; returns the reply's payload. */
-    private String xenstore(GuestMemory memory, GuestPlatform p, int type, int reqId, String payload) throws Exception {
-        var ring = memory.page(p.params().get(HvmParam.STORE_PFN)).orElseThrow();
-        int port = (int) p.params().get(HvmParam.STORE_EVTCHN);
+    /** Writes one request (header and payload) into a XenStore ring as a guest does, and publishes it (req_prod). */
+    private static void putXenstoreRequest(org.jxen.engine.memory.GuestRegion ring, int type, int reqId, String payload) {
         byte[] body = payload.getBytes(StandardCharsets.US_ASCII);
         int prod = ring.getIntVolatile(2052);
         int[] hdr = {type, reqId, 0, body.length};
@@ -306,7 +297,13 @@ class GuestPlatformTest {
             for (int b = 0; b < 4; b++) ring.putByte((prod + 4 * i + b) & 1023, (byte) (hdr[i] >>> (8 * b)));
         for (int i = 0; i < body.length; i++) ring.putByte((prod + 16 + i) & 1023, body[i]);
         ring.putIntRelease(2052, prod + 16 + body.length);
-        assertEquals(0, p.ports().send(port));
+    }
+
+    /** Writes one XenStore request into the ring at {@code ring} and notifies; returns the reply's payload. */
+    private String xenstore(GuestMemory memory, GuestPlatform p, int type, int reqId, String payload) throws Exception {
+        var ring = memory.page(p.params().get(HvmParam.STORE_PFN)).orElseThrow();
+        putXenstoreRequest(ring, type, reqId, payload);
+        assertEquals(0, p.ports().send((int) p.params().get(HvmParam.STORE_EVTCHN)));
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (ring.getIntVolatile(2060) - ring.getIntVolatile(2056) < 16 && System.nanoTime() < deadline) Thread.sleep(1);
         int cons = ring.getIntVolatile(2056);
@@ -375,11 +372,15 @@ class GuestPlatformTest {
     }
 
     private void consoleWrite(GuestMemory memory, GuestPlatform p, String text) {
-        var ring = memory.page(p.params().get(HvmParam.CONSOLE_PFN)).orElseThrow();
+        putConsoleOutput(memory.page(p.params().get(HvmParam.CONSOLE_PFN)).orElseThrow(), text);
+        assertEquals(0, p.ports().send((int) p.params().get(HvmParam.CONSOLE_EVTCHN)));
+    }
+
+    /** Writes {@code text} into a console ring's output as a guest does, and publishes it (out_prod). */
+    private static void putConsoleOutput(org.jxen.engine.memory.GuestRegion ring, String text) {
         byte[] b = text.getBytes(StandardCharsets.US_ASCII);
         int prod = ring.getIntVolatile(ConsoleBackend.OUT_PROD);
         for (int i = 0; i < b.length; i++) ring.putByte(ConsoleBackend.OUT + ((prod + i) & (ConsoleBackend.OUT_SIZE - 1)), b[i]);
         ring.putIntRelease(ConsoleBackend.OUT_PROD, prod + b.length);
-        assertEquals(0, p.ports().send((int) p.params().get(HvmParam.CONSOLE_EVTCHN)));
     }
 }

@@ -96,13 +96,7 @@ class XenDomainTest {
         ByteArrayOutputStream before = new ByteArrayOutputStream();
         int backendPort;
         try (XenDomain d = XenDomain.create(config("pvh-resume-32.elf", before, 240))) {
-            var run = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                try {
-                    return d.run();
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-            });
+            var run = runAsync(d);
             java.util.regex.Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
             var handle = new org.jxen.vmm.backend.XenEvtchnHandle(d.platform().ports(), d.platform().signals());
             backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
@@ -122,13 +116,7 @@ class XenDomainTest {
         try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(240), after, new ByteArrayInputStream(new byte[0]))) {
             var handle = new org.jxen.vmm.backend.XenEvtchnHandle(d.platform().ports(), d.platform().signals());
             assertEquals(backendPort, handle.reattach(backendPort), "the saved binding is taken over");
-            var run = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                try {
-                    return d.run();
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-            });
+            var run = runAsync(d);
             assertEquals(0, handle.notify(backendPort));
             answered = handle.awaitPending(120_000);
             o = run.get(240, java.util.concurrent.TimeUnit.SECONDS);
@@ -140,6 +128,16 @@ class XenDomainTest {
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
         assertTrue(out.contains("the timer is still pending"), "the save happened well before the 5 s timer: " + out);
         assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
+    }
+
+    private static java.util.concurrent.CompletableFuture<RunOutcome> runAsync(XenDomain d) {
+        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return d.run();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
     }
 
     /** Waits for a console line matching {@code regex} (the run must not end first). */
