@@ -113,7 +113,10 @@ public final class GuestPlatform implements AutoCloseable {
         try {
             return new GuestPlatform(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, saved);
         } catch (UncheckedIOException e) {
-            throw e.getCause();
+            IOException cause = e.getCause();
+            if (cause instanceof java.io.EOFException) throw new IOException("the save's platform state ends early");
+            if (cause.getMessage() == null) throw new IOException("the save's platform state is damaged (" + cause.getClass().getSimpleName() + ")");
+            throw cause;
         } catch (IllegalArgumentException e) {
             throw new IOException(e.getMessage());
         }

@@ -363,6 +363,36 @@ class GuestPlatformTest {
         }
     }
 
+    @Test
+    void aDamagedSaveIsRefusedWithAnIoException() throws Exception {
+        boot();
+        GuestPlatform.Saved saved = platform.save();
+        GuestMemory copy = new GuestMemory(Arena.ofAuto().allocate(RAM, 4096));
+        MemorySegment.copy(ram.segment(), 0, copy.segment(), 0, RAM);
+        java.util.Random r = new java.util.Random(5);
+        for (int cut = 0; cut < saved.devices().length; cut += 1 + saved.devices().length / 60) {
+            var damaged = new GuestPlatform.Saved(saved.snapshot(), java.util.Arrays.copyOf(saved.devices(), cut));
+            assertThrows(java.io.IOException.class, () -> restoreOver(copy, damaged), "devices cut at " + cut);
+        }
+        for (int i = 0; i < 100; i++) {
+            byte[] d = saved.devices().clone();
+            d[r.nextInt(d.length)] ^= (byte) (1 + r.nextInt(255));
+            try {
+                restoreOver(copy, new GuestPlatform.Saved(saved.snapshot(), d)).close();
+            } catch (java.io.IOException refused) {
+                assertFalse(refused.getMessage() == null || refused.getMessage().contains("\n"));
+            }
+        }
+    }
+
+    private GuestPlatform restoreOver(GuestMemory memory, GuestPlatform.Saved saved) throws java.io.IOException {
+        try {
+            return platformOver(memory, saved);
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
+        }
+    }
+
     private void xenstoreDrainWatchEvent(GuestMemory memory) throws Exception {
         var ring = memory.page(platform.params().get(HvmParam.STORE_PFN)).orElseThrow();
         long deadline = System.nanoTime() + 5_000_000_000L;
