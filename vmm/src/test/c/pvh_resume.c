@@ -19,8 +19,8 @@ static void ap_main(void)
     ap_ready = 1;
     for (u32 i = 1; i <= ROUNDS; i++) {
         HALT_UNTIL(events_seen[p1] >= i);
+        ap_rounds = i; /* before the answer: vCPU 0 checks it as soon as the answer arrives */
         send(p0);
-        ap_rounds = i;
     }
     HALT_UNTIL(0);
 }
