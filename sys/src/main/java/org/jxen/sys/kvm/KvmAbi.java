@@ -48,7 +48,6 @@ public final class KvmAbi {
     public static final long KVM_SET_XCRS = 0x4188AEA7L;
     public static final long KVM_GET_IRQCHIP = 0xC208AE62L;
     public static final long KVM_SET_IRQCHIP = 0x8208AE63L;
-    public static final long KVM_SET_CLOCK = 0x4030AE7BL;
 
     // capabilities, exit reasons, flags
     public static final int KVM_API_VERSION = 12;
