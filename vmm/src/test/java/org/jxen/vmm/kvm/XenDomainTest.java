@@ -34,6 +34,20 @@ class XenDomainTest {
         assertFalse(e.getMessage().contains("\n"));
     }
 
+    @Test
+    void aFileThatIsNotASaveIsRefusedInOneLineBeforeKvmIsNeeded(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path notASave = dir.resolve("image.elf");
+        java.nio.file.Files.write(notASave, "\u007fELF and more".getBytes());
+        java.io.IOException e = assertThrows(java.io.IOException.class,
+                () -> XenDomain.restore(notASave, Duration.ofSeconds(5), new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0])));
+        assertEquals("not a jxen save file", e.getMessage());
+        Path empty = dir.resolve("empty");
+        java.nio.file.Files.write(empty, new byte[0]);
+        e = assertThrows(java.io.IOException.class,
+                () -> XenDomain.restore(empty, Duration.ofSeconds(5), new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0])));
+        assertEquals("the save file ends early", e.getMessage());
+    }
+
     /** A test guest built on xen32.h: each stage prints PASS, a failed check crashes the domain with FAIL. */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-long-64.elf"})
