@@ -62,7 +62,7 @@ public final class PairedBenchmarks {
         for (KvmRow row : kvmRows) {
             if (!kvm) {
                 if (selected(only, row.name()))
-                    skipped.add(new Skipped(row.name(), "no usable /dev/kvm on this machine (tools/kvm-vm/run.sh ./jxen bench runs them in the emulated VM)"));
+                    skipped.add(new Skipped(row.name(), "no usable /dev/kvm here (tools/kvm-vm/run.sh ./jxen bench)"));
                 continue;
             }
             names.add(row.name());
