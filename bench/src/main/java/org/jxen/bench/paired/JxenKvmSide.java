@@ -10,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.pvclock.TscScale;
 import org.jxen.vmm.backend.XenEvtchnHandle;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.XenDomain;
@@ -34,7 +35,7 @@ final class JxenKvmSide implements AutoCloseable {
     private volatile org.jxen.vmm.kvm.RunOutcome outcome;
     private volatile long[] backendSamples;
     private volatile int backendIndex;
-    private final long tscKhz;
+    private final TscScale tsc;
     /** The guest's console (it prints only when a check fails): quoted when the guest stops answering. */
     private final java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream() {
         @Override
@@ -76,7 +77,7 @@ final class JxenKvmSide implements AutoCloseable {
             backend = new XenEvtchnHandle(domain.platform().ports(), domain.platform().signals());
             backendPort = backend.bindInterdomain(domain.platform().guest().domid(), mbox.getIntVolatile(ARG + 4L * ARG_BACKEND));
             if (backendPort < 0) throw new IllegalStateException("bind_interdomain: " + backendPort);
-            tscKhz = domain.tscKhz();
+            tsc = TscScale.forKhz(domain.tscKhz()); // the guest's TSC to ns as its pvclock converts it
             backendThread = Thread.ofPlatform().name("jxen-bench-backend").daemon().start(this::backendLoop);
         } catch (Exception | Error e) {
             domain.close();
@@ -120,17 +121,17 @@ final class JxenKvmSide implements AutoCloseable {
         stamped.drainPermits();
         armed.drainPermits();
         if (guestTimed(cmd)) {
-            for (int i = 0; i < iters; i++) samples[i] = mbox.getLongVolatile(SAMPLES + 8L * i) * 1_000_000L / tscKhz;
+            for (int i = 0; i < iters; i++) samples[i] = tsc.toNanos(mbox.getLongVolatile(SAMPLES + 8L * i));
         }
     }
 
     private void await(Semaphore s) throws InterruptedException {
         if (!s.tryAcquire(60, TimeUnit.SECONDS))
-            throw new IllegalStateException("the benchmark guest stopped answering (" + diagnosis() + "); its console: " + console.toString().strip());
+            throw new IllegalStateException("the benchmark guest stopped answering (" + stopAndDiagnose() + "); its console: " + console.toString().strip());
     }
 
-    /** The mailbox's words and the ping-pong ports' state, for a report of a guest that stopped answering. */
-    private String diagnosis() {
+    /** Stops the domain and reports the mailbox's words, the ping-pong ports' and the vCPUs' state (a guest that stopped answering). */
+    private String stopAndDiagnose() {
         StringBuilder sb = new StringBuilder(outcome == null ? "running" : "run ended: " + outcome.reason()).append("; mailbox");
         for (long o = 0; o < ARG + 32; o += 4) sb.append(' ').append(mbox.getIntVolatile(o));
         var g = domain.platform().guest();

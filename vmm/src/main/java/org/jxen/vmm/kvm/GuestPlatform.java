@@ -131,7 +131,10 @@ public final class GuestPlatform implements AutoCloseable {
             guest = new GuestDomain(DomainConfig.of(vcpuCount));
             ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
         } else {
-            unchecked(() -> PlatformState.restoreHoles(saved.snapshot(), ram));
+            unchecked(() -> {
+                PlatformState.restoreHoles(saved.snapshot(), ram);
+                return null;
+            });
             ports = Snapshots.restore(saved.snapshot(), ram, DomainConfig.of(vcpuCount).pirqAccess());
             guest = ports.guest();
         }
@@ -170,8 +173,9 @@ public final class GuestPlatform implements AutoCloseable {
                 unchecked(() -> {
                     PlatformState.restore(saved.snapshot(), params, timers);
                     PlatformState.restore(saved.snapshot(), parts);
+                    return null;
                 });
-                devices = uncheckedGet(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console,
+                devices = unchecked(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console,
                         consoleInput, new DataInputStream(new ByteArrayInputStream(saved.devices()))));
             } catch (RuntimeException e) {
                 timers.close(); // a save that does not fit leaves no timer thread behind
@@ -185,23 +189,13 @@ public final class GuestPlatform implements AutoCloseable {
         T run() throws IOException;
     }
 
-    private interface IoStep {
-        void run() throws IOException;
-    }
-
-    private static <T> T uncheckedGet(IoAction<T> a) {
+    /** Runs a step of a restore inside the constructor, where only unchecked exceptions can leave (restore() unwraps). */
+    private static <T> T unchecked(IoAction<T> a) {
         try {
             return a.run();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static void unchecked(IoStep a) {
-        uncheckedGet(() -> {
-            a.run();
-            return null;
-        });
     }
 
     /**
@@ -213,7 +207,10 @@ public final class GuestPlatform implements AutoCloseable {
         var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
         DomainSnapshot snap = Snapshots.capture(ports, ram).withExtensions(PlatformState.capture(params, timers, vcpuCount, parts));
         ByteArrayOutputStream d = new ByteArrayOutputStream();
-        unchecked(() -> devices.save(new DataOutputStream(d)));
+        unchecked(() -> {
+            devices.save(new DataOutputStream(d));
+            return null;
+        });
         return new Saved(snap, d.toByteArray());
     }
 

@@ -3,9 +3,9 @@ package org.jxen.vmm.kvm;
 import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.io.IOException;
-import java.lang.foreign.MemorySegment;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,7 +16,6 @@ import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
 import org.jxen.engine.evtchn.DomainConfig;
-
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.engine.platform.VcpuHvmContext;
