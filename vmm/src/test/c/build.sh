@@ -4,7 +4,8 @@ set -eu
 out="$1"
 src="$(dirname "$0")"
 mkdir -p "$out"
-flags="-O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-pic -fno-stack-protector -no-pie -mno-red-zone \
+# -mgeneral-regs-only: no x87 or SSE code (a PVM host cannot emulate x87 at CPL0; gcc otherwise moves 64-bit atomics through fild/fistp).
+flags="-mgeneral-regs-only -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -fno-pic -fno-stack-protector -no-pie -mno-red-zone \
   -fno-asynchronous-unwind-tables -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,$src/guest.ld"
 gcc -m64 $flags -o "$out/pvh-hello-64.elf" "$src/pvh_hello.c"
 gcc -m64 $flags -DNOTE_QUAD -o "$out/pvh-hello-64-quadnote.elf" "$src/pvh_hello.c"

@@ -139,3 +139,29 @@ void xen32_main(void)
     print("ALL PASSED\n");
     shutdown(SHUTDOWN_poweroff);
 }
+
+/*
+ * 64-bit atomics for 32-bit guests built without x87 (-mgeneral-regs-only): gcc calls these instead of moving the
+ * value through fild/fistp, which a PVM host cannot emulate at CPL0. lock cmpxchg8b, as libatomic does on i586+.
+ */
+u64 __atomic_load_8(const volatile void *p, int order)
+{
+    (void)order;
+    u64 v = 0; /* compare with 0, store 0: memory unchanged either way, the value lands in edx:eax */
+    __asm__ volatile("lock cmpxchg8b %1" : "+A"(v), "+m"(*(volatile u64 *)p) : "b"(0), "c"(0) : "memory", "cc");
+    return v;
+}
+
+_Bool __atomic_compare_exchange_8(volatile void *p, void *expected, u64 desired, _Bool weak, int success, int failure)
+{
+    (void)weak, (void)success, (void)failure;
+    u64 old = *(u64 *)expected;
+    u8 ok;
+    __asm__ volatile("lock cmpxchg8b %1; sete %2"
+                     : "+A"(old), "+m"(*(volatile u64 *)p), "=q"(ok)
+                     : "b"((u32)desired), "c"((u32)(desired >> 32))
+                     : "memory", "cc");
+    if (!ok)
+        *(u64 *)expected = old;
+    return ok;
+}

@@ -11,6 +11,7 @@ import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.vmm.boot.ImageException;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
+import org.jxen.vmm.control.ControlServer;
 import org.jxen.vmm.kvm.XenDomain;
 
 import picocli.CommandLine.Command;
@@ -72,17 +73,22 @@ final class RunCommand implements Callable<Integer> {
             }
         });
         Runtime.getRuntime().addShutdownHook(onSignal);
-        org.jxen.vmm.control.ControlServer control = null;
-        try (domain) {
+        // Close order: the control socket (its clients touch the ports) before the save and before the domain.
+        ControlServer control = null;
+        try {
             if (socket != null) {
                 try {
-                    control = new org.jxen.vmm.control.ControlServer(socket, domain.platform().controlTarget());
+                    control = new ControlServer(socket, domain.platform().controlTarget());
                 } catch (java.io.IOException e) {
                     throw new IllegalArgumentException(socket + ": cannot serve the control socket: " + e.getMessage());
                 }
             }
             RunOutcome outcome = domain.run();
             System.out.flush();
+            if (control != null) {
+                control.close();
+                control = null;
+            }
             if (saveFile != null && outcome.guestAlive()) {
                 try {
                     domain.save(saveFile);
@@ -97,6 +103,7 @@ final class RunCommand implements Callable<Integer> {
             return outcome.status();
         } finally {
             if (control != null) control.close();
+            domain.close();
             finished.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(onSignal);

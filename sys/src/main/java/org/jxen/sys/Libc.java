@@ -141,23 +141,31 @@ public final class Libc {
         }
     }
 
-    /** mmap(2) of {@code length} bytes; the mapping as a segment of that size (unmapped with {@link #munmap}). */
-    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) {
+    /**
+     * mmap(2) of {@code length} bytes, owned by {@code owner}: closing that arena unmaps it, and every access after
+     * that (through this segment or any slice of it) throws IllegalStateException instead of touching freed memory.
+     * The mapping has no other way to be released, so whoever closes the arena must first stop every thread (and
+     * every kernel object, such as a KVM memslot or a running vCPU) that may still use it.
+     */
+    public static MemorySegment mmap(Arena owner, long length, int prot, int flags, int fd, long offset) {
+        MemorySegment p;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = errnoBuffer(a);
-            MemorySegment p = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, length, prot, flags, fd, offset);
+            p = (MemorySegment) MMAP.invokeExact(st, MemorySegment.NULL, length, prot, flags, fd, offset);
             if (p.address() == -1L) throw new SyscallException("mmap", errno(st));
-            return p.reinterpret(length);
         } catch (Throwable t) {
             throw rethrow(t);
         }
+        long address = p.address();
+        return p.reinterpret(length, owner, unused -> unmap(address, length));
     }
 
-    public static void munmap(MemorySegment mapping) {
+    /** The arena's cleanup for a mapping: runs once, after no thread can reach the segment any more. */
+    private static void unmap(long address, long length) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = errnoBuffer(a);
-            int rc = (int) MUNMAP.invokeExact(st, mapping, mapping.byteSize());
-            if (rc != 0) throw new SyscallException("munmap", errno(st));
+            int rc = (int) MUNMAP.invokeExact(st, MemorySegment.ofAddress(address), length);
+            if (rc != 0) System.err.println("jxen: munmap of 0x" + Long.toHexString(address) + " failed: " + Errno.describe(errno(st)));
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -19,6 +19,8 @@ public final class VcpuTimers implements AutoCloseable {
     private final ScheduledFuture<?>[] periodic;
     private final long[] singleshotDeadline;
     private final long[] period;
+    /** Set for a save: nothing fires any more, and armed deadlines stay as they are (the save records them). */
+    private volatile boolean paused;
 
     /**
      * @param systemTimeNanos Xen system time (what absolute timeouts are in)
@@ -45,6 +47,7 @@ public final class VcpuTimers implements AutoCloseable {
 
     private void expire(int vcpu) {
         synchronized (this) {
+            if (paused) return;
             singleshot[vcpu] = null;
             singleshotDeadline[vcpu] = 0;
         }
@@ -65,7 +68,9 @@ public final class VcpuTimers implements AutoCloseable {
     public synchronized void setPeriodic(int vcpu, long periodNs) {
         stopPeriodic(vcpu);
         period[vcpu] = periodNs;
-        periodic[vcpu] = clock.scheduleAtFixedRate(() -> fire.accept(vcpu), periodNs, periodNs, TimeUnit.NANOSECONDS);
+        periodic[vcpu] = clock.scheduleAtFixedRate(() -> {
+            if (!paused) fire.accept(vcpu);
+        }, periodNs, periodNs, TimeUnit.NANOSECONDS);
     }
 
     public synchronized void stopPeriodic(int vcpu) {
@@ -79,8 +84,40 @@ public final class VcpuTimers implements AutoCloseable {
         return period[vcpu];
     }
 
+    /**
+     * Stops every timer from firing, keeping the armed deadlines and periods (for a save, so the saved ports and RAM
+     * agree with what the timers did). Returns once no expiry is running any more.
+     */
+    public void pause() {
+        paused = true;
+        synchronized (this) {
+            // A singleshot expiry checks the flag under this lock; a periodic one may still be in fire(): wait it out.
+        }
+        try {
+            clock.submit(() -> {}).get(); // one thread runs every timer: this runs after any expiry in progress
+        } catch (java.util.concurrent.RejectedExecutionException | java.util.concurrent.ExecutionException e) {
+            // already closed: nothing runs
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Cancels every timer and waits for an expiry in progress to finish (it raises an event, which may inject an
+     * upcall through the VM's descriptor). False if the timer thread did not end within {@code millis}.
+     */
+    public boolean stop(long millis) {
+        clock.shutdownNow();
+        try {
+            return clock.awaitTermination(millis, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return clock.isTerminated();
+        }
+    }
+
     @Override
     public void close() {
-        clock.shutdownNow();
+        stop(60_000);
     }
 }

@@ -78,6 +78,7 @@ public final class KvmAbi {
     public static final int KVM_EXIT_FAIL_ENTRY = 9;
     public static final int KVM_EXIT_INTR = 10;
     public static final int KVM_EXIT_INTERNAL_ERROR = 17;
+    public static final int KVM_INTERNAL_ERROR_EMULATION = 1;
     public static final int KVM_EXIT_SYSTEM_EVENT = 24;
     public static final int KVM_EXIT_X86_RDMSR = 29;
     public static final int KVM_EXIT_X86_WRMSR = 30;

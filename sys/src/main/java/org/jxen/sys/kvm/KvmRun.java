@@ -44,6 +44,16 @@ public final class KvmRun {
         run.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_KVM_DIRTY_REGS, d | KVM_SYNC_X86_REGS);
     }
 
+    public void markSregsDirty() {
+        long d = run.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_KVM_DIRTY_REGS);
+        run.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_KVM_DIRTY_REGS, d | KVM_SYNC_X86_SREGS);
+    }
+
+    /** The synced {@code struct kvm_sregs} (valid after an exit when requested; written back with markSregsDirty). */
+    public MemorySegment sregs() {
+        return run.asSlice(OFFSETOF_KVM_RUN_SREGS, SIZEOF_KVM_SREGS);
+    }
+
     // ---- KVM_EXIT_IO
     public boolean ioOut() {
         return run.get(ValueLayout.JAVA_BYTE, OFFSETOF_KVM_RUN_IO_DIRECTION) == KVM_EXIT_IO_OUT;

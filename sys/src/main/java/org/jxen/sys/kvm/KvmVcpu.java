@@ -19,13 +19,15 @@ public final class KvmVcpu implements AutoCloseable {
     private static final int MSR_TSC = 0x10;
 
     private final int fd;
-    private final MemorySegment run;
+    /** Owns the kvm_run mapping and the errno buffer: closed with the vCPU, after its thread has stopped. */
     private final Arena arena = Arena.ofShared();
+    private final MemorySegment run;
     private final MemorySegment errno = Libc.errnoBuffer(arena);
+    private boolean closed;
 
-    KvmVcpu(int fd, MemorySegment run) {
+    KvmVcpu(int fd, int runSize) {
         this.fd = fd;
-        this.run = run;
+        this.run = Libc.mmap(arena, runSize, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
     }
 
     /** The mmapped kvm_run (exit reason, exit data, synced registers). */
@@ -161,10 +163,15 @@ public final class KvmVcpu implements AutoCloseable {
         return readMsr(MSR_TSC).orElseThrow(() -> new KvmException("KVM_GET_MSRS(TSC)", 0));
     }
 
+    /**
+     * Unmaps kvm_run (a late access through {@link #runArea} then throws) and closes the descriptor. Only once the
+     * thread that runs this vCPU has stopped: while it is inside an ioctl the arena is in use and this throws.
+     */
     @Override
-    public void close() {
-        Libc.munmap(run);
-        Libc.close(fd);
+    public synchronized void close() {
+        if (closed) return;
         arena.close();
+        closed = true;
+        Libc.close(fd);
     }
 }

@@ -6,39 +6,66 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
+import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
+import org.jxen.sys.SharedFd;
 
 /** A KVM VM descriptor: memory slots, the in-kernel irqchip, MSIs, capabilities, the MSR filter, vCPU creation. */
 public final class KvmVm implements AutoCloseable {
     /** Where the VMX TSS and identity map go: three pages just below the BIOS area, outside guest RAM (as QEMU). */
     public static final long TSS_ADDR = 0xFFFB_D000L, IDENTITY_MAP_ADDR = 0xFFFB_C000L;
 
-    private final int fd;
+    /** Held by every ioctl: timer and backend threads send MSIs while the domain closes (see SharedFd). */
+    private final SharedFd fd;
     private final int mmapSize;
-    private final Arena arena = Arena.ofShared();
-    /** MSIs come from any thread: each call uses its own arena for the struct and errno. */
-    private final MemorySegment errno = Libc.errnoBuffer(arena);
 
     KvmVm(int fd, int mmapSize) {
-        this.fd = fd;
+        this.fd = new SharedFd(fd);
         this.mmapSize = mmapSize;
     }
 
+    /** ioctl(fd, request, arg) while holding the descriptor: -EBADF once the VM is closed. */
+    private int call(long request, MemorySegment arg, MemorySegment errnoState) {
+        int f = fd.acquire();
+        if (f < 0) return -Errno.EBADF;
+        try {
+            return Libc.ioctl(f, request, arg, errnoState);
+        } finally {
+            fd.release();
+        }
+    }
+
+    private int call(long request, long arg, MemorySegment errnoState) {
+        int f = fd.acquire();
+        if (f < 0) return -Errno.EBADF;
+        try {
+            return Libc.ioctl(f, request, arg, errnoState);
+        } finally {
+            fd.release();
+        }
+    }
+
     private int ioctl(String name, long request, long arg) {
-        int rc = Libc.ioctl(fd, request, arg, errno);
-        if (rc < 0) throw new KvmException(name, -rc);
-        return rc;
+        try (Arena a = Arena.ofConfined()) {
+            int rc = call(request, arg, Libc.errnoBuffer(a));
+            if (rc < 0) throw new KvmException(name, -rc);
+            return rc;
+        }
     }
 
     private int ioctl(String name, long request, MemorySegment arg) {
-        int rc = Libc.ioctl(fd, request, arg, errno);
-        if (rc < 0) throw new KvmException(name, -rc);
-        return rc;
+        try (Arena a = Arena.ofConfined()) {
+            int rc = call(request, arg, Libc.errnoBuffer(a));
+            if (rc < 0) throw new KvmException(name, -rc);
+            return rc;
+        }
     }
 
     /** KVM_CHECK_EXTENSION on the VM (some capabilities answer per VM). */
     public int checkExtension(int cap) {
-        return Math.max(Libc.ioctl(fd, KVM_CHECK_EXTENSION, cap, errno), 0);
+        try (Arena a = Arena.ofConfined()) {
+            return Math.max(call(KVM_CHECK_EXTENSION, cap, Libc.errnoBuffer(a)), 0);
+        }
     }
 
     /** Maps {@code host} (page-aligned, a multiple of 4 KiB) at guest-physical {@code gpa} in slot {@code slot}. */
@@ -104,7 +131,7 @@ public final class KvmVm implements AutoCloseable {
             m.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_MSI_ADDRESS_LO, 0xFEE0_0000 | (apicId & 0xFF) << 12);
             m.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_MSI_ADDRESS_HI, 0);
             m.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_MSI_DATA, vector & 0xFF);
-            return Libc.ioctl(fd, KVM_SIGNAL_MSI, m, Libc.errnoBuffer(a));
+            return call(KVM_SIGNAL_MSI, m, Libc.errnoBuffer(a));
         }
     }
 
@@ -141,14 +168,18 @@ public final class KvmVm implements AutoCloseable {
     }
 
     public KvmVcpu createVcpu(int id) {
-        int vcpufd = Libc.ioctl(fd, KVM_CREATE_VCPU, id, errno);
-        if (vcpufd < 0) throw new KvmException("KVM_CREATE_VCPU(" + id + ")", -vcpufd);
-        return new KvmVcpu(vcpufd, Libc.mmap(mmapSize, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, vcpufd, 0));
+        int vcpufd = ioctl("KVM_CREATE_VCPU(" + id + ")", KVM_CREATE_VCPU, id);
+        try {
+            return new KvmVcpu(vcpufd, mmapSize);
+        } catch (RuntimeException e) {
+            Libc.close(vcpufd);
+            throw e;
+        }
     }
 
+    /** Closes the VM descriptor once no call holds it; calls after that answer -EBADF. Idempotent. */
     @Override
     public void close() {
-        Libc.close(fd);
-        arena.close();
+        fd.close();
     }
 }

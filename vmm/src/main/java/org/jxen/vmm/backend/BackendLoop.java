@@ -36,14 +36,15 @@ public final class BackendLoop implements AutoCloseable {
         xce.wakeup();
     }
 
-    @Override
-    public void close() {
+    /** Stops the thread and waits for it; false (reported) if it would not stop. Idempotent. */
+    public boolean stop() {
         stop = true;
         xce.wakeup();
-        try {
-            thread.join(2000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        return ThreadStop.join(thread, "backend " + thread.getName());
+    }
+
+    @Override
+    public void close() {
+        stop();
     }
 }

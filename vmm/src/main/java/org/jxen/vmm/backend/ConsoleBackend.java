@@ -13,6 +13,10 @@ import org.jxen.engine.memory.GuestRegion;
  * ring. Event-driven like every backend: the guest's notification wakes the I/O thread; a reader thread that gets
  * input wakes it too. Our indexes (out_cons, in_prod) live here; a guest index claiming more than a ring holds resets
  * that ring. Nothing ever touches memory outside the page.
+ *
+ * <p>The output stream is written by a thread of its own that holds only copies: a stream that blocks (a terminal
+ * nobody reads, a full pipe) stalls the guest's console ring — the guest waits, as on Xen — but never the I/O thread,
+ * which must stop before guest RAM is unmapped.
  */
 public final class ConsoleBackend implements AutoCloseable {
     /** in[1024], out[2048], then in_cons, in_prod, out_cons, out_prod (XENCONS_RING_IDX, uint32). */
@@ -29,6 +33,9 @@ public final class ConsoleBackend implements AutoCloseable {
     private long bytesOut;
     private final BackendLoop loop;
     private final Thread reader;
+    /** Output copied out of the ring, waiting for the writer thread; bounded, so a stalled stream stalls the ring. */
+    private final java.util.concurrent.ArrayBlockingQueue<byte[]> toWrite = new java.util.concurrent.ArrayBlockingQueue<>(64);
+    private final Thread writer;
 
     public ConsoleBackend(GuestRegion ring, XenEvtchnHandle xce, int port, OutputStream out, InputStream in) {
         this.ring = ring.slice(0, INTERFACE_SIZE);
@@ -37,6 +44,7 @@ public final class ConsoleBackend implements AutoCloseable {
         this.out = out;
         this.outCons = ring.getIntVolatile(OUT_CONS);
         this.inProd = ring.getIntVolatile(IN_PROD);
+        this.writer = Thread.ofPlatform().name("jxen-console-out").daemon().start(this::writeOutput);
         this.loop = new BackendLoop("jxen-console", xce, this::service);
         this.reader = in == null ? null : Thread.ofPlatform().name("jxen-console-in").daemon().start(() -> readInput(in));
     }
@@ -61,6 +69,24 @@ public final class ConsoleBackend implements AutoCloseable {
         }
     }
 
+    /** The writer thread: heap copies to the stream, then a service pass for what the full queue held back. */
+    private void writeOutput() {
+        try {
+            while (true) {
+                byte[] data = toWrite.take();
+                try {
+                    out.write(data);
+                    out.flush();
+                } catch (IOException e) {
+                    // standard output gone: the guest keeps running
+                }
+                loop.wake();
+            }
+        } catch (InterruptedException stop) {
+            // closed
+        }
+    }
+
     private synchronized void service() {
         boolean progress = drainOutput();
         progress |= fillInput();
@@ -76,17 +102,13 @@ public final class ConsoleBackend implements AutoCloseable {
             ring.putIntRelease(OUT_CONS, outCons);
             return true;
         }
+        if (toWrite.remainingCapacity() == 0) return false; // the writer wakes us when there is room
         byte[] data = new byte[avail];
         for (int i = 0; i < avail; i++) data[i] = ring.getByte(OUT + ((outCons + i) & (OUT_SIZE - 1)));
+        toWrite.add(data);
         outCons = prod;
         ring.putIntRelease(OUT_CONS, outCons);
         bytesOut += avail;
-        try {
-            out.write(data);
-            out.flush();
-        } catch (IOException e) {
-            // standard output gone: the guest keeps running
-        }
         return true;
     }
 
@@ -106,15 +128,34 @@ public final class ConsoleBackend implements AutoCloseable {
         return wrote;
     }
 
-    /** Stops the I/O thread (for a save: what the guest wrote so far has gone out; the ring indexes are in RAM). */
-    public void pause() {
-        loop.close();
+    /**
+     * Stops the I/O thread (for a save: what the guest wrote so far has left the ring; the ring indexes are in RAM).
+     * False (reported) if it would not stop.
+     */
+    public boolean pause() {
+        return loop.stop();
+    }
+
+    /**
+     * Stops the I/O thread, the only one here that touches guest memory; the writer finishes what it holds (heap
+     * copies) and the reader is left to end with its stream. False (reported) if the I/O thread would not stop.
+     */
+    public boolean stop() {
+        boolean stopped = loop.stop();
+        if (reader != null) reader.interrupt();
+        try {
+            // Let what the guest wrote reach the stream before the process may exit, unless the stream is stuck.
+            for (int i = 0; i < 200 && !toWrite.isEmpty(); i++) Thread.sleep(5);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        writer.interrupt();
+        return stopped;
     }
 
     @Override
     public void close() {
-        loop.close();
-        if (reader != null) reader.interrupt();
+        stop();
     }
 
 }

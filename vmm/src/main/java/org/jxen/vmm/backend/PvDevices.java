@@ -84,10 +84,9 @@ public final class PvDevices implements AutoCloseable {
         }
     }
 
-    /** Stops both backends' I/O threads, so their state and the rings stay still for a save. */
-    public void pause() {
-        console.pause();
-        xenstore.pause();
+    /** Stops both backends' I/O threads, so their state and the rings stay still for a save; false if one would not stop. */
+    public boolean pause() {
+        return console.pause() & xenstore.pause();
     }
 
     /** Ports, the XenStore tree and the XenStore connection's state (after {@link #pause}). */
@@ -121,11 +120,16 @@ public final class PvDevices implements AutoCloseable {
         return xenstore;
     }
 
-    @Override
-    public void close() {
-        xenstore.close();
-        console.close();
+    /** Stops both backends and closes their handles; false (reported) if a backend thread would not stop. */
+    public boolean stop() {
+        boolean stopped = xenstore.stop() & console.stop();
         storeHandle.close();
         consoleHandle.close();
+        return stopped;
+    }
+
+    @Override
+    public void close() {
+        stop();
     }
 }

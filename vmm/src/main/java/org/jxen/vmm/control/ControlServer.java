@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
+import org.jxen.vmm.backend.ThreadStop;
+
 /**
  * A UNIX socket serving {@link ControlCommands}: one thread accepts, one virtual thread per client reads request
  * lines (at most {@value #MAX_LINE} bytes each; a longer line gets an error reply and is skipped) and writes one reply
@@ -26,6 +28,8 @@ public final class ControlServer implements AutoCloseable {
     private final ServerSocketChannel server;
     private final ControlCommands commands;
     private final Set<SocketChannel> clients = ConcurrentHashMap.newKeySet();
+    /** The threads serving clients: they act on the domain's ports, so close() waits for every one of them. */
+    private final Set<Thread> serving = ConcurrentHashMap.newKeySet();
     private final Thread acceptor;
     private volatile boolean closed;
 
@@ -46,8 +50,14 @@ public final class ControlServer implements AutoCloseable {
         while (!closed) {
             try {
                 SocketChannel client = server.accept();
-                clients.add(client);
-                Thread.ofVirtual().start(() -> serve(client));
+                synchronized (this) {
+                    if (closed) {
+                        client.close();
+                        return;
+                    }
+                    clients.add(client);
+                    serving.add(Thread.ofVirtual().start(() -> serve(client)));
+                }
             } catch (IOException e) {
                 if (!closed) System.err.println("jxen: control socket: " + e.getMessage());
                 return;
@@ -80,12 +90,17 @@ public final class ControlServer implements AutoCloseable {
             // the client went away
         } finally {
             clients.remove(client);
+            serving.remove(Thread.currentThread());
         }
     }
 
+    /** Stops accepting, disconnects every client and waits for the threads serving them (they touch the ports). */
     @Override
     public void close() {
-        closed = true;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
         try {
             server.close();
         } catch (IOException ignored) {
@@ -98,11 +113,10 @@ public final class ControlServer implements AutoCloseable {
                 // closing anyway
             }
         }
+        ThreadStop.join(acceptor, "the control socket's acceptor");
+        for (Thread t : serving) ThreadStop.join(t, "a control socket client");
         try {
-            acceptor.join(1000);
             Files.deleteIfExists(path);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         } catch (IOException ignored) {
             // nothing more to do
         }

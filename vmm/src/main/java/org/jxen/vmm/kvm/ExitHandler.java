@@ -18,6 +18,7 @@ import org.jxen.engine.platform.MemoryOp;
 import org.jxen.engine.platform.VcpuOp;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.vmm.cpu.HypercallPage;
+import org.jxen.vmm.cpu.RefusedInstruction;
 import org.jxen.vmm.cpu.XenMsrs;
 
 /**
@@ -77,11 +78,11 @@ public final class ExitHandler {
             return null;
         }
         if (reason == KVM_EXIT_INTR) return null;
-        if (reason == KVM_EXIT_SHUTDOWN) return new RunOutcome(RunOutcome.GUEST_FAULT, "guest triple fault (KVM_EXIT_SHUTDOWN) at rip 0x" + Long.toHexString(run.reg(KvmRun.RIP)));
+        if (reason == KVM_EXIT_SHUTDOWN)
+            return new RunOutcome(RunOutcome.GUEST_FAULT, "guest triple fault (KVM_EXIT_SHUTDOWN) on " + RefusedInstruction.describe(run, ram));
         if (reason == KVM_EXIT_FAIL_ENTRY)
             return new RunOutcome(RunOutcome.GUEST_FAULT, "vCPU entry failed, hardware reason 0x" + Long.toHexString(run.failEntryReason()));
-        if (reason == KVM_EXIT_INTERNAL_ERROR)
-            return new RunOutcome(RunOutcome.GUEST_FAULT, "KVM internal error, suberror " + run.internalSuberror() + " at rip 0x" + Long.toHexString(run.reg(KvmRun.RIP)));
+        if (reason == KVM_EXIT_INTERNAL_ERROR) return internalError(run);
         if (reason == KVM_EXIT_SYSTEM_EVENT) {
             return switch (run.systemEventType()) {
                 case KVM_SYSTEM_EVENT_SHUTDOWN -> RunOutcome.forShutdown(0);
@@ -91,6 +92,26 @@ public final class ExitHandler {
         }
         if (reason == KVM_EXIT_HLT) return new RunOutcome(RunOutcome.GUEST_FAULT, "vCPU halted with no interrupt controller to wake it");
         return new RunOutcome(RunOutcome.GUEST_FAULT, "unhandled KVM exit " + reason + " at rip 0x" + Long.toHexString(run.reg(KvmRun.RIP)));
+    }
+
+    /** Instructions the host's KVM refused and jxen emulated (see {@link RefusedInstruction}). */
+    private long emulated;
+
+    public long emulatedInstructions() {
+        return emulated;
+    }
+
+    private RunOutcome internalError(KvmRun run) {
+        int sub = run.internalSuberror();
+        if (sub == KVM_INTERNAL_ERROR_EMULATION) {
+            if (RefusedInstruction.tryEmulate(run, ram)) {
+                emulated++;
+                return null;
+            }
+            return new RunOutcome(RunOutcome.GUEST_FAULT, "the host's KVM cannot emulate " + RefusedInstruction.describe(run, ram)
+                    + " (KVM internal error, suberror 1: emulation failure)");
+        }
+        return new RunOutcome(RunOutcome.GUEST_FAULT, "KVM internal error, suberror " + sub + " on " + RefusedInstruction.describe(run, ram));
     }
 
     private static boolean longMode(KvmRun run) {

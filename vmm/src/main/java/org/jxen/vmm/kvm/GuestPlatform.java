@@ -203,7 +203,8 @@ public final class GuestPlatform implements AutoCloseable {
      * platform's state and the devices'. The domain cannot run afterwards (its backends are paused): close it.
      */
     public Saved save() {
-        devices.pause();
+        timers.pause();
+        if (!devices.pause()) throw new IllegalStateException("a PV backend did not stop; nothing saved");
         var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
         DomainSnapshot snap = Snapshots.capture(ports, ram).withExtensions(PlatformState.capture(params, timers, vcpuCount, parts));
         ByteArrayOutputStream d = new ByteArrayOutputStream();
@@ -292,13 +293,20 @@ public final class GuestPlatform implements AutoCloseable {
         return devices;
     }
 
-    private boolean closed;
+    private Boolean stopped;
+
+    /**
+     * Stops every thread of the platform that can touch guest memory or raise an event (the PV backends' I/O threads,
+     * the timer thread) and waits for each. True if all stopped; false if one would not (reported in one line): the
+     * caller must then keep guest RAM and the VM descriptor alive. Idempotent.
+     */
+    public synchronized boolean stop() {
+        if (stopped == null) stopped = devices.stop() & timers.stop(org.jxen.vmm.backend.ThreadStop.JOIN_MILLIS);
+        return stopped;
+    }
 
     @Override
-    public synchronized void close() {
-        if (closed) return;
-        closed = true;
-        devices.close();
-        timers.close();
+    public void close() {
+        stop();
     }
 }

@@ -11,6 +11,7 @@ import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.sys.kvm.KvmVcpu;
+import org.jxen.vmm.backend.ThreadStop;
 
 /**
  * One vCPU's thread: KVM_RUN, handle the exit, again, until the domain stops. It is also the {@link VcpuControl} its
@@ -56,6 +57,7 @@ final class VcpuThread implements VcpuControl {
 
     /** Starts the thread; {@code setup} runs on it before the first KVM_RUN (register state for an AP). */
     synchronized void start(Consumer<KvmVcpu> setup) {
+        if (stop.requested()) return; // the domain is stopping: no vCPU starts (VCPUOP_up after close is refused)
         if (thread != null) {
             // VCPUOP_up after VCPUOP_down: resume where it stopped.
             down = false;
@@ -155,7 +157,22 @@ final class VcpuThread implements VcpuControl {
     }
 
     void join(long millis) throws InterruptedException {
-        if (thread != null) thread.join(millis);
+        Thread t;
+        synchronized (this) {
+            t = thread;
+        }
+        if (t != null) t.join(millis);
+    }
+
+    /** Kicks the thread out of KVM_RUN and waits for it to end; false (reported) if it would not. */
+    boolean stopAndJoin() {
+        Thread t;
+        synchronized (this) {
+            t = thread;
+        }
+        if (t == null) return true;
+        kick();
+        return ThreadStop.join(t, "vCPU " + id);
     }
 
     @Override

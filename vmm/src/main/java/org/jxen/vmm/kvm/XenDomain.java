@@ -5,6 +5,7 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +31,7 @@ import org.jxen.sys.kvm.KvmException;
 import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVm;
+import org.jxen.vmm.backend.ThreadStop;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
 import org.jxen.vmm.boot.PvhLoader;
@@ -50,6 +52,12 @@ public final class XenDomain implements AutoCloseable {
     private final RunConfig config;
     private final Kvm kvm;
     private final KvmVm vm;
+    /**
+     * Owns guest RAM (see docs/ownership.md): closed last, after every vCPU thread, backend and timer has stopped and
+     * the VM (whose memslot points into it) is gone. Every GuestMemory/GuestRegion view is a slice of it, so a late
+     * access throws instead of touching unmapped memory.
+     */
+    private final Arena ramArena = Arena.ofShared();
     private final MemorySegment ramMapping;
     private final GuestMemory ram;
     private final DomainStop stop = new DomainStop();
@@ -70,7 +78,7 @@ public final class XenDomain implements AutoCloseable {
             throw new KvmException("this KVM cannot sync regs and sregs through kvm_run");
         SaveFile saved = restore == null ? null : restore.saved;
         byte[] image = saved == null ? Files.readAllBytes(config.image()) : null;
-        ramMapping = Libc.mmap(config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
+        ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         ram = new GuestMemory(ramMapping);
         GuestLayout layout = GuestLayout.standard(config.memoryBytes());
@@ -80,7 +88,7 @@ public final class XenDomain implements AutoCloseable {
             if (saved == null) boot = PvhLoader.load(image, ram, layout, config.cmdline());
             else restore.readRam(ram);
         } catch (ImageException | IOException | RuntimeException e) {
-            Libc.munmap(ramMapping);
+            ramArena.close();
             throw e;
         }
         vm = kvm.createVm();
@@ -151,7 +159,7 @@ public final class XenDomain implements AutoCloseable {
             if (built != null) built.close();
             for (KvmVcpu v : kvmVcpus) v.close();
             vm.close();
-            Libc.munmap(ramMapping);
+            ramArena.close();
             throw e;
         }
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
@@ -269,6 +277,7 @@ public final class XenDomain implements AutoCloseable {
      * and the run ends at once with that reason instead of at the time limit.
      */
     public RunOutcome run() throws InterruptedException {
+        if (closed) throw new IllegalStateException("the domain is closed");
         for (int v : firstToRun) vcpus.get(v).start(k -> {});
         long deadline = System.nanoTime() + config.timeout().toNanos();
         RunOutcome o = null;
@@ -290,31 +299,30 @@ public final class XenDomain implements AutoCloseable {
             stop.request(new RunOutcome(RunOutcome.TIMEOUT, "guest still running after " + config.timeout().toSeconds() + " s (--timeout)"));
             o = stop.outcome();
         }
-        for (VcpuThread t : vcpus) t.join(2000);
+        for (VcpuThread t : vcpus) t.join(ThreadStop.JOIN_MILLIS);
         return o;
     }
 
+    private volatile boolean closed;
+
+    /**
+     * Stops the domain and releases it in the order docs/ownership.md gives: the vCPU threads stop (each leaves
+     * KVM_RUN), then the platform's threads (backends, timers); only when all of them have ended are the vCPUs'
+     * kvm_run mappings, the VM descriptor and guest RAM released. A thread that will not stop is reported in one line
+     * and what it can reach stays mapped: a leak, never a crash. Idempotent.
+     */
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
         stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "closed"));
-        boolean stuck = false;
-        for (VcpuThread t : vcpus) {
-            try {
-                t.join(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            stuck |= t.alive();
-        }
-        platform.close();
-        if (stuck) {
-            // A vCPU thread still running would touch its kvm_run and guest RAM after an unmap: leak them instead.
-            System.err.println("jxen: a vCPU thread did not stop; its KVM state and guest RAM stay mapped");
-            return;
-        }
+        boolean stopped = true;
+        for (VcpuThread t : vcpus) stopped &= t.stopAndJoin();
+        stopped &= platform.stop();
+        if (!stopped) return; // reported by whoever did not stop; kvm_run, the VM and RAM stay mapped
         for (VcpuThread t : vcpus) t.kvmVcpu().close();
         vm.close();
-        Libc.munmap(ramMapping);
+        ramArena.close();
         kvm.close();
     }
 }

@@ -79,9 +79,9 @@ public final class XenStoreBackend implements AutoCloseable {
         this.loop = new BackendLoop("jxen-xenstore", xce, this::service);
     }
 
-    /** Stops the I/O thread (for a save: the ring and this backend's state stay as they are). */
-    public void pause() {
-        loop.close();
+    /** Stops the I/O thread (for a save: the ring and this backend's state stay as they are); false if it would not. */
+    public boolean pause() {
+        return loop.stop();
     }
 
     /** What a resumed backend needs (call after {@link #pause}): the partial request, unsent replies, the connection. */
@@ -187,9 +187,15 @@ public final class XenStoreBackend implements AutoCloseable {
         return wrote;
     }
 
+    /** Stops the I/O thread and ends the connection; false (reported) if the thread would not stop. */
+    public boolean stop() {
+        boolean stopped = loop.stop();
+        connection.close();
+        return stopped;
+    }
+
     @Override
     public void close() {
-        loop.close();
-        connection.close();
+        stop();
     }
 }
