@@ -20,6 +20,14 @@ public record Channel(Binding binding, int vcpu, int priority) {
         return binding instanceof Binding.Free;
     }
 
+    /**
+     * Xen's {@code evtchn_usable()} ({@code xen/include/xen/event.h}): a bound port (state above ECS_RESERVED).
+     * Unmask, poll and set_priority act only on usable ports.
+     */
+    public boolean usable() {
+        return !(binding instanceof Binding.Free) && !(binding instanceof Binding.Reserved);
+    }
+
     public Channel withVcpu(int newVcpu) {
         return new Channel(binding, newVcpu, priority);
     }

@@ -36,4 +36,9 @@ public interface EventChannelAbi {
 
     /** EVTCHNOP_set_priority: 0 or an errno (-ENOSYS where the ABI has no priorities). */
     int setPriority(int port, int priority);
+
+    /** Whether the ABI has a set_priority op (Xen's {@code evtchn_port_ops.set_priority}: FIFO yes, 2-level no). */
+    default boolean hasPriorities() {
+        return false;
+    }
 }

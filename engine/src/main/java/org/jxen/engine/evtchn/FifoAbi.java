@@ -296,6 +296,11 @@ public final class FifoAbi implements EventChannelAbi {
     }
 
     @Override
+    public boolean hasPriorities() {
+        return true;
+    }
+
+    @Override
     public int setPriority(int port, int priority) {
         // Future events go to the new queue; one already linked stays where it is (Xen does the same).
         return priority < 0 || priority > PRIORITY_MIN ? -Errno.EINVAL : 0;

@@ -56,6 +56,16 @@ public final class GuestDomain extends EventDomain {
         return shared;
     }
 
+    /**
+     * Xen's {@code evtchn_port_poll} ({@code xen/include/xen/event.h}): 1 if the port is pending, 0 if not, -EINVAL
+     * if it is outside the valid range or not usable (free, reserved: port 0 included). Without the domain lock: a
+     * poll races with a close in Xen too.
+     */
+    public int pollPort(int port) {
+        if (!ports.isValid(port) || !ports.get(port).usable()) return -org.jxen.engine.abi.Errno.EINVAL;
+        return abi().isPending(port) ? 1 : 0;
+    }
+
     public Pollers pollers() {
         return pollers;
     }

@@ -325,7 +325,8 @@ public final class PortManager {
         try {
             if (!guest.ports.isValid(port)) return -Errno.EINVAL;
             Channel ch = guest.ports.get(port);
-            guest.abi().unmask(ch.vcpu(), port, ch.priority());
+            // event.h evtchn_port_unmask: a free or reserved port is left as it is (its mask bit stays set), still 0.
+            if (ch.usable()) guest.abi().unmask(ch.vcpu(), port, ch.priority());
             return 0;
         } finally {
             read.unlock();
@@ -356,6 +357,10 @@ public final class PortManager {
         write.lock();
         try {
             if (!guest.ports.isValid(port)) return -Errno.EINVAL;
+            // event.h evtchn_port_set_priority: no such op (2-level) -ENOSYS, then an unusable port -EACCES, then the
+            // ABI's own check (FIFO: priority > 15 is -EINVAL).
+            if (!guest.abi().hasPriorities()) return -Errno.ENOSYS;
+            if (!guest.ports.get(port).usable()) return -Errno.EACCES;
             int rc = guest.abi().setPriority(port, priority);
             if (rc == 0) {
                 Channel ch = guest.ports.get(port).withPriority(priority);

@@ -60,7 +60,7 @@ public final class GrantMapper {
         }
         if (readOnly) pin[0]++;
         else pin[1]++;
-        return new Result(GNTST_OKAY, new Mapping(ref, readOnly, page.get()));
+        return new Result(GNTST_OKAY, new Mapping(ref, readOnly, readOnly ? page.get().readOnly() : page.get()));
     }
 
     /** Drops a mapping; the last reader/writer clears GTF_reading/GTF_writing. */

@@ -51,8 +51,9 @@ public final class HvmParams {
 
     /** HVMOP_set_evtchn_upcall_vector: -ENOENT for no such vCPU, -EINVAL for a vector below 0x10. */
     public int setVcpuUpcallVector(int vcpu, int vector) {
-        if (vcpu < 0 || vcpu >= vcpuVectors.length()) return -Errno.ENOENT;
+        // arch/x86/hvm/hvm.c hvmop_set_evtchn_upcall_vector: the vector is checked before the vCPU is looked up.
         if (vector < 0x10) return -Errno.EINVAL;
+        if (vcpu < 0 || vcpu >= vcpuVectors.length()) return -Errno.ENOENT;
         vcpuVectors.set(vcpu, vector);
         return 0;
     }

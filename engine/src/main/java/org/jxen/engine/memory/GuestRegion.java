@@ -61,6 +61,11 @@ public final class GuestRegion {
         return backing;
     }
 
+    /** The same range, read-only: every write through it throws (a read-only grant mapping handed to a backend). */
+    public GuestRegion readOnly() {
+        return new GuestRegion(backing.asReadOnly(), base, length);
+    }
+
     /** A sub-range, checked against this region. */
     public GuestRegion slice(long offset, long len) {
         Objects.checkFromIndexSize(offset, len, length);

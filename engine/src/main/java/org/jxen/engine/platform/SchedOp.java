@@ -14,10 +14,13 @@ import org.jxen.engine.memory.GuestVirtualMemory;
 
 /**
  * HYPERVISOR_sched_op ({@code public/sched.h}, Xen's {@code common/sched/core.c}): yield, block (sleep until an
- * upcall), shutdown and poll. SCHEDOP_poll: at most 128 ports, each valid (-EINVAL) and readable (-EFAULT); returns 0
- * at once if the vCPU has an upcall pending or a polled port is pending; else sleeps until a polled port becomes
- * pending (masked or not), an upcall arrives, or the absolute timeout (Xen system time, ns) passes; always 0 then
- * (Linux treats a non-zero poll result as fatal).
+ * upcall), shutdown and poll. SCHEDOP_poll follows {@code do_poll}: at most 128 ports (-EINVAL); 0 at once if an
+ * upcall is deliverable (pending, and the vCPU has an upcall route: a vector); then the ports in list order, each read
+ * (-EFAULT) and checked ({@code evtchn_port_poll}: pending ends the poll with 0, an invalid or unusable one is
+ * -EINVAL); else it sleeps until a polled port becomes pending (masked or not), an upcall that has a route arrives,
+ * or the absolute timeout (Xen system time, ns) passes; always 0 then (Linux treats a non-zero result as fatal).
+ * Without an upcall route an event on another port does not end the poll ({@code hvm_assert_evtchn_irq} kicks
+ * nobody then): the wake-up is the upcall sink's, which only kicks a vCPU that has a vector.
  */
 public final class SchedOp {
     public static final int YIELD = 0, BLOCK = 1, SHUTDOWN = 2, POLL = 3, REMOTE_SHUTDOWN = 4, SHUTDOWN_CODE = 5,
@@ -30,6 +33,8 @@ public final class SchedOp {
     private final GuestDomain guest;
     private final IntFunction<VcpuControl> vcpus;
     private final LongSupplier systemTimeNanos;
+    /** Whether a vCPU's upcalls have somewhere to go (a per-vCPU or domain callback vector). */
+    private volatile java.util.function.IntPredicate upcallRouted = v -> true;
 
     /**
      * @param vcpus the control of each vCPU (by Xen vcpu id)
@@ -42,6 +47,12 @@ public final class SchedOp {
         guest.pollers().setWaker(v -> vcpus.apply(v).wake());
     }
 
+    /** Tells which vCPUs have an upcall route (HVM params); without one, a pending upcall ends no block or poll. */
+    public SchedOp withUpcallRoute(java.util.function.IntPredicate routed) {
+        this.upcallRouted = routed;
+        return this;
+    }
+
     /** Handles sched_op(cmd, arg) for the vCPU {@code self}. */
     public long handle(VcpuControl self, HypercallArgs args, GuestVirtualMemory mem) {
         int cmd = HypercallArgs.u32(args.a1());
@@ -52,13 +63,19 @@ public final class SchedOp {
             }
             case BLOCK -> {
                 self.prepareBlock();
-                if (!upcallPending(self.vcpu())) self.block(Long.MAX_VALUE);
+                if (!eventsNeedDelivery(self.vcpu())) self.block(Long.MAX_VALUE);
                 yield 0;
             }
             case SHUTDOWN, SHUTDOWN_CODE -> {
                 long reason = mem.readU32(args.a2());
                 if (reason < 0) yield reason;
-                if (cmd == SHUTDOWN) self.shutdown((int) reason);
+                // common/sched/core.c + common/domain.c (domain_shutdown): shutdown_code records the first code as a
+                // u8; a later shutdown, whatever its own reason, is reported with the recorded one.
+                if (cmd == SHUTDOWN_CODE) shutdownCode.compareAndSet(NO_CODE, (int) (reason & 0xFF));
+                else {
+                    shutdownCode.compareAndSet(NO_CODE, (int) reason);
+                    self.shutdown(shutdownCode.get());
+                }
                 yield 0;
             }
             case POLL -> poll(self, args, mem);
@@ -68,8 +85,18 @@ public final class SchedOp {
         };
     }
 
-    private boolean upcallPending(int vcpu) {
-        return guest.shared().vcpuInfo(vcpu).testBit(SharedInfoLayout.UPCALL_PENDING, 0);
+    /** SHUTDOWN_CODE_INVALID in Xen: no code recorded yet. */
+    private static final int NO_CODE = -1;
+    private final java.util.concurrent.atomic.AtomicInteger shutdownCode = new java.util.concurrent.atomic.AtomicInteger(NO_CODE);
+
+    /** The code SCHEDOP_shutdown_code recorded (or the first shutdown's reason), -1 if none yet. */
+    public int shutdownCode() {
+        return shutdownCode.get();
+    }
+
+    /** Xen's local_events_need_delivery for HVM: an upcall is pending and has a vector to arrive by. */
+    private boolean eventsNeedDelivery(int vcpu) {
+        return guest.shared().vcpuInfo(vcpu).testBit(SharedInfoLayout.UPCALL_PENDING, 0) && upcallRouted.test(vcpu);
     }
 
     private long poll(VcpuControl self, HypercallArgs args, GuestVirtualMemory mem) {
@@ -81,21 +108,19 @@ public final class SchedOp {
         int nr = s.get(ValueLayout.JAVA_INT_UNALIGNED, wide ? 8 : 4);
         long timeout = s.get(ValueLayout.JAVA_LONG_UNALIGNED, wide ? 16 : 8);
         if (Integer.compareUnsigned(nr, MAX_POLL_PORTS) > 0) return -Errno.EINVAL;
-        int[] ports = new int[nr];
-        if (nr > 0) {
-            MemorySegment list = MemorySegment.ofArray(new byte[4 * nr]);
-            if (mem.read(portsPtr, list) != 0) return -Errno.EFAULT;
-            for (int i = 0; i < nr; i++) ports[i] = list.get(ValueLayout.JAVA_INT_UNALIGNED, 4L * i);
-        }
         int vcpu = self.vcpu();
         var pollers = guest.pollers();
-        pollers.arm(vcpu, nr == 1 ? ports[0] : -1);
+        MemorySegment port = MemorySegment.ofArray(new byte[4]);
+        // One port: armed for that port alone (v->poll_evtchn); an unreadable list is -EFAULT in the loop below.
+        int single = nr == 1 && mem.read(portsPtr, port) == 0 ? port.get(ValueLayout.JAVA_INT_UNALIGNED, 0) : -1;
+        pollers.arm(vcpu, single);
         self.prepareBlock();
         try {
-            if (upcallPending(vcpu)) return 0; // local events need delivery
-            for (int p : ports) {
-                if (p < 0 || p >= guest.abi().portLimit()) return -Errno.EINVAL;
-                if (guest.abi().isPending(p)) return 0;
+            if (eventsNeedDelivery(vcpu)) return 0;
+            for (int i = 0; i < nr; i++) {
+                if (mem.read(portsPtr + 4L * i, port) != 0) return -Errno.EFAULT;
+                int rc = guest.pollPort(port.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+                if (rc != 0) return rc > 0 ? 0 : rc;
             }
             long deadline = Long.MAX_VALUE;
             if (timeout != 0) {

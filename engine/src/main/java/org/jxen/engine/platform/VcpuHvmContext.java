@@ -44,6 +44,14 @@ public record VcpuHvmContext(boolean longMode, long rax, long rcx, long rdx, lon
     public static VcpuHvmContext decode(MemorySegment s, int[] error) {
         int mode = s.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
         error[0] = 0;
+        // arch/x86/hvm/domain.c arch_set_info_hvm_guest: ctx->pad, and in 32-bit mode pad1 and pad2[3], must be 0.
+        boolean padsClear = s.get(ValueLayout.JAVA_INT_UNALIGNED, 4) == 0 && (mode != MODE_32B
+                || s.get(ValueLayout.JAVA_INT_UNALIGNED, 8 + 52) == 0 && s.get(ValueLayout.JAVA_SHORT_UNALIGNED, 8 + 114) == 0
+                        && s.get(ValueLayout.JAVA_INT_UNALIGNED, 8 + 116) == 0);
+        if (!padsClear) {
+            error[0] = -Errno.EINVAL;
+            return null;
+        }
         VcpuHvmContext ctx = switch (mode) {
             case MODE_64B -> decode64(s);
             case MODE_32B -> decode32(s);

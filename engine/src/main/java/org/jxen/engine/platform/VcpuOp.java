@@ -84,12 +84,17 @@ public final class VcpuOp {
         MemorySegment s = MemorySegment.ofArray(new byte[VcpuHvmContext.SIZE]);
         int rc = mem.read(arg, s);
         if (rc != 0) return rc;
-        int[] error = new int[1];
-        VcpuHvmContext ctx = VcpuHvmContext.decode(s, error);
-        if (ctx == null) return error[0];
-        if (!ram.contains(ctx.cr3() & ~0xFFFL, 1) && (ctx.cr0() & org.jxen.engine.memory.PagingState.CR0_PG) != 0)
-            return -Errno.EINVAL; // Xen: "Invalid CR3" when the page tables are not in the guest's RAM
-        return vcpus.initialise(vcpu, ctx);
+        // arch/x86/domain.c arch_initialise_vcpu: -EEXIST for an initialised vCPU comes before the context's checks
+        // (under the domain lock); a refused context leaves the vCPU uninitialised, so a corrected retry works.
+        synchronized (vcpus) {
+            if (vcpus.isInitialised(vcpu)) return -Errno.EEXIST;
+            int[] error = new int[1];
+            VcpuHvmContext ctx = VcpuHvmContext.decode(s, error);
+            if (ctx == null) return error[0];
+            if (!ram.contains(ctx.cr3() & ~0xFFFL, 1) && (ctx.cr0() & org.jxen.engine.memory.PagingState.CR0_PG) != 0)
+                return -Errno.EINVAL; // Xen: "Invalid CR3" when the page tables are not in the guest's RAM
+            return vcpus.initialise(vcpu, ctx);
+        }
     }
 
     private long registerRunstate(int vcpu, HypercallArgs args, GuestVirtualMemory mem) {

@@ -21,6 +21,10 @@ public final class VcpuSet {
         up[0] = true;
     }
 
+    public synchronized boolean isInitialised(int vcpu) {
+        return initialised[vcpu];
+    }
+
     public synchronized int initialise(int vcpu, VcpuHvmContext ctx) {
         if (initialised[vcpu]) return -org.jxen.engine.abi.Errno.EEXIST;
         initialised[vcpu] = true;

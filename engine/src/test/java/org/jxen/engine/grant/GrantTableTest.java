@@ -118,6 +118,8 @@ class GrantTableTest {
             grant(f, 6, GTF_PERMIT_ACCESS | GTF_READONLY, 0, DATA_GFN);
             assertEquals(GrantMapper.GNTST_PERMISSION_DENIED, mapper.map(6, false).status());
             GrantMapper.Result ro = mapper.map(6, true);
+            assertThrows(IllegalArgumentException.class, () -> ro.mapping().page().putIntVolatile(0, 1), "a read-only mapping refuses writes");
+            assertEquals(0xB0B0CAFE, ro.mapping().page().getIntVolatile(0), "and reads the guest's page");
             assertEquals(GTF_PERMIT_ACCESS | GTF_READONLY | GTF_READING, flags(f, 6));
             mapper.unmap(ro.mapping());
             grant(f, 7, GTF_PERMIT_ACCESS, 3, DATA_GFN);

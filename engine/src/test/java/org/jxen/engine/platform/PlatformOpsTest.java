@@ -143,6 +143,16 @@ class PlatformOpsTest {
             f.ram.segment().set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 3);
             assertEquals(0, sched.handle(vcpus[1], HypercallArgs.from64(29, SchedOp.SHUTDOWN, ARG, 0, 0, 0), f.vmem));
             assertEquals(3, vcpus[1].shutdownReason.get(), "SHUTDOWN_crash");
+            // shutdown_code records a code (the first one, as a u8) that a later shutdown reports instead of its own.
+            SchedOp coded = new SchedOp(f.guest, i -> vcpus[i], PlatformOpsTest::systemTime);
+            f.ram.segment().set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 0x104); // reboot (1) in the low byte
+            assertEquals(0, coded.handle(vcpus[1], HypercallArgs.from64(29, SchedOp.SHUTDOWN_CODE, ARG, 0, 0, 0), f.vmem));
+            assertEquals(3, vcpus[1].shutdownReason.get(), "recording a code shuts nothing down");
+            f.ram.segment().set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 2);
+            assertEquals(0, coded.handle(vcpus[1], HypercallArgs.from64(29, SchedOp.SHUTDOWN_CODE, ARG, 0, 0, 0), f.vmem));
+            f.ram.segment().set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 0);
+            assertEquals(0, coded.handle(vcpus[1], HypercallArgs.from64(29, SchedOp.SHUTDOWN, ARG, 0, 0, 0), f.vmem));
+            assertEquals(4, vcpus[1].shutdownReason.get(), "poweroff reported with the first recorded code (0x104 & 0xFF)");
             assertEquals(-Errno.EFAULT, sched.handle(vcpus[1], HypercallArgs.from64(29, SchedOp.SHUTDOWN, -4, 0, 0, 0), f.vmem));
             assertEquals(-Errno.EPERM, sched.handle(vcpus[1], HypercallArgs.from64(29, SchedOp.REMOTE_SHUTDOWN, ARG, 0, 0, 0), f.vmem));
             assertEquals(-Errno.ENOSYS, sched.handle(vcpus[1], HypercallArgs.from64(29, 99, ARG, 0, 0, 0), f.vmem));

@@ -86,6 +86,7 @@ public final class GuestPlatform implements AutoCloseable {
     private final VcpuSet vcpuSet;
     private final org.jxen.engine.evtchn.UpcallSink upcall;
     private final java.util.concurrent.atomic.LongAdder upcallsRaised = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder hypercallBugs = new java.util.concurrent.atomic.LongAdder();
 
     /** What a saved domain keeps of its platform: the event channels with the platform's sections, and the devices. */
     public record Saved(DomainSnapshot snapshot, byte[] devices) {}
@@ -150,7 +151,7 @@ public final class GuestPlatform implements AutoCloseable {
         grants = new GrantTable(32);
         MemoryOp memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);
-        hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime),
+        hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
                 new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
                 memoryOp, new ConsoleIo(console), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
                 new VmAssist(runstates), new TimerOp(timers));
@@ -159,7 +160,8 @@ public final class GuestPlatform implements AutoCloseable {
         upcall = v -> {
             int vector = params.upcallVector(v);
             upcallsRaised.increment();
-            if (vector != 0) msi.signalMsi(apicIdOf.applyAsInt(v), vector);
+            if (vector == 0) return; // no upcall route: nothing is injected and nobody is kicked (hvm_assert_evtchn_irq)
+            msi.signalMsi(apicIdOf.applyAsInt(v), vector);
             VcpuControl c = vcpus.apply(v);
             if (c != null) c.wake(); // null while the domain is still being built
         };
@@ -229,6 +231,7 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("abi", org.jxen.vmm.control.ControlCommands.abiName(ports));
                 m.put("vcpus", vcpuCount);
                 m.put("upcalls", upcallsRaised.sum());
+                m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
                 return m;
@@ -259,7 +262,20 @@ public final class GuestPlatform implements AutoCloseable {
     }
 
     HypercallDispatcher dispatcher(VcpuControl self) {
-        return hypercalls.dispatcher(self, false);
+        HypercallDispatcher d = hypercalls.dispatcher(self, false);
+        d.setBugReporter((args, bug) -> {
+            hypercallBugs.increment();
+            System.err.println("jxen: bug in hypercall " + args.number() + " on vCPU " + self.vcpu() + ": " + bug);
+        });
+        return d;
+    }
+
+    /**
+     * Hypercalls whose handler threw, over every vCPU (each one a jxen bug: the guest got -EFAULT). A hostile guest
+     * may earn every error code Xen has, but never one of these.
+     */
+    public long hypercallBugs() {
+        return hypercallBugs.sum();
     }
 
     public GuestDomain guest() {

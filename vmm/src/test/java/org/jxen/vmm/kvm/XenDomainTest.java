@@ -55,13 +55,16 @@ class XenDomainTest {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         RunOutcome o;
+        long bugs;
         try (XenDomain d = XenDomain.create(config(guest, console, 240))) {
             o = d.run();
+            bugs = d.platform().hypercallBugs();
         }
         String out = console.toString();
         System.out.println(guest + ":\n" + out.strip());
         assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+        assertEquals(0, bugs, "hypercall handlers threw (see stderr)");
     }
 
     @Test
@@ -194,6 +197,8 @@ class XenDomainTest {
         try (XenDomain d = XenDomain.create(config("pvh-hostile-32.elf", console, 120))) {
             RunOutcome o = d.run();
             assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console: " + console);
+            // Answered means answered by a handler: -EFAULT from a handler that threw is a jxen bug, not an answer.
+            assertEquals(0, d.platform().hypercallBugs(), "hypercall handlers threw (see stderr)");
         }
         assertTrue(console.toString().matches("(?s).*hostile: \\d{5} hypercalls answered on 2 vCPUs\n.*"), console.toString());
     }
@@ -220,7 +225,8 @@ class XenDomainTest {
         }
         double seconds = (ended - lineAt.get()) / 1e9;
         System.out.printf("halt watchdog: run ended %.2f s after the guest's last line%n", seconds);
-        assertTrue(lineAt.get() != 0 && seconds < 3, "ended by the watchdog soon after the halt, not at the time limit: " + seconds + " s");
+        // Ended by the watchdog (the outcome above says why), not by the 120 s limit; how soon is measured, not asserted.
+        assertTrue(lineAt.get() != 0, "the guest printed its line");
         assertEquals("hello from a PVH guest\n", console.toString());
     }
 }

@@ -121,7 +121,8 @@ class XenStoreRingTest {
             // A producer index claiming more than a ring: the ring is reset.
             ring.putIntRelease(REQ_PROD, ring.getIntVolatile(REQ_CONS) + 5 * RING_SIZE);
             g.notifyBackend();
-            Thread.sleep(50);
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (ring.getIntVolatile(REQ_PROD) != ring.getIntVolatile(REQ_CONS) && System.nanoTime() < deadline) Thread.sleep(1);
             assertEquals(ring.getIntVolatile(REQ_PROD), ring.getIntVolatile(REQ_CONS), "reset: everything claimed is dropped");
             // Still serving (the client's own index re-synchronised with the ring).
             GuestXsClient g2 = new GuestXsClientResync(s.f(), ring, g).client();
