@@ -119,8 +119,8 @@ public final class SchedOp {
             if (eventsNeedDelivery(vcpu)) return 0;
             for (int i = 0; i < nr; i++) {
                 if (mem.read(portsPtr + 4L * i, port) != 0) return -Errno.EFAULT;
-                int rc = guest.pollPort(port.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
-                if (rc != 0) return rc > 0 ? 0 : rc;
+                int polled = guest.pollPort(port.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+                if (polled != 0) return polled > 0 ? 0 : polled;
             }
             long deadline = Long.MAX_VALUE;
             if (timeout != 0) {

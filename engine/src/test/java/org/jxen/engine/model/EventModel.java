@@ -12,7 +12,7 @@ import java.util.List;
  */
 public final class EventModel {
     public static final int FREE = 0, RESERVED = -1, UNBOUND = 1, INTERDOMAIN = 2, PIRQ = 3, VIRQ = 4, IPI = 5;
-    static final int EPERM = -1, ENOENT = -2, ESRCH = -3, EEXIST = -17, EINVAL = -22, ENOSPC = -28, ENOSYS = -38,
+    static final int EPERM = -1, ENOENT = -2, ESRCH = -3, EEXIST = -17, EINVAL = -22, ENOSPC = -28, ENOSYS = -38, EACCES = -13,
             EOPNOTSUPP = -95;
     static final int FIFO_PORTS = 1 << 17;
     static final int SELF = 0x7FF0;
@@ -304,6 +304,7 @@ public final class EventModel {
 
     public int unmask(int port) {
         if (!guest.valid(port)) return EINVAL;
+        if (guest.state[port] == FREE || guest.state[port] == RESERVED) return 0; // event.h: not usable, left alone
         if (fifo != null) {
             fifo.unmask(guest.vcpu[port], port, guest.prio[port]);
             return 0;
@@ -339,6 +340,7 @@ public final class EventModel {
     public int setPriority(int port, int priority) {
         if (!guest.valid(port)) return EINVAL;
         if (fifo == null) return ENOSYS;
+        if (guest.state[port] == FREE || guest.state[port] == RESERVED) return EACCES;
         if (priority < 0 || priority > 15) return EINVAL;
         guest.prio[port] = priority;
         return 0;
