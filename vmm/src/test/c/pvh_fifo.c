@@ -70,6 +70,14 @@ void guest_main(void)
     unmask(p3);
     check(set_priority(p2, 3) == 0 && set_priority(p3, 10) == 0, "set_priority");
     check(set_priority(p2, 16) == -22, "priority 16: -EINVAL");
+    /* event.h evtchn_port_set_priority: a port that is not usable (reserved port 0, a free port) is -EACCES,
+     * checked before the priority itself. */
+    check(set_priority(0, 3) == -13, "set_priority on port 0: -EACCES");
+    u32 freed = bind_ipi(0);
+    volatile u32 cl = freed;
+    check(evtchn_op(EVTCHNOP_close, (void *)&cl) == 0, "close");
+    check(set_priority(freed, 3) == -13 && set_priority(freed, 16) == -13, "set_priority on a free port: -EACCES first");
+    pass("set_priority on unusable ports");
     check(send(p3) == 0 && send(p2) == 0, "send p3 then p2");
     check(HEAD(3) == p2 && HEAD(10) == p3, "each in its own priority queue");
     check(__builtin_ctz(READY) == 3, "the highest priority (lowest number) is the first READY bit");

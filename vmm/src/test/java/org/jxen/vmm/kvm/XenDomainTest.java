@@ -50,7 +50,7 @@ class XenDomainTest {
 
     /** A test guest built on xen32.h: each stage prints PASS, a failed check crashes the domain with FAIL. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-long-64.elf"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
     void guestStagesAllPass(String guest) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
