@@ -105,7 +105,7 @@ public class ExitPathBenchmark {
         platform = new GuestPlatform(ram, GuestLayout.standard(RAM), 2, v -> self, v -> v, none, (apic, vector) -> 1,
                 new MasterClock(TscScale.forKhz(2_000_000), new ClockSample(0, 0)), System::nanoTime, g -> {},
                 OutputStream.nullOutputStream(), new ByteArrayInputStream(new byte[0]));
-        exits = platform.exitHandler(ram, self, OutputStream.nullOutputStream());
+        exits = platform.exitHandler(ram, self);
         area = Arena.ofAuto().allocate(2 * 4096, 4096);
         run = new KvmRun(area);
         platform.guest().shared().latch(GuestWidth.BITS_32);

@@ -120,7 +120,7 @@ final class RunCommand implements Callable<Integer> {
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in);
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err);
         try {
             return XenDomain.create(config);
         } catch (ImageException e) {
@@ -132,7 +132,7 @@ final class RunCommand implements Callable<Integer> {
         if (!Files.isReadable(restoreFile)) throw new IllegalArgumentException(restoreFile + ": no such readable file");
         if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
         try {
-            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in);
+            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err);
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException(restoreFile + ": " + e.getMessage());
         }

@@ -48,6 +48,7 @@ import org.jxen.engine.platform.VcpuTimers;
 import org.jxen.engine.platform.VmAssist;
 import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.MasterClock;
+import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.cpu.XenMsrs;
@@ -85,6 +86,8 @@ public final class GuestPlatform implements AutoCloseable {
     private final Runstates runstates;
     private final VcpuSet vcpuSet;
     private final org.jxen.engine.evtchn.UpcallSink upcall;
+    /** console_io and the debug ports: Xen's log, apart from the PV console (the guest's console). */
+    private final HypervisorConsole hypervisorConsole;
     private final java.util.concurrent.atomic.LongAdder upcallsRaised = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder hypercallBugs = new java.util.concurrent.atomic.LongAdder();
 
@@ -128,6 +131,7 @@ public final class GuestPlatform implements AutoCloseable {
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, Saved saved) {
         this.ram = ram;
         this.vcpuCount = vcpuCount;
+        this.hypervisorConsole = new HypervisorConsole(saved == null ? DomainConfig.of(vcpuCount).domid() : saved.snapshot().domid(), console);
         if (saved == null) {
             guest = new GuestDomain(DomainConfig.of(vcpuCount));
             ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
@@ -153,7 +157,7 @@ public final class GuestPlatform implements AutoCloseable {
         memoryOp.onRelease(released);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
                 new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
-                memoryOp, new ConsoleIo(console), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
+                memoryOp, new ConsoleIo(hypervisorConsole), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
                 new VmAssist(runstates), new TimerOp(timers));
         msrs = new XenMsrs(ram, guest);
         pvclock = new PvClockPublisher(guest, clock, System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
@@ -254,9 +258,17 @@ public final class GuestPlatform implements AutoCloseable {
         }
     }
 
+    /**
+     * Where the hypervisor console goes (HYPERVISOR_console_io and the debug ports, each line prefixed "(dN) "): the
+     * PV console's stream until told otherwise; {@code jxen run} sends it to standard error. Before the guest runs.
+     */
+    public void routeHypervisorConsole(OutputStream to) {
+        hypervisorConsole.redirect(to);
+    }
+
     /** The exit handling of vCPU {@code self}: its own hypercall dispatcher, the shared MSRs, pvclock republishing. */
-    public ExitHandler exitHandler(GuestMemory ram, VcpuControl self, OutputStream console) {
-        ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, console, ioPorts, self.vcpu());
+    public ExitHandler exitHandler(GuestMemory ram, VcpuControl self) {
+        ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, hypervisorConsole, ioPorts, self.vcpu());
         h.afterPlacement(pvclock::publishAll);
         return h;
     }

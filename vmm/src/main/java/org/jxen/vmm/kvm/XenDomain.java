@@ -142,9 +142,10 @@ public final class XenDomain implements AutoCloseable {
                             config.console(), config.consoleInput())
                     : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
                             systemTime, released, config.console(), config.consoleInput());
+            platform.routeHypervisorConsole(config.hypervisorConsole());
             for (int v = 0; v < n; v++) {
                 VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
-                t.setExitHandler(platform.exitHandler(ram, t, config.console()));
+                t.setExitHandler(platform.exitHandler(ram, t));
                 vcpus.add(t);
             }
             if (saved == null) {
@@ -229,8 +230,15 @@ public final class XenDomain implements AutoCloseable {
      */
     public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput)
             throws KvmUnavailableException, IOException {
+        return restore(saveFile, timeout, console, consoleInput, console);
+    }
+
+    /** {@link #restore(Path, Duration, OutputStream, InputStream)} with the hypervisor console on its own stream. */
+    public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput, OutputStream hypervisorConsole)
+            throws KvmUnavailableException, IOException {
         try (SaveFile.Reader reader = new SaveFile.Reader(saveFile)) {
-            RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput);
+            RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput,
+                    hypervisorConsole);
             Kvm kvm = Kvm.open();
             try {
                 return new XenDomain(config, kvm, reader);

@@ -93,7 +93,7 @@ class DomainCloseStressTest {
         OutputStream discard = OutputStream.nullOutputStream();
         GuestPlatform platform = new GuestPlatform(ram, layout, 2, v -> vcpus[v], v -> v, lifecycle, (apic, vector) -> 1, clock,
                 () -> System.nanoTime() - t0, gfn -> {}, discard, new ByteArrayInputStream(new byte[0]));
-        for (FakeVcpu v : vcpus) v.exits = platform.exitHandler(ram, v, discard);
+        for (FakeVcpu v : vcpus) v.exits = platform.exitHandler(ram, v);
         MemorySegment mem = ram.segment();
 
         // What a guest does first: the hypercall page, shared_info, a callback vector, a periodic timer on vCPU 0.
