@@ -73,7 +73,7 @@ public final class SchedOp {
                 // u8; a later shutdown, whatever its own reason, is reported with the recorded one.
                 if (cmd == SHUTDOWN_CODE) shutdownCode.compareAndSet(NO_CODE, (int) (reason & 0xFF));
                 else {
-                    shutdownCode.compareAndSet(NO_CODE, (int) reason);
+                    shutdownCode.compareAndSet(NO_CODE, (int) (reason & 0xFF)); // domain_shutdown(d, (u8)reason)
                     self.shutdown(shutdownCode.get());
                 }
                 yield 0;
