@@ -49,6 +49,7 @@ public final class BenchDomain implements AutoCloseable {
         fastPath = new FastPath(guest, routes);
         RouteSync.install(ports, routes, new BackendSignals());
         fifo = new FifoControl(ports, ram);
+        fifo.setGracePeriod(routes.readers()::synchronize);
         evtchnOp = new EventChannelOp(ports, fifo);
     }
 

@@ -14,11 +14,23 @@ import org.jxen.engine.memory.GuestRegion;
  * {@code evtchn_fifo_expand_array}): the switch of the whole domain from 2-level to FIFO on the first control block,
  * carrying pending events over (they wait, held, until the event-array page covering them arrives), and the growth of
  * the event array a guest page at a time. EVTCHNOP_reset returns the domain to 2-level.
+ *
+ * <p>Senders on the fast path take no lock: one may have read the old ABI (or found no event page and held its
+ * event) just before a switch or an expansion. Both therefore publish the change first, wait out such senders
+ * ({@link #setGracePeriod}: the route table's grace period), and only then carry the pending events over or sweep
+ * the held ones, so what a late sender set is seen.
  */
 public final class FifoControl {
     private final PortManager ports;
     private final GuestDomain guest;
     private final GuestMemory memory;
+    /** Returns once every fast-path sender that was in flight has finished (RouteTable's readers). */
+    private volatile Runnable gracePeriod = () -> {};
+
+    /** Tells the ABI changes how to wait out lock-free senders (call before the guest runs). */
+    public void setGracePeriod(Runnable waitForSenders) {
+        this.gracePeriod = waitForSenders;
+    }
 
     public FifoControl(PortManager ports, GuestMemory memory) {
         this.ports = ports;
@@ -54,12 +66,13 @@ public final class FifoControl {
         int previousLimit = twoLevel.portLimit();
         FifoAbi fifo = guest.newFifo();
         fifo.mapControlBlock(vcpu, block);
+        guest.setAbi(fifo);
+        gracePeriod.run(); // a sender that read the 2-level ABI has set its bit by now: the sweep below sees it
         for (int port = 1; port < Math.min(previousLimit, guest.ports.validPorts()); port++) {
             if (twoLevel.isPending(port)) fifo.hold(port);
             Channel ch = guest.ports.get(port);
             if (ch.priority() != PRIORITY_DEFAULT) guest.ports.set(port, ch.withPriority(PRIORITY_DEFAULT));
         }
-        guest.setAbi(fifo);
     }
 
     /** Adds guest frame {@code gfn} to the event array and raises the events held for the ports it covers. */
@@ -74,6 +87,7 @@ public final class FifoControl {
         Optional<GuestRegion> page = memory.page(gfn);
         if (page.isEmpty()) return -Errno.EINVAL;
         int first = fifo.addEventPage(page.get());
+        gracePeriod.run(); // a sender that found no page has held its event by now: the sweep below takes it
         for (int port = first; port < first + WORDS_PER_PAGE && guest.ports.isValid(port); port++) {
             if (fifo.takeHeld(port)) {
                 Channel ch = guest.ports.get(port);

@@ -186,4 +186,60 @@ class FifoConcurrentDeliveryTest {
             }
         });
     }
+
+    /**
+     * Fast-path senders racing the guest's switch from 2-level to FIFO and the growth of the event array: each of
+     * 1,200 routed IPI ports is sent on exactly once, at a random moment while vCPU 0 and 1 register their control
+     * blocks and two event pages arrive. Nobody consumes, so afterwards every port must be PENDING in its FIFO event
+     * word: a send that set a 2-level bit after the carry-over, or held its event after the sweep, would be lost.
+     */
+    @Test
+    void sendsRacingTheAbiSwitchAndArrayGrowthAreNeverLost() throws Exception {
+        int rounds = Integer.getInteger("jxen.fifo.switch.rounds", 300);
+        int senders = 2, perSender = 600;
+        SplittableRandom seeds = new SplittableRandom(Long.getLong("jxen.fifo.switch.seed", 7));
+        for (int round = 0; round < rounds; round++) {
+            try (var f = FifoTest.fifoFixture(2).withFastPath()) {
+                int[][] own = new int[senders][perSender];
+                for (int s = 0; s < senders; s++)
+                    for (int i = 0; i < perSender; i++) own[s][i] = f.ports.bindIpi(0);
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                List<Thread> threads = new ArrayList<>();
+                java.util.concurrent.atomic.AtomicReference<String> wrong = new java.util.concurrent.atomic.AtomicReference<>();
+                for (int s = 0; s < senders; s++) {
+                    int[] mine = own[s];
+                    SplittableRandom rnd = seeds.split();
+                    threads.add(Thread.ofPlatform().start(() -> {
+                        var sender = f.fastPath.newSender();
+                        for (int i = mine.length - 1; i > 0; i--) { // a random order
+                            int j = rnd.nextInt(i + 1), t = mine[i];
+                            mine[i] = mine[j];
+                            mine[j] = t;
+                        }
+                        try {
+                            go.await();
+                        } catch (InterruptedException e) {
+                            return;
+                        }
+                        for (int p : mine) {
+                            long rc = sender.trySend(p);
+                            if (rc != 0) wrong.compareAndSet(null, "send(" + p + ") = " + rc);
+                            for (int k = rnd.nextInt(64); k > 0; k--) Thread.onSpinWait();
+                        }
+                    }));
+                }
+                go.countDown();
+                assertEquals(0, FifoTest.initControl(f, 0x10, 64, 0));
+                assertEquals(0, FifoTest.initControl(f, 0x11, 64, 1));
+                assertEquals(0, FifoTest.expand(f, 0x20));
+                assertEquals(0, FifoTest.expand(f, 0x21));
+                for (Thread t : threads) t.join();
+                assertNull(wrong.get());
+                FifoAbi fifo = FifoTest.fifo(f);
+                for (int[] mine : own)
+                    for (int p : mine)
+                        assertTrue((fifo.eventWord(p) & (1 << FifoLayout.PENDING)) != 0, "round " + round + ": the send on port " + p + " was lost");
+            }
+        }
+    }
 }

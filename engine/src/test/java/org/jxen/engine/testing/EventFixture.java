@@ -49,6 +49,8 @@ public final class EventFixture implements AutoCloseable {
     public final GuestWidth width;
     /** Set by {@link #withFastPath()}. */
     public RouteTable routes;
+    /** init_control / expand_array; with the fast path it waits out lock-free senders as GuestPlatform's does. */
+    public FifoControl fifoControl;
     public FastPath fastPath;
     public BackendSignals backendSignals;
     public final java.util.concurrent.atomic.AtomicInteger openSignalRefs = new java.util.concurrent.atomic.AtomicInteger();
@@ -66,7 +68,8 @@ public final class EventFixture implements AutoCloseable {
         guest.setUpcallSink(upcalls::add);
         backend.setNotifier(backendNotifications::add);
         this.ports = new PortManager(guest, backend);
-        this.op = new EventChannelOp(ports, new FifoControl(ports, ram));
+        this.fifoControl = new FifoControl(ports, ram);
+        this.op = new EventChannelOp(ports, fifoControl);
         this.vmem = new GuestVirtualMemory(ram, AddressTranslator.IDENTITY);
     }
 
@@ -81,6 +84,8 @@ public final class EventFixture implements AutoCloseable {
         backendSignals = new BackendSignals();
         RouteSync.install(ports, routes, backendSignals);
         op.setFastPath(fastPath);
+        // -Djxen.test.noGracePeriod=true shows what the grace period prevents (FifoConcurrentDeliveryTest then fails).
+        if (!Boolean.getBoolean("jxen.test.noGracePeriod")) fifoControl.setGracePeriod(routes.readers()::synchronize);
         return this;
     }
 
@@ -109,7 +114,8 @@ public final class EventFixture implements AutoCloseable {
             ports = restored;
             guest.setUpcallSink(upcalls::add);
             backend.setNotifier(backendNotifications::add);
-            op = new EventChannelOp(ports, new FifoControl(ports, ram));
+            fifoControl = new FifoControl(ports, ram);
+            op = new EventChannelOp(ports, fifoControl);
             if (fastPath != null) {
                 if (routes != null) routes.reset();
                 withFastPath();

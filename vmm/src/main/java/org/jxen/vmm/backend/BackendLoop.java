@@ -1,5 +1,7 @@
 package org.jxen.vmm.backend;
 
+import org.jxen.sys.Errno;
+
 /**
  * The I/O thread of a ring backend: it sleeps in epoll on its event channel (and its wake-up) and services the ring
  * each time it is woken — by the guest's notification, or by host-side work ({@link #wake()}). Nothing polls.
@@ -21,7 +23,7 @@ public final class BackendLoop implements AutoCloseable {
         service.run();
         while (!stop) {
             int port = xce.awaitPending(-1);
-            if (stop) return;
+            if (stop || port == -Errno.EBADF) return; // stopped, or the handle was closed under us
             if (port >= 0) xce.unmask(port);
             try {
                 service.run();

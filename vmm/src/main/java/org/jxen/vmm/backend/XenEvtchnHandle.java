@@ -35,6 +35,8 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private boolean closed;
     /** A wakeup() collected (and drained) but not yet reported to a waiter. */
     private boolean kicked;
+    /** Threads inside the blocking epoll_wait: close() wakes them and waits for them before closing the descriptors. */
+    private int waiters;
 
     /** xenevtchn_open(): a handle on the backend domain of {@code ports}. */
     public XenEvtchnHandle(PortManager ports, BackendSignals signals) {
@@ -144,15 +146,31 @@ public final class XenEvtchnHandle implements AutoCloseable {
         return -1;
     }
 
-    /** Blocks up to {@code timeoutMillis} (-1: forever) for a notification; returns the port (masked) or -1. */
+    /**
+     * Blocks up to {@code timeoutMillis} (-1: forever) for a notification; returns the port (masked), -1 if none, or
+     * -EBADF once the handle is closed (a close while this thread waits wakes it with that answer).
+     */
     public int awaitPending(int timeoutMillis) {
-        int port = pending();
-        // A wakeup() drained by that non-blocking look must still end this wait: otherwise it is lost.
-        boolean kick = takeKick();
-        if (port >= 0 || timeoutMillis == 0 || kick) return port;
-        java.util.List<Long> tokens = new java.util.ArrayList<>();
-        epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
+        int port;
         synchronized (this) {
+            if (closed) return -Errno.EBADF;
+            port = pending();
+            // A wakeup() drained by that non-blocking look must still end this wait: otherwise it is lost.
+            boolean kick = takeKick();
+            if (port >= 0 || timeoutMillis == 0 || kick) return port;
+            waiters++;
+        }
+        java.util.List<Long> tokens = new java.util.ArrayList<>();
+        try {
+            epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
+        } finally {
+            synchronized (this) {
+                waiters--;
+                notifyAll();
+            }
+        }
+        synchronized (this) {
+            if (closed) return -Errno.EBADF;
             for (long t : tokens) collect(t);
             kicked = false;
             return takeReady();
@@ -172,11 +190,25 @@ public final class XenEvtchnHandle implements AutoCloseable {
         return List.copyOf(bound.keySet());
     }
 
+    /**
+     * Unbinds every port, wakes a thread waiting in {@link #awaitPending} (it returns -EBADF) and waits for it to leave
+     * epoll_wait, then closes the descriptors: none is closed under a waiter, so none can be recycled under it.
+     */
     @Override
     public synchronized void close() {
         if (closed) return;
         for (int port : List.copyOf(bound.keySet())) unbind(port);
         closed = true;
+        kick.signal();
+        boolean interrupted = false;
+        while (waiters > 0) {
+            try {
+                wait();
+            } catch (InterruptedException e) {
+                interrupted = true; // closing the descriptors under the waiter is what this wait prevents
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
         epoll.close();
         kick.close();
     }

@@ -143,8 +143,10 @@ public final class GuestPlatform implements AutoCloseable {
             ports = Snapshots.restore(saved.snapshot(), ram, DomainConfig.of(vcpuCount).pirqAccess());
             guest = ports.guest();
         }
-        EventChannelOp evtchn = new EventChannelOp(ports, new FifoControl(ports, ram));
+        FifoControl fifoControl = new FifoControl(ports, ram);
+        EventChannelOp evtchn = new EventChannelOp(ports, fifoControl);
         RouteTable routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
+        fifoControl.setGracePeriod(routes.readers()::synchronize);
         signals = new BackendSignals();
         RouteSync.install(ports, routes, signals);
         evtchn.setFastPath(new FastPath(guest, routes));

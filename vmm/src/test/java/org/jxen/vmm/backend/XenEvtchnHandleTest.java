@@ -17,6 +17,7 @@ import org.jxen.engine.evtchn.Binding;
 import org.jxen.engine.fastpath.BackendSignals;
 import org.jxen.engine.guestside.TwoLevelConsumer;
 import org.jxen.engine.testing.EventFixture;
+import org.jxen.sys.Errno;
 import org.jxen.sys.EventFd;
 
 class XenEvtchnHandleTest {
@@ -28,6 +29,28 @@ class XenEvtchnHandleTest {
         f.backendSignals = new BackendSignals();
         f.backend.setNotifier(f.backendSignals);
         return f;
+    }
+
+    /** close() while the backend's thread waits in epoll: it is woken with -EBADF, then the descriptors go. */
+    @Test
+    void closingTheHandleWakesTheThreadWaitingInIt() throws Exception {
+        long fdsBefore = OpenFds.count();
+        try (var f = fixture(true)) {
+            var xce = new XenEvtchnHandle(f.ports, f.backendSignals);
+            int port = xce.bindInterdomain(DOMID, f.ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0));
+            assertEquals(port, xce.pending());
+            CountDownLatch waiting = new CountDownLatch(1);
+            CompletableFuture<Integer> woken = CompletableFuture.supplyAsync(() -> {
+                waiting.countDown();
+                return xce.awaitPending(-1);
+            });
+            waiting.await();
+            Thread.sleep(20); // most likely inside epoll_wait by now; either way close() must wake it
+            xce.close();
+            assertEquals(-Errno.EBADF, woken.get(60, TimeUnit.SECONDS));
+            assertEquals(-Errno.EBADF, xce.awaitPending(-1), "a wait after close answers at once");
+        }
+        assertEquals(fdsBefore, OpenFds.count(), "the epoll and eventfd descriptors are closed");
     }
 
     @ParameterizedTest(name = "fast path {0}")
