@@ -7,6 +7,7 @@ need=""
 command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86"
 [ -x /bin/busybox ] && /bin/busybox --list | grep -qx cpio || need="$need busybox-static"
 command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || need="$need kmod"
+command -v xz >/dev/null || need="$need xz-utils"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then echo "kvm-vm: missing$need (install as root)" >&2; exit 1; fi
   apt-get update -qq
@@ -14,23 +15,35 @@ if [ -n "$need" ]; then
 fi
 mkdir -p "$dir"
 cd "$dir"
-if [ ! -f kernel/vmlinuz ]; then
-  pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -1)
-  [ -n "$pkg" ] || { echo "kvm-vm: no Debian 6.1 kernel package found" >&2; exit 1; }
-  rm -rf pkg kernel && mkdir -p pkg kernel
-  (cd pkg && apt-get download "$pkg" >/dev/null 2>&1)
+# Debian's newest 6.12 kernel (CONFIG_KVM_XEN: its KVM offers KVM_CAP_XEN_HVM), else 6.1; kernel/package names the
+# one prepared, so a newer package (or a first 6.12) replaces it.
+newest_612() { apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64(-unsigned)?$' | cut -d' ' -f1 | sort -V | tail -1; }
+pkg=$(newest_612)
+if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then apt-get update -qq && pkg=$(newest_612); fi # stale package lists
+[ -n "$pkg" ] || pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -1)
+if [ -z "$pkg" ] && [ -f kernel/vmlinuz ]; then pkg=$(cat kernel/package 2>/dev/null || echo cached); fi
+[ -n "$pkg" ] || { echo "kvm-vm: no Debian 6.12 or 6.1 kernel package found (apt-get update?)" >&2; exit 1; }
+if [ ! -f kernel/vmlinuz ] || [ "$(cat kernel/package 2>/dev/null)" != "$pkg" ]; then
+  rm -rf pkg kernel initrd && mkdir -p pkg kernel
+  (cd pkg && apt-get download "$pkg" >/dev/null 2>&1) || { echo "kvm-vm: cannot download $pkg" >&2; exit 1; }
   dpkg -x pkg/*.deb pkg/root
   ver=$(ls pkg/root/lib/modules)
   mods="$dir/pkg/root/lib/modules/$ver/kernel"
   mkdir -p initrd/bin initrd/proc initrd/sys initrd/dev initrd/host initrd/mods
   cp /bin/busybox initrd/bin/
-  for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
-           drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
-           fs/netfs/netfs fs/fscache/fscache fs/9p/9p virt/lib/irqbypass drivers/crypto/ccp/ccp \
-           arch/x86/kvm/kvm arch/x86/kvm/kvm-amd; do
-    cp "$mods/$m.ko" initrd/mods/
+  # Each module the VM needs, wherever this kernel keeps it; 6.12 ships them xz-compressed, and builds some in
+  # (virtio) or folds them into others (fscache into netfs): those are simply absent.
+  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio \
+           9p irqbypass ccp kvm kvm-amd; do
+    f=$(find "$mods" \( -name "$m.ko" -o -name "$m.ko.xz" \) | head -1)
+    [ -n "$f" ] || continue
+    case "$f" in
+      *.xz) xz -dc "$f" > "initrd/mods/$m.ko" ;;
+      *) cp "$f" "initrd/mods/$m.ko" ;;
+    esac
   done
   cp pkg/root/boot/vmlinuz-* kernel/vmlinuz
+  echo "$pkg" > kernel/package
   rm -rf pkg
 fi
 cp "$here/init" initrd/init
