@@ -59,6 +59,14 @@ int main(void)
     P("offsetof_kvm_run_internal_suberror", offsetof(struct kvm_run, internal.suberror));
     P("offsetof_kvm_run_fail_entry_reason", offsetof(struct kvm_run, fail_entry.hardware_entry_failure_reason));
     P("offsetof_kvm_run_system_event_type", offsetof(struct kvm_run, system_event.type));
+    P("offsetof_kvm_run_xen_type", offsetof(struct kvm_run, xen.type));
+    P("offsetof_kvm_run_xen_hcall_longmode", offsetof(struct kvm_run, xen.u.hcall.longmode));
+    P("offsetof_kvm_run_xen_hcall_cpl", offsetof(struct kvm_run, xen.u.hcall.cpl));
+    P("offsetof_kvm_run_xen_hcall_input", offsetof(struct kvm_run, xen.u.hcall.input));
+    P("offsetof_kvm_run_xen_hcall_result", offsetof(struct kvm_run, xen.u.hcall.result));
+    P("offsetof_kvm_run_xen_hcall_params", offsetof(struct kvm_run, xen.u.hcall.params));
+    C(KVM_EXIT_XEN); C(KVM_EXIT_XEN_HCALL); C(KVM_XEN_HVM_CONFIG); C(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL);
+    S(kvm_xen_hvm_config); O(kvm_xen_hvm_config, flags); O(kvm_xen_hvm_config, msr);
     P("offsetof_kvm_run_regs", offsetof(struct kvm_run, s.regs.regs));
     P("offsetof_kvm_run_sregs", offsetof(struct kvm_run, s.regs.sregs));
 

@@ -49,6 +49,12 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--cmdline", defaultValue = "", description = "The kernel command line (start info).")
     String cmdline;
 
+    @Option(names = "--accel", defaultValue = "auto", paramLabel = "auto|kvm|user",
+            description = "How hypercalls reach jxen: kvm = also by VMCALL/VMMCALL through KVM's Xen support "
+                    + "(KVM_CAP_XEN_HVM; what current Linux guests need), user = only through jxen's hypercall page (any KVM), "
+                    + "auto (default) = kvm where the host's KVM offers it, else user. The choice is reported on standard error.")
+    String accel;
+
     @Option(names = "--timeout", defaultValue = "60", paramLabel = "SECONDS", description = "Stop the guest after this long (default ${DEFAULT-VALUE}).")
     long timeoutSeconds;
 
@@ -63,6 +69,9 @@ final class RunCommand implements Callable<Integer> {
         } catch (KvmUnavailableException e) {
             throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
         }
+        System.err.println("jxen: acceleration " + (domain.accel() == RunConfig.Accel.KVM
+                ? "kvm (KVM's Xen support hands VMCALL/VMMCALL hypercalls to jxen)"
+                : "user (hypercalls through jxen's hypercall page" + (accel.equals("auto") ? "; this KVM has no Xen support)" : ")")));
         CountDownLatch finished = new CountDownLatch(1);
         Thread onSignal = new Thread(() -> {
             domain.requestStop("stopped by a signal");
@@ -113,6 +122,15 @@ final class RunCommand implements Callable<Integer> {
         }
     }
 
+    private RunConfig.Accel accelChoice() {
+        return switch (accel) {
+            case "auto" -> RunConfig.Accel.AUTO;
+            case "kvm" -> RunConfig.Accel.KVM;
+            case "user" -> RunConfig.Accel.USER;
+            default -> throw new IllegalArgumentException("--accel must be auto, kvm or user, not " + accel);
+        };
+    }
+
     private XenDomain create() throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
@@ -120,7 +138,7 @@ final class RunCommand implements Callable<Integer> {
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err);
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice());
         try {
             return XenDomain.create(config);
         } catch (ImageException e) {
@@ -132,7 +150,7 @@ final class RunCommand implements Callable<Integer> {
         if (!Files.isReadable(restoreFile)) throw new IllegalArgumentException(restoreFile + ": no such readable file");
         if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
         try {
-            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err);
+            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice());
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException(restoreFile + ": " + e.getMessage());
         }

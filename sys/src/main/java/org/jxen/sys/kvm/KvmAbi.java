@@ -129,6 +129,21 @@ public final class KvmAbi {
     public static final int OFFSETOF_KVM_RUN_FAIL_ENTRY_REASON = 32;
     public static final int OFFSETOF_KVM_RUN_SYSTEM_EVENT_TYPE = 32;
     public static final int OFFSETOF_KVM_RUN_REGS = 304;
+    /** KVM_EXIT_XEN ({@code struct kvm_xen_exit}): type, then hcall {longmode, cpl, input, result, params[6]}. */
+    public static final int KVM_EXIT_XEN = 34;
+    public static final int KVM_EXIT_XEN_HCALL = 1;
+    public static final int OFFSETOF_KVM_RUN_XEN_TYPE = 32;
+    public static final int OFFSETOF_KVM_RUN_XEN_HCALL_LONGMODE = 40;
+    public static final int OFFSETOF_KVM_RUN_XEN_HCALL_CPL = 44;
+    public static final int OFFSETOF_KVM_RUN_XEN_HCALL_INPUT = 48;
+    public static final int OFFSETOF_KVM_RUN_XEN_HCALL_RESULT = 56;
+    public static final int OFFSETOF_KVM_RUN_XEN_HCALL_PARAMS = 64;
+    /** KVM's Xen support (KVM_CAP_XEN_HVM): the config ioctl and the flag that sends VMCALL/VMMCALL to userspace. */
+    public static final long KVM_XEN_HVM_CONFIG = 0x4038AE7AL;
+    public static final int KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL = 1 << 1;
+    public static final int SIZEOF_KVM_XEN_HVM_CONFIG = 56;
+    public static final int OFFSETOF_KVM_XEN_HVM_CONFIG_FLAGS = 0;
+    public static final int OFFSETOF_KVM_XEN_HVM_CONFIG_MSR = 4;
     public static final int OFFSETOF_KVM_RUN_SREGS = 448;
     public static final int SIZEOF_KVM_REGS = 144;
     public static final int OFFSETOF_KVM_REGS_RAX = 0;

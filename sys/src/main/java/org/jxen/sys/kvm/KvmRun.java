@@ -109,6 +109,34 @@ public final class KvmRun {
         run.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_MSR_DATA, data);
     }
 
+    // ---- KVM_EXIT_XEN (KVM's Xen support, INTERCEPT_HCALL): a VMCALL/VMMCALL hypercall the kernel left to us
+    public int xenExitType() {
+        return run.get(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_XEN_TYPE);
+    }
+
+    /** Whether the hypercall was made in the 64-bit convention (KVM's is_64_bit_hypercall). */
+    public boolean xenHcallLongMode() {
+        return run.get(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_XEN_HCALL_LONGMODE) != 0;
+    }
+
+    public int xenHcallCpl() {
+        return run.get(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_XEN_HCALL_CPL);
+    }
+
+    public long xenHcallInput() {
+        return run.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_XEN_HCALL_INPUT);
+    }
+
+    /** Argument {@code i} (0..5), already taken from the registers of the call's convention. */
+    public long xenHcallParam(int i) {
+        return run.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_XEN_HCALL_PARAMS + 8L * i);
+    }
+
+    /** The result KVM puts in RAX when the vCPU re-enters (RIP is KVM's to advance). */
+    public void xenHcallResult(long rax) {
+        run.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_RUN_XEN_HCALL_RESULT, rax);
+    }
+
     // ---- other exits
     public int internalSuberror() {
         return run.get(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_INTERNAL_SUBERROR);

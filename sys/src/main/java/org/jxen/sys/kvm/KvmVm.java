@@ -101,6 +101,20 @@ public final class KvmVm implements AutoCloseable {
     }
 
     /**
+     * KVM_XEN_HVM_CONFIG: turns on KVM's Xen support with {@code flags} (KVM_XEN_HVM_CONFIG_*) and the hypercall-page
+     * MSR (non-zero, or the support stays off). No blobs: with INTERCEPT_HCALL KVM writes its own page, unless the
+     * MSR is filtered to userspace (jxen's).
+     */
+    public void xenHvmConfig(int flags, int msr) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_XEN_HVM_CONFIG, 8);
+            c.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_CONFIG_FLAGS, flags);
+            c.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_CONFIG_MSR, msr);
+            ioctl("KVM_XEN_HVM_CONFIG", KVM_XEN_HVM_CONFIG, c);
+        }
+    }
+
+    /**
      * Sends every read and write of {@code msrs} to userspace (KVM_EXIT_X86_RDMSR/WRMSR with reason FILTER), all
      * other MSRs staying with KVM. Needs KVM_CAP_X86_USER_SPACE_MSR enabled with KVM_MSR_EXIT_REASON_FILTER.
      */

@@ -77,6 +77,7 @@ public final class ExitHandler {
             msr(run, msrs.read(Integer.toUnsignedLong(run.msrIndex())));
             return null;
         }
+        if (reason == KVM_EXIT_XEN) return xenExit(run);
         if (reason == KVM_EXIT_INTR) return null;
         if (reason == KVM_EXIT_SHUTDOWN)
             return new RunOutcome(RunOutcome.GUEST_FAULT, "guest triple fault (KVM_EXIT_SHUTDOWN) on " + RefusedInstruction.describe(run, ram));
@@ -161,6 +162,25 @@ public final class ExitHandler {
         int cmd = HypercallArgs.u32(args.a1());
         return args.number() == Hypercall.MEMORY_OP && (cmd & 0x3F) == MemoryOp.ADD_TO_PHYSMAP
                 || args.number() == Hypercall.VCPU_OP && cmd == VcpuOp.REGISTER_VCPU_INFO;
+    }
+
+    /**
+     * A hypercall by VMCALL/VMMCALL that KVM's Xen support left to jxen (everything but what it was told to handle,
+     * here all of them): the arguments come decoded in the call's convention, the result goes back through the exit
+     * and KVM advances RIP. Pointers are walked through the vCPU's page tables as for the hypercall page.
+     */
+    private RunOutcome xenExit(KvmRun run) {
+        if (run.xenExitType() != KVM_EXIT_XEN_HCALL)
+            return new RunOutcome(RunOutcome.GUEST_FAULT, "unknown KVM_EXIT_XEN type " + run.xenExitType());
+        long nr = run.xenHcallInput();
+        HypercallArgs args = run.xenHcallLongMode()
+                ? HypercallArgs.from64(nr, run.xenHcallParam(0), run.xenHcallParam(1), run.xenHcallParam(2), run.xenHcallParam(3), run.xenHcallParam(4))
+                : HypercallArgs.from32(nr, run.xenHcallParam(0), run.xenHcallParam(1), run.xenHcallParam(2), run.xenHcallParam(3), run.xenHcallParam(4));
+        PagingState paging = new PagingState(run.cr0(), run.cr3(), run.cr4(), run.efer());
+        GuestVirtualMemory mem = new GuestVirtualMemory(ram, PageWalker.of(ram, paging));
+        run.xenHcallResult(hypercalls.dispatch(args, mem, run.xenHcallCpl() != 0));
+        if (movesSharedState(args)) afterPlacement.run();
+        return null;
     }
 
     private void hypercall(KvmRun run) {

@@ -11,10 +11,22 @@ import java.time.Duration;
  * "(dN) " per line, as Xen's log keeps them apart from the guest's console).
  */
 public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console,
-        InputStream consoleInput, OutputStream hypervisorConsole) {
-    /** Both consoles on one stream (tests, embedding): the hypervisor console's lines carry their prefix. */
+        InputStream consoleInput, OutputStream hypervisorConsole, Accel accel) {
+    /**
+     * How hypercalls reach jxen. {@code USER}: only through jxen's hypercall page (any KVM). {@code KVM}: also by
+     * VMCALL/VMMCALL, which KVM's Xen support (KVM_CAP_XEN_HVM, INTERCEPT_HCALL) hands over as KVM_EXIT_XEN; current
+     * Linux calls Xen that way. {@code AUTO}: KVM where the host has it, else USER.
+     */
+    public enum Accel { AUTO, KVM, USER }
+
+    /** Both consoles on one stream (tests, embedding): the hypervisor console's lines carry their prefix. User mode. */
     public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput) {
-        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, console);
+        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, console, Accel.USER);
+    }
+
+    /** The same run with another acceleration. */
+    public RunConfig withAccel(Accel a) {
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a);
     }
 
     public RunConfig {

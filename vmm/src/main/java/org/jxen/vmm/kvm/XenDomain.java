@@ -67,6 +67,7 @@ public final class XenDomain implements AutoCloseable {
     /** The vCPUs {@link #run} starts: vCPU 0 at boot, every vCPU that was up in a restored domain. */
     private final List<Integer> firstToRun = new ArrayList<>();
     private final boolean xsave;
+    private final RunConfig.Accel accel;
     private final LongSupplier systemTime;
 
     private XenDomain(RunConfig config, Kvm kvm, SaveFile.Reader restore) throws ImageException, IOException {
@@ -76,6 +77,7 @@ public final class XenDomain implements AutoCloseable {
             if (kvm.checkExtension(REQUIRED_CAPS[i]) == 0) throw new KvmException("this KVM lacks KVM_CAP_" + CAP_NAMES[i] + ", which jxen needs");
         if ((kvm.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) != (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS))
             throw new KvmException("this KVM cannot sync regs and sregs through kvm_run");
+        this.accel = chooseAccel(config.accel(), kvm);
         SaveFile saved = restore == null ? null : restore.saved;
         byte[] image = saved == null ? Files.readAllBytes(config.image()) : null;
         ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
@@ -98,7 +100,8 @@ public final class XenDomain implements AutoCloseable {
             vm.setMemory(0, 0, ramMapping);
             vm.createIrqchip();
             vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
-            vm.denyMsrs(XenCpuid.HYPERCALL_MSR);
+            vm.denyMsrs(XenCpuid.HYPERCALL_MSR); // jxen writes the hypercall page in both modes
+            if (accel == RunConfig.Accel.KVM) vm.xenHvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, XenCpuid.HYPERCALL_MSR);
             xsave = VcpuState.hasXsave(vm);
 
             int n = config.vcpus();
@@ -198,6 +201,28 @@ public final class XenDomain implements AutoCloseable {
         return vcpus.getFirst().kvmVcpu().tscKhz();
     }
 
+    /**
+     * The acceleration a run asked for, resolved against what this KVM offers (KVM_CAP_XEN_HVM with INTERCEPT_HCALL):
+     * KVM or USER; a one-line KvmException if KVM was asked for and the host has no Xen support.
+     */
+    static RunConfig.Accel chooseAccel(RunConfig.Accel wanted, Kvm kvm) {
+        boolean offered = (kvm.checkExtension(KVM_CAP_XEN_HVM) & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
+        return switch (wanted) {
+            case USER -> RunConfig.Accel.USER;
+            case AUTO -> offered ? RunConfig.Accel.KVM : RunConfig.Accel.USER;
+            case KVM -> {
+                if (!offered) throw new KvmException("--accel kvm: this host's KVM has no Xen support (KVM_CAP_XEN_HVM with "
+                        + "INTERCEPT_HCALL; a kernel built with CONFIG_KVM_XEN has it), so VMCALL/VMMCALL cannot reach jxen");
+                yield RunConfig.Accel.KVM;
+            }
+        };
+    }
+
+    /** KVM (VMCALL/VMMCALL intercepted by KVM's Xen support and handed to jxen) or USER (jxen's hypercall page only). */
+    public RunConfig.Accel accel() {
+        return accel;
+    }
+
     /** Guest RAM, as the engine and backends see it. */
     public GuestMemory ram() {
         return ram;
@@ -230,15 +255,15 @@ public final class XenDomain implements AutoCloseable {
      */
     public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput)
             throws KvmUnavailableException, IOException {
-        return restore(saveFile, timeout, console, consoleInput, console);
+        return restore(saveFile, timeout, console, consoleInput, console, RunConfig.Accel.USER);
     }
 
-    /** {@link #restore(Path, Duration, OutputStream, InputStream)} with the hypervisor console on its own stream. */
-    public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput, OutputStream hypervisorConsole)
-            throws KvmUnavailableException, IOException {
+    /** {@link #restore(Path, Duration, OutputStream, InputStream)} with the hypervisor console on its own stream (a save restores in either mode). */
+    public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput, OutputStream hypervisorConsole,
+            RunConfig.Accel accel) throws KvmUnavailableException, IOException {
         try (SaveFile.Reader reader = new SaveFile.Reader(saveFile)) {
             RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput,
-                    hypervisorConsole);
+                    hypervisorConsole, accel);
             Kvm kvm = Kvm.open();
             try {
                 return new XenDomain(config, kvm, reader);

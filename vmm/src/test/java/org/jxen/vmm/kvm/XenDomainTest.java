@@ -179,6 +179,44 @@ class XenDomainTest {
         }
     }
 
+    /** Whether this host's KVM has Xen support (KVM_CAP_XEN_HVM with INTERCEPT_HCALL): jxen's kvm mode. */
+    private static boolean kvmHasXenSupport() throws Exception {
+        try (Kvm kvm = Kvm.open()) {
+            return (kvm.checkExtension(org.jxen.sys.kvm.KvmAbi.KVM_CAP_XEN_HVM) & org.jxen.sys.kvm.KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
+        }
+    }
+
+    /** Current Linux's way into Xen: VMCALL/VMMCALL, no hypercall page. Only KVM's Xen support hands those to jxen. */
+    @Test
+    void aGuestCallingXenByVmcallRunsInKvmMode() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        RunOutcome o;
+        try (XenDomain d = XenDomain.create(config("pvh-direct-32.elf", console, 120).withAccel(RunConfig.Accel.KVM))) {
+            assertEquals(RunConfig.Accel.KVM, d.accel());
+            o = d.run();
+            assertEquals(0, d.platform().hypercallBugs());
+        }
+        String out = console.toString();
+        System.out.println("pvh-direct-32.elf (kvm mode):\n" + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+        assertTrue(out.contains("direct hypercalls by vm"), out);
+    }
+
+    @Test
+    void kvmModeWithoutXenSupportIsRefusedInOneLine() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        assumeFalse(kvmHasXenSupport(), "this KVM has Xen support: kvm mode runs (aGuestCallingXenByVmcallRunsInKvmMode)");
+        var e = assertThrows(org.jxen.sys.kvm.KvmException.class,
+                () -> XenDomain.create(config("pvh-direct-32.elf", new ByteArrayOutputStream(), 5).withAccel(RunConfig.Accel.KVM)));
+        assertTrue(e.getMessage().contains("KVM_CAP_XEN_HVM") && !e.getMessage().contains("\n"), e.getMessage());
+        try (XenDomain d = XenDomain.create(config("pvh-xen-32.elf", new ByteArrayOutputStream(), 5).withAccel(RunConfig.Accel.AUTO))) {
+            assertEquals(RunConfig.Accel.USER, d.accel(), "auto falls back to user mode");
+        }
+    }
+
     @Test
     void guestFindsXenMakesHypercallsAndPowersOff() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
