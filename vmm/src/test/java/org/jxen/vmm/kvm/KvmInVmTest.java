@@ -49,8 +49,9 @@ class KvmInVmTest {
         Matcher m = Pattern.compile("in-vm: (\\d+) tests, (\\d+) succeeded, (\\d+) failed, (\\d+) skipped").matcher(out);
         assertTrue(m.find(), "no test summary from inside the VM:\n" + out);
         assertEquals(0, Integer.parseInt(m.group(3)), "failures inside the VM:\n" + out);
-        // Every test must have run inside the VM except the one about a missing /dev/kvm (aborted there).
-        if (only.isBlank()) assertEquals(Integer.parseInt(m.group(1)) - 1, Integer.parseInt(m.group(2)), "KVM tests skipped inside the VM:\n" + out);
+        // Every test must have run inside the VM except the two about something the VM has (aborted there): a missing
+        // /dev/kvm, and a KVM without Xen support (the VM's Debian 6.12 KVM has it).
+        if (only.isBlank()) assertEquals(Integer.parseInt(m.group(1)) - 2, Integer.parseInt(m.group(2)), "KVM tests skipped inside the VM:\n" + out);
         assertEquals(0, status, out);
     }
 }
