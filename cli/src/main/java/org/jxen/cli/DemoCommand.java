@@ -3,8 +3,10 @@ package org.jxen.cli;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -59,7 +61,7 @@ final class DemoCommand implements Callable<Integer> {
     int layout;
 
     @Option(names = "--socket", paramLabel = "PATH", description = "Serve the control socket here (jxen events ... --socket PATH).")
-    java.nio.file.Path socket;
+    Path socket;
 
     @Option(names = "--linger", defaultValue = "0", paramLabel = "SECONDS",
             description = "Keep the domain (and its control socket) alive this long after the run (default ${DEFAULT-VALUE}).")
@@ -124,8 +126,8 @@ final class DemoCommand implements Callable<Integer> {
                 }
 
                 @Override
-                public java.util.Map<String, Object> counters() {
-                    return java.util.Map.of("upcalls", upcalls.get(), "consumed", consumed.sum(), "backend-wakeups",
+                public Map<String, Object> counters() {
+                    return Map.of("upcalls", upcalls.get(), "consumed", consumed.sum(), "backend-wakeups",
                             backendWakeups.sum(), "abi", ControlCommands.abiName(ports));
                 }
             });

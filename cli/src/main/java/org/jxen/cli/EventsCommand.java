@@ -3,6 +3,7 @@ package org.jxen.cli;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -16,7 +17,7 @@ import picocli.CommandLine.Parameters;
 /** {@code jxen events list|inject|counters --socket PATH}: a running jxen's event channels, through its control socket. */
 @Command(name = "events", mixinStandardHelpOptions = true,
         description = "Inspect or inject event channels of a running jxen through its control socket.",
-        subcommands = {EventsCommand.List.class, EventsCommand.Inject.class, EventsCommand.Counters.class})
+        subcommands = {EventsCommand.ListPorts.class, EventsCommand.Inject.class, EventsCommand.Counters.class})
 final class EventsCommand {
     abstract static class Base implements Callable<Integer> {
         @Option(names = "--socket", required = true, paramLabel = "PATH", description = "The control socket (jxen ... --socket PATH).")
@@ -38,13 +39,13 @@ final class EventsCommand {
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "List bound ports.")
-    static final class List extends Base {
+    static final class ListPorts extends Base {
         @Override
         public Integer call() throws Exception {
             Object ret = call("{\"execute\": \"xen-event-list\"}").get("return");
             System.out.printf("%-7s %-12s %-5s %-8s %-8s %-8s %-7s %-8s%n", "port", "type", "vcpu", "remote", "target", "pending",
                     "masked", "priority");
-            for (Object o : (java.util.List<?>) ret) {
+            for (Object o : (List<?>) ret) {
                 Map<?, ?> p = (Map<?, ?>) o;
                 System.out.printf("%-7s %-12s %-5s %-8s %-8s %-8s %-7s %-8s%n", p.get("port"), p.get("type"), p.get("vcpu"),
                         p.containsKey("remote-domain") ? p.get("remote-domain") : "-", p.containsKey("target") ? p.get("target") : "-",

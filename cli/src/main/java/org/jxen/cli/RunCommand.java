@@ -1,5 +1,6 @@
 package org.jxen.cli;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -88,7 +89,7 @@ final class RunCommand implements Callable<Integer> {
             if (socket != null) {
                 try {
                     control = new ControlServer(socket, domain.platform().controlTarget());
-                } catch (java.io.IOException e) {
+                } catch (IOException e) {
                     throw new IllegalArgumentException(socket + ": cannot serve the control socket: " + e.getMessage());
                 }
             }
@@ -101,7 +102,7 @@ final class RunCommand implements Callable<Integer> {
             if (saveFile != null && outcome.guestAlive()) {
                 try {
                     domain.save(saveFile);
-                } catch (java.io.IOException e) {
+                } catch (IOException e) {
                     throw new IllegalStateException("saving to " + saveFile + " failed: " + e.getMessage());
                 }
                 System.err.println("jxen: " + outcome.reason() + "; saved to " + saveFile);
@@ -151,7 +152,7 @@ final class RunCommand implements Callable<Integer> {
         if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
         try {
             return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice());
-        } catch (java.io.IOException e) {
+        } catch (IOException e) {
             throw new IllegalArgumentException(restoreFile + ": " + e.getMessage());
         }
     }

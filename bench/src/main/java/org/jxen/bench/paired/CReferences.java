@@ -113,7 +113,7 @@ final class CReferences {
     }
 
     /** The C reference VMM (kvmref.c) with {@code guest} on two vCPUs; 0 or -errno. */
-    int kvmOpen(java.nio.file.Path guest) {
+    int kvmOpen(Path guest) {
         try (Arena a = Arena.ofConfined()) {
             return (int) kvmOpen.invokeExact(a.allocateFrom(guest.toString()));
         } catch (Throwable t) {

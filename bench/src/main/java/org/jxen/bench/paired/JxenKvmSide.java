@@ -3,6 +3,7 @@ package org.jxen.bench.paired;
 import static org.jxen.bench.paired.GuestCommands.*;
 
 import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Semaphore;
@@ -37,7 +38,7 @@ final class JxenKvmSide implements AutoCloseable {
     private volatile int backendIndex;
     private final TscScale tsc;
     /** The guest's console (it prints only when a check fails): quoted when the guest stops answering. */
-    private final java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream() {
+    private final ByteArrayOutputStream console = new ByteArrayOutputStream() {
         @Override
         public synchronized void write(int b) {
             if (count < 64 * 1024) super.write(b);

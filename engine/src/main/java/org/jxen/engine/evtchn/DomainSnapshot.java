@@ -1,5 +1,6 @@
 package org.jxen.engine.evtchn;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -31,7 +32,7 @@ public record DomainSnapshot(int domid, int vcpus, int nrPirqs, int maxPort, boo
 
     /** This snapshot with {@code more} extensions appended. */
     public DomainSnapshot withExtensions(List<Extension> more) {
-        List<Extension> all = new java.util.ArrayList<>(extensions);
+        List<Extension> all = new ArrayList<>(extensions);
         all.addAll(more);
         return new DomainSnapshot(domid, vcpus, nrPirqs, maxPort, width32, sharedInfoGpa, privateSharedInfo, vcpuInfoGpa,
                 privateVcpuInfo, guestValidPorts, guestPorts, backendValidPorts, backendPorts, fifo, List.copyOf(all));

@@ -1,5 +1,6 @@
 package org.jxen.engine.evtchn;
 
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -20,7 +21,7 @@ public final class Pollers {
     private final AtomicIntegerArray pollPort;
     private final int vcpuCount;
     /** How many vCPUs are armed: lets the raise path skip the scan with one read (Xen: bitmap_empty). */
-    private final java.util.concurrent.atomic.AtomicInteger armed = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger armed = new AtomicInteger();
     private volatile Waker waker = vcpu -> {};
 
     public Pollers(int vcpuCount) {

@@ -1,7 +1,9 @@
 package org.jxen.engine.evtchn;
 
+import java.util.List;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Supplier;
 
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.Errno;
@@ -48,7 +50,7 @@ public final class PortManager {
     }
 
     /** Computes {@code action} with the port table frozen (no bind, close or reset meanwhile). */
-    public <T> T underWriteLock(java.util.function.Supplier<T> action) {
+    public <T> T underWriteLock(Supplier<T> action) {
         write.lock();
         try {
             return action.get();
@@ -500,7 +502,7 @@ public final class PortManager {
      * Consistency of the port tables (for fuzzers, stress tests and restore): see {@link PortInvariants}. Returns the
      * violations (empty when consistent).
      */
-    public java.util.List<String> checkInvariants() {
+    public List<String> checkInvariants() {
         read.lock();
         try {
             return PortInvariants.check(guest, backend, this::domainById);

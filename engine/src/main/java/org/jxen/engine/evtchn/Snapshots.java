@@ -3,6 +3,7 @@ package org.jxen.engine.evtchn;
 import static org.jxen.engine.abi.EvtchnOp.*;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntPredicate;
@@ -39,7 +40,7 @@ public final class Snapshots {
             GuestRegion vi = sh.vcpuInfo(v);
             vcpuGpa[v] = sh.isRegistered(v) ? vi.baseOffset() : -1;
             boolean privateArea = !sh.isRegistered(v) && v >= SharedInfoLayout.LEGACY_MAX_VCPUS;
-            privateVcpu.add(privateArea ? vi.asSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE) : new byte[0]);
+            privateVcpu.add(privateArea ? vi.asSegment().toArray(ValueLayout.JAVA_BYTE) : new byte[0]);
         }
         DomainSnapshot.Fifo fifo = null;
         if (g.abi() instanceof FifoAbi f) {
@@ -62,7 +63,7 @@ public final class Snapshots {
         }
         DomainConfig cfg = g.config();
         return new DomainSnapshot(cfg.domid(), cfg.vcpus(), cfg.nrPirqs(), cfg.maxPort(), sh.width() == GuestWidth.BITS_32,
-                mapped ? si.baseOffset() : -1, mapped ? new byte[0] : si.asSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+                mapped ? si.baseOffset() : -1, mapped ? new byte[0] : si.asSegment().toArray(ValueLayout.JAVA_BYTE),
                 vcpuGpa, privateVcpu, g.ports.validPorts(), entries(g.ports), pm.backend().ports.validPorts(),
                 entries(pm.backend().ports), fifo, List.of());
     }

@@ -2,6 +2,7 @@ package org.jxen.engine.fastpath;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
 import java.util.Arrays;
 import java.util.concurrent.locks.LockSupport;
 
@@ -34,7 +35,7 @@ public final class ReaderSlots {
         @SuppressWarnings("unused") private long p01, p02, p03, p04, p05, p06, p07;
         private long seq;
         /** The owning thread, weakly: a dead thread's slot (always even) is dropped from the registry. */
-        private final java.lang.ref.WeakReference<Thread> owner = new java.lang.ref.WeakReference<>(Thread.currentThread());
+        private final WeakReference<Thread> owner = new WeakReference<>(Thread.currentThread());
         @SuppressWarnings("unused") private long p11, p12, p13, p14, p15, p16, p17;
 
         /** Enters a read-side critical section. Only the owning thread calls this. */

@@ -3,6 +3,8 @@ package org.jxen.engine.grant;
 import static org.jxen.engine.grant.GrantTable.*;
 
 
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 
 import org.jxen.engine.memory.GuestMemory;
@@ -31,7 +33,7 @@ public final class GrantMapper {
     private final GuestMemory ram;
     private final int backendDomid;
     /** Active mappings per ref: {readers, writers} (Xen's act->pin). */
-    private final java.util.Map<Integer, int[]> pins = new java.util.HashMap<>();
+    private final Map<Integer, int[]> pins = new HashMap<>();
 
     public GrantMapper(GrantTable table, GuestMemory ram, int backendDomid) {
         this.table = table;

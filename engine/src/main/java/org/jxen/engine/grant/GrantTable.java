@@ -2,6 +2,7 @@ package org.jxen.engine.grant;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -81,7 +82,7 @@ public final class GrantTable {
         List<byte[]> priv = new ArrayList<>();
         for (int i = 0; i < g.length; i++) {
             g[i] = gfns.get(i);
-            priv.add(g[i] == INVALID_GFN ? frames.get(i).asSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE) : new byte[0]);
+            priv.add(g[i] == INVALID_GFN ? frames.get(i).asSegment().toArray(ValueLayout.JAVA_BYTE) : new byte[0]);
         }
         return new Saved(g, priv);
     }

@@ -2,6 +2,9 @@ package org.jxen.engine.memory;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.stream.LongStream;
 
 /**
  * Guest RAM: one native segment, guest-physical address 0 at its base. Guest-supplied addresses are checked here,
@@ -14,13 +17,13 @@ public final class GuestMemory {
 
     private final MemorySegment ram;
     /** Frames the guest gave back (XENMEM_decrease_reservation): one bit a page; not RAM until repopulated. */
-    private final java.util.concurrent.atomic.AtomicLongArray holes;
-    private final java.util.concurrent.atomic.AtomicInteger holeCount = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicLongArray holes;
+    private final AtomicInteger holeCount = new AtomicInteger();
 
     public GuestMemory(MemorySegment ram) {
         if ((ram.address() & (PAGE_SIZE - 1)) != 0) throw new IllegalArgumentException("guest RAM must be page-aligned");
         this.ram = ram;
-        this.holes = new java.util.concurrent.atomic.AtomicLongArray((int) ((ram.byteSize() / PAGE_SIZE + 63) / 64));
+        this.holes = new AtomicLongArray((int) ((ram.byteSize() / PAGE_SIZE + 63) / 64));
     }
 
     /** Number of frames below the end of RAM (populated or not). */
@@ -54,7 +57,7 @@ public final class GuestMemory {
 
     /** The frames that are holes now, ascending (for a save). */
     public long[] holes() {
-        java.util.stream.LongStream.Builder b = java.util.stream.LongStream.builder();
+        LongStream.Builder b = LongStream.builder();
         if (holeCount.get() == 0) return new long[0];
         for (int w = 0; w < holes.length(); w++) {
             long word = holes.get(w);

@@ -2,7 +2,9 @@ package org.jxen.engine.platform;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.Optional;
+import java.util.function.LongConsumer;
 
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.Errno;
@@ -40,31 +42,31 @@ public final class MemoryOp {
     private final PortManager ports;
     private final GuestMemory ram;
     private final org.jxen.engine.grant.GrantTable grants;
-    private final java.util.List<E820Entry> memoryMap;
+    private final List<E820Entry> memoryMap;
     /** Told of every frame the guest gives back, so the VMM can release the host page (madvise). */
-    private volatile java.util.function.LongConsumer released = gfn -> {};
+    private volatile LongConsumer released = gfn -> {};
 
     public MemoryOp(PortManager ports, GuestMemory ram) {
-        this(ports, ram, null, java.util.List.of());
+        this(ports, ram, null, List.of());
     }
 
     public MemoryOp(PortManager ports, GuestMemory ram, org.jxen.engine.grant.GrantTable grants) {
-        this(ports, ram, grants, java.util.List.of());
+        this(ports, ram, grants, List.of());
     }
 
     /**
      * @param grants the guest's grant table, whose frames XENMAPSPACE_grant_table places (null: none)
      * @param memoryMap what XENMEM_memory_map offers (empty: -ENOSYS, as Xen without an e820)
      */
-    public MemoryOp(PortManager ports, GuestMemory ram, org.jxen.engine.grant.GrantTable grants, java.util.List<E820Entry> memoryMap) {
+    public MemoryOp(PortManager ports, GuestMemory ram, org.jxen.engine.grant.GrantTable grants, List<E820Entry> memoryMap) {
         this.ports = ports;
         this.ram = ram;
         this.grants = grants;
-        this.memoryMap = java.util.List.copyOf(memoryMap);
+        this.memoryMap = List.copyOf(memoryMap);
     }
 
     /** The VMM's hook for frames given back (their host memory can be returned to the host). */
-    public void onRelease(java.util.function.LongConsumer hook) {
+    public void onRelease(LongConsumer hook) {
         this.released = hook;
     }
 

@@ -2,6 +2,7 @@ package org.jxen.engine.platform;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.memory.GuestMemory;
@@ -137,11 +138,11 @@ public final class Runstates {
         if (updateFlag) {
             // state_entry_time's top byte first: a reader that sees the flag clear saw a complete copy.
             writeByte(a, entryAt + 7, (byte) ((entryTime[vcpu] >>> 56) | 0x80));
-            java.lang.invoke.VarHandle.storeStoreFence();
+            VarHandle.storeStoreFence();
         }
         write(a, s, 0, size);
         if (updateFlag) {
-            java.lang.invoke.VarHandle.storeStoreFence();
+            VarHandle.storeStoreFence();
             writeByte(a, entryAt + 7, (byte) (entryTime[vcpu] >>> 56));
         }
     }

@@ -2,7 +2,9 @@ package org.jxen.engine.platform;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
 import java.util.function.LongSupplier;
 
 import org.jxen.engine.abi.Errno;
@@ -34,7 +36,7 @@ public final class SchedOp {
     private final IntFunction<VcpuControl> vcpus;
     private final LongSupplier systemTimeNanos;
     /** Whether a vCPU's upcalls have somewhere to go (a per-vCPU or domain callback vector). */
-    private volatile java.util.function.IntPredicate upcallRouted = v -> true;
+    private volatile IntPredicate upcallRouted = v -> true;
 
     /**
      * @param vcpus the control of each vCPU (by Xen vcpu id)
@@ -48,7 +50,7 @@ public final class SchedOp {
     }
 
     /** Tells which vCPUs have an upcall route (HVM params); without one, a pending upcall ends no block or poll. */
-    public SchedOp withUpcallRoute(java.util.function.IntPredicate routed) {
+    public SchedOp withUpcallRoute(IntPredicate routed) {
         this.upcallRouted = routed;
         return this;
     }
@@ -87,7 +89,7 @@ public final class SchedOp {
 
     /** SHUTDOWN_CODE_INVALID in Xen: no code recorded yet. */
     private static final int NO_CODE = -1;
-    private final java.util.concurrent.atomic.AtomicInteger shutdownCode = new java.util.concurrent.atomic.AtomicInteger(NO_CODE);
+    private final AtomicInteger shutdownCode = new AtomicInteger(NO_CODE);
 
     /** The code SCHEDOP_shutdown_code recorded (or the first shutdown's reason), -1 if none yet. */
     public int shutdownCode() {

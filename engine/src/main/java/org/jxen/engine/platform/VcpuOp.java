@@ -3,6 +3,7 @@ package org.jxen.engine.platform;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Optional;
+import java.util.function.LongSupplier;
 
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.SharedInfoLayout;
@@ -38,7 +39,7 @@ public final class VcpuOp {
     private final PortManager ports;
     private final GuestMemory ram;
     private final VcpuTimers timers;
-    private final java.util.function.LongSupplier systemTimeNanos;
+    private final LongSupplier systemTimeNanos;
     private VcpuSet vcpus;
     private Runstates runstates;
 
@@ -47,7 +48,7 @@ public final class VcpuOp {
         this(ports, ram, null, System::nanoTime);
     }
 
-    public VcpuOp(PortManager ports, GuestMemory ram, VcpuTimers timers, java.util.function.LongSupplier systemTimeNanos) {
+    public VcpuOp(PortManager ports, GuestMemory ram, VcpuTimers timers, LongSupplier systemTimeNanos) {
         this.ports = ports;
         this.ram = ram;
         this.timers = timers;

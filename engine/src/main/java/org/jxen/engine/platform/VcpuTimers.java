@@ -1,5 +1,7 @@
 package org.jxen.engine.platform;
 
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -95,7 +97,7 @@ public final class VcpuTimers implements AutoCloseable {
         }
         try {
             clock.submit(() -> {}).get(); // one thread runs every timer: this runs after any expiry in progress
-        } catch (java.util.concurrent.RejectedExecutionException | java.util.concurrent.ExecutionException e) {
+        } catch (RejectedExecutionException | ExecutionException e) {
             // already closed: nothing runs
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

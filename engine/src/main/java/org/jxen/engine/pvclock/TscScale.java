@@ -1,5 +1,7 @@
 package org.jxen.engine.pvclock;
 
+import java.math.BigInteger;
+
 /**
  * The TSC-to-nanoseconds scale a guest applies to TSC deltas ({@code vcpu_time_info.tsc_to_system_mul} and
  * {@code tsc_shift}, {@code public/xen.h}): {@code ns = ((delta << shift) * mul) >> 32}, shifting right for a negative
@@ -26,7 +28,7 @@ public record TscScale(int mul, int shift) {
             shift++;
         }
         // div_frac(10^9, tps): (10^9 << 32) / tps, which is < 2^32 since tps > 10^9.
-        long mul = java.math.BigInteger.valueOf(NS_PER_SEC).shiftLeft(32).divide(java.math.BigInteger.valueOf(tps)).longValueExact();
+        long mul = BigInteger.valueOf(NS_PER_SEC).shiftLeft(32).divide(BigInteger.valueOf(tps)).longValueExact();
         return new TscScale((int) mul, shift);
     }
 

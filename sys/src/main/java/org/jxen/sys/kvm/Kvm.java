@@ -5,6 +5,8 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,7 +46,7 @@ public final class Kvm implements AutoCloseable {
 
     /** Whether /dev/kvm exists here (tests that need it skip without it). */
     public static boolean present() {
-        return java.nio.file.Files.exists(java.nio.file.Path.of(DEVICE));
+        return Files.exists(Path.of(DEVICE));
     }
 
     int ioctl(long request, long arg) {

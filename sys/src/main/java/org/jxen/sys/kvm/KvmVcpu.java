@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.OptionalLong;
 
 import org.jxen.sys.Libc;
 
@@ -128,15 +129,15 @@ public final class KvmVcpu implements AutoCloseable {
     }
 
     /** One MSR through KVM_GET_MSRS; empty if KVM does not have it for this vCPU. */
-    public java.util.OptionalLong readMsr(int index) {
+    public OptionalLong readMsr(int index) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
             msrs.set(ValueLayout.JAVA_INT, 0, 1);
             msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
             int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, errno);
             if (rc < 0) throw new KvmException("KVM_GET_MSRS", -rc);
-            return rc == 1 ? java.util.OptionalLong.of(msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA))
-                    : java.util.OptionalLong.empty();
+            return rc == 1 ? OptionalLong.of(msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA))
+                    : OptionalLong.empty();
         }
     }
 

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.ArrayDeque;
+import java.util.concurrent.ArrayBlockingQueue;
 
 import org.jxen.engine.memory.GuestRegion;
 
@@ -34,7 +35,7 @@ public final class ConsoleBackend implements AutoCloseable {
     private final BackendLoop loop;
     private final Thread reader;
     /** Output copied out of the ring, waiting for the writer thread; bounded, so a stalled stream stalls the ring. */
-    private final java.util.concurrent.ArrayBlockingQueue<byte[]> toWrite = new java.util.concurrent.ArrayBlockingQueue<>(64);
+    private final ArrayBlockingQueue<byte[]> toWrite = new ArrayBlockingQueue<>(64);
     private final Thread writer;
 
     public ConsoleBackend(GuestRegion ring, XenEvtchnHandle xce, int port, OutputStream out, InputStream in) {

@@ -1,6 +1,7 @@
 package org.jxen.vmm.backend;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import org.jxen.engine.evtchn.PortManager;
@@ -57,7 +58,7 @@ public final class EventFdInjector implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        for (int port : java.util.List.copyOf(attached.keySet())) detach(port);
+        for (int port : List.copyOf(attached.keySet())) detach(port);
         if (ownsLoop) loop.close();
     }
 }

@@ -1,7 +1,11 @@
 package org.jxen.vmm.backend;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.evtchn.PortManager;
@@ -56,10 +60,10 @@ public final class PvDevices implements AutoCloseable {
      * {@code saved} is what {@link #save} wrote.
      */
     public PvDevices(PortManager ports, BackendSignals signals, GuestMemory ram, XenStore store, long consoleGfn, long storeGfn,
-            OutputStream out, InputStream in, java.io.DataInputStream saved) throws java.io.IOException {
+            OutputStream out, InputStream in, DataInputStream saved) throws IOException {
         int domid = ports.guest().domid();
-        GuestRegion consoleRing = ram.page(consoleGfn).orElseThrow(() -> new java.io.IOException("console ring outside RAM"));
-        GuestRegion storeRing = ram.page(storeGfn).orElseThrow(() -> new java.io.IOException("xenstore ring outside RAM"));
+        GuestRegion consoleRing = ram.page(consoleGfn).orElseThrow(() -> new IOException("console ring outside RAM"));
+        GuestRegion storeRing = ram.page(storeGfn).orElseThrow(() -> new IOException("xenstore ring outside RAM"));
         consolePort = saved.readInt();
         storePort = saved.readInt();
         consoleBackendPort = saved.readInt();
@@ -71,12 +75,12 @@ public final class PvDevices implements AutoCloseable {
         if (consoleHandle.reattach(consoleBackendPort) < 0 || storeHandle.reattach(storeBackendPort) < 0) {
             consoleHandle.close();
             storeHandle.close();
-            throw new java.io.IOException("the saved PV device ports are not bound to the guest");
+            throw new IOException("the saved PV device ports are not bound to the guest");
         }
         console = new ConsoleBackend(consoleRing, consoleHandle, consoleBackendPort, out, in);
         try {
             xenstore = new XenStoreBackend(storeRing, storeHandle, storeBackendPort, store, domid, saved);
-        } catch (java.io.UncheckedIOException e) {
+        } catch (UncheckedIOException e) {
             console.close();
             consoleHandle.close();
             storeHandle.close();
@@ -90,7 +94,7 @@ public final class PvDevices implements AutoCloseable {
     }
 
     /** Ports, the XenStore tree and the XenStore connection's state (after {@link #pause}). */
-    public void save(java.io.DataOutputStream out) throws java.io.IOException {
+    public void save(DataOutputStream out) throws IOException {
         out.writeInt(consolePort);
         out.writeInt(storePort);
         out.writeInt(consoleBackendPort);

@@ -1,6 +1,7 @@
 package org.jxen.vmm.backend;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -160,7 +161,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
             if (port >= 0 || timeoutMillis == 0 || kick) return port;
             waiters++;
         }
-        java.util.List<Long> tokens = new java.util.ArrayList<>();
+        List<Long> tokens = new ArrayList<>();
         try {
             epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
         } finally {

@@ -4,6 +4,7 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.HexFormat;
 
 import org.jxen.engine.memory.AddressTranslator;
@@ -122,9 +123,9 @@ public final class RefusedInstruction {
         byte[] out = new byte[n];
         for (int i = 0; i < n; i++) {
             long pa = mmu.toPhysical(linear + i, false);
-            if (pa < 0) return i == 0 ? null : java.util.Arrays.copyOf(out, i);
+            if (pa < 0) return i == 0 ? null : Arrays.copyOf(out, i);
             var r = ram.region(pa, 1);
-            if (r.isEmpty()) return i == 0 ? null : java.util.Arrays.copyOf(out, i);
+            if (r.isEmpty()) return i == 0 ? null : Arrays.copyOf(out, i);
             out[i] = r.get().getByte(0);
         }
         return out;

@@ -4,11 +4,16 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntFunction;
+import java.util.function.IntUnaryOperator;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
@@ -88,8 +93,8 @@ public final class GuestPlatform implements AutoCloseable {
     private final org.jxen.engine.evtchn.UpcallSink upcall;
     /** console_io and the debug ports: Xen's log, apart from the PV console (the guest's console). */
     private final HypervisorConsole hypervisorConsole;
-    private final java.util.concurrent.atomic.LongAdder upcallsRaised = new java.util.concurrent.atomic.LongAdder();
-    private final java.util.concurrent.atomic.LongAdder hypercallBugs = new java.util.concurrent.atomic.LongAdder();
+    private final LongAdder upcallsRaised = new LongAdder();
+    private final LongAdder hypercallBugs = new LongAdder();
 
     /** What a saved domain keeps of its platform: the event channels with the platform's sections, and the devices. */
     public record Saved(DomainSnapshot snapshot, byte[] devices) {}
@@ -100,7 +105,7 @@ public final class GuestPlatform implements AutoCloseable {
      * @param released   told of every frame the guest gives back (the host page can be released)
      */
     public GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            java.util.function.IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
+            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) {
         this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null);
     }
@@ -111,14 +116,14 @@ public final class GuestPlatform implements AutoCloseable {
      * fit.
      */
     public static GuestPlatform restore(Saved saved, GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            java.util.function.IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
+            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) throws IOException {
         if (saved.snapshot().vcpus() != vcpuCount) throw new IOException("the save has " + saved.snapshot().vcpus() + " vCPUs, not " + vcpuCount);
         try {
             return new GuestPlatform(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, saved);
         } catch (UncheckedIOException e) {
             IOException cause = e.getCause();
-            if (cause instanceof java.io.EOFException) throw new IOException("the save's platform state ends early");
+            if (cause instanceof EOFException) throw new IOException("the save's platform state ends early");
             if (cause.getMessage() == null) throw new IOException("the save's platform state is damaged (" + cause.getClass().getSimpleName() + ")");
             throw cause;
         } catch (IllegalArgumentException e) {
@@ -127,7 +132,7 @@ public final class GuestPlatform implements AutoCloseable {
     }
 
     private GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            java.util.function.IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
+            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, Saved saved) {
         this.ram = ram;
         this.vcpuCount = vcpuCount;
@@ -232,8 +237,8 @@ public final class GuestPlatform implements AutoCloseable {
             }
 
             @Override
-            public java.util.Map<String, Object> counters() {
-                java.util.Map<String, Object> m = new java.util.LinkedHashMap<>();
+            public Map<String, Object> counters() {
+                Map<String, Object> m = new LinkedHashMap<>();
                 m.put("abi", org.jxen.vmm.control.ControlCommands.abiName(ports));
                 m.put("vcpus", vcpuCount);
                 m.put("upcalls", upcallsRaised.sum());

@@ -6,9 +6,11 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -29,7 +31,7 @@ import org.jxen.sys.kvm.KvmAbi;
  */
 record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Saved platform, List<byte[]> irqchips,
         List<VcpuState> vcpuStates) {
-    static final byte[] MAGIC = "JXENSAVE".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    static final byte[] MAGIC = "JXENSAVE".getBytes(StandardCharsets.US_ASCII);
     static final int VERSION = 1;
     private static final int MAX_SECTION = 64 << 20;
 
@@ -99,7 +101,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file), 1 << 16));
             try {
                 saved = readState();
-            } catch (java.io.EOFException e) {
+            } catch (EOFException e) {
                 in.close();
                 throw new IOException("the save file ends early");
             } catch (IOException | RuntimeException e) {
@@ -145,7 +147,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
                     in.readFully(page);
                     MemorySegment.copy(page, 0, ram.segment(), ValueLayout.JAVA_BYTE, gfn << GuestMemory.PAGE_SHIFT, page.length);
                 }
-            } catch (java.io.EOFException e) {
+            } catch (EOFException e) {
                 throw new IOException("the save file ends early");
             }
         }

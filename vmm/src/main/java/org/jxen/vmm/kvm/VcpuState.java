@@ -6,6 +6,7 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -102,7 +103,7 @@ record VcpuState(int mpState, Map<StateBlock, byte[]> blocks, List<long[]> msrs)
         List<long[]> msrs = new ArrayList<>();
         for (int i = 0; i < m; i++) {
             int index = in.readInt();
-            if (java.util.Arrays.stream(MSRS).noneMatch(x -> x == index)) throw new IOException("vCPU state: MSR 0x" + Integer.toHexString(index));
+            if (Arrays.stream(MSRS).noneMatch(x -> x == index)) throw new IOException("vCPU state: MSR 0x" + Integer.toHexString(index));
             msrs.add(new long[] {index, in.readLong()});
         }
         return new VcpuState(mp, blocks, msrs);

@@ -7,6 +7,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -178,8 +180,8 @@ public final class XenDomain implements AutoCloseable {
         StringBuilder sb = new StringBuilder();
         for (VcpuThread t : vcpus) {
             var v = t.kvmVcpu();
-            var regs = java.nio.ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.REGS)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            var apic = java.nio.ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.LAPIC)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            var regs = ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.REGS)).order(ByteOrder.LITTLE_ENDIAN);
+            var apic = ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.LAPIC)).order(ByteOrder.LITTLE_ENDIAN);
             sb.append(String.format("vCPU %d: mp_state %d rip 0x%x rflags 0x%x irr %s isr %s%n", t.vcpu(), v.mpState(),
                     regs.getLong(OFFSETOF_KVM_REGS_RIP), regs.getLong(OFFSETOF_KVM_REGS_RFLAGS), vectors(apic, 0x200), vectors(apic, 0x100)));
         }
@@ -187,7 +189,7 @@ public final class XenDomain implements AutoCloseable {
     }
 
     /** The vectors set in a 256-bit APIC register (eight 32-bit words, 16 bytes apart). */
-    private static String vectors(java.nio.ByteBuffer apic, int base) {
+    private static String vectors(ByteBuffer apic, int base) {
         StringBuilder sb = new StringBuilder("[");
         for (int w = 0; w < 8; w++) {
             int bits = apic.getInt(base + 16 * w);

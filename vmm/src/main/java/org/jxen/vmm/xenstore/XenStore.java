@@ -2,6 +2,7 @@ package org.jxen.vmm.xenstore;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -9,6 +10,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.function.BiConsumer;
 
 /**
@@ -433,7 +435,7 @@ public final class XenStore {
         int len = in.readInt();
         if (len < 0 || len > XsWire.PAYLOAD_MAX) throw new IOException("xenstore: value of " + len + " bytes");
         byte[] value = in.readNBytes(len);
-        if (value.length != len) throw new java.io.EOFException();
+        if (value.length != len) throw new EOFException();
         int np = in.readUnsignedShort();
         List<String> perms = new ArrayList<>();
         for (int i = 0; i < np; i++) perms.add(in.readUTF());
@@ -441,7 +443,7 @@ public final class XenStore {
         if (parsed == null) throw new IOException("xenstore: bad permissions " + perms);
         int nc = in.readInt();
         if (nc < 0 || nc > MAX_SAVED_NODES) throw new IOException("xenstore: " + nc + " children");
-        java.util.TreeMap<String, Node> children = new java.util.TreeMap<>();
+        TreeMap<String, Node> children = new TreeMap<>();
         for (int i = 0; i < nc; i++) {
             String name = in.readUTF();
             if (name.isEmpty() || name.contains("/")) throw new IOException("xenstore: bad node name");

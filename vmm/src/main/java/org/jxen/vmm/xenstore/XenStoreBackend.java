@@ -3,7 +3,12 @@ package org.jxen.vmm.xenstore;
 import static org.jxen.vmm.xenstore.XsWire.*;
 
 import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayDeque;
@@ -51,7 +56,7 @@ public final class XenStoreBackend implements AutoCloseable {
      * {@link #save} wrote (a partly received request, replies not yet in the ring, the connection's watches and
      * transactions), or is null for a new connection.
      */
-    public XenStoreBackend(GuestRegion ring, XenEvtchnHandle xce, int port, XenStore store, int domid, java.io.DataInputStream saved)
+    public XenStoreBackend(GuestRegion ring, XenEvtchnHandle xce, int port, XenStore store, int domid, DataInputStream saved)
             throws UncheckedIOException {
         this.ring = ring.slice(0, INTERFACE_SIZE);
         this.xce = xce;
@@ -62,17 +67,17 @@ public final class XenStoreBackend implements AutoCloseable {
         if (saved != null) {
             try {
                 int partial = saved.readInt();
-                if (partial < 0 || partial > RING_SIZE + HEADER_SIZE + PAYLOAD_MAX) throw new java.io.IOException("xenstore: partial request of " + partial);
+                if (partial < 0 || partial > RING_SIZE + HEADER_SIZE + PAYLOAD_MAX) throw new IOException("xenstore: partial request of " + partial);
                 input.writeBytes(saved.readNBytes(partial));
                 int pending = saved.readInt();
-                if (pending < 0 || pending > 1 << 20) throw new java.io.IOException("xenstore: " + pending + " pending replies");
+                if (pending < 0 || pending > 1 << 20) throw new IOException("xenstore: " + pending + " pending replies");
                 for (int i = 0; i < pending; i++) {
                     int len = saved.readInt();
-                    if (len < 0 || len > HEADER_SIZE + PAYLOAD_MAX) throw new java.io.IOException("xenstore: reply of " + len);
+                    if (len < 0 || len > HEADER_SIZE + PAYLOAD_MAX) throw new IOException("xenstore: reply of " + len);
                     output.add(saved.readNBytes(len));
                 }
                 connection.restore(saved);
-            } catch (java.io.IOException e) {
+            } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
         }
@@ -85,7 +90,7 @@ public final class XenStoreBackend implements AutoCloseable {
     }
 
     /** What a resumed backend needs (call after {@link #pause}): the partial request, unsent replies, the connection. */
-    public synchronized void save(java.io.DataOutputStream out) throws java.io.IOException {
+    public synchronized void save(DataOutputStream out) throws IOException {
         byte[] in = input.toByteArray();
         out.writeInt(in.length);
         out.write(in);
@@ -131,7 +136,7 @@ public final class XenStoreBackend implements AutoCloseable {
             int at = reqCons & MASK;
             int n = Math.min(avail, RING_SIZE - at);
             byte[] chunk = new byte[n];
-            java.lang.foreign.MemorySegment.copy(ring.asSegment(), java.lang.foreign.ValueLayout.JAVA_BYTE, REQ + at, chunk, 0, n);
+            MemorySegment.copy(ring.asSegment(), ValueLayout.JAVA_BYTE, REQ + at, chunk, 0, n);
             input.writeBytes(chunk);
             reqCons += n;
             avail -= n;
@@ -173,7 +178,7 @@ public final class XenStoreBackend implements AutoCloseable {
             byte[] msg = output.peek();
             int at = rspProd & MASK;
             int n = Math.min(Math.min(space, msg.length - outputOffset), RING_SIZE - at);
-            java.lang.foreign.MemorySegment.copy(msg, outputOffset, ring.asSegment(), java.lang.foreign.ValueLayout.JAVA_BYTE, RSP + at, n);
+            MemorySegment.copy(msg, outputOffset, ring.asSegment(), ValueLayout.JAVA_BYTE, RSP + at, n);
             outputOffset += n;
             rspProd += n;
             space -= n;

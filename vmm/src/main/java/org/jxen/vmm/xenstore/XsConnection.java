@@ -1,6 +1,9 @@
 package org.jxen.vmm.xenstore;
 
 import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -181,7 +184,7 @@ public final class XsConnection {
     }
 
     /** This connection's watches and open transaction ids (the tree is the store's, saved beside it). */
-    public void save(java.io.DataOutputStream out) throws java.io.IOException {
+    public void save(DataOutputStream out) throws IOException {
         List<String[]> w = store.watchesOf(this);
         out.writeInt(w.size());
         for (String[] pt : w) {
@@ -197,22 +200,22 @@ public final class XsConnection {
      * Takes over what {@link #save} wrote: the watches again (without the initial event; the guest had it already),
      * and the transactions as lost ones (their commit answers EAGAIN).
      */
-    public void restore(java.io.DataInputStream in) throws java.io.IOException {
+    public void restore(DataInputStream in) throws IOException {
         int n = in.readInt();
-        if (n < 0 || n > 1 << 16) throw new java.io.IOException("xenstore: " + n + " watches");
+        if (n < 0 || n > 1 << 16) throw new IOException("xenstore: " + n + " watches");
         for (int i = 0; i < n; i++) {
             String path = in.readUTF(), token = in.readUTF();
             try {
                 store.watch(this, domid, path, token, (p, t) -> out.accept(watchEvent(p, t)));
             } catch (XsError e) {
-                throw new java.io.IOException("xenstore: watch " + path + ": " + e.errno());
+                throw new IOException("xenstore: watch " + path + ": " + e.errno());
             }
         }
         int t = in.readInt();
-        if (t < 0 || t > 1 << 16) throw new java.io.IOException("xenstore: " + t + " transactions");
+        if (t < 0 || t > 1 << 16) throw new IOException("xenstore: " + t + " transactions");
         for (int i = 0; i < t; i++) {
             int id = in.readInt();
-            if (id <= 0) throw new java.io.IOException("xenstore: transaction id " + id);
+            if (id <= 0) throw new IOException("xenstore: transaction id " + id);
             store.adoptLostTransaction(domid, id);
         }
     }
