@@ -2,6 +2,7 @@ package org.jxen.engine.evtchn;
 
 import java.util.Arrays;
 
+import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.Virq;
 
 /**
@@ -62,7 +63,7 @@ public final class GuestDomain extends EventDomain {
      * poll races with a close in Xen too.
      */
     public int pollPort(int port) {
-        if (!ports.isValid(port) || !ports.get(port).usable()) return -org.jxen.engine.abi.Errno.EINVAL;
+        if (!ports.isValid(port) || !ports.get(port).usable()) return -Errno.EINVAL;
         return abi().isPending(port) ? 1 : 0;
     }
 

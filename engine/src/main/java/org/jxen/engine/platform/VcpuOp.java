@@ -13,6 +13,7 @@ import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.PagingState;
 
 /**
  * HYPERVISOR_vcpu_op(cmd, vcpuid, arg), the event-channel part ({@code public/vcpu.h}): VCPUOP_register_vcpu_info
@@ -92,7 +93,7 @@ public final class VcpuOp {
             int[] error = new int[1];
             VcpuHvmContext ctx = VcpuHvmContext.decode(s, error);
             if (ctx == null) return error[0];
-            if (!ram.contains(ctx.cr3() & ~0xFFFL, 1) && (ctx.cr0() & org.jxen.engine.memory.PagingState.CR0_PG) != 0)
+            if (!ram.contains(ctx.cr3() & ~0xFFFL, 1) && (ctx.cr0() & PagingState.CR0_PG) != 0)
                 return -Errno.EINVAL; // Xen: "Invalid CR3" when the page tables are not in the guest's RAM
             return vcpus.initialise(vcpu, ctx);
         }

@@ -4,11 +4,10 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.HexFormat;
 
-import org.jxen.engine.memory.AddressTranslator;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestVirtualMemory;
 import org.jxen.engine.memory.PageWalker;
 import org.jxen.engine.memory.PagingState;
 import org.jxen.sys.kvm.KvmRun;
@@ -44,15 +43,15 @@ public final class RefusedInstruction {
         boolean bigStack = flag(sregs, OFFSETOF_KVM_SREGS_SS, OFFSETOF_KVM_SEGMENT_DB);
         long ssBase = sregs.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_SREGS_SS + OFFSETOF_KVM_SEGMENT_BASE);
         long sp = run.reg(KvmRun.RSP) & (bigStack ? 0xFFFF_FFFFL : 0xFFFF);
-        AddressTranslator mmu = translator(run, ram);
-        long eip = readU32(ram, mmu, ssBase + sp), cs = readU32(ram, mmu, ssBase + sp + 4), eflags = readU32(ram, mmu, ssBase + sp + 8);
+        GuestVirtualMemory mem = memory(run, ram);
+        long eip = mem.readU32(linear32(ssBase + sp)), cs = mem.readU32(linear32(ssBase + sp + 4)), eflags = mem.readU32(linear32(ssBase + sp + 8));
         if (eip < 0 || cs < 0 || eflags < 0) return false;
         int selector = (int) cs & 0xFFFF;
         if ((selector & 3) != 0 || (selector & 4) != 0 || selector < 8) return false; // other privilege, LDT or null: not ours
         long gdtBase = sregs.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_SREGS_GDT);
         int gdtLimit = sregs.get(ValueLayout.JAVA_SHORT, OFFSETOF_KVM_SREGS_GDT + 8) & 0xFFFF;
         if ((selector | 7) > gdtLimit) return false;
-        long lo = readU32(ram, mmu, gdtBase + (selector & ~7)), hi = readU32(ram, mmu, gdtBase + (selector & ~7) + 4);
+        long lo = mem.readU32(linear32(gdtBase + (selector & ~7))), hi = mem.readU32(linear32(gdtBase + (selector & ~7) + 4));
         if (lo < 0 || hi < 0) return false;
         long d = hi << 32 | lo;
         int access = (int) (d >>> 40) & 0xFF;
@@ -116,36 +115,26 @@ public final class RefusedInstruction {
         return String.format("opcode %02x", op);
     }
 
+    /** Up to {@code n} bytes at CS:RIP (fewer where the page ends at the end of RAM), or null if none is readable. */
     private static byte[] fetch(KvmRun run, GuestMemory ram, int n) {
         long csBase = run.sregs().get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_SREGS_CS + OFFSETOF_KVM_SEGMENT_BASE);
-        long linear = (run.efer() & PagingState.EFER_LMA) != 0 && run.csLong() ? run.reg(KvmRun.RIP) : (csBase + run.reg(KvmRun.RIP)) & 0xFFFF_FFFFL;
-        AddressTranslator mmu = translator(run, ram);
-        byte[] out = new byte[n];
-        for (int i = 0; i < n; i++) {
-            long pa = mmu.toPhysical(linear + i, false);
-            if (pa < 0) return i == 0 ? null : Arrays.copyOf(out, i);
-            var r = ram.region(pa, 1);
-            if (r.isEmpty()) return i == 0 ? null : Arrays.copyOf(out, i);
-            out[i] = r.get().getByte(0);
+        long linear = (run.efer() & PagingState.EFER_LMA) != 0 && run.csLong() ? run.reg(KvmRun.RIP) : linear32(csBase + run.reg(KvmRun.RIP));
+        GuestVirtualMemory mem = memory(run, ram);
+        for (int len = n; len > 0; len--) {
+            byte[] out = new byte[len];
+            if (mem.read(linear, MemorySegment.ofArray(out)) == 0) return out;
         }
-        return out;
+        return null;
     }
 
-    private static AddressTranslator translator(KvmRun run, GuestMemory ram) {
-        return PageWalker.of(ram, new PagingState(run.cr0(), run.cr3(), run.cr4(), run.efer()));
+    /** Guest memory as the vCPU sees it now: its page tables from the synced registers. */
+    private static GuestVirtualMemory memory(KvmRun run, GuestMemory ram) {
+        return new GuestVirtualMemory(ram, PageWalker.of(ram, new PagingState(run.cr0(), run.cr3(), run.cr4(), run.efer())));
     }
 
-    /** A little-endian u32 at guest-linear {@code linear}, or -1 if any byte is not reachable. */
-    private static long readU32(GuestMemory ram, AddressTranslator mmu, long linear) {
-        long v = 0;
-        for (int i = 0; i < 4; i++) {
-            long pa = mmu.toPhysical((linear + i) & 0xFFFF_FFFFL, false);
-            if (pa < 0) return -1;
-            var r = ram.region(pa, 1);
-            if (r.isEmpty()) return -1;
-            v |= (long) (r.get().getByte(0) & 0xFF) << (8 * i);
-        }
-        return v;
+    /** A 32-bit linear address (segment base + offset wraps at 4 GiB outside long mode). */
+    private static long linear32(long address) {
+        return address & 0xFFFF_FFFFL;
     }
 
     private static boolean flag(MemorySegment sregs, int segment, int field) {

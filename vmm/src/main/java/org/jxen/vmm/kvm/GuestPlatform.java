@@ -58,6 +58,7 @@ import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.cpu.XenMsrs;
 import org.jxen.vmm.xenstore.XenStore;
+import org.jxen.vmm.backend.ThreadStop;
 
 /**
  * Everything a Xen domain is apart from its CPUs: the event-channel engine with its fast path, HVM parameters, the
@@ -336,7 +337,7 @@ public final class GuestPlatform implements AutoCloseable {
      * caller must then keep guest RAM and the VM descriptor alive. Idempotent.
      */
     public synchronized boolean stop() {
-        if (stopped == null) stopped = devices.stop() & timers.stop(org.jxen.vmm.backend.ThreadStop.JOIN_MILLIS);
+        if (stopped == null) stopped = devices.stop() & timers.stop(ThreadStop.JOIN_MILLIS);
         return stopped;
     }
 

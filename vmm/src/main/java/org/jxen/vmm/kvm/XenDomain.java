@@ -180,8 +180,8 @@ public final class XenDomain implements AutoCloseable {
         StringBuilder sb = new StringBuilder();
         for (VcpuThread t : vcpus) {
             var v = t.kvmVcpu();
-            var regs = ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.REGS)).order(ByteOrder.LITTLE_ENDIAN);
-            var apic = ByteBuffer.wrap(v.getState(org.jxen.sys.kvm.KvmVcpu.StateBlock.LAPIC)).order(ByteOrder.LITTLE_ENDIAN);
+            var regs = ByteBuffer.wrap(v.getState(KvmVcpu.StateBlock.REGS)).order(ByteOrder.LITTLE_ENDIAN);
+            var apic = ByteBuffer.wrap(v.getState(KvmVcpu.StateBlock.LAPIC)).order(ByteOrder.LITTLE_ENDIAN);
             sb.append(String.format("vCPU %d: mp_state %d rip 0x%x rflags 0x%x irr %s isr %s%n", t.vcpu(), v.mpState(),
                     regs.getLong(OFFSETOF_KVM_REGS_RIP), regs.getLong(OFFSETOF_KVM_REGS_RFLAGS), vectors(apic, 0x200), vectors(apic, 0x100)));
         }

@@ -6,10 +6,10 @@ import java.nio.file.Path;
 import java.util.stream.Stream;
 
 /** The process's open descriptor count, from /proc/self/fd. */
-final class OpenFds {
+public final class OpenFds {
     private OpenFds() {}
 
-    static long count() {
+    public static long count() {
         try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
             return s.count();
         } catch (IOException e) {

@@ -22,7 +22,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.stream.Stream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,6 +41,7 @@ import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.engine.pvclock.TscScale;
 import org.jxen.sys.Libc;
 import org.jxen.vmm.backend.ConsoleBackend;
+import org.jxen.vmm.backend.OpenFds;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.control.ControlServer;
 
@@ -62,10 +62,10 @@ class DomainCloseStressTest {
     @Test
     void closingABusyDomainNeverCrashesAndReleasesEverything(@TempDir Path dir) throws Exception {
         cycle(dir, 0); // warm-up: classes, JIT, the JVM's own thread pools and their stacks
-        long fds = openFds(), maps = mappings();
+        long fds = OpenFds.count(), maps = mappings();
         long lateAccesses = 0;
         for (int i = 1; i <= ITERATIONS; i++) lateAccesses += cycle(dir, i);
-        long fdsAfter = openFds(), mapsAfter = mappings();
+        long fdsAfter = OpenFds.count(), mapsAfter = mappings();
         System.out.printf("close stress: %d domains closed while busy; %d late accesses threw; fds %d -> %d, mappings %d -> %d%n",
                 ITERATIONS, lateAccesses, fds, fdsAfter, maps, mapsAfter);
         assertTrue(lateAccesses >= ITERATIONS, "every run's grant user outlived the domain and was refused");
@@ -210,12 +210,6 @@ class DomainCloseStressTest {
 
     private static void args(MemorySegment mem, long at, int... words) {
         for (int i = 0; i < words.length; i++) mem.set(ValueLayout.JAVA_INT_UNALIGNED, at + 4L * i, words[i]);
-    }
-
-    private static long openFds() throws IOException {
-        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.count();
-        }
     }
 
     private static long mappings() throws IOException {
