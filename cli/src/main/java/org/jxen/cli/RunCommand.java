@@ -9,7 +9,9 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import org.jxen.sys.kvm.KvmUnavailableException;
+import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.ImageException;
+import org.jxen.vmm.boot.KernelImage;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.control.ControlServer;
@@ -27,10 +29,17 @@ import picocli.CommandLine.Parameters;
  * (status 0 at the time limit; after a signal the JVM still exits 130/143, once the file is written); --restore
  * resumes one.
  */
-@Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (an ELF image) on KVM, or resume a saved one.")
+@Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (a PVH ELF image or a bzImage, with an initrd) on KVM, or resume a saved one.")
 final class RunCommand implements Callable<Integer> {
-    @Parameters(paramLabel = "IMAGE", arity = "0..1", description = "The guest kernel: an ELF file with a XEN_ELFNOTE_PHYS32_ENTRY note (not with --restore).")
+    @Parameters(paramLabel = "IMAGE", arity = "0..1", description = "The guest kernel (as --kernel).")
     Path image;
+
+    @Option(names = "--kernel", paramLabel = "FILE", description = "The guest kernel: a PVH ELF image (XEN_ELFNOTE_PHYS32_ENTRY) or a bzImage "
+            + "(gzip, xz, zstd or lz4 payload), e.g. a distribution's /boot/vmlinuz (not with --restore).")
+    Path kernel;
+
+    @Option(names = "--initrd", paramLabel = "FILE", description = "An initrd/initramfs for the kernel (module 0 of the PVH start info).")
+    Path initrd;
 
     @Option(names = "--save-on-exit", paramLabel = "FILE", description = "If the guest is still running when the run ends (--timeout, SIGINT, SIGTERM), save it to FILE.")
     Path saveFile;
@@ -61,7 +70,11 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE or --restore FILE (one of them)");
+        if (image != null && kernel != null) throw new IllegalArgumentException("give the kernel once: IMAGE or --kernel FILE");
+        if (kernel != null) image = kernel;
+        if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE (or --kernel FILE) or --restore FILE (one of them)");
+        if (initrd != null && restoreFile != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --restore");
+        if (initrd != null && !Files.isReadable(initrd)) throw new IllegalArgumentException(initrd + ": no such readable file");
         if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))
             throw new IllegalArgumentException(saveFile + ": its directory does not exist");
         XenDomain domain;
@@ -135,11 +148,11 @@ final class RunCommand implements Callable<Integer> {
     private XenDomain create() throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
-            org.jxen.vmm.boot.ElfImage.parse(Files.readAllBytes(image)); // a bad image is reported before KVM is needed
+            ElfImage.parse(KernelImage.elfOf(Files.readAllBytes(image))); // a bad image is reported before KVM is needed
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice());
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice(), initrd);
         try {
             return XenDomain.create(config);
         } catch (ImageException e) {

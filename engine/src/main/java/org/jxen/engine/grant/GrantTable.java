@@ -50,9 +50,9 @@ public final class GrantTable {
         return true;
     }
 
-    /** The gfn frame {@code i} is placed at, or INVALID_GFN. */
+    /** The gfn frame {@code i} is placed at, or INVALID_GFN (also for a frame the table does not have yet). */
     public synchronized long gfn(int i) {
-        return gfns.get(i);
+        return i >= 0 && i < gfns.size() ? gfns.get(i) : INVALID_GFN;
     }
 
     /**

@@ -14,12 +14,14 @@ import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.HoleFrames;
 
 /**
  * HYPERVISOR_memory_op ({@code public/memory.h}): XENMEM_memory_map (min(requested, offered) packed e820 entries),
  * current/maximum_reservation (every RAM page: no ballooning yet), maximum_ram_page, and XENMEM_add_to_physmap with
  * XENMAPSPACE_shared_info places shared_info at a RAM gfn the guest chooses; from then on shared_info is that guest
- * page and every pending bit lands there; XENMAPSPACE_grant_table places grant-table frame idx the same way. Other
+ * page and every pending bit lands there; XENMAPSPACE_grant_table places grant-table frame idx the same way, in RAM
+ * or in a hole above it ({@link HoleFrames}). Other
  * spaces and commands: errnos (the rest of memory_op is the VMM's).
  */
 public final class MemoryOp {
@@ -45,6 +47,7 @@ public final class MemoryOp {
     private final List<E820Entry> memoryMap;
     /** Told of every frame the guest gives back, so the VMM can release the host page (madvise). */
     private volatile LongConsumer released = gfn -> {};
+    private volatile HoleFrames holes = HoleFrames.NONE;
 
     public MemoryOp(PortManager ports, GuestMemory ram) {
         this(ports, ram, null, List.of());
@@ -63,6 +66,11 @@ public final class MemoryOp {
         this.ram = ram;
         this.grants = grants;
         this.memoryMap = List.copyOf(memoryMap);
+    }
+
+    /** Where grant frames placed above RAM live (the VMM's host pages at those gfns). */
+    public void onHoles(HoleFrames frames) {
+        this.holes = frames;
     }
 
     /** The VMM's hook for frames given back (their host memory can be returned to the host). */
@@ -138,6 +146,33 @@ public final class MemoryOp {
         return end;
     }
 
+    /**
+     * Grant frame {@code idx} at {@code gfn} (common/grant_table.c gnttab_map_frame, then guest_physmap_add_page: the
+     * frame replaces whatever the gfn held). A RAM frame the guest gave back becomes populated again; a gfn above RAM
+     * is a hole the VMM backs ({@link HoleFrames}); a hole page the frame leaves is released.
+     */
+    private long placeGrantFrame(int idx, long gfn, Optional<GuestRegion> ramPage) {
+        Optional<GuestRegion> page = ramPage;
+        boolean hole = false;
+        if (page.isEmpty() && gfn >= 0 && gfn < ram.frames()) {
+            ram.populate(gfn);
+            page = ram.page(gfn);
+        } else if (page.isEmpty()) {
+            page = holes.map(gfn);
+            hole = true;
+        }
+        if (page.isEmpty()) return -Errno.EINVAL;
+        long previous = grants.gfn(idx);
+        int rc = grants.place(idx, gfn, page.get());
+        if (rc != 0) {
+            if (hole) holes.unmap(gfn);
+            return rc;
+        }
+        if (previous != gfn && previous >= ram.frames()) holes.unmap(previous); // INVALID_GFN (-1) is below
+
+        return 0;
+    }
+
     private long memoryMap(boolean wide, long arg, GuestVirtualMemory mem) {
         // struct xen_memory_map { unsigned int nr_entries; XEN_GUEST_HANDLE(void) buffer; }
         MemorySegment s = MemorySegment.ofArray(new byte[wide ? 16 : 8]);
@@ -171,8 +206,8 @@ public final class MemoryOp {
         if (denied != 0) return denied;
         Optional<GuestRegion> page = ram.page(gpfn);
         if (space == MAPSPACE_GRANT_TABLE && grants != null) {
-            if (page.isEmpty() || idx > Integer.MAX_VALUE) return -Errno.EINVAL;
-            return grants.place((int) idx, gpfn, page.get());
+            if (idx >= grants.maxFrames()) return -Errno.EINVAL;
+            return placeGrantFrame((int) idx, gpfn, page);
         }
         if (space != MAPSPACE_SHARED_INFO) return -Errno.EINVAL; // gmfn, gmfn_range, foreign, dev_mmio: not here
         if (idx != 0) return -Errno.EINVAL;

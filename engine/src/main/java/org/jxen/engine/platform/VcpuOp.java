@@ -172,7 +172,9 @@ public final class VcpuOp {
         if ((offset & 7) != 0) return -Errno.EINVAL; // its 64-bit fields (pending_sel, time) must be naturally aligned
         GuestDomain guest = ports.guest();
         if (guest.shared().isRegistered(vcpu)) return -Errno.EINVAL; // once per vCPU
-        if (vcpu != self.vcpu()) return -Errno.EINVAL; // on yourself (or an offline vCPU: the VMM tracks up/down)
+        // common/domain.c map_vcpu_info: on yourself or on a vCPU that is offline (Linux registers each AP's before it
+        // starts it). A vCPU brought up by INIT-SIPI is not seen as up here: jxen is more lenient there than Xen.
+        if (vcpu != self.vcpu() && (vcpus == null || vcpus.isUp(vcpu))) return -Errno.EINVAL;
         Optional<GuestRegion> page = ram.page(gfn);
         if (page.isEmpty()) return -Errno.EINVAL;
         ports.withWriteLock(() -> guest.shared().registerVcpuInfo(vcpu, page.get().slice(offset, SharedInfoLayout.VCPU_INFO_SIZE)));

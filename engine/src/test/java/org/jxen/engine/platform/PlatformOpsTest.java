@@ -191,6 +191,25 @@ class PlatformOpsTest {
         }
     }
 
+    /** common/domain.c map_vcpu_info: another vCPU's vcpu_info may be registered while it is offline (Linux does it for each AP). */
+    @Test
+    void registerVcpuInfoForAnOfflineVcpuOnly() {
+        try (var f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(2), 256 * 1024)) {
+            VcpuSet vcpus = new VcpuSet(2, VcpuLifecycle.NONE);
+            VcpuOp op = new VcpuOp(f.ports, f.ram).withVcpus(vcpus, null);
+            TestVcpu boot = new TestVcpu(0);
+            var s = f.ram.segment();
+            s.set(ValueLayout.JAVA_LONG_UNALIGNED, ARG, 0x31);
+            s.set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 8, 0x40);
+            assertEquals(0, op.handle(boot, HypercallArgs.from64(24, VcpuOp.REGISTER_VCPU_INFO, 1, ARG, 0, 0), f.vmem), "vCPU 1 is offline");
+            assertEquals(0x31L * 4096 + 0x40, f.guest.shared().vcpuInfo(1).baseOffset());
+            TestVcpu one = new TestVcpu(1);
+            s.set(ValueLayout.JAVA_LONG_UNALIGNED, ARG, 0x32);
+            assertEquals(-Errno.EINVAL, op.handle(one, HypercallArgs.from64(24, VcpuOp.REGISTER_VCPU_INFO, 0, ARG, 0, 0), f.vmem),
+                    "vCPU 0 is up (from boot): only it may register its own");
+        }
+    }
+
     @Test
     void addToPhysmapPlacesSharedInfo() {
         try (var f = new EventFixture(GuestWidth.BITS_32, DomainConfig.of(1), 256 * 1024)) {

@@ -32,6 +32,7 @@ public final class KvmAbi {
     public static final long KVM_SET_CPUID2 = 0x4008AE90L;
     public static final long KVM_SET_MP_STATE = 0x4004AE99L;
     public static final long KVM_GET_CLOCK = 0x8030AE7CL;
+    public static final long KVM_SET_CLOCK = 0x4030AE7BL;
     public static final long KVM_GET_MP_STATE = 0x8004AE98L;
     public static final long KVM_GET_TSC_KHZ = 0xAEA3L;
     public static final long KVM_GET_MSRS = 0xC008AE88L;
@@ -95,6 +96,7 @@ public final class KvmAbi {
     public static final int KVM_SYNC_X86_EVENTS = 4;
     public static final int KVM_MP_STATE_RUNNABLE = 0;
     public static final int KVM_MP_STATE_UNINITIALIZED = 1;
+    public static final int KVM_MP_STATE_INIT_RECEIVED = 2;
     public static final int KVM_MP_STATE_HALTED = 3;
     public static final int KVM_CLOCK_TSC_STABLE = 2;
     public static final int KVM_CPUID_FLAG_SIGNIFCANT_INDEX = 1;
@@ -144,6 +146,31 @@ public final class KvmAbi {
     public static final int SIZEOF_KVM_XEN_HVM_CONFIG = 56;
     public static final int OFFSETOF_KVM_XEN_HVM_CONFIG_FLAGS = 0;
     public static final int OFFSETOF_KVM_XEN_HVM_CONFIG_MSR = 4;
+    /** What KVM_CAP_XEN_HVM offers beyond hypercall interception (api.rst "KVM_XEN_HVM_CONFIG"). */
+    public static final int KVM_XEN_HVM_CONFIG_SHARED_INFO = 1 << 2;
+    public static final int KVM_XEN_HVM_CONFIG_RUNSTATE = 1 << 3;
+    public static final int KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL = 1 << 4;
+    public static final int KVM_XEN_HVM_CONFIG_EVTCHN_SEND = 1 << 5;
+    /** The guest-visible Xen state KVM keeps: per-VM and per-vCPU attributes, one 72-byte struct each (type, pad, union u). */
+    public static final long KVM_XEN_HVM_GET_ATTR = 0xC048AEC8L;
+    public static final long KVM_XEN_HVM_SET_ATTR = 0x4048AEC9L;
+    public static final long KVM_XEN_VCPU_GET_ATTR = 0xC048AECAL;
+    public static final long KVM_XEN_VCPU_SET_ATTR = 0x4048AECBL;
+    public static final int SIZEOF_KVM_XEN_HVM_ATTR = 72;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_U = 8;
+    public static final int SIZEOF_KVM_XEN_VCPU_ATTR = 72;
+    public static final int OFFSETOF_KVM_XEN_VCPU_ATTR_U = 8;
+    public static final int KVM_XEN_ATTR_TYPE_LONG_MODE = 0x0;
+    public static final int KVM_XEN_ATTR_TYPE_SHARED_INFO = 0x1;
+    public static final int KVM_XEN_ATTR_TYPE_UPCALL_VECTOR = 0x2;
+    public static final int KVM_XEN_ATTR_TYPE_EVTCHN = 0x3;
+    public static final int KVM_XEN_ATTR_TYPE_XEN_VERSION = 0x4;
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO = 0x0;
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO = 0x1;
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR = 0x2;
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID = 0x6;
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_TIMER = 0x7;
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR = 0x8;
     public static final int OFFSETOF_KVM_RUN_SREGS = 448;
     public static final int SIZEOF_KVM_REGS = 144;
     public static final int OFFSETOF_KVM_REGS_RAX = 0;

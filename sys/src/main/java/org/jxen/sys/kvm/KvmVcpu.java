@@ -154,6 +154,21 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
+    /**
+     * KVM_XEN_VCPU_SET_ATTR of {@code type} (KVM_XEN_VCPU_ATTR_TYPE_*) with {@code value} as the union's first 8 bytes
+     * (a gpa, the vCPU id, a vector: little-endian, the rest zero). Not while another thread runs this vCPU (KVM holds
+     * the vCPU's mutex through KVM_RUN). 0 or -errno.
+     */
+    public int setXenAttr(int type, long value) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_VCPU_ATTR, 8);
+            attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
+            attr.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_VCPU_ATTR_U, value);
+            int rc = Libc.ioctl(fd, KVM_XEN_VCPU_SET_ATTR, attr, Libc.errnoBuffer(a));
+            return Math.min(rc, 0);
+        }
+    }
+
     /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
     public int tscKhz() {
         return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, errno);

@@ -81,6 +81,15 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
+    /** Removes memory slot {@code slot} (KVM_SET_USER_MEMORY_REGION with size 0): its guest frames are unbacked again. */
+    public void deleteMemory(int slot) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment r = a.allocate(SIZEOF_KVM_USERSPACE_MEMORY_REGION, 8);
+            r.set(ValueLayout.JAVA_INT, 0, slot);
+            ioctl("KVM_SET_USER_MEMORY_REGION", KVM_SET_USER_MEMORY_REGION, r);
+        }
+    }
+
     /** The VMX real-mode helpers (ignored where not needed) and the in-kernel irqchip; before any vCPU. */
     public void createIrqchip() {
         ioctl("KVM_SET_TSS_ADDR", KVM_SET_TSS_ADDR, TSS_ADDR);
@@ -111,6 +120,37 @@ public final class KvmVm implements AutoCloseable {
             c.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_CONFIG_FLAGS, flags);
             c.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_CONFIG_MSR, msr);
             ioctl("KVM_XEN_HVM_CONFIG", KVM_XEN_HVM_CONFIG, c);
+        }
+    }
+
+    /**
+     * KVM_XEN_HVM_SET_ATTR of {@code type} (KVM_XEN_ATTR_TYPE_*) with {@code value} as the union's first 8 bytes (the
+     * shared_info gfn, long mode, the callback vector, the Xen version: little-endian, the rest zero). 0 or -errno.
+     */
+    public int setXenAttr(int type, long value) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_HVM_ATTR, 8);
+            attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
+            attr.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_HVM_ATTR_U, value);
+            return Math.min(call(KVM_XEN_HVM_SET_ATTR, attr, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
+    /** KVM's clock for this VM (KVM_GET_CLOCK): the nanoseconds its pvclocks count, what Xen calls system time. */
+    public long clockNanos() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_CLOCK_DATA, 8);
+            ioctl("KVM_GET_CLOCK", KVM_GET_CLOCK, c);
+            return c.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_CLOCK_DATA_CLOCK);
+        }
+    }
+
+    /** KVM_SET_CLOCK: KVM's clock reads {@code nanos} now (a restored domain's time continues the saved one). */
+    public void setClockNanos(long nanos) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_CLOCK_DATA, 8);
+            c.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_CLOCK_DATA_CLOCK, nanos);
+            ioctl("KVM_SET_CLOCK", KVM_SET_CLOCK, c);
         }
     }
 

@@ -1,6 +1,8 @@
 package org.jxen.vmm.boot;
 
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
 
 import org.jxen.engine.memory.GuestMemory;
 
@@ -16,27 +18,54 @@ public final class PvhLoader {
 
     private PvhLoader() {}
 
+    /** An image with no initrd and no ACPI tables (guests that bring their vCPUs up with VCPUOP_initialise). */
     public static Boot load(byte[] file, GuestMemory ram, GuestLayout layout, String cmdline) throws ImageException {
-        ElfImage image = ElfImage.parse(file);
+        return load(file, null, ram, layout, cmdline, null);
+    }
+
+    /**
+     * Loads {@code file} (a PVH ELF image; a bzImage is unpacked first, see {@link KernelImage}), the initrd if given
+     * (at the top of RAM below 1 GiB, page-aligned, as module 0), and ACPI tables for vCPUs with {@code apicIds} if
+     * given, and writes the start info.
+     */
+    public static Boot load(byte[] file, byte[] initrd, GuestMemory ram, GuestLayout layout, String cmdline, int[] apicIds) throws ImageException {
+        byte[] elf = KernelImage.elfOf(file);
+        ElfImage image = ElfImage.parse(elf);
         long entry;
         if (image.pvhEntry().isPresent()) entry = image.pvhEntry().getAsLong();
         else if (image.elfClass() == ElfImage.CLASS_32 && image.machine() == ElfImage.EM_386) entry = image.entry();
         else throw new ImageException("64-bit image without a XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel");
+        long imageEnd = 0;
         for (ElfImage.Segment s : image.segments()) {
             if (!ram.contains(s.physAddr(), s.memSize()))
                 throw new ImageException(String.format("segment at 0x%x (0x%x bytes) does not fit in %d MiB of RAM",
                         s.physAddr(), s.memSize(), ram.size() >> 20));
             if (layout.overlapsReserved(s.physAddr(), s.end()))
                 throw new ImageException(String.format("segment at 0x%x-0x%x overlaps jxen's boot pages", s.physAddr(), s.end()));
+            imageEnd = Math.max(imageEnd, s.end());
         }
         if (!image.segments().stream().anyMatch(s -> entry >= s.physAddr() && entry < s.end()))
             throw new ImageException(String.format("entry point 0x%x is not inside any loaded segment", entry));
-        MemorySegment src = MemorySegment.ofArray(file);
+        MemorySegment src = MemorySegment.ofArray(elf);
         for (ElfImage.Segment s : image.segments()) {
             MemorySegment.copy(src, s.fileOffset(), ram.segment(), s.physAddr(), s.fileSize());
             ram.segment().asSlice(s.physAddr() + s.fileSize(), s.memSize() - s.fileSize()).fill((byte) 0);
         }
-        long startInfo = StartInfo.write(ram, layout.startInfoGpa(), cmdline, layout.memoryMap());
+        List<StartInfo.Module> modules = new ArrayList<>();
+        if (initrd != null) {
+            long top = Math.min(layout.ramEnd(), INITRD_CEILING);
+            long at = (top - initrd.length) & ~(GuestMemory.PAGE_SIZE - 1);
+            if (at < Math.max(imageEnd, GuestLayout.BIOS_WINDOW_END))
+                throw new ImageException(String.format("the initrd (%d KiB) does not fit between the kernel and the top of %d MiB of RAM",
+                        initrd.length >> 10, ram.size() >> 20));
+            MemorySegment.copy(MemorySegment.ofArray(initrd), 0, ram.segment(), at, initrd.length);
+            modules.add(new StartInfo.Module(at, initrd.length));
+        }
+        long rsdp = apicIds == null ? 0 : AcpiTables.write(ram, layout.acpiGpa(), apicIds);
+        long startInfo = StartInfo.write(ram, layout.startInfoGpa(), cmdline, layout.memoryMap(), rsdp, modules);
         return new Boot(entry, startInfo);
     }
+
+    /** Modules stay below 1 GiB (what Linux's PVH entry can reach before it maps more). */
+    static final long INITRD_CEILING = 1L << 30;
 }

@@ -56,7 +56,7 @@ public final class ExitHandler {
         this.vcpu = vcpu;
     }
 
-    /** Runs after the hypercalls that move shared_info or a vcpu_info (add_to_physmap, register_vcpu_info). */
+    /** Runs after the hypercalls that move shared_info or a vcpu_info, or set an upcall vector (see movesSharedState). */
     public void afterPlacement(Runnable r) {
         this.afterPlacement = r;
     }
@@ -157,11 +157,15 @@ public final class ExitHandler {
         }
     }
 
-    /** XENMEM_add_to_physmap and VCPUOP_register_vcpu_info: not the frequent ones (timers), which must stay cheap. */
+    /**
+     * XENMEM_add_to_physmap, VCPUOP_register_vcpu_info and HVMOPs (callback and upcall vectors): the calls that move
+     * shared state or change how upcalls arrive; not the frequent ones (timers), which must stay cheap.
+     */
     private static boolean movesSharedState(HypercallArgs args) {
         int cmd = HypercallArgs.u32(args.a1());
         return args.number() == Hypercall.MEMORY_OP && (cmd & 0x3F) == MemoryOp.ADD_TO_PHYSMAP
-                || args.number() == Hypercall.VCPU_OP && cmd == VcpuOp.REGISTER_VCPU_INFO;
+                || args.number() == Hypercall.VCPU_OP && cmd == VcpuOp.REGISTER_VCPU_INFO
+                || args.number() == Hypercall.HVM_OP;
     }
 
     /**

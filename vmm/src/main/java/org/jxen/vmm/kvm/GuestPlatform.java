@@ -12,7 +12,9 @@ import java.io.UncheckedIOException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
 import java.util.function.IntUnaryOperator;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
@@ -38,6 +40,7 @@ import org.jxen.engine.hvm.HvmParams;
 import org.jxen.engine.hypercall.EventChannelOp;
 import org.jxen.engine.hypercall.HypercallDispatcher;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 import org.jxen.engine.platform.ConsoleIo;
 import org.jxen.engine.platform.MemoryOp;
 import org.jxen.engine.platform.PlatformHypercalls;
@@ -85,6 +88,7 @@ public final class GuestPlatform implements AutoCloseable {
     private final PvClockPublisher pvclock;
     private final PvDevices devices;
     private final GrantTable grants;
+    private final MemoryOp memoryOp;
     private final BackendSignals signals;
     private final IoPorts ioPorts = new IoPorts();
     private final GuestMemory ram;
@@ -161,7 +165,7 @@ public final class GuestPlatform implements AutoCloseable {
         runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
         vcpuSet = new VcpuSet(vcpuCount, lifecycle);
         grants = new GrantTable(32);
-        MemoryOp memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
+        memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
                 new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
@@ -173,7 +177,9 @@ public final class GuestPlatform implements AutoCloseable {
             int vector = params.upcallVector(v);
             upcallsRaised.increment();
             if (vector == 0) return; // no upcall route: nothing is injected and nobody is kicked (hvm_assert_evtchn_irq)
-            msi.signalMsi(apicIdOf.applyAsInt(v), vector);
+            KernelCallback k = kernelCallback;
+            if (k != null && k.injects().test(v)) k.nudge().accept(v); // KVM injects it while upcall_pending is set
+            else msi.signalMsi(apicIdOf.applyAsInt(v), vector);
             VcpuControl c = vcpus.apply(v);
             if (c != null) c.wake(); // null while the domain is still being built
         };
@@ -267,6 +273,30 @@ public final class GuestPlatform implements AutoCloseable {
     }
 
     /**
+     * kvm mode: which vCPUs' upcalls KVM injects itself (the domain-wide callback vector, once KVM knows it and their
+     * vcpu_info), how to make such a vCPU re-enter so that it does, and what to run (with the calling vCPU) after a
+     * hypercall that moved shared state or changed an upcall vector.
+     */
+    record KernelCallback(IntPredicate injects, IntConsumer nudge, IntConsumer sync) {}
+
+    private volatile KernelCallback kernelCallback;
+    private volatile boolean kernelOwnsTime;
+
+    /**
+     * kvm mode: KVM injects the domain-wide callback vector (an upcall on it nudges the vCPU instead of an MSI) and
+     * writes pvclock and the wallclock (jxen's publisher stands aside). Before the guest runs.
+     */
+    void handOverToKernel(KernelCallback callback) {
+        kernelCallback = callback;
+        kernelOwnsTime = true;
+    }
+
+    /** Backs guest frames above RAM (grant frames the guest places in a hole); without it add_to_physmap there is -EINVAL. */
+    void backHoles(HoleFrames frames) {
+        memoryOp.onHoles(frames);
+    }
+
+    /**
      * Where the hypervisor console goes (HYPERVISOR_console_io and the debug ports, each line prefixed "(dN) "): the
      * PV console's stream until told otherwise; {@code jxen run} sends it to standard error. Before the guest runs.
      */
@@ -277,7 +307,11 @@ public final class GuestPlatform implements AutoCloseable {
     /** The exit handling of vCPU {@code self}: its own hypercall dispatcher, the shared MSRs, pvclock republishing. */
     public ExitHandler exitHandler(GuestMemory ram, VcpuControl self) {
         ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, hypervisorConsole, ioPorts, self.vcpu());
-        h.afterPlacement(pvclock::publishAll);
+        h.afterPlacement(() -> {
+            KernelCallback k = kernelCallback;
+            if (k != null) k.sync().accept(self.vcpu());
+            if (!kernelOwnsTime) pvclock.publishAll();
+        });
         return h;
     }
 

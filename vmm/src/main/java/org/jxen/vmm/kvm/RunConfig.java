@@ -6,12 +6,13 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 /**
- * What {@code jxen run} starts: the image, RAM, vCPUs, the kernel command line, the time limit, the guest's console
- * (the PV console ring: output and input) and the hypervisor console (console_io and the debug ports, prefixed
- * "(dN) " per line, as Xen's log keeps them apart from the guest's console).
+ * What {@code jxen run} starts: the image (an ELF or a bzImage), RAM, vCPUs, the kernel command line, the time limit,
+ * the guest's console (the PV console ring: output and input), the hypervisor console (console_io and the debug
+ * ports, prefixed "(dN) " per line, as Xen's log keeps them apart from the guest's console), the acceleration, and an
+ * initrd (null for none).
  */
 public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console,
-        InputStream consoleInput, OutputStream hypervisorConsole, Accel accel) {
+        InputStream consoleInput, OutputStream hypervisorConsole, Accel accel, Path initrd) {
     /**
      * How hypercalls reach jxen. {@code USER}: only through jxen's hypercall page (any KVM). {@code KVM}: also by
      * VMCALL/VMMCALL, which KVM's Xen support (KVM_CAP_XEN_HVM, INTERCEPT_HCALL) hands over as KVM_EXIT_XEN; current
@@ -21,12 +22,17 @@ public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline,
 
     /** Both consoles on one stream (tests, embedding): the hypervisor console's lines carry their prefix. User mode. */
     public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput) {
-        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, console, Accel.USER);
+        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, console, Accel.USER, null);
     }
 
     /** The same run with another acceleration. */
     public RunConfig withAccel(Accel a) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a, initrd);
+    }
+
+    /** The same run with an initrd (module 0 of the start info). */
+    public RunConfig withInitrd(Path file) {
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, file);
     }
 
     public RunConfig {

@@ -4,6 +4,8 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 import org.jxen.engine.platform.VcpuControl;
@@ -38,6 +40,13 @@ final class VcpuThread implements VcpuControl {
     /** Halted with interrupts disabled at the last look: nothing jxen sends can wake it. */
     private volatile boolean deadHalt;
     private volatile Consumer<KvmVcpu> beforeFirstRun = v -> {};
+    /** Started the Xen way (boot vCPU, VCPUOP_up), not merely parked for a SIPI. */
+    private boolean launched;
+    /** The VCPUOP_up setup a parked thread applies before its next entry. */
+    private final AtomicReference<Consumer<KvmVcpu>> pendingSetup = new AtomicReference<>();
+    /** Work another thread asked for before the next KVM_RUN (per-vCPU KVM state only this thread may set). */
+    private volatile Consumer<KvmVcpu> entryWork = v -> {};
+    private final AtomicBoolean entryWorkRequested = new AtomicBoolean();
     private Thread thread;
 
     VcpuThread(int id, KvmVcpu vcpu, DomainStop stop) {
@@ -55,16 +64,41 @@ final class VcpuThread implements VcpuControl {
         return vcpu;
     }
 
-    /** Starts the thread; {@code setup} runs on it before the first KVM_RUN (register state for an AP). */
+    /**
+     * Starts the vCPU (VCPUOP_up, or vCPU 0 at boot); {@code setup} runs on its thread before it next enters the guest
+     * (register state for an AP). A parked thread ({@link #startParked}) takes the setup at once; a vCPU that was taken
+     * down resumes where it stopped.
+     */
     synchronized void start(Consumer<KvmVcpu> setup) {
         if (stop.requested()) return; // the domain is stopping: no vCPU starts (VCPUOP_up after close is refused)
+        if (thread != null && !launched) {
+            launched = true;
+            pendingSetup.set(setup);
+            if (down) { // taken down while parked
+                down = false;
+                upSignal.release();
+            }
+            nudge();
+            return;
+        }
         if (thread != null) {
             // VCPUOP_up after VCPUOP_down: resume where it stopped.
             down = false;
             upSignal.release();
             return;
         }
+        launched = true;
         beforeFirstRun = setup;
+        thread = Thread.ofPlatform().name("jxen-vcpu-" + id).start(this::loop);
+    }
+
+    /**
+     * Starts the thread of a vCPU nobody has started yet: inside KVM_RUN it waits, as KVM created it (an AP with the
+     * in-kernel LAPIC is UNINITIALIZED), for INIT and SIPI from another vCPU, which is how a PVH Linux brings up its
+     * CPUs after reading the MADT; VCPUOP_up still starts it the Xen way.
+     */
+    synchronized void startParked() {
+        if (stop.requested() || thread != null) return;
         thread = Thread.ofPlatform().name("jxen-vcpu-" + id).start(this::loop);
     }
 
@@ -88,6 +122,9 @@ final class VcpuThread implements VcpuControl {
                     upSignal.acquireUninterruptibly();
                     continue;
                 }
+                if (entryWorkRequested.getAndSet(false)) entryWork.accept(vcpu);
+                Consumer<KvmVcpu> setup = pendingSetup.getAndSet(null);
+                if (setup != null) setup.accept(vcpu);
                 enteredAt = System.nanoTime();
                 inGuest = true;
                 int rc = vcpu.enter();
@@ -96,7 +133,10 @@ final class VcpuThread implements VcpuControl {
                     run.setImmediateExit(false);
                     if (haltCheck) {
                         haltCheck = false;
-                        deadHalt = vcpu.mpState() == KVM_MP_STATE_HALTED && (run.reg(KvmRun.RFLAGS) & RFLAGS_IF) == 0;
+                        int mp = vcpu.mpState();
+                        // Halted with interrupts off, or never started (waiting for a SIPI): it cannot wake itself.
+                        deadHalt = mp == KVM_MP_STATE_HALTED && (run.reg(KvmRun.RFLAGS) & RFLAGS_IF) == 0
+                                || mp == KVM_MP_STATE_UNINITIALIZED || mp == KVM_MP_STATE_INIT_RECEIVED;
                     }
                     continue;
                 }
@@ -136,6 +176,25 @@ final class VcpuThread implements VcpuControl {
             interruptRun();
         }
         return deadHalt;
+    }
+
+    /** What {@link #requestEntryWork} runs, on this thread, before its next KVM_RUN. */
+    void setEntryWork(Consumer<KvmVcpu> work) {
+        this.entryWork = work;
+    }
+
+    /** Asks for the entry work before the next KVM_RUN, taking the thread out of the one it may be in. */
+    void requestEntryWork() {
+        entryWorkRequested.set(true);
+        nudge();
+    }
+
+    /**
+     * Takes the thread out of KVM_RUN so that it enters again (KVM then re-evaluates what it injects, e.g. the Xen
+     * callback vector while evtchn_upcall_pending is set). Nothing to do from the thread itself: it is not inside.
+     */
+    void nudge() {
+        if (Thread.currentThread() != thread) interruptRun();
     }
 
     /** Makes the thread leave KVM_RUN now (it checks the stop and down flags). */

@@ -82,6 +82,7 @@ public final class XenDomain implements AutoCloseable {
         this.accel = chooseAccel(config.accel(), kvm);
         SaveFile saved = restore == null ? null : restore.saved;
         byte[] image = saved == null ? Files.readAllBytes(config.image()) : null;
+        byte[] initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
         ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         ram = new GuestMemory(ramMapping);
@@ -89,7 +90,9 @@ public final class XenDomain implements AutoCloseable {
         PvhLoader.Boot boot = null;
         try {
             // Before the VM: a bad image or save file leaves nothing behind.
-            if (saved == null) boot = PvhLoader.load(image, ram, layout, config.cmdline());
+            int[] apicIds = new int[config.vcpus()];
+            for (int v = 0; v < apicIds.length; v++) apicIds[v] = apicIdOf(v);
+            if (saved == null) boot = PvhLoader.load(image, initrd, ram, layout, config.cmdline(), apicIds);
             else restore.readRam(ram);
         } catch (ImageException | IOException | RuntimeException e) {
             ramArena.close();
@@ -107,8 +110,14 @@ public final class XenDomain implements AutoCloseable {
             xsave = VcpuState.hasXsave(vm);
 
             int n = config.vcpus();
-            long t0 = System.nanoTime() - (saved == null ? 0 : saved.systemTimeNs()); // a resumed domain's clock continues the saved one
-            systemTime = () -> System.nanoTime() - t0;
+            if (accel == RunConfig.Accel.KVM) {
+                // KVM writes pvclock from its own clock, so that clock is system time (timers, runstates, saves).
+                if (saved != null) vm.setClockNanos(saved.systemTimeNs());
+                systemTime = vm::clockNanos;
+            } else {
+                long t0 = System.nanoTime() - (saved == null ? 0 : saved.systemTimeNs()); // a resumed domain's clock continues the saved one
+                systemTime = () -> System.nanoTime() - t0;
+            }
             VcpuLifecycle lifecycle = new VcpuLifecycle() {
                 @Override
                 public void start(int vcpu, VcpuHvmContext context) {
@@ -148,10 +157,18 @@ public final class XenDomain implements AutoCloseable {
                     : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
                             systemTime, released, config.console(), config.consoleInput());
             platform.routeHypervisorConsole(config.hypervisorConsole());
+            platform.backHoles(new HoleMappings(vm, ramArena, ram.frames()));
             for (int v = 0; v < n; v++) {
                 VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
                 t.setExitHandler(platform.exitHandler(ram, t));
                 vcpus.add(t);
+            }
+            if (accel == RunConfig.Accel.KVM) {
+                KernelXenState kernel = new KernelXenState(vm, platform.guest().shared(), platform.params(), ram, n, vcpus::get);
+                kernel.install(kvmVcpus::get);
+                for (VcpuThread t : vcpus) t.setEntryWork(k -> kernel.applyVcpu(t.vcpu(), k));
+                platform.handOverToKernel(new GuestPlatform.KernelCallback(kernel::kernelInjects, v -> vcpus.get(v).nudge(), kernel::sync));
+                kernel.sync(-1); // a restored guest's shared_info and vcpu_infos are placed already
             }
             if (saved == null) {
                 VcpuRegisters.loadPvhEntry(kvmVcpus.getFirst(), boot);
@@ -265,7 +282,7 @@ public final class XenDomain implements AutoCloseable {
             RunConfig.Accel accel) throws KvmUnavailableException, IOException {
         try (SaveFile.Reader reader = new SaveFile.Reader(saveFile)) {
             RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput,
-                    hypervisorConsole, accel);
+                    hypervisorConsole, accel, null);
             Kvm kvm = Kvm.open();
             try {
                 return new XenDomain(config, kvm, reader);
@@ -314,6 +331,7 @@ public final class XenDomain implements AutoCloseable {
     public RunOutcome run() throws InterruptedException {
         if (closed) throw new IllegalStateException("the domain is closed");
         for (int v : firstToRun) vcpus.get(v).start(k -> {});
+        for (VcpuThread t : vcpus) t.startParked(); // the others wait in KVM for INIT-SIPI (or VCPUOP_up)
         long deadline = System.nanoTime() + config.timeout().toNanos();
         RunOutcome o = null;
         while (o == null && System.nanoTime() < deadline) {

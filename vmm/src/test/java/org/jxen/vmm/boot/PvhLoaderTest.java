@@ -65,19 +65,22 @@ class PvhLoaderTest {
         long cmd = m.get(ValueLayout.JAVA_LONG, gpa + StartInfo.CMDLINE_OFF);
         assertEquals(cmdline, m.getString(cmd, StandardCharsets.UTF_8));
         long map = m.get(ValueLayout.JAVA_LONG, gpa + StartInfo.MEMMAP_OFF);
-        assertEquals(2, m.get(ValueLayout.JAVA_INT, gpa + StartInfo.MEMMAP_ENTRIES_OFF));
-        assertEquals(0, m.get(ValueLayout.JAVA_LONG, map));
-        assertEquals(RAM - 2 * 4096, m.get(ValueLayout.JAVA_LONG, map + 8));
-        assertEquals(E820Entry.RAM, m.get(ValueLayout.JAVA_INT, map + 16));
-        assertEquals(RAM - 2 * 4096, m.get(ValueLayout.JAVA_LONG, map + 24));
-        assertEquals(E820Entry.RESERVED, m.get(ValueLayout.JAVA_INT, map + 24 + 16));
-        assertEquals(layout.consoleGfn() << 12, m.get(ValueLayout.JAVA_LONG, map + 24), "the special pages are reserved");
+        assertEquals(4, m.get(ValueLayout.JAVA_INT, gpa + StartInfo.MEMMAP_ENTRIES_OFF));
+        long[][] expected = {{0, 0xA0000, E820Entry.RAM}, {0xA0000, 0x60000, E820Entry.RESERVED},
+                {0x100000, RAM - 2 * 4096 - 0x100000, E820Entry.RAM}, {RAM - 2 * 4096, 2 * 4096, E820Entry.RESERVED}};
+        for (int i = 0; i < expected.length; i++) {
+            long e = map + 24L * i;
+            assertEquals(expected[i][0], m.get(ValueLayout.JAVA_LONG, e), "entry " + i + " address");
+            assertEquals(expected[i][1], m.get(ValueLayout.JAVA_LONG, e + 8), "entry " + i + " size");
+            assertEquals(expected[i][2], m.get(ValueLayout.JAVA_INT, e + 16), "entry " + i + " type");
+        }
+        assertEquals(layout.consoleGfn() << 12, m.get(ValueLayout.JAVA_LONG, map + 3 * 24), "the special pages are reserved");
     }
 
     @Test
     void malformedImagesAreRefusedWithAReason() throws Exception {
         byte[] good = guest("pvh-hello-64.elf");
-        assertReason("not an ELF file", new byte[100]);
+        assertReason("neither an ELF image nor a bzImage", new byte[100]);
         assertReason("not an ELF file", java.util.Arrays.copyOf(good, 20));
         assertReason("ELF machine 40 is not x86", patch16(good, 18, 40));
         assertReason("unknown ELF class 3", patch8(good, 4, 3));
