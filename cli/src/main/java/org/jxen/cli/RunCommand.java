@@ -1,13 +1,16 @@
 package org.jxen.cli;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
+import org.jxen.sys.Terminal;
 import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.ImageException;
@@ -65,6 +68,11 @@ final class RunCommand implements Callable<Integer> {
                     + "auto (default) = kvm where the host's KVM offers it, else user. The choice is reported on standard error.")
     String accel;
 
+    @Option(names = "--shutdown-timeout", defaultValue = "30", paramLabel = "SECONDS",
+            description = "On SIGINT/SIGTERM the guest is asked to power off (XenStore control/shutdown) and destroyed if it has not after this long "
+                    + "(default ${DEFAULT-VALUE}); with --save-on-exit it is saved instead.")
+    long shutdownTimeoutSeconds;
+
     @Option(names = "--timeout", defaultValue = "60", paramLabel = "SECONDS", description = "Stop the guest after this long (default ${DEFAULT-VALUE}).")
     long timeoutSeconds;
 
@@ -77,18 +85,50 @@ final class RunCommand implements Callable<Integer> {
         if (initrd != null && !Files.isReadable(initrd)) throw new IllegalArgumentException(initrd + ": no such readable file");
         if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))
             throw new IllegalArgumentException(saveFile + ": its directory does not exist");
+        // On a terminal the console is interactive: raw mode (keys go to the guest as typed), Ctrl-] quits.
+        Terminal terminal = Terminal.raw(0);
+        try {
+            return run(terminal);
+        } finally {
+            if (terminal != null) terminal.close();
+        }
+    }
+
+    private Integer run(Terminal terminal) throws Exception {
+        ConsoleEscape input = new ConsoleEscape(System.in);
+        consoleInput = input;
         XenDomain domain;
         try {
             domain = restoreFile != null ? restore() : create();
         } catch (KvmUnavailableException e) {
             throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
         }
+        input.onEscape(() -> domain.requestStop("quit from the console (Ctrl-])"));
+        if (terminal != null) System.err.println("jxen: the guest's console is on this terminal; Ctrl-] quits\r");
         System.err.println("jxen: acceleration " + (domain.accel() == RunConfig.Accel.KVM
                 ? "kvm (KVM's Xen support hands VMCALL/VMMCALL hypercalls to jxen)"
                 : "user (hypercalls through jxen's hypercall page" + (accel.equals("auto") ? "; this KVM has no Xen support)" : ")")));
         CountDownLatch finished = new CountDownLatch(1);
+        AtomicInteger exitStatus = new AtomicInteger(RunOutcome.JXEN_ERROR);
         Thread onSignal = new Thread(() -> {
-            domain.requestStop("stopped by a signal");
+            if (saveFile == null) {
+                // As xl shutdown: ask the guest to power off (XenStore control/shutdown); destroy it if it will not.
+                System.err.println("jxen: asking the guest to power off (control/shutdown); it has " + shutdownTimeoutSeconds + " s");
+                domain.requestGuestShutdown("poweroff");
+                try {
+                    if (finished.await(shutdownTimeoutSeconds, TimeUnit.SECONDS)) {
+                        // The JVM is exiting for the signal; its status is the guest's shutdown reason, as the run's.
+                        System.out.flush();
+                        System.err.flush();
+                        Runtime.getRuntime().halt(exitStatus.get());
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                domain.requestStop("the guest did not power off within " + shutdownTimeoutSeconds + " s (--shutdown-timeout): destroyed");
+            } else {
+                domain.requestStop("stopped by a signal");
+            }
             try {
                 finished.await(60, TimeUnit.SECONDS); // let the run end (and the save finish) before the JVM exits
             } catch (InterruptedException e) {
@@ -123,6 +163,7 @@ final class RunCommand implements Callable<Integer> {
             }
             if (outcome.status() != RunOutcome.POWEROFF) System.err.println("jxen: " + outcome.reason());
             if (saveFile != null) System.err.println("jxen: the guest is no longer running; nothing saved");
+            exitStatus.set(outcome.status());
             return outcome.status();
         } finally {
             if (control != null) control.close();
@@ -135,6 +176,9 @@ final class RunCommand implements Callable<Integer> {
             }
         }
     }
+
+    /** Standard input as the guest console reads it (with the escape key taken out). */
+    private InputStream consoleInput = System.in;
 
     private RunConfig.Accel accelChoice() {
         return switch (accel) {
@@ -152,7 +196,7 @@ final class RunCommand implements Callable<Integer> {
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice(), initrd);
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice(), initrd);
         try {
             return XenDomain.create(config);
         } catch (ImageException e) {
@@ -164,7 +208,7 @@ final class RunCommand implements Callable<Integer> {
         if (!Files.isReadable(restoreFile)) throw new IllegalArgumentException(restoreFile + ": no such readable file");
         if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
         try {
-            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, System.in, System.err, accelChoice());
+            return XenDomain.restore(restoreFile, Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice());
         } catch (IOException e) {
             throw new IllegalArgumentException(restoreFile + ": " + e.getMessage());
         }

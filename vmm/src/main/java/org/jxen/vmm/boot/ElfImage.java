@@ -12,12 +12,15 @@ import java.util.OptionalLong;
  * boot ABI reads ({@code public/elfnote.h}). Every offset and size is checked against the file; a malformed image is
  * an {@link ImageException} with a one-line reason, never an exception from a buffer.
  */
-public record ElfImage(int elfClass, int machine, long entry, List<Segment> segments, OptionalLong pvhEntry) {
+public record ElfImage(int elfClass, int machine, long entry, List<Segment> segments, OptionalLong pvhEntry, String guestOs,
+        boolean hypercallPageNote) {
     public static final int CLASS_32 = 1, CLASS_64 = 2;
     public static final int EM_386 = 3, EM_X86_64 = 62;
     private static final int PT_LOAD = 1, PT_NOTE = 4;
     /** XEN_ELFNOTE_PHYS32_ENTRY: the 32-bit physical entry point of the PVH boot ABI. */
     public static final int XEN_ELFNOTE_PHYS32_ENTRY = 18;
+    /** XEN_ELFNOTE_HYPERCALL_PAGE (where the kernel wants the page) and XEN_ELFNOTE_GUEST_OS ("linux"). */
+    public static final int XEN_ELFNOTE_HYPERCALL_PAGE = 2, XEN_ELFNOTE_GUEST_OS = 6;
 
     /** One PT_LOAD segment: {@code fileSize} bytes from the file, then zeros up to {@code memSize} (the BSS). */
     public record Segment(long physAddr, long fileOffset, long fileSize, long memSize) {
@@ -48,7 +51,7 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
         if (!fits(phoff, (long) phentsize * phnum, file.length)) throw new ImageException("ELF program headers beyond the end of the file");
 
         List<Segment> segments = new ArrayList<>();
-        OptionalLong pvh = OptionalLong.empty();
+        Notes notes = new Notes();
         for (int i = 0; i < phnum; i++) {
             int at = (int) (phoff + (long) i * phentsize);
             int type = b.getInt(at);
@@ -71,17 +74,31 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
                 if (paddr < 0 || memsz < 0 || paddr + memsz < paddr) throw new ImageException("segment " + i + " wraps the address space");
                 if (memsz > 0) segments.add(new Segment(paddr, offset, filesz, memsz));
             } else {
-                OptionalLong e = pvhEntry(b, (int) offset, (int) filesz, i);
-                if (e.isPresent()) pvh = e;
+                scanNotes(b, (int) offset, (int) filesz, i, notes);
             }
         }
         if (segments.isEmpty()) throw new ImageException("ELF file has no loadable segment");
-        return new ElfImage(elfClass, machine, entry, List.copyOf(segments), pvh);
+        return new ElfImage(elfClass, machine, entry, List.copyOf(segments), notes.pvh, notes.guestOs, notes.hypercallPage);
     }
 
-    /** Scans one PT_NOTE segment for the Xen PHYS32_ENTRY note (its descriptor may be 4 or 8 bytes, or 1 or 2). */
-    private static OptionalLong pvhEntry(ByteBuffer b, int start, int size, int segment) throws ImageException {
-        OptionalLong found = OptionalLong.empty();
+    /**
+     * A Linux built after the XSA-466 fix (6.12, and the stable 6.1/6.6 since December 2024) has no hypercall page:
+     * it calls Xen by VMCALL/VMMCALL, which reach jxen only through KVM's Xen support. Older Linux and jxen's own
+     * guests use the page.
+     */
+    public boolean callsXenByVmcall() {
+        return "linux".equals(guestOs) && !hypercallPageNote;
+    }
+
+    /** The Xen notes found so far. */
+    private static final class Notes {
+        OptionalLong pvh = OptionalLong.empty();
+        String guestOs = "";
+        boolean hypercallPage;
+    }
+
+    /** Scans one PT_NOTE segment for the Xen notes: PHYS32_ENTRY (its descriptor may be 1, 2, 4 or 8 bytes), GUEST_OS, HYPERCALL_PAGE. */
+    private static void scanNotes(ByteBuffer b, int start, int size, int segment, Notes notes) throws ImageException {
         int at = start;
         int end = start + size;
         while (end - at >= 12) {
@@ -92,8 +109,9 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
             long descAt = nameAt + align4(namesz);
             long next = descAt + align4(descsz);
             if (next > end) throw new ImageException("ELF note in segment " + segment + " extends beyond its segment");
-            if (namesz == 4 && b.get((int) nameAt) == 'X' && b.get((int) nameAt + 1) == 'e' && b.get((int) nameAt + 2) == 'n'
-                    && b.get((int) nameAt + 3) == 0 && type == XEN_ELFNOTE_PHYS32_ENTRY) {
+            boolean xen = namesz == 4 && b.get((int) nameAt) == 'X' && b.get((int) nameAt + 1) == 'e' && b.get((int) nameAt + 2) == 'n'
+                    && b.get((int) nameAt + 3) == 0;
+            if (xen && type == XEN_ELFNOTE_PHYS32_ENTRY) {
                 long value = switch ((int) descsz) {
                     case 1 -> Byte.toUnsignedLong(b.get((int) descAt));
                     case 2 -> Short.toUnsignedLong(b.getShort((int) descAt));
@@ -102,11 +120,16 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
                     default -> throw new ImageException("Xen PHYS32_ENTRY note has a " + descsz + "-byte descriptor");
                 };
                 if (value > 0xFFFF_FFFFL || value < 0) throw new ImageException("PVH entry point 0x" + Long.toHexString(value) + " is above 4 GiB");
-                found = OptionalLong.of(value);
+                notes.pvh = OptionalLong.of(value);
+            }
+            if (xen && type == XEN_ELFNOTE_HYPERCALL_PAGE) notes.hypercallPage = true;
+            if (xen && type == XEN_ELFNOTE_GUEST_OS && descsz < 64) {
+                StringBuilder os = new StringBuilder();
+                for (int i = 0; i < descsz && b.get((int) descAt + i) != 0; i++) os.append((char) (b.get((int) descAt + i) & 0x7F));
+                notes.guestOs = os.toString();
             }
             at = (int) next;
         }
-        return found;
     }
 
     private static long align4(long n) {

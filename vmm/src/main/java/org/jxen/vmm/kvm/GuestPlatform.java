@@ -58,6 +58,7 @@ import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
+import org.jxen.vmm.boot.AcpiTables;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.cpu.XenMsrs;
 import org.jxen.vmm.xenstore.XenStore;
@@ -184,6 +185,13 @@ public final class GuestPlatform implements AutoCloseable {
             if (c != null) c.wake(); // null while the domain is still being built
         };
         guest.setUpcallSink(upcall);
+        // ACPI power management (the FADT's registers, see AcpiTables): S5 powers off, the reset register reboots.
+        ioPorts.register(AcpiTables.SLEEP_CONTROL_PORT, (v, value) -> {
+            if ((value & SLEEP_ENABLE) != 0 && ((value >>> 2) & 7) == AcpiTables.SLEEP_TYPE_S5) shutdownFrom(vcpus, v, SHUTDOWN_POWEROFF);
+        });
+        ioPorts.register(AcpiTables.RESET_PORT, (v, value) -> {
+            if ((value & 0xFF) == AcpiTables.RESET_VALUE) shutdownFrom(vcpus, v, SHUTDOWN_REBOOT);
+        });
         XenStore store = new XenStore(XenStore.Quota.DEFAULT);
         if (saved == null) {
             devices = new PvDevices(ports, signals, ram, params, store, GUEST_NAME, layout.consoleGfn(), layout.storeGfn(), console, consoleInput);
@@ -203,6 +211,14 @@ public final class GuestPlatform implements AutoCloseable {
             }
         }
         pvclock.publishAll();
+    }
+
+    /** SLP_EN in the hardware-reduced sleep control register; the sched.h shutdown codes ACPI maps to. */
+    private static final int SLEEP_ENABLE = 1 << 5, SHUTDOWN_POWEROFF = 0, SHUTDOWN_REBOOT = 1;
+
+    private static void shutdownFrom(IntFunction<VcpuControl> vcpus, int vcpu, int reason) {
+        VcpuControl c = vcpus.apply(vcpu);
+        if (c != null) c.shutdown(reason);
     }
 
     private interface IoAction<T> {

@@ -34,8 +34,10 @@ import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.ThreadStop;
+import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
+import org.jxen.vmm.boot.KernelImage;
 import org.jxen.vmm.boot.PvhLoader;
 import org.jxen.vmm.cpu.XenCpuid;
 
@@ -81,7 +83,11 @@ public final class XenDomain implements AutoCloseable {
             throw new KvmException("this KVM cannot sync regs and sregs through kvm_run");
         this.accel = chooseAccel(config.accel(), kvm);
         SaveFile saved = restore == null ? null : restore.saved;
-        byte[] image = saved == null ? Files.readAllBytes(config.image()) : null;
+        byte[] image = saved == null ? KernelImage.elfOf(Files.readAllBytes(config.image())) : null; // a bzImage unpacked once
+        if (image != null && accel == RunConfig.Accel.USER && ElfImage.parse(image).callsXenByVmcall())
+            throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
+                    + "(KVM_CAP_XEN_HVM) hands to jxen; " + (config.accel() == RunConfig.Accel.USER ? "--accel user has none"
+                            : "this host's KVM has none: run it inside tools/kvm-vm (README)"));
         byte[] initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
         ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
@@ -294,6 +300,15 @@ public final class XenDomain implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /**
+     * Asks the guest to shut down as a toolstack does ({@code xl shutdown}): writes {@code action} ("poweroff",
+     * "reboot") to its XenStore {@code control/shutdown}, which a Linux guest watches. The run ends when the guest
+     * does (with its shutdown reason); a guest that ignores it must be stopped with {@link #requestStop}.
+     */
+    public void requestGuestShutdown(String action) {
+        platform.devices().store().hostWrite("/local/domain/" + platform.guest().domid() + "/control/shutdown", action);
     }
 
     /** Stops the run from outside (a signal, a test): {@link #run} returns {@link RunOutcome#STOPPED} and the guest can be saved. */

@@ -440,7 +440,7 @@ public final class XenStore {
         List<String> perms = new ArrayList<>();
         for (int i = 0; i < np; i++) perms.add(in.readUTF());
         List<Perm> parsed = Perm.parseList(perms);
-        if (parsed == null) throw new IOException("xenstore: bad permissions " + perms);
+        if (parsed == null) throw new IOException("xenstore: bad permissions in a saved node (" + perms.size() + " entries)"); // damaged: its bytes are no message
         int nc = in.readInt();
         if (nc < 0 || nc > MAX_SAVED_NODES) throw new IOException("xenstore: " + nc + " children");
         TreeMap<String, Node> children = new TreeMap<>();

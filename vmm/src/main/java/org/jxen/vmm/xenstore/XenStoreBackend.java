@@ -7,6 +7,7 @@ import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.invoke.VarHandle;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -117,7 +118,14 @@ public final class XenStoreBackend implements AutoCloseable {
     }
 
     private synchronized void service() {
-        boolean progress = readRequests();
+        boolean progress = false;
+        // Look again after publishing req_cons: Linux notifies only when it sees the ring drained
+        // (drivers/xen/xenbus/xenbus_comms.c xb_write: "if (prod <= intf->req_cons)"), so a request written while we
+        // were reading brings no notification. The fence orders our req_cons store before the req_prod reload.
+        while (readRequests()) {
+            progress = true;
+            VarHandle.fullFence();
+        }
         progress |= writeResponses();
         if (progress) xce.notify(port);
     }

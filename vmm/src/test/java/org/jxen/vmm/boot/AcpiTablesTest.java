@@ -33,7 +33,14 @@ class AcpiTablesTest {
         assertEquals(276, length(fadt));
         assertEquals(1 << 20, m.get(ValueLayout.JAVA_INT_UNALIGNED, fadt + 112) & (1 << 20), "HW_REDUCED_ACPI");
         assertEquals((1 << 2) | (1 << 5), m.get(ValueLayout.JAVA_SHORT_UNALIGNED, fadt + 109), "no VGA, no CMOS RTC");
-        assertTable(m.get(ValueLayout.JAVA_LONG_UNALIGNED, fadt + 140), "DSDT");
+        long dsdt = m.get(ValueLayout.JAVA_LONG_UNALIGNED, fadt + 140);
+        assertTable(dsdt, "DSDT");
+        assertEquals("\\_S5_", ascii(dsdt + 37, 5), "the DSDT names \\_S5");
+        assertEquals(AcpiTables.SLEEP_CONTROL_PORT, m.get(ValueLayout.JAVA_LONG_UNALIGNED, fadt + 244 + 4), "SLEEP_CONTROL_REG");
+        assertEquals(1, m.get(ValueLayout.JAVA_BYTE, fadt + 244), "in I/O space");
+        assertEquals(AcpiTables.SLEEP_STATUS_PORT, m.get(ValueLayout.JAVA_LONG_UNALIGNED, fadt + 256 + 4), "SLEEP_STATUS_REG");
+        assertEquals(AcpiTables.RESET_PORT, m.get(ValueLayout.JAVA_LONG_UNALIGNED, fadt + 116 + 4), "RESET_REG");
+        assertEquals(1 << 10, m.get(ValueLayout.JAVA_INT_UNALIGNED, fadt + 112) & (1 << 10), "RESET_REG_SUP");
         assertTable(madt, "APIC");
         assertEquals(0xFEE0_0000, m.get(ValueLayout.JAVA_INT_UNALIGNED, madt + 36));
         assertEquals(44 + 8 * apicIds.length, length(madt));

@@ -387,7 +387,7 @@ class GuestPlatformTest {
             try {
                 restoreOver(copy, new GuestPlatform.Saved(saved.snapshot(), d)).close();
             } catch (java.io.IOException refused) {
-                assertFalse(refused.getMessage() == null || refused.getMessage().contains("\n"));
+                assertFalse(refused.getMessage() == null || refused.getMessage().contains("\n"), "case " + i + ": " + refused);
             }
         }
     }

@@ -1,6 +1,8 @@
 package org.jxen.vmm.kvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -11,11 +13,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 
-import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.jxen.sys.kvm.Kvm;
 import org.jxen.sys.kvm.KvmAbi;
+import org.jxen.vmm.boot.ImageException;
 
 /**
  * Debian's own 6.12 kernel, unmodified, as a Xen PVH domU on jxen's kvm mode, with the busybox initramfs of
@@ -26,15 +29,25 @@ import org.jxen.sys.kvm.KvmAbi;
 class LinuxGuestTest {
     private static final Path GUEST = Path.of(System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"));
 
-    @BeforeEach
-    void needsKvmWithXenSupportAndThePreparedGuest() throws Exception {
+    private static void needsKvmAndThePreparedGuest() {
         assumeTrue(Kvm.present(), "no /dev/kvm: the Linux guest runs inside tools/kvm-vm (KvmInVmTest)");
-        try (Kvm kvm = Kvm.open()) {
-            assumeTrue((kvm.checkExtension(KvmAbi.KVM_CAP_XEN_HVM) & KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0,
-                    "this KVM has no Xen support (KVM_CAP_XEN_HVM), which Linux's VMCALL/VMMCALL hypercalls need: the Linux guest runs inside tools/kvm-vm");
-        }
         assumeTrue(Files.isReadable(GUEST.resolve("vmlinuz")) && Files.isReadable(GUEST.resolve("initrd.gz")),
                 "no Linux guest prepared at " + GUEST + " (tools/linux-guest/prepare.sh, run by .ci/setup)");
+    }
+
+    private static RunConfig config(int vcpus, String cmdline, ByteArrayOutputStream console, ByteArrayOutputStream hypervisor, RunConfig.Accel accel) {
+        return new RunConfig(GUEST.resolve("vmlinuz"), 256L << 20, vcpus, cmdline, Duration.ofSeconds(1500), console,
+                new ByteArrayInputStream(new byte[0]), hypervisor, accel, GUEST.resolve("initrd.gz"));
+    }
+
+    /** Without KVM's Xen support (here: asked for) jxen says in one line why this kernel cannot run, before it runs. */
+    @Test
+    void inUserModeTheKernelIsRefusedInOneLine() {
+        needsKvmAndThePreparedGuest();
+        ImageException e = assertThrows(ImageException.class,
+                () -> XenDomain.create(config(1, "", new ByteArrayOutputStream(), new ByteArrayOutputStream(), RunConfig.Accel.USER)).close());
+        assertTrue(e.getMessage().contains("VMCALL/VMMCALL") && e.getMessage().contains("--accel user"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
     }
 
     @ParameterizedTest(name = "kvm mode, {0} vCPUs, cmdline \"{1}\": {2}")
@@ -42,26 +55,34 @@ class LinuxGuestTest {
             "2 | console=hvc0                   | Using FIFO-based ABI | 0-1",
             "1 | console=hvc0 xen.fifo_events=0 | Using 2-level ABI    | 0"})
     void debiansKernelBootsToItsInitAndPowersOff(int vcpus, String cmdline, String abi, String online) throws Exception {
+        needsKvmAndThePreparedGuest();
+        try (Kvm kvm = Kvm.open()) {
+            assumeTrue((kvm.checkExtension(KvmAbi.KVM_CAP_XEN_HVM) & KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0,
+                    "this KVM has no Xen support (KVM_CAP_XEN_HVM), which Linux's VMCALL/VMMCALL hypercalls need: the Linux guest runs inside tools/kvm-vm");
+        }
         ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
-        RunConfig config = new RunConfig(GUEST.resolve("vmlinuz"), 256L << 20, vcpus, cmdline, Duration.ofSeconds(1500), console,
-                new ByteArrayInputStream(new byte[0]), hypervisor, RunConfig.Accel.KVM, GUEST.resolve("initrd.gz"));
+        RunConfig config = config(vcpus, cmdline, console, hypervisor, RunConfig.Accel.KVM);
         RunOutcome o;
-        long bugs;
+        long bugs, xenstoreRequests;
         try (XenDomain d = XenDomain.create(config)) {
             o = d.run();
             bugs = d.platform().hypercallBugs();
+            xenstoreRequests = ((Number) d.platform().controlTarget().counters().get("xenstore-requests")).longValue();
         }
         String out = console.toString(StandardCharsets.UTF_8);
         System.out.println(out);
         System.out.println(hypervisor.toString(StandardCharsets.UTF_8));
         assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "\n" + tail(out));
         assertEquals(0, bugs, "jxen bugs in hypercalls");
+        System.out.println("xenstore requests from the guest: " + xenstoreRequests);
+        assertTrue(xenstoreRequests > 10, "xenbus talked to XenStore: " + xenstoreRequests + " requests");
         assertTrue(out.contains("Hypervisor detected: Xen HVM"), tail(out));
         assertTrue(out.contains("Booting kernel on Xen PVH"), tail(out));
         assertTrue(out.contains("guest: hypervisor xen"), tail(out));
-        assertTrue(out.contains("guest: cpus online " + online + "\n"), tail(out));
+        assertTrue(out.lines().anyMatch(l -> l.strip().equals("guest: cpus online " + online)), tail(out)); // the tty ends lines with \r\n
         assertTrue(out.contains("guest: console hvc0"), tail(out));
         assertTrue(out.contains("guest: evtchn " + abi), tail(out));
+        assertTrue(out.contains("guest: xenstore cpu hotplug 0 errors"), "xenbus reads cpu/N/availability: " + tail(out));
         assertTrue(out.contains("guest: powering off"), tail(out));
     }
 

@@ -52,6 +52,19 @@ final class GuestXsClient {
         ring.putIntRelease(REQ_PROD, reqProd);
     }
 
+    /**
+     * Writes {@code chunk} as Linux's xb_write does (drivers/xen/xenbus/xenbus_comms.c): publish, then notify only
+     * if the backend had consumed everything before it ({@code prod <= req_cons}); a backend must look again after
+     * publishing its consumer index or it misses what arrived meanwhile.
+     */
+    void putLinuxStyle(byte[] chunk) {
+        int prod = reqProd;
+        for (byte b : chunk) ring.putByte(REQ + (reqProd++ & (RING_SIZE - 1)), b);
+        ring.putIntRelease(REQ_PROD, reqProd);
+        java.lang.invoke.VarHandle.fullFence();
+        if (prod - ring.getIntVolatile(REQ_CONS) <= 0) notifyBackend();
+    }
+
     void notifyBackend() {
         f.ram.segment().set(java.lang.foreign.ValueLayout.JAVA_INT, EventFixture.ARG_GPA, port);
         long rc = f.callRaw(EvtchnOp.SEND);
@@ -87,9 +100,11 @@ final class GuestXsClient {
         int type = b.getInt(), req = b.getInt(), tx = b.getInt(), len = b.getInt();
         if (prod - rspCons < HEADER_SIZE + len) return null;
         byte[] payload = read(rspCons + HEADER_SIZE, len);
+        int before = rspCons;
         rspCons += HEADER_SIZE + len;
         ring.putIntRelease(RSP_CONS, rspCons);
-        notifyBackend(); // it may have more to write now that there is room
+        // As Linux's xb_read: tell the backend only if the ring was full (it may be waiting for room).
+        if (prod - before >= RING_SIZE) notifyBackend();
         return new Message(type, req, tx, payload);
     }
 
