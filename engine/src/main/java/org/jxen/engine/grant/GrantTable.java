@@ -7,7 +7,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 import org.jxen.engine.abi.Errno;
+import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.memory.HoleFrames;
 
 /**
  * A guest's grant table, version 1 ({@code public/grant_table.h}, Xen's {@code common/grant_table.c}): frames of
@@ -72,36 +74,48 @@ public final class GrantTable {
     }
 
     /**
-     * A saved table: per frame its gfn, or INVALID_GFN with the private frame's contents (a placed frame's contents are
-     * in guest RAM and travel with it).
+     * A saved table: per frame its gfn, with the frame's contents where guest RAM does not hold them (an unplaced,
+     * private frame: INVALID_GFN; a frame placed in a hole above RAM), else an empty array (see {@link #contentsSaved}).
      */
     public record Saved(long[] gfns, List<byte[]> privateFrames) {}
 
-    public synchronized Saved save() {
+    /** Whether a save carries the contents of a frame at {@code gfn}: it is not in guest RAM of {@code ramFrames} frames. */
+    public static boolean contentsSaved(long gfn, long ramFrames) {
+        return gfn == INVALID_GFN || gfn < 0 || gfn >= ramFrames;
+    }
+
+    public synchronized Saved save(long ramFrames) {
         long[] g = new long[frames.size()];
         List<byte[]> priv = new ArrayList<>();
         for (int i = 0; i < g.length; i++) {
             g[i] = gfns.get(i);
-            priv.add(g[i] == INVALID_GFN ? frames.get(i).asSegment().toArray(ValueLayout.JAVA_BYTE) : new byte[0]);
+            priv.add(contentsSaved(g[i], ramFrames) ? frames.get(i).asSegment().toArray(ValueLayout.JAVA_BYTE) : new byte[0]);
         }
         return new Saved(g, priv);
     }
 
-    /** Rebuilds a saved table over {@code ram}, which holds the saved RAM; IllegalArgumentException if it does not fit. */
-    public synchronized void restore(Saved s, org.jxen.engine.memory.GuestMemory ram) {
+    /**
+     * Rebuilds a saved table over {@code ram}, which holds the saved RAM, mapping frames that were in a hole above RAM
+     * through {@code holes} again; IllegalArgumentException if it does not fit.
+     */
+    public synchronized void restore(Saved s, GuestMemory ram, HoleFrames holes) {
         int n = s.gfns().length;
         if (n < 1 || n > maxFrames || s.privateFrames().size() != n) throw new IllegalArgumentException("grant table: " + n + " frames");
         grow(n);
         for (int i = 0; i < n; i++) {
             long gfn = s.gfns()[i];
+            boolean carried = contentsSaved(gfn, ram.frames());
+            if (carried && s.privateFrames().get(i).length != 4096) throw new IllegalArgumentException("grant table: frame " + i);
             if (gfn == INVALID_GFN) {
-                if (s.privateFrames().get(i).length != 4096) throw new IllegalArgumentException("grant table: frame " + i);
                 MemorySegment.copy(MemorySegment.ofArray(s.privateFrames().get(i)), 0, frames.get(i).asSegment(), 0, 4096);
-            } else {
-                GuestRegion page = ram.page(gfn).orElseThrow(() -> new IllegalArgumentException("grant table: frame at gfn " + gfn + " outside RAM"));
-                frames.set(i, page);
-                gfns.set(i, gfn);
+                continue;
             }
+            GuestRegion page = carried
+                    ? holes.map(gfn).orElseThrow(() -> new IllegalArgumentException("grant table: frame at gfn " + gfn + " cannot be mapped again"))
+                    : ram.page(gfn).orElseThrow(() -> new IllegalArgumentException("grant table: frame at gfn " + gfn + " outside RAM"));
+            if (carried) MemorySegment.copy(MemorySegment.ofArray(s.privateFrames().get(i)), 0, page.asSegment(), 0, 4096);
+            frames.set(i, page);
+            gfns.set(i, gfn);
         }
     }
 

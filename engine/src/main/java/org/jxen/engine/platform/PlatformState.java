@@ -14,6 +14,7 @@ import org.jxen.engine.grant.GrantTable;
 import org.jxen.engine.hvm.HvmParam;
 import org.jxen.engine.hvm.HvmParams;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 
 /**
  * The platform's part of a saved domain, as {@link DomainSnapshot} extensions: "hvm.params" (every HVM parameter and
@@ -25,8 +26,15 @@ public final class PlatformState {
     public static final String PARAMS = "hvm.params", TIMERS = "vcpu.timers", RUNSTATES = "vcpu.runstates",
             LIFECYCLE = "vcpu.lifecycle", GRANTS = "grant.table", HOLES = "memory.holes";
 
-    /** The platform parts a whole-domain save carries beside the HVM parameters and timers. */
-    public record Parts(Runstates runstates, VcpuSet vcpus, GrantTable grants, GuestMemory ram) {}
+    /**
+     * The platform parts a whole-domain save carries beside the HVM parameters and timers; {@code holes} backs grant
+     * frames placed above RAM, whose contents the save carries (RAM does not hold them).
+     */
+    public record Parts(Runstates runstates, VcpuSet vcpus, GrantTable grants, GuestMemory ram, HoleFrames holes) {
+        public Parts(Runstates runstates, VcpuSet vcpus, GrantTable grants, GuestMemory ram) {
+            this(runstates, vcpus, grants, ram, HoleFrames.NONE);
+        }
+    }
 
     private PlatformState() {}
 
@@ -36,11 +44,11 @@ public final class PlatformState {
         out.add(section(RUNSTATES, o -> writeRunstates(o, parts.runstates().save())));
         out.add(section(LIFECYCLE, o -> writeLifecycle(o, parts.vcpus().save())));
         out.add(section(GRANTS, o -> {
-            GrantTable.Saved g = parts.grants().save();
+            GrantTable.Saved g = parts.grants().save(parts.ram().frames());
             o.writeInt(g.gfns().length);
             for (int i = 0; i < g.gfns().length; i++) {
                 o.writeLong(g.gfns()[i]);
-                if (g.gfns()[i] == GrantTable.INVALID_GFN) o.write(g.privateFrames().get(i));
+                if (GrantTable.contentsSaved(g.gfns()[i], parts.ram().frames())) o.write(g.privateFrames().get(i));
             }
         }));
         out.add(section(HOLES, o -> {
@@ -82,11 +90,11 @@ public final class PlatformState {
                 List<byte[]> priv = new ArrayList<>();
                 for (int i = 0; i < n; i++) {
                     gfns[i] = in.readLong();
-                    byte[] page = new byte[gfns[i] == GrantTable.INVALID_GFN ? 4096 : 0];
+                    byte[] page = new byte[GrantTable.contentsSaved(gfns[i], parts.ram().frames()) ? 4096 : 0];
                     in.readFully(page);
                     priv.add(page);
                 }
-                parts.grants().restore(new GrantTable.Saved(gfns, priv), parts.ram());
+                parts.grants().restore(new GrantTable.Saved(gfns, priv), parts.ram(), parts.holes());
             }
         } catch (IllegalArgumentException e) {
             throw new IOException(e.getMessage());

@@ -6,6 +6,7 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import java.io.IOException;
 
 import org.junit.jupiter.api.Test;
 import org.jxen.engine.abi.GuestWidth;
@@ -107,6 +108,56 @@ class PlatformStateTest {
             assertEquals(0x7, grants.gfn(1));
             assertEquals(org.jxen.engine.grant.GrantTable.INVALID_GFN, grants.gfn(2));
             assertArrayEquals(privateFrame, grantFrame(grants, 2).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        }
+    }
+
+    /** Host pages at gfns above RAM, as the VMM gives them (one per gfn, the same one if mapped again). */
+    private static final class TestHoles implements org.jxen.engine.memory.HoleFrames {
+        final java.util.Map<Long, org.jxen.engine.memory.GuestRegion> pages = new java.util.HashMap<>();
+
+        @Override
+        public java.util.Optional<org.jxen.engine.memory.GuestRegion> map(long gfn) {
+            return java.util.Optional.of(pages.computeIfAbsent(gfn,
+                    g -> org.jxen.engine.memory.GuestRegion.of(java.lang.foreign.Arena.ofAuto().allocate(4096, 4096), 0, 4096)));
+        }
+
+        @Override
+        public void unmap(long gfn) {
+            pages.remove(gfn);
+        }
+    }
+
+    /** Linux places its grant frames in unpopulated space above RAM: their contents travel in the save, and map again. */
+    @Test
+    void aGrantFramePlacedAboveRamSurvivesSaveAndRestore() throws Exception {
+        long holeGfn = 0x80000; // far above the fixture's RAM
+        byte[] entries = new byte[4096];
+        for (int i = 0; i < entries.length; i++) entries[i] = (byte) (i * 13 + 1);
+        byte[] saved;
+        try (var f = EventFixture.of(GuestWidth.BITS_64); var timers = new VcpuTimers(4, System::nanoTime, v -> {})) {
+            TestHoles holes = new TestHoles();
+            var grants = new org.jxen.engine.grant.GrantTable(32);
+            org.jxen.engine.memory.GuestRegion page = holes.map(holeGfn).orElseThrow();
+            assertEquals(0, grants.place(0, holeGfn, page));
+            java.lang.foreign.MemorySegment.copy(java.lang.foreign.MemorySegment.ofArray(entries), 0, page.asSegment(), 0, 4096);
+            var parts = new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), grants, f.ram, holes);
+            DomainSnapshot snap = Snapshots.capture(f.ports, f.ram).withExtensions(PlatformState.capture(new HvmParams(4), timers, 4, parts));
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            SnapshotCodec.write(snap, new DataOutputStream(b));
+            saved = b.toByteArray();
+        }
+        try (var f = EventFixture.of(GuestWidth.BITS_64)) {
+            DomainSnapshot snap = SnapshotCodec.read(new DataInputStream(new ByteArrayInputStream(saved)));
+            TestHoles holes = new TestHoles();
+            var grants = new org.jxen.engine.grant.GrantTable(32);
+            PlatformState.restore(snap, new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), grants, f.ram, holes));
+            assertEquals(holeGfn, grants.gfn(0));
+            assertArrayEquals(entries, holes.pages.get(holeGfn).asSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "mapped again, contents back");
+            assertArrayEquals(entries, grantFrame(grants, 0).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            // Without the VMM's backing the frame cannot come back: refused in one line.
+            IOException e = assertThrows(IOException.class, () -> PlatformState.restore(snap,
+                    new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), new org.jxen.engine.grant.GrantTable(32), f.ram)));
+            assertTrue(e.getMessage().contains("cannot be mapped again"), e.getMessage());
         }
     }
 

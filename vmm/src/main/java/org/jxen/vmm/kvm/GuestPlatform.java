@@ -90,6 +90,7 @@ public final class GuestPlatform implements AutoCloseable {
     private final PvDevices devices;
     private final GrantTable grants;
     private final MemoryOp memoryOp;
+    private final HoleFrames holes;
     private final BackendSignals signals;
     private final IoPorts ioPorts = new IoPorts();
     private final GuestMemory ram;
@@ -113,7 +114,14 @@ public final class GuestPlatform implements AutoCloseable {
     public GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
             IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) {
-        this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null);
+        this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null, HoleFrames.NONE);
+    }
+
+    /** As above, with the VMM's backing for guest frames above RAM ({@link HoleFrames}: grant frames placed in a hole). */
+    public GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
+            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
+            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, HoleFrames holes) {
+        this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null, holes);
     }
 
     /**
@@ -124,9 +132,16 @@ public final class GuestPlatform implements AutoCloseable {
     public static GuestPlatform restore(Saved saved, GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
             IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
             LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) throws IOException {
+        return restore(saved, ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, HoleFrames.NONE);
+    }
+
+    /** As above, with the backing for frames above RAM; a saved grant frame in a hole is mapped there again. */
+    public static GuestPlatform restore(Saved saved, GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
+            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock, LongSupplier systemTime,
+            LongConsumer released, OutputStream console, InputStream consoleInput, HoleFrames holes) throws IOException {
         if (saved.snapshot().vcpus() != vcpuCount) throw new IOException("the save has " + saved.snapshot().vcpus() + " vCPUs, not " + vcpuCount);
         try {
-            return new GuestPlatform(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, saved);
+            return new GuestPlatform(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, saved, holes);
         } catch (UncheckedIOException e) {
             IOException cause = e.getCause();
             if (cause instanceof EOFException) throw new IOException("the save's platform state ends early");
@@ -139,8 +154,9 @@ public final class GuestPlatform implements AutoCloseable {
 
     private GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
             IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
-            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, Saved saved) {
+            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, Saved saved, HoleFrames holes) {
         this.ram = ram;
+        this.holes = holes;
         this.vcpuCount = vcpuCount;
         this.hypervisorConsole = new HypervisorConsole(saved == null ? DomainConfig.of(vcpuCount).domid() : saved.snapshot().domid(), console);
         if (saved == null) {
@@ -168,6 +184,7 @@ public final class GuestPlatform implements AutoCloseable {
         grants = new GrantTable(32);
         memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);
+        memoryOp.onHoles(holes);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
                 new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
                 memoryOp, new ConsoleIo(hypervisorConsole), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
@@ -196,7 +213,7 @@ public final class GuestPlatform implements AutoCloseable {
         if (saved == null) {
             devices = new PvDevices(ports, signals, ram, params, store, GUEST_NAME, layout.consoleGfn(), layout.storeGfn(), console, consoleInput);
         } else {
-            var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
+            var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram, holes);
             try {
                 unchecked(() -> {
                     PlatformState.restore(saved.snapshot(), params, timers);
@@ -241,7 +258,7 @@ public final class GuestPlatform implements AutoCloseable {
     public Saved save() {
         timers.pause();
         if (!devices.pause()) throw new IllegalStateException("a PV backend did not stop; nothing saved");
-        var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram);
+        var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram, holes);
         DomainSnapshot snap = Snapshots.capture(ports, ram).withExtensions(PlatformState.capture(params, timers, vcpuCount, parts));
         ByteArrayOutputStream d = new ByteArrayOutputStream();
         unchecked(() -> {
@@ -305,11 +322,6 @@ public final class GuestPlatform implements AutoCloseable {
     void handOverToKernel(KernelCallback callback) {
         kernelCallback = callback;
         kernelOwnsTime = true;
-    }
-
-    /** Backs guest frames above RAM (grant frames the guest places in a hole); without it add_to_physmap there is -EINVAL. */
-    void backHoles(HoleFrames frames) {
-        memoryOp.onHoles(frames);
     }
 
     /**

@@ -157,13 +157,13 @@ public final class XenDomain implements AutoCloseable {
             MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
             IntFunction<VcpuControl> controls = v -> v < vcpus.size() ? vcpus.get(v) : null;
             LongConsumer released = gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED);
+            HoleMappings holes = new HoleMappings(vm, ramArena, ram.frames()); // grant frames the guest places above RAM
             platform = built = saved == null
                     ? new GuestPlatform(ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock, systemTime, released,
-                            config.console(), config.consoleInput())
+                            config.console(), config.consoleInput(), holes)
                     : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
-                            systemTime, released, config.console(), config.consoleInput());
+                            systemTime, released, config.console(), config.consoleInput(), holes);
             platform.routeHypervisorConsole(config.hypervisorConsole());
-            platform.backHoles(new HoleMappings(vm, ramArena, ram.frames()));
             for (int v = 0; v < n; v++) {
                 VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
                 t.setExitHandler(platform.exitHandler(ram, t));
