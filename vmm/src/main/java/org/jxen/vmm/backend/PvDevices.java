@@ -45,13 +45,7 @@ public final class PvDevices implements AutoCloseable {
         consoleBackendPort = consoleHandle.bindInterdomain(domid, consolePort);
         storeBackendPort = storeHandle.bindInterdomain(domid, storePort);
         this.store = store;
-        store.populateDomain(domid, name, consoleGfn, consolePort);
-        // What libxl writes for the balloon driver: the domain's memory in KiB (it reads target and static-max).
-        String kib = Long.toString(ram.size() >> 10);
-        store.hostWrite("/local/domain/" + domid + "/memory/static-max", kib);
-        store.hostWrite("/local/domain/" + domid + "/memory/target", kib);
-        // And each vCPU's availability, which Linux's CPU hotplug watch reads (drivers/xen/cpu_hotplug.c).
-        for (int v = 0; v < ports.guest().vcpuCount(); v++) store.hostWrite("/local/domain/" + domid + "/cpu/" + v + "/availability", "online");
+        store.populateDomain(domid, name, consoleGfn, consolePort, ram.size() >> 10, ports.guest().vcpuCount());
         console = new ConsoleBackend(consoleRing, consoleHandle, consoleBackendPort, out, in);
         xenstore = new XenStoreBackend(storeRing, storeHandle, storeBackendPort, store, domid);
         params.set(HvmParam.CONSOLE_PFN, consoleGfn);

@@ -312,8 +312,8 @@ public final class GuestPlatform implements AutoCloseable {
      */
     record KernelCallback(IntPredicate injects, IntConsumer nudge, IntConsumer sync) {}
 
+    /** Set in kvm mode, where KVM also owns pvclock and the wallclock (jxen's publisher stands aside). */
     private volatile KernelCallback kernelCallback;
-    private volatile boolean kernelOwnsTime;
 
     /**
      * kvm mode: KVM injects the domain-wide callback vector (an upcall on it nudges the vCPU instead of an MSI) and
@@ -321,7 +321,6 @@ public final class GuestPlatform implements AutoCloseable {
      */
     void handOverToKernel(KernelCallback callback) {
         kernelCallback = callback;
-        kernelOwnsTime = true;
     }
 
     /**
@@ -338,7 +337,7 @@ public final class GuestPlatform implements AutoCloseable {
         h.afterPlacement(() -> {
             KernelCallback k = kernelCallback;
             if (k != null) k.sync().accept(self.vcpu());
-            if (!kernelOwnsTime) pvclock.publishAll();
+            else pvclock.publishAll();
         });
         return h;
     }

@@ -386,6 +386,15 @@ public final class XenStore {
      * by the guest with name, domid and its console entries, plus control/, data/, device/.
      */
     public void populateDomain(int domid, String name, long consoleGfn, int consolePort) {
+        populateDomain(domid, name, consoleGfn, consolePort, 0, 0);
+    }
+
+    /**
+     * As above, plus what libxl writes for a domain of {@code memoryKib} KiB and {@code vcpus} vCPUs: memory/static-max
+     * and memory/target (the balloon driver reads them) and each cpu/N/availability (Linux's CPU hotplug watch,
+     * drivers/xen/cpu_hotplug.c); 0 leaves them out.
+     */
+    public void populateDomain(int domid, String name, long consoleGfn, int consolePort, long memoryKib, int vcpus) {
         hostWrite("/local/domain/0/name", "Domain-0");
         hostWrite("/local/domain/0/domid", "0");
         String home = "/local/domain/" + domid;
@@ -399,6 +408,11 @@ public final class XenStore {
         for (String dir : List.of("/control", "/data", "/device", "/memory")) hostWrite(home + dir, "");
         hostWrite(home + "/control/platform-feature-xs_reset_watches", "1");
         hostWrite("/local/domain/" + domid + "/vm", "/vm/" + domid);
+        if (memoryKib > 0) {
+            hostWrite(home + "/memory/static-max", Long.toString(memoryKib));
+            hostWrite(home + "/memory/target", Long.toString(memoryKib));
+        }
+        for (int v = 0; v < vcpus; v++) hostWrite(home + "/cpu/" + v + "/availability", "online");
     }
 
     // ---- save and restore ---------------------------------------------------------------------------------------

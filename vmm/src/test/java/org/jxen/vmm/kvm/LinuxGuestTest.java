@@ -17,7 +17,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.jxen.sys.kvm.Kvm;
-import org.jxen.sys.kvm.KvmAbi;
 import org.jxen.vmm.boot.ImageException;
 
 /**
@@ -56,10 +55,8 @@ class LinuxGuestTest {
             "1 | console=hvc0 xen.fifo_events=0 | Using 2-level ABI    | 0"})
     void debiansKernelBootsToItsInitAndPowersOff(int vcpus, String cmdline, String abi, String online) throws Exception {
         needsKvmAndThePreparedGuest();
-        try (Kvm kvm = Kvm.open()) {
-            assumeTrue((kvm.checkExtension(KvmAbi.KVM_CAP_XEN_HVM) & KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0,
-                    "this KVM has no Xen support (KVM_CAP_XEN_HVM), which Linux's VMCALL/VMMCALL hypercalls need: the Linux guest runs inside tools/kvm-vm");
-        }
+        assumeTrue(XenDomainTest.kvmHasXenSupport(),
+                "this KVM has no Xen support (KVM_CAP_XEN_HVM), which Linux's VMCALL/VMMCALL hypercalls need: the Linux guest runs inside tools/kvm-vm");
         ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
         RunConfig config = config(vcpus, cmdline, console, hypervisor, RunConfig.Accel.KVM);
         RunOutcome o;

@@ -196,7 +196,7 @@ class XenDomainTest {
     }
 
     /** Whether this host's KVM has Xen support (KVM_CAP_XEN_HVM with INTERCEPT_HCALL): jxen's kvm mode. */
-    private static boolean kvmHasXenSupport() throws Exception {
+    static boolean kvmHasXenSupport() throws Exception {
         try (Kvm kvm = Kvm.open()) {
             return (kvm.checkExtension(org.jxen.sys.kvm.KvmAbi.KVM_CAP_XEN_HVM) & org.jxen.sys.kvm.KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
         }
