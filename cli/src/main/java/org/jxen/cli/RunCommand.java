@@ -5,6 +5,8 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -12,6 +14,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import org.jxen.sys.Terminal;
 import org.jxen.sys.kvm.KvmUnavailableException;
+import org.jxen.vmm.backend.block.DiskSpec;
+import org.jxen.vmm.backend.net.NetSpec;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.ImageException;
 import org.jxen.vmm.boot.KernelImage;
@@ -43,6 +47,14 @@ final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--initrd", paramLabel = "FILE", description = "An initrd/initramfs for the kernel (module 0 of the PVH start info).")
     Path initrd;
+
+    @Option(names = "--disk", paramLabel = "FILE[,ro][,format=raw]",
+            description = "A raw disk image as the guest's next PV disk (xvda, xvdb, ...; Linux's xen-blkfront); ro makes it read-only. Repeatable.")
+    List<String> disks = new ArrayList<>();
+
+    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]",
+            description = "A PV NIC on the host TAP device NAME, for Linux's xen-netfront: the option is parsed, but netback is not built yet, so a run with it is refused.")
+    List<String> nets = new ArrayList<>();
 
     @Option(names = "--save-on-exit", paramLabel = "FILE", description = "If the guest is still running when the run ends (--timeout, SIGINT, SIGTERM), save it to FILE.")
     Path saveFile;
@@ -81,6 +93,11 @@ final class RunCommand implements Callable<Integer> {
         if (image != null && kernel != null) throw new IllegalArgumentException("give the kernel once: IMAGE or --kernel FILE");
         if (kernel != null) image = kernel;
         if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE (or --kernel FILE) or --restore FILE (one of them)");
+        if ((!disks.isEmpty() || !nets.isEmpty()) && restoreFile != null)
+            throw new IllegalArgumentException("--disk and --net are for a new guest; a restored guest gets the devices it was saved with");
+        if (saveFile != null && (!disks.isEmpty() || !nets.isEmpty()))
+            throw new IllegalArgumentException("--save-on-exit cannot save PV disks or NICs yet (their connections are not in the save format)");
+        if (!nets.isEmpty()) throw new IllegalArgumentException("--net: the network backend (netback) is not built yet (issue 20)");
         if (initrd != null && restoreFile != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --restore");
         if (initrd != null && !Files.isReadable(initrd)) throw new IllegalArgumentException(initrd + ": no such readable file");
         if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))
@@ -196,7 +213,8 @@ final class RunCommand implements Callable<Integer> {
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice(), initrd);
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice(), initrd,
+                disks.stream().map(DiskSpec::parse).toList(), nets.stream().map(NetSpec::parse).toList());
         try {
             return XenDomain.create(config);
         } catch (ImageException e) {

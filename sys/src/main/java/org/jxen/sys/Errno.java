@@ -12,7 +12,10 @@ public final class Errno {
     public static final int EFAULT = 14;
     public static final int EEXIST = 17;
     public static final int ENODEV = 19;
+    public static final int EIO = 5;
     public static final int EINVAL = 22;
+    public static final int ENOSPC = 28;
+    public static final int EOPNOTSUPP = 95;
     public static final int EMFILE = 24;
     public static final int ENOSYS = 38;
     public static final int ENOTCONN = 107;
@@ -31,7 +34,10 @@ public final class Errno {
             case EFAULT -> "EFAULT";
             case EEXIST -> "EEXIST";
             case ENODEV -> "ENODEV";
+            case EIO -> "EIO";
             case EINVAL -> "EINVAL";
+            case ENOSPC -> "ENOSPC";
+            case EOPNOTSUPP -> "EOPNOTSUPP";
             case EMFILE -> "EMFILE";
             case ENOSYS -> "ENOSYS";
             case ENOTCONN -> "ENOTCONN";

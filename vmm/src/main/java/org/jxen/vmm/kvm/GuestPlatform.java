@@ -9,9 +9,12 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
 import java.util.function.IntPredicate;
@@ -33,6 +36,7 @@ import org.jxen.engine.fastpath.FastPath;
 import org.jxen.engine.fastpath.ReaderSlots;
 import org.jxen.engine.fastpath.RouteSync;
 import org.jxen.engine.fastpath.RouteTable;
+import org.jxen.engine.grant.GrantMapper;
 import org.jxen.engine.grant.GrantTable;
 import org.jxen.engine.grant.GrantTableOp;
 import org.jxen.engine.hvm.HvmOp;
@@ -58,6 +62,8 @@ import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
+import org.jxen.vmm.backend.xenbus.BackendContext;
+import org.jxen.vmm.backend.xenbus.PvBackend;
 import org.jxen.vmm.boot.AcpiTables;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.cpu.XenMsrs;
@@ -89,6 +95,10 @@ public final class GuestPlatform implements AutoCloseable {
     private final PvClockPublisher pvclock;
     private final PvDevices devices;
     private final GrantTable grants;
+    /** dom0's mappings of the guest's grants: one for every backend, so their pins on a shared ref add up. */
+    private final GrantMapper grantMapper;
+    /** Ring backends beyond the console and XenStore (disks, NICs), stopped before those. */
+    private final List<PvBackend> backends = new CopyOnWriteArrayList<>();
     private final MemoryOp memoryOp;
     private final HoleFrames holes;
     private final BackendSignals signals;
@@ -182,6 +192,7 @@ public final class GuestPlatform implements AutoCloseable {
         runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
         vcpuSet = new VcpuSet(vcpuCount, lifecycle);
         grants = new GrantTable(32);
+        grantMapper = new GrantMapper(grants, ram, DomId.DOM0);
         memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);
         memoryOp.onHoles(holes);
@@ -256,6 +267,9 @@ public final class GuestPlatform implements AutoCloseable {
      * platform's state and the devices'. The domain cannot run afterwards (its backends are paused): close it.
      */
     public Saved save() {
+        // A disk's or NIC's connection (rings, persistent grants, indexes) is not in the save format yet: refuse
+        // rather than write a save whose guest would find its devices gone.
+        if (!backends.isEmpty()) throw new IllegalStateException("saving a domain with PV disks or NICs is not supported yet; nothing saved");
         timers.pause();
         if (!devices.pause()) throw new IllegalStateException("a PV backend did not stop; nothing saved");
         var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram, holes);
@@ -285,6 +299,7 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
+                for (PvBackend b : backends) m.put(b.name(), b.counters());
                 return m;
             }
         };
@@ -390,6 +405,23 @@ public final class GuestPlatform implements AutoCloseable {
         return devices;
     }
 
+    /** What a dom0 backend of this guest works with (event channels, grant mappings, XenStore). */
+    public BackendContext backendContext() {
+        return new BackendContext(ports, signals, grantMapper, devices.store(), guest.domid());
+    }
+
+    /** Adds a ring backend (before the guest runs, so its frontend is there at boot); the platform stops it. */
+    public <B extends PvBackend> B attach(Function<BackendContext, B> make) {
+        B b = make.apply(backendContext());
+        backends.add(b);
+        return b;
+    }
+
+    /** The ring backends attached so far. */
+    public List<PvBackend> backends() {
+        return List.copyOf(backends);
+    }
+
     private Boolean stopped;
 
     /**
@@ -398,7 +430,11 @@ public final class GuestPlatform implements AutoCloseable {
      * caller must then keep guest RAM and the VM descriptor alive. Idempotent.
      */
     public synchronized boolean stop() {
-        if (stopped == null) stopped = devices.stop() & timers.stop(ThreadStop.JOIN_MILLIS);
+        if (stopped == null) {
+            boolean all = true;
+            for (PvBackend b : backends) all &= b.stop();
+            stopped = all & devices.stop() & timers.stop(ThreadStop.JOIN_MILLIS);
+        }
         return stopped;
     }
 

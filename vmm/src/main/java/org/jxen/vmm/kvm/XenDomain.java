@@ -26,7 +26,10 @@ import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.pvclock.ClockSample;
 import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.engine.pvclock.TscScale;
+import org.jxen.sys.BlockFile;
+import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
+import org.jxen.sys.SyscallException;
 import org.jxen.sys.kvm.CpuidEntry;
 import org.jxen.sys.kvm.Kvm;
 import org.jxen.sys.kvm.KvmException;
@@ -34,6 +37,8 @@ import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.ThreadStop;
+import org.jxen.vmm.backend.block.BlockBackend;
+import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
@@ -89,6 +94,7 @@ public final class XenDomain implements AutoCloseable {
                     + "(KVM_CAP_XEN_HVM) hands to jxen; " + (config.accel() == RunConfig.Accel.USER ? "--accel user has none"
                             : "this host's KVM has none: run it inside tools/kvm-vm (README)"));
         byte[] initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
+        List<BlockFile> disks = openDisks(config.disks()); // a missing image is reported before anything is built
         ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         ram = new GuestMemory(ramMapping);
@@ -102,6 +108,7 @@ public final class XenDomain implements AutoCloseable {
             else restore.readRam(ram);
         } catch (ImageException | IOException | RuntimeException e) {
             ramArena.close();
+            disks.forEach(BlockFile::close);
             throw e;
         }
         vm = kvm.createVm();
@@ -164,6 +171,10 @@ public final class XenDomain implements AutoCloseable {
                     : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
                             systemTime, released, config.console(), config.consoleInput(), holes);
             platform.routeHypervisorConsole(config.hypervisorConsole());
+            for (int i = 0; i < disks.size(); i++) {
+                int index = i;
+                platform.attach(context -> new BlockBackend(context, index, disks.get(index)));
+            }
             for (int v = 0; v < n; v++) {
                 VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
                 t.setExitHandler(platform.exitHandler(ram, t));
@@ -186,12 +197,34 @@ public final class XenDomain implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             // Nothing runs yet: undo what was built, so a failed restore (or build) leaves no VM or mapping behind.
             if (built != null) built.close();
+            disks.forEach(BlockFile::close); // those not attached yet (closing twice is harmless)
             for (KvmVcpu v : kvmVcpus) v.close();
             vm.close();
             ramArena.close();
             throw e;
         }
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
+    }
+
+    /** Opens every --disk image (read-only ones read-only); IOException naming the first that cannot be opened. */
+    private static List<BlockFile> openDisks(List<DiskSpec> specs) throws IOException {
+        List<BlockFile> files = new ArrayList<>();
+        for (DiskSpec d : specs) {
+            try {
+                BlockFile f = BlockFile.open(d.file(), d.readOnly());
+                files.add(f);
+                if (f.size() < 512) throw new IOException("a disk image needs at least one 512-byte sector");
+                if (f.size() % 512 != 0) System.err.println("jxen: " + d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
+            } catch (SyscallException e) {
+                files.forEach(BlockFile::close);
+                throw new IOException("--disk " + d.file() + ": cannot open it " + (d.readOnly() ? "read-only" : "read-write") + " ("
+                        + Errno.describe(e.errno()) + ")");
+            } catch (IOException e) {
+                files.forEach(BlockFile::close);
+                throw new IOException("--disk " + d.file() + ": " + e.getMessage());
+            }
+        }
+        return files;
     }
 
     /**

@@ -1,0 +1,134 @@
+package org.jxen.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Path;
+
+/**
+ * A disk image file for a block backend: positional reads and writes straight between the file and a memory segment
+ * (a granted guest page), {@code fdatasync} for flushes and {@code fallocate(PUNCH_HOLE)} for discards. Calls return
+ * byte counts or negative errno values, so a failing disk becomes an I/O error for the one request, not an exception.
+ * The owner closes it after the one thread doing I/O on it has stopped.
+ */
+public final class BlockFile implements AutoCloseable {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final MethodHandle PREAD = handle("pread", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+    private static final MethodHandle PWRITE = handle("pwrite", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+    private static final MethodHandle FDATASYNC = handle("fdatasync", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final MethodHandle FALLOCATE = handle("fallocate", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+    private static final MethodHandle LSEEK = handle("lseek", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+    /** O_RDONLY; FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE; SEEK_END. */
+    private static final int O_RDONLY = 0, PUNCH_HOLE = 0x01 | 0x02, SEEK_END = 2;
+
+    private final int fd;
+    private final long size;
+    private final boolean readOnly;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment errno = Libc.errnoBuffer(arena);
+    private boolean closed;
+
+    private static MethodHandle handle(String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), fd, Linker.Option.captureCallState("errno"));
+    }
+
+    private BlockFile(int fd, long size, boolean readOnly) {
+        this.fd = fd;
+        this.size = size;
+        this.readOnly = readOnly;
+    }
+
+    /** Opens an image (read-only or read-write); SyscallException naming the file if it cannot be opened. */
+    public static BlockFile open(Path file, boolean readOnly) {
+        int fd = Libc.open(file.toString(), (readOnly ? O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = Libc.errnoBuffer(a);
+            long end = (long) LSEEK.invokeExact(st, fd, 0L, SEEK_END);
+            if (end < 0) {
+                Libc.close(fd);
+                throw new SyscallException(file + ": lseek", Libc.errno(st));
+            }
+            return new BlockFile(fd, end, readOnly);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /** The image's size in bytes (at open). */
+    public long size() {
+        return size;
+    }
+
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    /** Reads {@code dst.byteSize()} bytes at {@code offset}; 0, or -errno (-EIO for a short read past the end). */
+    public synchronized int read(MemorySegment dst, long offset) {
+        return transfer(PREAD, dst, offset);
+    }
+
+    /** Writes all of {@code src} at {@code offset}; 0 or -errno. */
+    public synchronized int write(MemorySegment src, long offset) {
+        if (readOnly) return -Errno.EBADF;
+        return transfer(PWRITE, src, offset);
+    }
+
+    private int transfer(MethodHandle call, MemorySegment buf, long offset) {
+        if (closed) return -Errno.EBADF;
+        long done = 0, len = buf.byteSize();
+        try {
+            while (done < len) {
+                long n = (long) call.invokeExact(errno, fd, buf.asSlice(done), len - done, offset + done);
+                if (n < 0) {
+                    int e = Libc.errno(errno);
+                    if (e == Errno.EINTR) continue;
+                    return -e;
+                }
+                if (n == 0) return -Errno.EIO; // past the end of the file
+                done += n;
+            }
+            return 0;
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /** fdatasync(2): what was written is on stable storage when this returns 0. */
+    public synchronized int flush() {
+        if (closed) return -Errno.EBADF;
+        try {
+            int rc = (int) FDATASYNC.invokeExact(errno, fd);
+            return rc == 0 ? 0 : -Libc.errno(errno);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /** Deallocates a range (reads of it return zeros afterwards); -EOPNOTSUPP where the file system cannot. */
+    public synchronized int discard(long offset, long length) {
+        if (closed) return -Errno.EBADF;
+        if (readOnly) return -Errno.EBADF;
+        try {
+            int rc = (int) FALLOCATE.invokeExact(errno, fd, PUNCH_HOLE, offset, length);
+            return rc == 0 ? 0 : -Libc.errno(errno);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        Libc.close(fd);
+        arena.close();
+    }
+}

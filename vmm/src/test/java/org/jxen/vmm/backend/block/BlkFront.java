@@ -1,0 +1,96 @@
+package org.jxen.vmm.backend.block;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.vmm.backend.FrontendRig;
+
+/**
+ * A blkfront played by a test: one ring page (or several), requests written slot by slot as raw bytes (so tests can
+ * write anything, as a hostile frontend would), responses read back by id.
+ */
+final class BlkFront {
+    static final int RING_GFN = 0x40;
+    final FrontendRig rig;
+    final String dir;
+    final GuestRegion ring;
+    final int port, ringSize = 32;
+    int reqProd, rspCons;
+
+    BlkFront(FrontendRig rig, int devid) {
+        this.rig = rig;
+        this.dir = "/local/domain/" + rig.domid + "/device/vbd/" + devid;
+        this.ring = rig.page(RING_GFN);
+        ring.putIntVolatile(4, 1); // SHARED_RING_INIT: req_event = rsp_event = 1
+        ring.putIntVolatile(12, 1);
+        this.port = rig.allocPort();
+    }
+
+    String backend() {
+        return rig.read(dir + "/backend");
+    }
+
+    /** talk_to_blkback: ring-ref, event-channel, protocol, feature-persistent, then Initialised; waits for Connected. */
+    void connect(boolean persistent) throws InterruptedException {
+        rig.await(backend() + "/state", "2");
+        int ref = rig.grant(RING_GFN, false);
+        rig.write(dir + "/ring-ref", Integer.toString(ref));
+        rig.write(dir + "/event-channel", Integer.toString(port));
+        rig.write(dir + "/protocol", "x86_64-abi");
+        rig.write(dir + "/feature-persistent", persistent ? "1" : "0");
+        rig.write(dir + "/state", "3");
+        rig.await(backend() + "/state", "4");
+    }
+
+    /** A slot to fill: the request's bytes (little-endian), written into the ring by {@link #push}. */
+    ByteBuffer slot() {
+        return ByteBuffer.allocate(Blkif.REQUEST_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    ByteBuffer rw(int op, long id, long sector, int[]... segs) {
+        ByteBuffer b = slot();
+        b.put(0, (byte) op).put(1, (byte) segs.length).putLong(8, id).putLong(16, sector);
+        for (int i = 0; i < segs.length; i++) b.putInt(24 + 8 * i, segs[i][0]).put(28 + 8 * i, (byte) segs[i][1]).put(29 + 8 * i, (byte) segs[i][2]);
+        return b;
+    }
+
+    /** Writes the request into the next slot and publishes it (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY), notifying. */
+    void push(ByteBuffer... requests) {
+        for (ByteBuffer r : requests) {
+            long at = 64 + (long) (reqProd & (ringSize - 1)) * Blkif.REQUEST_SIZE;
+            for (int i = 0; i < Blkif.REQUEST_SIZE; i++) ring.putByte(at + i, r.get(i));
+            reqProd++;
+        }
+        ring.putIntRelease(0, reqProd);
+        assertEquals(0, rig.f.ports.send(port));
+    }
+
+    record Response(long id, int op, int status) {}
+
+    /** Waits for the next response and consumes it. */
+    Response next() throws InterruptedException {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (ring.getIntVolatile(8) == rspCons) {
+            if (System.nanoTime() > deadline) fail("no response " + rspCons);
+            Thread.sleep(1);
+        }
+        long at = 64 + (long) (rspCons & (ringSize - 1)) * Blkif.REQUEST_SIZE;
+        var seg = ring.asSegment().asSlice(at, 16).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        rspCons++;
+        ring.putIntVolatile(12, rspCons + 1); // rsp_event: notify me of the next one
+        return new Response(seg.getLong(0), seg.get(8) & 0xFF, seg.getShort(10));
+    }
+
+    /** Sends one request and returns its response's status (checking id and operation). */
+    int call(ByteBuffer request) throws InterruptedException {
+        push(request);
+        Response r = next();
+        assertEquals(request.getLong(8), r.id(), "response id");
+        int op = request.get(0) & 0xFF;
+        assertEquals(op == Blkif.OP_INDIRECT ? request.get(1) & 0xFF : op, r.op(), "response operation");
+        return r.status();
+    }
+}
