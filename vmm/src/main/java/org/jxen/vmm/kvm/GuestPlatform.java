@@ -406,7 +406,7 @@ public final class GuestPlatform implements AutoCloseable {
     }
 
     /** What a dom0 backend of this guest works with (event channels, grant mappings, XenStore). */
-    public BackendContext backendContext() {
+    private BackendContext backendContext() {
         return new BackendContext(ports, signals, grantMapper, devices.store(), guest.domid());
     }
 
@@ -415,11 +415,6 @@ public final class GuestPlatform implements AutoCloseable {
         B b = make.apply(backendContext());
         backends.add(b);
         return b;
-    }
-
-    /** The ring backends attached so far. */
-    public List<PvBackend> backends() {
-        return List.copyOf(backends);
     }
 
     private Boolean stopped;

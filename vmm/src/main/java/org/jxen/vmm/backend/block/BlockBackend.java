@@ -38,7 +38,6 @@ import org.jxen.vmm.backend.xenbus.XenbusDevice;
 public final class BlockBackend extends PvBackend {
     private final BlockFile file;
     private final long sectors;
-    private final boolean readOnly;
     private final LongAdder requests = new LongAdder(), errors = new LongAdder(), bytesRead = new LongAdder(), bytesWritten = new LongAdder();
     private final byte[] slot = new byte[REQUEST_SIZE];
     private final ByteBuffer request = ByteBuffer.wrap(slot).order(ByteOrder.LITTLE_ENDIAN);
@@ -59,7 +58,6 @@ public final class BlockBackend extends PvBackend {
                 frontendNodes(index), backendNodes(file));
         this.file = file;
         this.sectors = file.size() >>> SECTOR_SHIFT;
-        this.readOnly = file.readOnly();
         start();
     }
 
@@ -114,7 +112,7 @@ public final class BlockBackend extends PvBackend {
         persistent = bus.readFrontendUnsigned("feature-persistent", 0) == 1;
         bus.writeBackend("feature-flush-cache", "1");
         bus.writeBackend("feature-barrier", "0");
-        if (!readOnly) {
+        if (!file.readOnly()) {
             bus.writeBackend("feature-discard", "1");
             bus.writeBackend("discard-granularity", "4096");
             bus.writeBackend("discard-alignment", "0");
@@ -122,7 +120,7 @@ public final class BlockBackend extends PvBackend {
         }
         bus.writeBackend("feature-persistent", "1");
         bus.writeBackend("sectors", Long.toString(sectors));
-        bus.writeBackend("info", Integer.toString(readOnly ? VDISK_READONLY : 0));
+        bus.writeBackend("info", Integer.toString(file.readOnly() ? VDISK_READONLY : 0));
         bus.writeBackend("sector-size", "512");
         bus.writeBackend("physical-sector-size", "512");
         return true;
@@ -150,7 +148,7 @@ public final class BlockBackend extends PvBackend {
         while (true) {
             int n = ring.unconsumedRequests();
             if (n == SharedRing.BROKEN) {
-                stopRing("frontend provided bogus ring requests (req_prod " + "past the ring); the device stops");
+                stopRing("frontend provided bogus ring requests (req_prod past the ring); the device stops");
                 return;
             }
             if (n == 0) {
@@ -234,7 +232,7 @@ public final class BlockBackend extends PvBackend {
     private short transfer(int op, List<Segment> segs) {
         if (segs == null) return RSP_ERROR;
         boolean toGuest = op == OP_READ;
-        if (!toGuest && readOnly) return RSP_ERROR;
+        if (!toGuest && file.readOnly()) return RSP_ERROR;
         long sector = request.getLong(SECTOR), total = 0;
         for (Segment s : segs) {
             if (s.last() >= SECTORS_PER_PAGE || s.last() < s.first()) return RSP_ERROR;
@@ -268,7 +266,7 @@ public final class BlockBackend extends PvBackend {
     }
 
     private short discard() {
-        if (readOnly) return RSP_ERROR;
+        if (file.readOnly()) return RSP_ERROR;
         long sector = request.getLong(SECTOR), count = request.getLong(DISCARD_NR_SECTORS);
         if (sector < 0 || count < 0 || sector + count < sector || sector + count > sectors) return RSP_ERROR;
         if (count == 0) return RSP_OKAY;
@@ -310,10 +308,6 @@ public final class BlockBackend extends PvBackend {
     /** Requests served, requests answered with an error, bytes read and written. */
     public Map<String, Long> counters() {
         return Map.of("requests", requests.sum(), "errors", errors.sum(), "bytes-read", bytesRead.sum(), "bytes-written", bytesWritten.sum());
-    }
-
-    public long sectors() {
-        return sectors;
     }
 
     @Override

@@ -1,5 +1,7 @@
 package org.jxen.vmm.backend.ring;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.util.List;
 
@@ -24,13 +26,7 @@ public final class SharedRing {
     private final int slotSize, size;
     private int reqCons, rspProdPvt;
 
-    /** A ring over {@code pages} whose slots are {@code slotSize} bytes (the larger of request and response). */
-    public SharedRing(List<GuestRegion> pages, int slotSize) {
-        this(pages, slotSize, 0, 0);
-    }
-
-    /** The same ring resumed at saved private indexes. */
-    public SharedRing(List<GuestRegion> pages, int slotSize, int reqCons, int rspProdPvt) {
+    private SharedRing(List<GuestRegion> pages, int slotSize, int reqCons, int rspProdPvt) {
         if (pages.isEmpty()) throw new IllegalArgumentException("a ring needs a page");
         this.pages = pages.toArray(GuestRegion[]::new);
         this.slotSize = slotSize;
@@ -42,18 +38,6 @@ public final class SharedRing {
     /** __RING_SIZE: the slots {@code pageCount} pages hold, rounded down to a power of two. */
     public static int slots(int pageCount, int slotSize) {
         return Integer.highestOneBit((pageCount * PAGE - HEADER) / slotSize);
-    }
-
-    public int size() {
-        return size;
-    }
-
-    public int requestConsumer() {
-        return reqCons;
-    }
-
-    public int responseProducer() {
-        return rspProdPvt;
     }
 
     /**
@@ -88,8 +72,7 @@ public final class SharedRing {
     /** Writes a response of {@code length} bytes into the next response slot (published by {@link #pushResponses}). */
     public void putResponse(byte[] from, int length) {
         if (length > slotSize) throw new IllegalArgumentException("a response larger than a slot");
-        long at = slotOffset(rspProdPvt);
-        for (int i = 0; i < length; i++) putByte(at + i, from[i]);
+        copyIn(slotOffset(rspProdPvt), from, length);
         rspProdPvt++;
     }
 
@@ -108,8 +91,9 @@ public final class SharedRing {
     }
 
     /**
-     * A frontend's ring being connected anew: our indexes start from what the shared page says (a fresh ring is
-     * zeroed by its frontend, so both are 0 then).
+     * The back end of a frontend's ring over {@code pages}, whose slots are {@code slotSize} bytes (the larger of
+     * request and response): our indexes start from what the shared page says (a fresh ring is zeroed by its
+     * frontend, so both are 0 then).
      */
     public static SharedRing attach(List<GuestRegion> pages, int slotSize) {
         int rspProd = pages.getFirst().getIntVolatile(RSP_PROD);
@@ -120,14 +104,16 @@ public final class SharedRing {
         return HEADER + (long) (index & (size - 1)) * slotSize;
     }
 
+    /** Copies a slot's bytes out of the ring; a slot may run from one page into the next. */
     private void copyOut(long at, byte[] into, int length) {
-        int page = (int) (at / PAGE), off = (int) (at % PAGE);
-        int first = Math.min(length, PAGE - off);
-        pages[page].asSegment().asSlice(off, first).asByteBuffer().get(into, 0, first);
-        if (first < length) pages[page + 1].asSegment().asSlice(0, length - first).asByteBuffer().get(into, first, length - first);
+        int page = (int) (at / PAGE), off = (int) (at % PAGE), first = Math.min(length, PAGE - off);
+        MemorySegment.copy(pages[page].asSegment(), ValueLayout.JAVA_BYTE, off, into, 0, first);
+        if (first < length) MemorySegment.copy(pages[page + 1].asSegment(), ValueLayout.JAVA_BYTE, 0, into, first, length - first);
     }
 
-    private void putByte(long at, byte b) {
-        pages[(int) (at / PAGE)].putByte(at % PAGE, b);
+    private void copyIn(long at, byte[] from, int length) {
+        int page = (int) (at / PAGE), off = (int) (at % PAGE), first = Math.min(length, PAGE - off);
+        MemorySegment.copy(from, 0, pages[page].asSegment(), ValueLayout.JAVA_BYTE, off, first);
+        if (first < length) MemorySegment.copy(from, first, pages[page + 1].asSegment(), ValueLayout.JAVA_BYTE, 0, length - first);
     }
 }

@@ -137,10 +137,6 @@ public final class XenbusDevice {
         return frontend;
     }
 
-    public String backendPath() {
-        return backend;
-    }
-
     /** Stops watching (the device is going away with the domain). */
     public void close() {
         store.resetWatches(this);
