@@ -12,7 +12,7 @@ trap 'rm -rf "$job"' EXIT
   echo
 } > "$job/job.sh"
 timeout "${JXEN_KVM_VM_TIMEOUT:-1800}" qemu-system-x86_64 -accel tcg,thread=single \
-  -cpu qemu64,+svm,+ssse3,+sse4.1,+sse4.2,+popcnt -smp 2 -m 4096 \
+  -cpu qemu64,+svm,+npt,+ssse3,+sse4.1,+sse4.2,+popcnt -smp 2 -m 4096 \
   -kernel "$dir/kernel/vmlinuz" -initrd "$dir/kernel/initrd.gz" \
   -append "console=ttyS0 quiet panic=-1 jxenjob=$job" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,id=hostroot,multidevs=remap \
