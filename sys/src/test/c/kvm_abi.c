@@ -73,6 +73,15 @@ int main(void)
     S(kvm_xen_hvm_attr); O(kvm_xen_hvm_attr, u); S(kvm_xen_vcpu_attr); O(kvm_xen_vcpu_attr, u);
     C(KVM_XEN_ATTR_TYPE_LONG_MODE); C(KVM_XEN_ATTR_TYPE_SHARED_INFO); C(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR);
     C(KVM_XEN_ATTR_TYPE_EVTCHN); C(KVM_XEN_ATTR_TYPE_XEN_VERSION);
+    C(KVM_XEN_EVTCHN_DEASSIGN); C(KVM_XEN_EVTCHN_UPDATE); C(KVM_XEN_EVTCHN_RESET);
+    P("offsetof_kvm_xen_hvm_attr_evtchn_send_port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port));
+    P("offsetof_kvm_xen_hvm_attr_evtchn_type", offsetof(struct kvm_xen_hvm_attr, u.evtchn.type));
+    P("offsetof_kvm_xen_hvm_attr_evtchn_flags", offsetof(struct kvm_xen_hvm_attr, u.evtchn.flags));
+    P("offsetof_kvm_xen_hvm_attr_evtchn_port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.port));
+    P("offsetof_kvm_xen_hvm_attr_evtchn_vcpu", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.vcpu));
+    P("offsetof_kvm_xen_hvm_attr_evtchn_priority", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority));
+    P("offsetof_kvm_xen_hvm_attr_evtchn_fd", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd));
+    C(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL);
     C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO); C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO); C(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR);
     C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID); C(KVM_XEN_VCPU_ATTR_TYPE_TIMER); C(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR);
     P("offsetof_kvm_run_regs", offsetof(struct kvm_run, s.regs.regs));

@@ -2,11 +2,17 @@
  * A guest that calls Xen as current Linux does (arch/x86/xen/enlighten.c xen_hypercall_setfunc, xen-head.S): no
  * hypercall page, VMMCALL on AMD and VMCALL on Intel, chosen by the CPU vendor. Only KVM's Xen support
  * (KVM_CAP_XEN_HVM with INTERCEPT_HCALL) hands those to jxen; jxen runs it with --accel kvm. It checks xen_version,
- * places shared_info, binds an IPI port with a callback vector, takes the upcall for a send, and powers off.
+ * places shared_info, binds an IPI port with a callback vector, takes the upcall for a send, then sends many times on
+ * IPI and loopback interdomain ports (which jxen mirrors into KVM's event-channel table, so KVM delivers them without
+ * an exit: XenDomainTest counts the hypercalls that reached jxen), binds and closes ports while sending (no event
+ * after a close), and powers off.
  */
 #include "xen32.h"
 
 extern void upcall_stub(void);
+
+#define KERNEL_SENDS 1000
+#define CHURN 100
 static int amd;
 
 static long direct(int nr, u32 a1, u32 a2, u32 a3)
@@ -49,4 +55,40 @@ void guest_main(void)
     check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&port, 0) == 0, "send");
     HALT_UNTIL(events_seen[ipi[1]] == 1);
     pass("an event sent by a direct hypercall arrives as an upcall");
+
+    /* KERNEL_SENDS sends on routed ports, each waited for: KVM delivers them (XenDomainTest: few hypercalls reach jxen). */
+    for (u32 i = 0; i < KERNEL_SENDS / 2; i++) {
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&port, 0) == 0, "send on the IPI port");
+        HALT_UNTIL(events_seen[port] == i + 2);
+    }
+    pass("sends on an IPI port, each delivered once");
+    volatile struct { u16 dom; u16 remote_dom; u32 port; } unbound = {DOMID_SELF, DOMID_SELF, 0};
+    check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (u32)&unbound, 0) == 0, "alloc_unbound for ourselves");
+    volatile struct { u16 remote_dom; u16 pad; u32 remote_port; u32 local_port; } inter = {DOMID_SELF, 0, unbound.port, 0};
+    check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_interdomain, (u32)&inter, 0) == 0, "bind_interdomain to ourselves");
+    volatile u32 near = inter.local_port, far = unbound.port;
+    for (u32 i = 0; i < KERNEL_SENDS / 4; i++) {
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&near, 0) == 0, "send on the loopback pair");
+        HALT_UNTIL(events_seen[far] == i + 1);
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&far, 0) == 0, "send back on the loopback pair");
+        HALT_UNTIL(events_seen[near] == i + 1);
+    }
+    pass("sends both ways on a loopback interdomain pair, each delivered to the peer");
+
+    /* Routes come and go with the ports: a closed port's send is -EINVAL and raises nothing, in KVM or in jxen. */
+    for (u32 i = 0; i < CHURN; i++) {
+        volatile u32 b[2] = {0, 0};
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, (u32)b, 0) == 0, "bind_ipi (churn)");
+        volatile u32 p = b[1];
+        u32 before = events_seen[p];
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&p, 0) == 0, "send on a fresh IPI port");
+        HALT_UNTIL(events_seen[p] == before + 1);
+        volatile u32 c = p;
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_close, (u32)&c, 0) == 0, "close");
+        check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&p, 0) == -22, "send on a closed port: -EINVAL");
+        for (int spin = 0; spin < 1000; spin++)
+            __asm__ volatile("sti; nop; cli" ::: "memory");
+        check(events_seen[p] == before + 1 && !test_bit(EVTCHN_PENDING, p), "no event after the close");
+    }
+    pass("ports bound, sent on and closed: no event after a close");
 }

@@ -7,6 +7,7 @@ import java.util.function.IntSupplier;
 
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.EvtchnOp;
+import org.jxen.engine.jfr.RouteChangeEvent;
 
 /**
  * The fast path's only knowledge: send port to route, like KVM's Xen event-channel routing table.
@@ -31,6 +32,22 @@ public final class RouteTable {
     private final int vcpus;
     private final ReaderSlots readers;
     private volatile AtomicReferenceArray<Route> table;
+    /** Told every change, under this object's lock; none by default. */
+    private RouteMirror mirror = NO_MIRROR;
+
+    private static final RouteMirror NO_MIRROR = new RouteMirror() {
+        @Override
+        public void assigned(Route route) {}
+
+        @Override
+        public void updated(Route route) {}
+
+        @Override
+        public void deassigned(Route route) {}
+
+        @Override
+        public void replaced(List<Route> routes) {}
+    };
 
     /**
      * @param portLimit the ABI's current port count (it grows when the guest switches to FIFO)
@@ -45,6 +62,12 @@ public final class RouteTable {
 
     public ReaderSlots readers() {
         return readers;
+    }
+
+    /** Mirrors the table into {@code m} from now on, starting with every route installed now. */
+    public synchronized void setMirror(RouteMirror m) {
+        mirror = m == null ? NO_MIRROR : m;
+        mirror.replaced(routes());
     }
 
     /** The route for {@code port}, or null. Lock-free; call inside a reader slot's critical section. */
@@ -66,6 +89,7 @@ public final class RouteTable {
         Route route = install(spec);
         if (route == null) return -Errno.EBADF;
         table.setRelease(spec.sendPort(), route);
+        mirror.assigned(route);
         return 0;
     }
 
@@ -91,6 +115,7 @@ public final class RouteTable {
         if (moved == null) return -Errno.EINVAL;
         table.set(spec.sendPort(), moved); // volatile store, before the grace period reads the slots
         readers.synchronize(); // after update returns, no send goes the old way
+        mirror.updated(moved);
         return 0;
     }
 
@@ -105,17 +130,19 @@ public final class RouteTable {
         if (old == null) return -Errno.ENOENT;
         table.set(sendPort, null); // volatile store, before the grace period reads the slots
         readers.synchronize();
+        mirror.deassigned(old);
         release(old);
         return 0;
     }
 
     /** Removes every route. */
     public synchronized void reset() {
-        org.jxen.engine.jfr.RouteChangeEvent event = new org.jxen.engine.jfr.RouteChangeEvent();
+        RouteChangeEvent event = new RouteChangeEvent();
         event.begin();
         AtomicReferenceArray<Route> old = table;
         table = new AtomicReferenceArray<>(portLimit.getAsInt());
         readers.synchronize();
+        mirror.replaced(List.of());
         releaseAll(old);
         if (event.shouldCommit()) {
             event.operation = "reset";
@@ -125,7 +152,7 @@ public final class RouteTable {
 
     /** Records a change as a JFR event (its duration is not measured: the begin is folded into the commit). */
     private static int recorded(String operation, int port, int rc) {
-        org.jxen.engine.jfr.RouteChangeEvent event = new org.jxen.engine.jfr.RouteChangeEvent();
+        RouteChangeEvent event = new RouteChangeEvent();
         if (event.isEnabled()) {
             event.operation = operation;
             event.port = port;
@@ -166,6 +193,7 @@ public final class RouteTable {
         AtomicReferenceArray<Route> old = table;
         table = fresh;
         readers.synchronize();
+        mirror.replaced(installed);
         releaseAll(old);
         return 0;
     }

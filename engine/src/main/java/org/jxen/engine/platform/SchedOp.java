@@ -65,7 +65,7 @@ public final class SchedOp {
             }
             case BLOCK -> {
                 self.prepareBlock();
-                if (!eventsNeedDelivery(self.vcpu())) self.block(Long.MAX_VALUE);
+                if (!eventsNeedDelivery(self.vcpu())) self.block(Long.MAX_VALUE, () -> eventsNeedDelivery(self.vcpu()));
                 yield 0;
             }
             case SHUTDOWN, SHUTDOWN_CODE -> {
@@ -101,6 +101,11 @@ public final class SchedOp {
         return guest.shared().vcpuInfo(vcpu).testBit(SharedInfoLayout.UPCALL_PENDING, 0) && upcallRouted.test(vcpu);
     }
 
+    private boolean anyPending(int[] polledPorts) {
+        for (int p : polledPorts) if (guest.pollPort(p) > 0) return true;
+        return false;
+    }
+
     private long poll(VcpuControl self, HypercallArgs args, GuestVirtualMemory mem) {
         boolean wide = args.mode() == GuestWidth.BITS_64;
         MemorySegment s = MemorySegment.ofArray(new byte[wide ? POLL_SIZE_64 : POLL_SIZE_32]);
@@ -119,9 +124,11 @@ public final class SchedOp {
         self.prepareBlock();
         try {
             if (eventsNeedDelivery(vcpu)) return 0;
+            int[] polledPorts = new int[nr];
             for (int i = 0; i < nr; i++) {
                 if (mem.read(portsPtr + 4L * i, port) != 0) return -Errno.EFAULT;
-                int polled = guest.pollPort(port.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+                polledPorts[i] = port.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+                int polled = guest.pollPort(polledPorts[i]);
                 if (polled != 0) return polled > 0 ? 0 : polled;
             }
             long deadline = Long.MAX_VALUE;
@@ -130,7 +137,7 @@ public final class SchedOp {
                 if (left <= 0) return 0; // an absolute timeout already past
                 deadline = System.nanoTime() + left;
             }
-            self.block(deadline);
+            self.block(deadline, () -> eventsNeedDelivery(vcpu) || anyPending(polledPorts));
             return 0;
         } finally {
             pollers.disarm(vcpu);

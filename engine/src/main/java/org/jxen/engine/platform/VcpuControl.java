@@ -1,5 +1,7 @@
 package org.jxen.engine.platform;
 
+import java.util.function.BooleanSupplier;
+
 /**
  * What platform hypercalls need from the VMM about the calling vCPU: block it until an event (or a deadline), yield,
  * and shut the domain down. The VMM implements it with vCPU threads; tests with plain Java threads.
@@ -19,6 +21,15 @@ public interface VcpuControl {
      * (System.nanoTime(); Long.MAX_VALUE: no deadline). Returns at once if woken since {@link #prepareBlock}.
      */
     void block(long deadlineNanos);
+
+    /**
+     * {@link #block(long)}, where {@code woken} tells whether the caller's wake conditions hold now (read from guest
+     * memory). A VMM in which events can reach the guest without passing jxen (KVM delivering routed sends itself)
+     * re-checks it while blocked; the others need not.
+     */
+    default void block(long deadlineNanos, BooleanSupplier woken) {
+        block(deadlineNanos);
+    }
 
     /** Wakes the vCPU blocked in {@link #block} (or makes its next block return at once). */
     void wake();

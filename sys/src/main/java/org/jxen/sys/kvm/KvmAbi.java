@@ -165,6 +165,23 @@ public final class KvmAbi {
     public static final int KVM_XEN_ATTR_TYPE_UPCALL_VECTOR = 0x2;
     public static final int KVM_XEN_ATTR_TYPE_EVTCHN = 0x3;
     public static final int KVM_XEN_ATTR_TYPE_XEN_VERSION = 0x4;
+    /**
+     * KVM_XEN_ATTR_TYPE_EVTCHN: KVM's own table of outbound ports (api.rst; arch/x86/kvm/xen.c kvm_xen_setattr_evtchn):
+     * the flags (one at a time, none = assign) and the union's evtchn member (send port, EVTCHNSTAT type, flags, then
+     * deliver: a local {port, vcpu (KVM vCPU id), priority} or an eventfd {port 0, fd}).
+     */
+    public static final int KVM_XEN_EVTCHN_DEASSIGN = 1 << 0;
+    public static final int KVM_XEN_EVTCHN_UPDATE = 1 << 1;
+    public static final int KVM_XEN_EVTCHN_RESET = 1 << 2;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_SEND_PORT = 8;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_TYPE = 12;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_FLAGS = 16;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_PORT = 20;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_VCPU = 24;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_PRIORITY = 28;
+    public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_FD = 24;
+    /** The only priority KVM's event delivery takes: 2-level (KVM does not do FIFO). */
+    public static final long KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL = 0xFFFFFFFFL;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO = 0x0;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO = 0x1;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR = 0x2;

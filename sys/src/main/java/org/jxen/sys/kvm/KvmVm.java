@@ -136,6 +136,52 @@ public final class KvmVm implements AutoCloseable {
         }
     }
 
+    /**
+     * KVM_XEN_ATTR_TYPE_EVTCHN, assign: a guest EVTCHNOP_send on {@code sendPort} (type EVTCHNSTAT_ipi or
+     * _interdomain) raises local {@code port} on the vCPU with KVM id {@code vcpu} inside KVM, 2-level. 0 or -errno.
+     */
+    public int xenEvtchnAssignPort(int sendPort, int type, int port, int vcpu) {
+        return xenEvtchn(sendPort, type, 0, port, vcpu, -1);
+    }
+
+    /** KVM_XEN_ATTR_TYPE_EVTCHN, assign: a send on {@code sendPort} (interdomain) signals eventfd {@code fd}. 0 or -errno. */
+    public int xenEvtchnAssignEventFd(int sendPort, int type, int fd) {
+        return xenEvtchn(sendPort, type, 0, 0, 0, fd);
+    }
+
+    /** KVM_XEN_ATTR_TYPE_EVTCHN, update: a local-port entry moves to the vCPU with KVM id {@code vcpu}. 0 or -errno. */
+    public int xenEvtchnUpdate(int sendPort, int type, int port, int vcpu) {
+        return xenEvtchn(sendPort, type, KVM_XEN_EVTCHN_UPDATE, port, vcpu, -1);
+    }
+
+    /** KVM_XEN_ATTR_TYPE_EVTCHN, deassign; returns once no send in KVM can still use the entry. 0 or -errno. */
+    public int xenEvtchnDeassign(int sendPort) {
+        return xenEvtchn(sendPort, 0, KVM_XEN_EVTCHN_DEASSIGN, 0, 0, -1);
+    }
+
+    /** KVM_XEN_ATTR_TYPE_EVTCHN, reset: KVM's table emptied (and its in-flight sends finished). 0 or -errno. */
+    public int xenEvtchnReset() {
+        return xenEvtchn(0, 0, KVM_XEN_EVTCHN_RESET, 0, 0, -1);
+    }
+
+    private int xenEvtchn(int sendPort, int type, int flags, int port, int vcpu, int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_HVM_ATTR, 8);
+            attr.set(ValueLayout.JAVA_SHORT, 0, (short) KVM_XEN_ATTR_TYPE_EVTCHN);
+            attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_SEND_PORT, sendPort);
+            attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_TYPE, type);
+            attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_FLAGS, flags);
+            if (fd >= 0) {
+                attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_FD, fd); // deliver.eventfd.port stays 0
+            } else {
+                attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_PORT, port);
+                attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_VCPU, vcpu);
+                attr.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_PRIORITY, (int) KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL);
+            }
+            return Math.min(call(KVM_XEN_HVM_SET_ATTR, attr, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
     /** KVM's clock for this VM (KVM_GET_CLOCK): the nanoseconds its pvclocks count, what Xen calls system time. */
     public long clockNanos() {
         try (Arena a = Arena.ofConfined()) {

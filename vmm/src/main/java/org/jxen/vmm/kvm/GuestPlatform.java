@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.util.BitSet;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -182,8 +183,12 @@ public final class GuestPlatform implements AutoCloseable {
         }
         FifoControl fifoControl = new FifoControl(ports, ram);
         EventChannelOp evtchn = new EventChannelOp(ports, fifoControl);
-        RouteTable routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
-        fifoControl.setGracePeriod(routes.readers()::synchronize);
+        routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
+        fifoControl.setGracePeriod(() -> {
+            routes.readers().synchronize();
+            KernelRoutes k = kernelRoutes;
+            if (k != null) k.abiChecked(); // KVM's own senders too: its table empties when the ABI leaves 2-level
+        });
         signals = new BackendSignals();
         RouteSync.install(ports, routes, signals);
         evtchn.setFastPath(new FastPath(guest, routes));
@@ -296,6 +301,7 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("abi", org.jxen.vmm.control.ControlCommands.abiName(ports));
                 m.put("vcpus", vcpuCount);
                 m.put("upcalls", upcallsRaised.sum());
+                m.put("hypercalls", hypercallsHandled());
                 m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
@@ -326,6 +332,25 @@ public final class GuestPlatform implements AutoCloseable {
      * hypercall that moved shared state or changed an upcall vector.
      */
     record KernelCallback(IntPredicate injects, IntConsumer nudge, IntConsumer sync) {}
+
+    private final RouteTable routes;
+    /** kvm mode: the route table's copy in KVM (null in user mode). */
+    private volatile KernelRoutes kernelRoutes;
+
+    /**
+     * kvm mode: the routes are mirrored into KVM's event-channel table from now on (2-level only), so guest sends by
+     * VMCALL on routed ports stay in the kernel. Before the guest runs.
+     */
+    void mirrorRoutes(KernelRoutes mirror) {
+        kernelRoutes = mirror;
+        routes.setMirror(mirror);
+    }
+
+    /** kvm mode: the send ports KVM delivers itself now; empty in user mode. */
+    BitSet portsInKernel() {
+        KernelRoutes k = kernelRoutes;
+        return k == null ? new BitSet() : k.portsInKernel();
+    }
 
     /** Set in kvm mode, where KVM also owns pvclock and the wallclock (jxen's publisher stands aside). */
     private volatile KernelCallback kernelCallback;
@@ -359,11 +384,21 @@ public final class GuestPlatform implements AutoCloseable {
 
     HypercallDispatcher dispatcher(VcpuControl self) {
         HypercallDispatcher d = hypercalls.dispatcher(self, false);
+        dispatchers.add(d);
         d.setBugReporter((args, bug) -> {
             hypercallBugs.increment();
             System.err.println("jxen: bug in hypercall " + args.number() + " on vCPU " + self.vcpu() + ": " + bug);
         });
         return d;
+    }
+
+    private final List<HypercallDispatcher> dispatchers = new CopyOnWriteArrayList<>();
+
+    /** Hypercalls that reached jxen, over every vCPU (in kvm mode KVM answers some itself: those are not here). */
+    public long hypercallsHandled() {
+        long n = 0;
+        for (HypercallDispatcher d : dispatchers) n += d.calls();
+        return n;
     }
 
     /**

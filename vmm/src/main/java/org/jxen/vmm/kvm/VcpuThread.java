@@ -6,6 +6,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 import org.jxen.engine.platform.VcpuControl;
@@ -251,6 +252,34 @@ final class VcpuThread implements VcpuControl {
             while (left > 0 && !stop.requested()) {
                 if (wakes.tryAcquire(Math.min(left, 100_000_000L), TimeUnit.NANOSECONDS)) return;
                 if (deadlineNanos != Long.MAX_VALUE) left = deadlineNanos - System.nanoTime();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * kvm mode with routes in KVM: sends the kernel delivers never pass jxen, so a vCPU blocked here (SCHEDOP_block or
+     * poll by jxen's hypercall page) re-checks its wake conditions in guest memory every millisecond as well.
+     */
+    void recheckWhileBlocked() {
+        recheckWhileBlocked = true;
+    }
+
+    private volatile boolean recheckWhileBlocked;
+    private static final long RECHECK_NANOS = 1_000_000L;
+
+    @Override
+    public void block(long deadlineNanos, BooleanSupplier woken) {
+        if (!recheckWhileBlocked) {
+            block(deadlineNanos);
+            return;
+        }
+        try {
+            while (!stop.requested() && !woken.getAsBoolean()) {
+                long left = deadlineNanos == Long.MAX_VALUE ? RECHECK_NANOS : deadlineNanos - System.nanoTime();
+                if (left <= 0) return;
+                if (wakes.tryAcquire(Math.min(left, RECHECK_NANOS), TimeUnit.NANOSECONDS)) return;
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

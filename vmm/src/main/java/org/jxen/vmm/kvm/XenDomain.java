@@ -19,6 +19,8 @@ import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
 import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.evtchn.GuestDomain;
+import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.engine.platform.VcpuHvmContext;
@@ -185,6 +187,9 @@ public final class XenDomain implements AutoCloseable {
                 kernel.install(kvmVcpus::get);
                 for (VcpuThread t : vcpus) t.setEntryWork(k -> kernel.applyVcpu(t.vcpu(), k));
                 platform.handOverToKernel(new GuestPlatform.KernelCallback(kernel::kernelInjects, v -> vcpus.get(v).nudge(), kernel::sync));
+                GuestDomain guest = platform.guest();
+                platform.mirrorRoutes(new KernelRoutes(vm, () -> guest.abi() instanceof TwoLevelAbi));
+                for (VcpuThread t : vcpus) t.recheckWhileBlocked();
                 kernel.sync(-1); // a restored guest's shared_info and vcpu_infos are placed already
             }
             if (saved == null) {
