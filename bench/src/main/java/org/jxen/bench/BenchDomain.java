@@ -20,6 +20,7 @@ import org.jxen.engine.memory.AddressTranslator;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.vmm.kvm.GracePeriodFence;
 
 /** A guest domain set up for measuring: guest RAM, shared_info mapped, fast path installed, no upcall work. */
 public final class BenchDomain implements AutoCloseable {
@@ -45,6 +46,7 @@ public final class BenchDomain implements AutoCloseable {
         guest.shared().latch(width);
         guest.shared().relocateSharedInfo(ram.region(SHARED_INFO_GPA, SharedInfoLayout.PAGE_SIZE).orElseThrow());
         ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
+        GracePeriodFence.installed(); // as jxen runs: senders without a fence, route changes with membarrier
         routes = new RouteTable(() -> guest.abi().portLimit(), vcpus, ReaderSlots.global());
         fastPath = new FastPath(guest, routes);
         RouteSync.install(ports, routes, new BackendSignals());

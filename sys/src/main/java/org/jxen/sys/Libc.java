@@ -49,6 +49,9 @@ public final class Libc {
     static final MethodHandle GETTID = handle("gettid", FunctionDescriptor.of(C_INT));
     static final MethodHandle TGKILL = handle("tgkill", FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT));
     static final MethodHandle GETPID = handle("getpid", FunctionDescriptor.of(C_INT));
+    /** syscall(2) with three int arguments (membarrier has no libc wrapper). */
+    static final MethodHandle SYSCALL3 = handle("syscall", FunctionDescriptor.of(C_LONG, C_LONG, C_INT, C_INT, C_INT),
+            Linker.Option.firstVariadicArg(1));
 
     public static final int O_RDWR = 2, O_CLOEXEC = 0x80000;
     public static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,

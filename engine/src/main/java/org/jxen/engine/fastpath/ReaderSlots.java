@@ -15,9 +15,15 @@ import java.util.concurrent.locks.LockSupport;
  * route (and its eventfd) when synchronize returns. Readers never wait; writers wait only for senders already in
  * flight, never for a sender that starts later (it can only see the new table).
  *
- * <p>Ordering: {@link Slot#enter} is a volatile store (a StoreLoad fence on x86, as SRCU's smp_mb in
- * srcu_read_lock), so the slot is visible before the route is read; the writer's unpublishing store is volatile too,
- * before it reads the slots. {@link Slot#exit} is a release store after the delivery.
+ * <p>Ordering: the slot's store in {@link Slot#enter} must be visible before the route is read, and the writer's
+ * unpublishing store (volatile) before it reads the slots: a store-load pair on each side. By default the reader pays
+ * with a volatile store (a locked instruction on x86, as SRCU's smp_mb in srcu_read_lock). Once the VMM has given a
+ * heavy fence ({@link #useHeavyFence}: membarrier(2), a barrier on every running thread of the process), slots made
+ * from then on enter with an opaque store instead (a compiler barrier, no CPU fence) and the writer runs the heavy
+ * fence before reading the slots, which orders every reader's store before the writer's reads: readers pay nothing,
+ * the rare writer pays for all (liburcu's membarrier flavour; Linux's classic RCU likewise puts no fence in readers).
+ * Slots made before stay volatile, which the writer's fence serves as well. {@link Slot#exit} is a release store
+ * after the delivery.
  */
 public final class ReaderSlots {
     /** One thread's reader state, padded against false sharing with other slots. */
@@ -34,13 +40,20 @@ public final class ReaderSlots {
 
         @SuppressWarnings("unused") private long p01, p02, p03, p04, p05, p06, p07;
         private long seq;
+        /** Whether a writer's heavy fence orders this reader (then it enters without a fence of its own). */
+        private final boolean fencedByWriter;
         /** The owning thread, weakly: a dead thread's slot (always even) is dropped from the registry. */
         private final WeakReference<Thread> owner = new WeakReference<>(Thread.currentThread());
         @SuppressWarnings("unused") private long p11, p12, p13, p14, p15, p16, p17;
 
+        private Slot(boolean fencedByWriter) {
+            this.fencedByWriter = fencedByWriter;
+        }
+
         /** Enters a read-side critical section. Only the owning thread calls this. */
         public void enter() {
-            SEQ.setVolatile(this, seq + 1);
+            if (fencedByWriter) SEQ.setOpaque(this, seq + 1);
+            else SEQ.setVolatile(this, seq + 1);
         }
 
         /** Leaves it. */
@@ -66,6 +79,8 @@ public final class ReaderSlots {
     }
 
     private volatile Slot[] slots = new Slot[0];
+    /** The writers' fence on every reader thread, once the VMM gave one; null: readers fence themselves. */
+    private volatile Runnable heavyFence;
     private final ThreadLocal<Slot> mine = ThreadLocal.withInitial(this::register);
 
     private ReaderSlots() {}
@@ -75,8 +90,16 @@ public final class ReaderSlots {
         return mine.get();
     }
 
+    /**
+     * From now on writers run {@code fence} (a full barrier on every running thread of the process) before they read
+     * the slots, and slots made from now on enter without a fence. Once set it stays; a second call is ignored.
+     */
+    public synchronized void useHeavyFence(Runnable fence) {
+        if (heavyFence == null) heavyFence = fence;
+    }
+
     private synchronized Slot register() {
-        Slot s = new Slot();
+        Slot s = new Slot(heavyFence != null);
         Slot[] live = Arrays.stream(slots).filter(x -> !(x.ownerGone() && (x.read() & 1) == 0)).toArray(Slot[]::new);
         Slot[] grown = Arrays.copyOf(live, live.length + 1);
         grown[grown.length - 1] = s;
@@ -89,6 +112,8 @@ public final class ReaderSlots {
      * block inside one, so a wait beyond a second means a misused slot (shared between threads): it is reported once.
      */
     public void synchronize() {
+        Runnable fence = heavyFence;
+        if (fence != null) fence.run(); // every reader's slot store is now visible to the reads below
         Slot[] snapshot = slots;
         long[] seen = new long[snapshot.length];
         for (int i = 0; i < snapshot.length; i++) seen[i] = snapshot[i].read();

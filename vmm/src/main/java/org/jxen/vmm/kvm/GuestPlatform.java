@@ -183,6 +183,7 @@ public final class GuestPlatform implements AutoCloseable {
         }
         FifoControl fifoControl = new FifoControl(ports, ram);
         EventChannelOp evtchn = new EventChannelOp(ports, fifoControl);
+        GracePeriodFence.installed(); // before any sender of this process takes its reader slot
         routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
         fifoControl.setGracePeriod(() -> {
             routes.readers().synchronize();
