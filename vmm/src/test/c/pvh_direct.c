@@ -13,6 +13,33 @@ extern void upcall_stub(void);
 
 #define KERNEL_SENDS 1000
 #define CHURN 100
+
+/*
+ * The domain-wide callback vector as Xen injects it (arch/x86/hvm/irq.c hvm_vcpu_has_pending_irq): not through the
+ * local APIC (no ISR bit, no EOI expected) and level-triggered (injected again while evtchn_upcall_pending stays
+ * set). This handler never EOIs, looks at its vector's ISR bit, and leaves upcall_pending set on its first call.
+ */
+static volatile u32 level_calls, isr_seen;
+void level_upcall_handler(void)
+{
+    u32 n = ++level_calls;
+    if (LAPIC[(0x100 + 0x10 * (UPCALL_VECTOR / 32)) / 4] & (1u << (UPCALL_VECTOR % 32)))
+        isr_seen++;
+    if (n == 1)
+        return; /* still pending: a level-triggered upcall comes again */
+    UPCALL_PENDING(VCPU_INFO(0)) = 0;
+    __atomic_exchange_n((u32 *)(VCPU_INFO(0) + 4), 0, __ATOMIC_SEQ_CST);
+    for (u32 w = 0; w < 32; w++)
+        EVTCHN_PENDING[w] = 0;
+}
+void level_upcall_stub(void);
+__asm__(".globl level_upcall_stub\n"
+        "level_upcall_stub:\n"
+        "  pushal\n"
+        "  cld\n"
+        "  call level_upcall_handler\n"
+        "  popal\n"
+        "  iret\n");
 static int amd;
 
 static long direct(int nr, u32 a1, u32 a2, u32 a3)
@@ -91,4 +118,14 @@ void guest_main(void)
         check(events_seen[p] == before + 1 && !test_bit(EVTCHN_PENDING, p), "no event after the close");
     }
     pass("ports bound, sent on and closed: no event after a close");
+
+    set_gate(UPCALL_VECTOR, level_upcall_stub);
+    check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&port, 0) == 0, "send (callback without EOI)");
+    HALT_UNTIL(level_calls >= 2);
+    pass("the callback vector comes again while upcall_pending stays set (level)");
+    check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&port, 0) == 0, "send again, no EOI ever given");
+    HALT_UNTIL(level_calls >= 3);
+    check(isr_seen == 0, "the callback vector sets no ISR bit in the local APIC");
+    pass("the domain callback vector needs no EOI and sets no ISR bit");
+    set_gate(UPCALL_VECTOR, upcall_stub);
 }
