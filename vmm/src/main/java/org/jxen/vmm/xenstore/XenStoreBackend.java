@@ -12,8 +12,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayDeque;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
 
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.vmm.backend.BackendLoop;
@@ -37,7 +37,13 @@ public final class XenStoreBackend implements AutoCloseable {
     private final int port;
     private final XsConnection connection;
     private final ByteArrayOutputStream input = new ByteArrayOutputStream();
-    private final ArrayDeque<byte[]> output = new ArrayDeque<>();
+    /**
+     * Replies and watch events not yet in the ring. Lock-free: watch events are queued by whichever thread changed the
+     * store, under the store's lock, while this backend's thread may hold its own monitor and wait for that lock
+     * (handling a request); taking the monitor here too deadlocked both (a blkback thread switching its state while the
+     * guest's next request was being handled).
+     */
+    private final ConcurrentLinkedQueue<byte[]> output = new ConcurrentLinkedQueue<>();
     private int outputOffset;
     private int reqCons;
     private int rspProd;
@@ -111,9 +117,7 @@ public final class XenStoreBackend implements AutoCloseable {
     }
 
     private void enqueue(byte[] message) {
-        synchronized (this) {
-            output.add(message);
-        }
+        output.add(message);
         if (loop != null) loop.wake(); // watch events from other threads need a pass to be sent
     }
 

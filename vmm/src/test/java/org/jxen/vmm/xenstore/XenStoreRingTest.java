@@ -6,6 +6,7 @@ import static org.jxen.vmm.xenstore.XsWire.*;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.Test;
 import org.jxen.engine.abi.DomId;
@@ -65,6 +66,40 @@ class XenStoreRingTest {
             GuestXsClient.Message end = g.call(TRANSACTION_END, tx, "T\0");
             assertEquals(ERROR, end.type());
             assertEquals("EAGAIN\0", end.text(), "a conflicting transaction ends with EAGAIN");
+        }
+    }
+
+    /**
+     * A backend thread changes a node the guest watches (as blkback switching its XenbusState does) while the guest's
+     * requests are being handled: the watch event is queued under the store's lock while the ring's thread, handling a
+     * request, waits for that lock. Both must go on; they once deadlocked, which stalled Debian's blkfront for good in
+     * its second disk's transaction_start.
+     */
+    @Test
+    void hostWritesToWatchedNodesDuringGuestRequestsDoNotDeadlock() throws Exception {
+        int writes = Integer.getInteger("jxen.xs.hostwrites", 5_000);
+        try (Setup s = setup()) {
+            GuestXsClient g = s.guest();
+            s.store().hostWrite("/local/domain/1/data/state", "0");
+            assertEquals("OK\0", g.call(WATCH, 0, "data\0w\0").text());
+            AtomicBoolean hostDone = new AtomicBoolean();
+            Thread host = Thread.ofPlatform().name("host-backend").start(() -> {
+                for (int i = 1; i <= writes; i++) {
+                    s.store().hostWrite("/local/domain/1/data/state", Integer.toString(i));
+                    if (i % 16 == 0) Thread.yield(); // let the guest drain the watch events
+                }
+                hostDone.set(true);
+            });
+            int calls = 0;
+            while (!hostDone.get()) {
+                GuestXsClient.Message m = g.call(READ, 0, "data/state\0");
+                assertEquals(READ, m.type(), m.text());
+                calls++;
+            }
+            host.join(120_000);
+            assertFalse(host.isAlive(), "the host's writer never finished: it and the ring's thread wait for each other");
+            assertEquals(Integer.toString(writes), g.call(READ, 0, "data/state\0").text());
+            System.out.println("xenstore: " + writes + " host writes to a watched node during " + calls + " guest requests");
         }
     }
 
