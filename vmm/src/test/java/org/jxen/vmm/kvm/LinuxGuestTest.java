@@ -1,5 +1,6 @@
 package org.jxen.vmm.kvm;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,15 +9,24 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Random;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.jxen.sys.kvm.Kvm;
+import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.boot.ImageException;
 
 /**
@@ -87,6 +97,64 @@ class LinuxGuestTest {
         assertTrue(out.contains("guest: evtchn " + abi), tail(out));
         assertTrue(out.contains("guest: xenstore cpu hotplug 0 errors"), "xenbus reads cpu/N/availability: " + tail(out));
         assertTrue(out.contains("guest: powering off"), tail(out));
+    }
+
+    /**
+     * Issue 20's disks: xvda (read-write) gets a file system from the guest, files, a sync and an unmount; the host
+     * then reads the file's bytes out of the image (debugfs); xvdb is read-only: the guest's write fails, the image is
+     * untouched.
+     */
+    @Test
+    void theGuestMakesAFileSystemOnItsDiskAndTheHostReadsItsFile(@TempDir Path tmp) throws Exception {
+        needsKvmAndThePreparedGuest();
+        assumeTrue(XenDomainTest.kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): the Linux guest runs inside tools/kvm-vm");
+        Path debugfs = Path.of("/usr/sbin/debugfs");
+        assumeTrue(Files.isExecutable(debugfs), "no debugfs (e2fsprogs) to read the guest's file system from the host");
+        Path xvda = tmp.resolve("xvda.img"), xvdb = tmp.resolve("xvdb.img");
+        try (var f = FileChannel.open(xvda, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            f.truncate(0);
+            f.write(ByteBuffer.wrap(new byte[1]), (32L << 20) - 1); // 32 MiB, sparse
+        }
+        byte[] ro = new byte[1 << 20];
+        new Random(7).nextBytes(ro);
+        Files.write(xvdb, ro);
+        ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
+        RunConfig config = config(1, "console=hvc0 jxen.disk", console, hypervisor, RunConfig.Accel.KVM)
+                .withDevices(List.of(new DiskSpec(xvda, false), new DiskSpec(xvdb, true)), List.of());
+        RunOutcome o;
+        Object counters;
+        try (XenDomain d = XenDomain.create(config)) {
+            o = d.run();
+            counters = d.platform().controlTarget().counters();
+        }
+        String out = console.toString(StandardCharsets.UTF_8);
+        System.out.println(out);
+        System.out.println(counters);
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "\n" + tail(out));
+        assertTrue(out.contains("guest: xvda 65536 sectors ro 0"), tail(out));
+        assertTrue(out.contains("guest: xvda mounted"), tail(out));
+        assertTrue(out.contains("guest: xvda unmounted"), tail(out));
+        assertTrue(out.contains("guest: xvdb ro 1"), tail(out));
+        assertTrue(out.contains("guest: xvdb write failed"), tail(out));
+        String md5 = line(out, "guest: random.bin md5 ").strip();
+        Process p = new ProcessBuilder(debugfs.toString(), "-R", "cat /hello.txt", xvda.toString()).redirectErrorStream(false).start();
+        String hello = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        p.waitFor();
+        assertEquals("jxen blkback: written by the guest\n", hello);
+        Path dumped = tmp.resolve("random.bin");
+        Process q = new ProcessBuilder(debugfs.toString(), "-R", "dump /random.bin " + dumped, xvda.toString()).start();
+        q.getInputStream().readAllBytes();
+        q.waitFor();
+        assertEquals(md5, HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(Files.readAllBytes(dumped))),
+                "the file's bytes in the image are what the guest wrote");
+        assertArrayEquals(ro, Files.readAllBytes(xvdb), "the read-only disk is untouched");
+        assertTrue(line(out, "guest: xvdb md5 ").strip().equals(HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(ro))),
+                "the guest read the read-only disk's bytes");
+    }
+
+    private static String line(String out, String prefix) {
+        return out.lines().filter(l -> l.contains(prefix)).findFirst().map(l -> l.substring(l.indexOf(prefix) + prefix.length()))
+                .orElseThrow(() -> new AssertionError("no line " + prefix + "\n" + tail(out)));
     }
 
     private static String tail(String s) {
