@@ -124,6 +124,58 @@ uint64_t ref2l_run(long iters) {
     return rc ? 0 : t1 - t0;
 }
 
+/*
+ * Several threads at once, each as a vCPU sending to the next one (port t+1 is an IPI bound to vCPU (t+1) % threads):
+ * the same undo-then-send as ref2l_run, on ports that share shared_info's pending word, as vCPUs of one guest do.
+ * Returns the wall time of the slowest thread's `iters` operations.
+ */
+struct mt_arg {
+    volatile int port; /* the evtchn_send struct in "guest memory", read on every send as the hypercall does */
+    int vcpu;
+    long iters;
+    pthread_barrier_t *start;
+    int rc;
+};
+
+static void *mt_main(void *p) {
+    struct mt_arg *a = p;
+    volatile uint8_t *vi = L2.shinfo + a->vcpu * VCPU_INFO_SIZE;
+    int rc = 0;
+    pthread_barrier_wait(a->start);
+    for (long i = 0; i < a->iters; i++) {
+        int port = a->port;
+        clear_bit(L2.shinfo + SHINFO_PENDING, port);
+        __atomic_exchange_n((volatile uint64_t *)(vi + SEL), 0, __ATOMIC_SEQ_CST);
+        clear_bit(vi, 0);
+        rc |= send_2l(port);
+    }
+    a->rc = rc;
+    return NULL;
+}
+
+uint64_t ref2l_threads_run(int threads, long iters) {
+    if (threads < 1 || threads > 64 || ref2l_setup(threads)) return 0;
+    for (int t = 0; t < threads; t++) L2.routes[t + 1].vcpu = (t + 1) % threads;
+    pthread_t th[64];
+    struct mt_arg args[64];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, threads + 1);
+    for (int t = 0; t < threads; t++) {
+        args[t] = (struct mt_arg){t + 1, (t + 1) % threads, iters, &start, 0};
+        pthread_create(&th[t], NULL, mt_main, &args[t]);
+    }
+    pthread_barrier_wait(&start);
+    uint64_t t0 = now_ns();
+    int rc = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(th[t], NULL);
+        rc |= args[t].rc;
+    }
+    uint64_t t1 = now_ns();
+    pthread_barrier_destroy(&start);
+    return rc ? 0 : t1 - t0;
+}
+
 /* ---- FIFO ------------------------------------------------------------------------------------------------- */
 
 enum { PENDING = 31, MASKED = 30, LINKED = 29, BUSY = 28, LINK_MASK = (1 << 17) - 1, NR = 1 << 17 };

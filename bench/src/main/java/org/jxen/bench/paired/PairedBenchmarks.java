@@ -48,10 +48,13 @@ public final class PairedBenchmarks {
                 () -> new SendOp("send-2l-4096", 1.3, false, 4095, c),
                 () -> new SendOp("send-fifo-64", null, true, 64, c),
                 () -> new SendOp("send-fifo-131072", null, true, 131071, c),
+                () -> new SendThreadsOp(1, c),
+                () -> new SendThreadsOp(2, c),
+                () -> new SendThreadsOp(4, c),
                 () -> new EventFdWakeOp(c),
                 StatusScanOp::new);
         List<String> names = new ArrayList<>(List.of("send-2l", "send-fifo", "send-2l-4096", "send-fifo-64", "send-fifo-131072",
-                "eventfd-wake", "status-scan-4096"));
+                "send-threads-2l-1", "send-threads-2l-2", "send-threads-2l-4", "eventfd-wake", "status-scan-4096"));
         List<Supplier<PairedOp>> all = new ArrayList<>(ops);
         List<Skipped> skipped = new ArrayList<>();
         record KvmRow(String name, int cmd, Double target) {}
