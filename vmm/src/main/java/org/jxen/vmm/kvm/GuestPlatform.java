@@ -303,6 +303,7 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("vcpus", vcpuCount);
                 m.put("upcalls", upcallsRaised.sum());
                 m.put("hypercalls", hypercallsHandled());
+                m.put("ports-delivered-by-kvm", portsInKernel().cardinality()); // kvm mode's routes held in KVM's table
                 m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
