@@ -1,6 +1,6 @@
 /*
  * A guest that is saved mid-run and resumed (jxen run --save-on-exit / --restore; XenDomainTest drives it). Before
- * the save it starts vCPU 1, binds IPIs both ways, leaves a port pending under its mask, arms a singleshot timer 5 s
+ * the save it starts vCPU 1, binds IPIs both ways, leaves a port pending under its mask, arms a singleshot timer 20 s
  * ahead and allocates a port for dom0; it prints "ready to save, host port N" and halts until dom0 sends on that
  * port, which the test does only after the restore. Then it checks that the saved state came back: the timer still
  * fires, the masked port is still pending and upcalls once unmasked, the two vCPUs still exchange IPIs, pvclock did
@@ -54,7 +54,7 @@ void guest_main(void)
     check(evtchn_op(EVTCHNOP_bind_virq, (void *)vb) == 0, "bind_virq timer");
     u32 timer = vb[2];
     u64 before_save = now_ns(0);
-    check(set_timer(before_save + 5000000000ull) == 0, "timer 5 s ahead");
+    check(set_timer(before_save + 20000000000ull) == 0, "timer 20 s ahead");
 
     volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
     check(evtchn_op(EVTCHNOP_alloc_unbound, (void *)&u) == 0, "alloc_unbound for dom0");

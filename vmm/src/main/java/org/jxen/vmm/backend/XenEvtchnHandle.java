@@ -32,7 +32,10 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private final ArrayDeque<Integer> ready = new ArrayDeque<>();
     /** Wakes a thread blocked in awaitPending (host-side work for the backend, or shutdown). */
     private final EventFd kick = EventFd.create();
-    private static final long KICK = -1;
+    private static final long KICK = -1, HOST_FD = -2;
+    /** A host descriptor whose readability also ends a wait (a NIC backend's TAP), or -1; the handle does not own it. */
+    private int hostFd = -1;
+    private boolean hostArmed;
     private boolean closed;
     /** A wakeup() collected (and drained) but not yet reported to a waiter. */
     private boolean kicked;
@@ -49,6 +52,25 @@ public final class XenEvtchnHandle implements AutoCloseable {
     /** Makes a blocked (or the next) {@link #awaitPending} return, with -1 if no port is pending. */
     public void wakeup() {
         kick.signal();
+    }
+
+    /**
+     * Makes {@code fd}'s readability end a wait too (awaitPending then returns -1, as for a wakeup), while armed. The
+     * epoll is level-triggered: a backend that cannot take more from the descriptor now disarms it until it can.
+     * The caller keeps the descriptor open until this handle is closed.
+     */
+    public synchronized void watchHost(int fd) {
+        if (hostFd >= 0) throw new IllegalStateException("one host descriptor per handle");
+        epoll.add(fd, HOST_FD);
+        hostFd = fd;
+        hostArmed = true;
+    }
+
+    /** Arms or disarms the host descriptor given to {@link #watchHost}. */
+    public synchronized void armHost(boolean armed) {
+        if (hostFd < 0 || closed || armed == hostArmed) return;
+        epoll.modify(hostFd, armed ? Epoll.EPOLLIN : 0, HOST_FD);
+        hostArmed = armed;
     }
 
     /** The descriptor to poll: readable when some bound, unmasked port has a notification. */
@@ -123,6 +145,8 @@ public final class XenEvtchnHandle implements AutoCloseable {
         if (token == KICK) {
             kick.drain();
             kicked = true;
+        } else if (token == HOST_FD) {
+            kicked = true; // the owner reads the descriptor on its pass
         } else {
             ready.add((int) token);
         }

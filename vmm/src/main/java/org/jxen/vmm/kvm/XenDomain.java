@@ -29,6 +29,7 @@ import org.jxen.engine.pvclock.ClockSample;
 import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.engine.pvclock.TscScale;
 import org.jxen.sys.BlockFile;
+import org.jxen.sys.TapDevice;
 import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
 import org.jxen.sys.SyscallException;
@@ -41,6 +42,8 @@ import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.ThreadStop;
 import org.jxen.vmm.backend.block.BlockBackend;
 import org.jxen.vmm.backend.block.DiskSpec;
+import org.jxen.vmm.backend.net.NetBackend;
+import org.jxen.vmm.backend.net.NetSpec;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
@@ -97,6 +100,13 @@ public final class XenDomain implements AutoCloseable {
                             : "this host's KVM has none: run it inside tools/kvm-vm (README)"));
         byte[] initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
         List<BlockFile> disks = openDisks(config.disks()); // a missing image is reported before anything is built
+        List<TapDevice> taps;
+        try {
+            taps = openTaps(config.nets());
+        } catch (IOException e) {
+            disks.forEach(BlockFile::close);
+            throw e;
+        }
         ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
                 Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
         ram = new GuestMemory(ramMapping);
@@ -111,6 +121,7 @@ public final class XenDomain implements AutoCloseable {
         } catch (ImageException | IOException | RuntimeException e) {
             ramArena.close();
             disks.forEach(BlockFile::close);
+            taps.forEach(TapDevice::close);
             throw e;
         }
         vm = kvm.createVm();
@@ -177,6 +188,10 @@ public final class XenDomain implements AutoCloseable {
                 int index = i;
                 platform.attach(context -> new BlockBackend(context, index, disks.get(index)));
             }
+            for (int i = 0; i < taps.size(); i++) {
+                int index = i;
+                platform.attach(context -> new NetBackend(context, index, config.nets().get(index), taps.get(index)));
+            }
             for (int v = 0; v < n; v++) {
                 VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
                 t.setExitHandler(platform.exitHandler(ram, t));
@@ -203,6 +218,7 @@ public final class XenDomain implements AutoCloseable {
             // Nothing runs yet: undo what was built, so a failed restore (or build) leaves no VM or mapping behind.
             if (built != null) built.close();
             disks.forEach(BlockFile::close); // those not attached yet (closing twice is harmless)
+            taps.forEach(TapDevice::close);
             for (KvmVcpu v : kvmVcpus) v.close();
             vm.close();
             ramArena.close();
@@ -230,6 +246,22 @@ public final class XenDomain implements AutoCloseable {
             }
         }
         return files;
+    }
+
+    /** Attaches to every --net TAP; IOException naming the first that cannot be had (and why). */
+    private static List<TapDevice> openTaps(List<NetSpec> specs) throws IOException {
+        List<TapDevice> taps = new ArrayList<>();
+        for (NetSpec n : specs) {
+            try {
+                taps.add(TapDevice.open(n.tap()));
+            } catch (SyscallException e) {
+                taps.forEach(TapDevice::close);
+                throw new IOException("--net tap=" + n.tap() + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
+                        + (e.errno() == Errno.EPERM ? "; creating one needs CAP_NET_ADMIN: make it first with 'ip tuntap add " + n.tap()
+                                + " mode tap user $USER'" : "") + ")");
+            }
+        }
+        return taps;
     }
 
     /**

@@ -48,7 +48,9 @@ class ConsoleBackendTest {
             try (var console = new ConsoleBackend(ring, xce, bport, stdout, stdin)) {
                 int prod = guestWrite(f, ring, guestPort, 0, "hello from the PV console\n");
                 waitFor(() -> stdout.toString(StandardCharsets.UTF_8).equals("hello from the PV console\n"));
-                assertEquals(prod, ring.getIntVolatile(OUT_CONS));
+                // out_cons is published after the bytes are written out: wait for it, as a guest would.
+                int written = prod;
+                waitFor(() -> ring.getIntVolatile(OUT_CONS) == written);
 
                 // Wrap-around: 10 KiB through a 2 KiB ring, in pieces.
                 StringBuilder big = new StringBuilder();

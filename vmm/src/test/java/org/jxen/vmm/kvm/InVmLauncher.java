@@ -1,8 +1,10 @@
 package org.jxen.vmm.kvm;
 
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectMethod;
 
 import java.io.PrintWriter;
+import java.lang.reflect.Method;
 
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
@@ -24,8 +26,8 @@ public final class InVmLauncher {
                 else {
                     Class<?> k = Class.forName(c.substring(0, hash));
                     String name = c.substring(hash + 1);
-                    for (java.lang.reflect.Method m : k.getDeclaredMethods())
-                        if (m.getName().equals(name)) request.selectors(org.junit.platform.engine.discovery.DiscoverySelectors.selectMethod(k, m));
+                    for (Method m : k.getDeclaredMethods())
+                        if (m.getName().equals(name)) request.selectors(selectMethod(k, m));
                 }
             } catch (ClassNotFoundException e) {
                 System.out.println("in-vm: no test class " + c);
@@ -39,6 +41,10 @@ public final class InVmLauncher {
         TestExecutionSummary summary = listener.getSummary();
         PrintWriter out = new PrintWriter(System.out, true);
         summary.printFailuresTo(out, 20);
+        // One line per failure, for the host side to put first in its report (the full output can be long).
+        for (TestExecutionSummary.Failure f : summary.getFailures())
+            out.printf("in-vm failed: %s (%s): %s%n", f.getTestIdentifier().getLegacyReportingName(), f.getTestIdentifier().getDisplayName(),
+                    String.valueOf(f.getException()).lines().findFirst().orElse(""));
         out.printf("in-vm: %d tests, %d succeeded, %d failed, %d skipped%n", summary.getTestsFoundCount(),
                 summary.getTestsSucceededCount(), summary.getTotalFailureCount(), summary.getTestsSkippedCount());
         System.exit(summary.getTotalFailureCount() == 0 ? 0 : 1);

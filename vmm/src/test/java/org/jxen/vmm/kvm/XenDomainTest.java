@@ -6,12 +6,30 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.jxen.engine.grant.GrantMapper;
+import org.jxen.engine.memory.GuestRegion;
 import org.jxen.sys.kvm.Kvm;
+import org.jxen.sys.kvm.KvmAbi;
+import org.jxen.sys.kvm.KvmException;
 import org.jxen.sys.kvm.KvmUnavailableException;
+import org.jxen.vmm.backend.XenEvtchnHandle;
 
 /**
  * Guests on /dev/kvm: the gcc-built PVH guests run to their end. Skipped, with the reason, where there is no
@@ -19,6 +37,10 @@ import org.jxen.sys.kvm.KvmUnavailableException;
  */
 class XenDomainTest {
     private static final String NO_KVM = "no /dev/kvm on this machine: the KVM guest tests are skipped";
+    /** A limit on a guest run, never a measure: a guest ends long before it, but KVM under TCG on a loaded host is slow. */
+    private static final int RUN_LIMIT_SECONDS = 1200;
+    /** How long a test waits for something a running guest does (same reasoning). */
+    private static final long WAIT_NANOS = 600_000_000_000L;
 
     private static RunConfig config(String guest, ByteArrayOutputStream console, int timeoutSeconds) {
         return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), guest), 16L << 20, 2, "",
@@ -35,22 +57,22 @@ class XenDomainTest {
     }
 
     @Test
-    void aFileThatIsNotASaveIsRefusedInOneLineBeforeKvmIsNeeded(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+    void aFileThatIsNotASaveIsRefusedInOneLineBeforeKvmIsNeeded(@TempDir Path dir) throws Exception {
         Path notASave = dir.resolve("image.elf");
-        java.nio.file.Files.write(notASave, "\u007fELF and more".getBytes());
-        java.io.IOException e = assertThrows(java.io.IOException.class,
+        Files.write(notASave, "\u007fELF and more".getBytes());
+        IOException e = assertThrows(IOException.class,
                 () -> XenDomain.restore(notASave, Duration.ofSeconds(5), new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0])));
         assertEquals("not a jxen save file", e.getMessage());
         Path empty = dir.resolve("empty");
-        java.nio.file.Files.write(empty, new byte[0]);
-        e = assertThrows(java.io.IOException.class,
+        Files.write(empty, new byte[0]);
+        e = assertThrows(IOException.class,
                 () -> XenDomain.restore(empty, Duration.ofSeconds(5), new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0])));
         assertEquals("the save file ends early", e.getMessage());
     }
 
     /** A test guest built on xen32.h: each stage prints PASS, a failed check crashes the domain with FAIL. */
-    @org.junit.jupiter.params.ParameterizedTest(name = "user mode: {0}")
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
+    @ParameterizedTest(name = "user mode: {0}")
+    @ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
     void guestStagesAllPass(String guest) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         runToAllPassed(guest, RunConfig.Accel.USER);
@@ -60,8 +82,8 @@ class XenDomainTest {
      * The same guests in kvm mode, where KVM's Xen support owns pvclock, the wallclock and the domain callback vector
      * (jxen's hypercall page still carries their hypercalls): inside tools/kvm-vm, or on any KVM with Xen support.
      */
-    @org.junit.jupiter.params.ParameterizedTest(name = "kvm mode: {0}")
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
+    @ParameterizedTest(name = "kvm mode: {0}")
+    @ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
     void guestStagesAllPassInKvmMode(String guest) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
@@ -72,7 +94,7 @@ class XenDomainTest {
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         RunOutcome o;
         long bugs;
-        try (XenDomain d = XenDomain.create(config(guest, console, 240).withAccel(accel))) {
+        try (XenDomain d = XenDomain.create(config(guest, console, RUN_LIMIT_SECONDS).withAccel(accel))) {
             o = d.run();
             bugs = d.platform().hypercallBugs();
         }
@@ -87,17 +109,17 @@ class XenDomainTest {
     void guestGrantsAPageToAJxenBackendThatWritesIntoIt() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        java.util.concurrent.atomic.AtomicReference<Throwable> backendError = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<Throwable> backendError = new AtomicReference<>();
         RunOutcome o;
-        try (XenDomain d = XenDomain.create(config("pvh-grant-32.elf", console, 120))) {
+        try (XenDomain d = XenDomain.create(config("pvh-grant-32.elf", console, RUN_LIMIT_SECONDS))) {
             // The backend: the guest leaves {magic, ref, state} at guest-physical 0x7000 (see pvh_grant.c).
-            org.jxen.engine.grant.GrantMapper mapper = new org.jxen.engine.grant.GrantMapper(d.platform().grants(), d.ram(), 0);
+            GrantMapper mapper = new GrantMapper(d.platform().grants(), d.ram(), 0);
             var mailbox = d.ram().region(0x7000, 12).orElseThrow();
             Thread backend = Thread.ofPlatform().daemon(true).start(() -> {
                 try {
                     awaitState(mailbox, 0, 0x544E5247);
                     var r = mapper.map(mailbox.getIntVolatile(4), false);
-                    assertEquals(org.jxen.engine.grant.GrantMapper.GNTST_OKAY, r.status());
+                    assertEquals(GrantMapper.GNTST_OKAY, r.status());
                     r.mapping().page().putIntVolatile(0, 0xC0FFEE);
                     mailbox.putIntVolatile(8, 2);
                     awaitState(mailbox, 8, 3);
@@ -108,7 +130,7 @@ class XenDomainTest {
                 }
             });
             o = d.run();
-            backend.join(5000);
+            backend.join(Duration.ofNanos(WAIT_NANOS));
         }
         String out = console.toString();
         System.out.println("pvh-grant-32.elf:\n" + out.strip());
@@ -123,55 +145,55 @@ class XenDomainTest {
      * backend's event, finds its masked port, pending timer and second vCPU as they were, and answers the backend.
      */
     /** Saved in one mode, restored in either: what KVM's Xen support held is installed again from the engine's state. */
-    @org.junit.jupiter.params.ParameterizedTest(name = "saved in {0} mode, restored in {1} mode")
-    @org.junit.jupiter.params.provider.CsvSource({"USER, USER", "USER, KVM", "KVM, USER"})
+    @ParameterizedTest(name = "saved in {0} mode, restored in {1} mode")
+    @CsvSource({"USER, USER", "USER, KVM", "KVM, USER"})
     void aGuestSavedMidRunResumesAndKeepsReceivingEvents(RunConfig.Accel savedIn, RunConfig.Accel restoredIn,
-            @org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+            @TempDir Path dir) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         if (savedIn == RunConfig.Accel.KVM || restoredIn == RunConfig.Accel.KVM)
             assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
         Path file = dir.resolve("guest.jxensave");
         ByteArrayOutputStream before = new ByteArrayOutputStream();
         int backendPort;
-        try (XenDomain d = XenDomain.create(config("pvh-resume-32.elf", before, 240).withAccel(savedIn))) {
+        try (XenDomain d = XenDomain.create(config("pvh-resume-32.elf", before, RUN_LIMIT_SECONDS).withAccel(savedIn))) {
             assertEquals(savedIn, d.accel());
             var run = runAsync(d);
-            java.util.regex.Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
-            var handle = new org.jxen.vmm.backend.XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
+            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
             backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
             assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
             d.requestStop("test: save now");
-            RunOutcome o = run.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
             assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
             d.save(file);
             handle.close();
         }
         System.out.println("pvh-resume-32.elf before the save:\n" + before.toString().strip());
-        assertTrue(java.nio.file.Files.size(file) < (4 << 20), "only non-zero pages are saved: " + java.nio.file.Files.size(file));
+        assertTrue(Files.size(file) < (4 << 20), "only non-zero pages are saved: " + Files.size(file));
 
         ByteArrayOutputStream after = new ByteArrayOutputStream();
         RunOutcome o;
         int answered;
-        try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(240), after, new ByteArrayInputStream(new byte[0]), after, restoredIn)) {
+        try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(RUN_LIMIT_SECONDS), after, new ByteArrayInputStream(new byte[0]), after, restoredIn)) {
             assertEquals(restoredIn, d.accel());
-            var handle = new org.jxen.vmm.backend.XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
             assertEquals(backendPort, handle.reattach(backendPort), "the saved binding is taken over");
             var run = runAsync(d);
             assertEquals(0, handle.notify(backendPort));
-            answered = handle.awaitPending(120_000);
-            o = run.get(240, java.util.concurrent.TimeUnit.SECONDS);
+            answered = handle.awaitPending((int) (WAIT_NANOS / 1_000_000));
+            o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
             handle.close();
         }
         String out = after.toString();
         System.out.println("pvh-resume-32.elf after the restore:\n" + out.strip());
         assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
-        assertTrue(out.contains("the timer is still pending"), "the save happened well before the 5 s timer: " + out);
+        assertTrue(out.contains("the timer is still pending"), "the save and the restore were done before the 20 s timer fired: " + out);
         assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
     }
 
-    private static java.util.concurrent.CompletableFuture<RunOutcome> runAsync(XenDomain d) {
-        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+    private static CompletableFuture<RunOutcome> runAsync(XenDomain d) {
+        return CompletableFuture.supplyAsync(() -> {
             try {
                 return d.run();
             } catch (InterruptedException e) {
@@ -181,12 +203,12 @@ class XenDomainTest {
     }
 
     /** Waits for a console line matching {@code regex} (the run must not end first). */
-    private static java.util.regex.Matcher awaitLine(ByteArrayOutputStream console, String regex, java.util.concurrent.Future<RunOutcome> run)
+    private static Matcher awaitLine(ByteArrayOutputStream console, String regex, Future<RunOutcome> run)
             throws Exception {
-        java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
-        long deadline = System.nanoTime() + 120_000_000_000L;
+        Pattern p = Pattern.compile(regex);
+        long deadline = System.nanoTime() + WAIT_NANOS;
         while (System.nanoTime() < deadline) {
-            java.util.regex.Matcher m = p.matcher(console.toString());
+            Matcher m = p.matcher(console.toString());
             if (m.find()) return m;
             if (run.isDone()) fail("the guest stopped first: " + run.get() + "; console:\n" + console);
             Thread.sleep(5);
@@ -194,8 +216,8 @@ class XenDomainTest {
         throw new AssertionError("no line /" + regex + "/ on the console:\n" + console);
     }
 
-    private static void awaitState(org.jxen.engine.memory.GuestRegion mailbox, int offset, int value) throws InterruptedException {
-        long deadline = System.nanoTime() + 60_000_000_000L;
+    private static void awaitState(GuestRegion mailbox, int offset, int value) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT_NANOS;
         while (mailbox.getIntVolatile(offset) != value) {
             if (System.nanoTime() > deadline) throw new AssertionError("the guest never reached state " + value);
             Thread.sleep(1);
@@ -205,7 +227,7 @@ class XenDomainTest {
     /** Whether this host's KVM has Xen support (KVM_CAP_XEN_HVM with INTERCEPT_HCALL): jxen's kvm mode. */
     static boolean kvmHasXenSupport() throws Exception {
         try (Kvm kvm = Kvm.open()) {
-            return (kvm.checkExtension(org.jxen.sys.kvm.KvmAbi.KVM_CAP_XEN_HVM) & org.jxen.sys.kvm.KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
+            return (kvm.checkExtension(KvmAbi.KVM_CAP_XEN_HVM) & KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
         }
     }
 
@@ -217,7 +239,7 @@ class XenDomainTest {
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         RunOutcome o;
         long handledByJxen;
-        try (XenDomain d = XenDomain.create(config("pvh-direct-32.elf", console, 600).withAccel(RunConfig.Accel.KVM))) {
+        try (XenDomain d = XenDomain.create(config("pvh-direct-32.elf", console, RUN_LIMIT_SECONDS).withAccel(RunConfig.Accel.KVM))) {
             assertEquals(RunConfig.Accel.KVM, d.accel());
             o = d.run();
             assertEquals(0, d.platform().hypercallBugs());
@@ -239,7 +261,7 @@ class XenDomainTest {
     void kvmModeWithoutXenSupportIsRefusedInOneLine() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         assumeFalse(kvmHasXenSupport(), "this KVM has Xen support: kvm mode runs (aGuestCallingXenByVmcallRunsInKvmMode)");
-        var e = assertThrows(org.jxen.sys.kvm.KvmException.class,
+        var e = assertThrows(KvmException.class,
                 () -> XenDomain.create(config("pvh-direct-32.elf", new ByteArrayOutputStream(), 5).withAccel(RunConfig.Accel.KVM)));
         assertTrue(e.getMessage().contains("KVM_CAP_XEN_HVM") && !e.getMessage().contains("\n"), e.getMessage());
         try (XenDomain d = XenDomain.create(config("pvh-xen-32.elf", new ByteArrayOutputStream(), 5).withAccel(RunConfig.Accel.AUTO))) {
@@ -251,7 +273,7 @@ class XenDomainTest {
     void guestFindsXenMakesHypercallsAndPowersOff() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        try (XenDomain d = XenDomain.create(config("pvh-xen-32.elf", console, 30))) {
+        try (XenDomain d = XenDomain.create(config("pvh-xen-32.elf", console, RUN_LIMIT_SECONDS))) {
             RunOutcome o = d.run();
             assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console: " + console);
         }
@@ -262,7 +284,7 @@ class XenDomainTest {
     void randomHypercallsFromAGuestAreAllAnswered() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        try (XenDomain d = XenDomain.create(config("pvh-hostile-32.elf", console, 120))) {
+        try (XenDomain d = XenDomain.create(config("pvh-hostile-32.elf", console, RUN_LIMIT_SECONDS))) {
             RunOutcome o = d.run();
             assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console: " + console);
             // Answered means answered by a handler: -EFAULT from a handler that threw is a jxen bug, not an answer.
@@ -276,7 +298,7 @@ class XenDomainTest {
         assumeTrue(Kvm.present(), NO_KVM);
         // The guest prints its line and then halts with interrupts off: the time from that line to the end of the run
         // is the watchdog's reaction (the build and JIT warm-up before it can be slow under emulation).
-        java.util.concurrent.atomic.AtomicLong lineAt = new java.util.concurrent.atomic.AtomicLong();
+        AtomicLong lineAt = new AtomicLong();
         ByteArrayOutputStream console = new ByteArrayOutputStream() {
             @Override
             public synchronized void write(int b) {
@@ -290,7 +312,7 @@ class XenDomainTest {
             }
         };
         long ended;
-        try (XenDomain d = XenDomain.create(config("pvh-hello-32.elf", console, 120))) {
+        try (XenDomain d = XenDomain.create(config("pvh-hello-32.elf", console, RUN_LIMIT_SECONDS))) {
             RunOutcome o = d.run();
             ended = System.nanoTime();
             assertEquals(RunOutcome.GUEST_FAULT, o.status(), o.reason());
@@ -298,7 +320,7 @@ class XenDomainTest {
         }
         double seconds = (ended - lineAt.get()) / 1e9;
         System.out.printf("halt watchdog: run ended %.2f s after the guest's last line%n", seconds);
-        // Ended by the watchdog (the outcome above says why), not by the 120 s limit; how soon is measured, not asserted.
+        // Ended by the watchdog (the outcome above says why), not by the run limit; how soon is measured, not asserted.
         assertTrue(lineAt.get() != 0, "the guest printed its line");
         assertEquals("(d1) hello from a PVH guest\n", console.toString(), "a debug-port line, on the hypervisor console");
     }

@@ -63,6 +63,24 @@ public final class SharedRing {
         return unconsumedRequests() != 0;
     }
 
+    /**
+     * RING_FINAL_CHECK_FOR_REQUESTS for {@code count} requests at once (a frame that needs that many receive buffers):
+     * whether they are there; if not, asks to be notified when the frontend's producer index reaches them.
+     */
+    public boolean finalCheckForRequests(int count) {
+        int n = unconsumedRequests();
+        if (n == BROKEN || n >= count) return true;
+        pages[0].putIntVolatile(REQ_EVENT, reqCons + count);
+        VarHandle.fullFence();
+        n = unconsumedRequests();
+        return n == BROKEN || n >= count;
+    }
+
+    /** The slot size the ring was attached with. */
+    public int slotSize() {
+        return slotSize;
+    }
+
     /** Copies the next request's slot into {@code into} (at least {@code slotSize} bytes) and consumes it. */
     public void takeRequest(byte[] into) {
         copyOut(slotOffset(reqCons), into, slotSize);

@@ -1,0 +1,94 @@
+package org.jxen.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * A Linux TAP interface ({@code Documentation/networking/tuntap.rst}): Ethernet frames, one per read or write, on a
+ * non-blocking, close-on-exec descriptor of {@code /dev/net/tun} attached with TUNSETIFF (IFF_TAP | IFF_NO_PI: no
+ * packet-information prefix, no offload header). Attaching to an existing persistent TAP (made by
+ * {@code ip tuntap add mode tap}) needs only access to it; naming one that does not exist creates it (CAP_NET_ADMIN),
+ * and it goes away with the descriptor. Reads and writes are for one thread at a time; {@link #close} after it stopped.
+ */
+public final class TapDevice implements AutoCloseable {
+    /** TUNSETIFF = _IOW('T', 202, int) ({@code linux/if_tun.h}). */
+    private static final long TUNSETIFF = 0x400454caL;
+    private static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000;
+    /** struct ifreq: a 16-byte name, then a union whose first member here is the short ifr_flags. */
+    private static final int IFREQ_SIZE = 40, IFNAMSIZ = 16, IFR_FLAGS = 16;
+    private static final int O_NONBLOCK = 0x800;
+
+    private final int fd;
+    private final String name;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment errno = Libc.errnoBuffer(arena);
+    private boolean closed;
+
+    private TapDevice(int fd, String name) {
+        this.fd = fd;
+        this.name = name;
+    }
+
+    /** Attaches to (or creates) the TAP interface {@code name}; SyscallException naming what failed. */
+    public static TapDevice open(String name) {
+        byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
+        if (bytes.length == 0 || bytes.length >= IFNAMSIZ) throw new IllegalArgumentException("an interface name has 1..15 characters");
+        int fd = Libc.open("/dev/net/tun", Libc.O_RDWR | Libc.O_CLOEXEC | O_NONBLOCK);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ifr = a.allocate(IFREQ_SIZE);
+            MemorySegment.copy(bytes, 0, ifr, ValueLayout.JAVA_BYTE, 0, bytes.length);
+            ifr.set(ValueLayout.JAVA_SHORT, IFR_FLAGS, (short) (IFF_TAP | IFF_NO_PI));
+            int rc = Libc.ioctl(fd, TUNSETIFF, ifr, Libc.errnoBuffer(a));
+            if (rc < 0) {
+                Libc.close(fd);
+                throw new SyscallException("TUNSETIFF " + name, -rc);
+            }
+            return new TapDevice(fd, ifr.getString(0, StandardCharsets.US_ASCII));
+        }
+    }
+
+    /** The interface's name (as the kernel has it). */
+    public String name() {
+        return name;
+    }
+
+    /** The descriptor, for epoll: readable when a frame is queued. */
+    public int fd() {
+        return fd;
+    }
+
+    /**
+     * Reads one frame into {@code into}: its length (a frame longer than {@code into} is cut to it), 0 if none is
+     * queued, or -errno.
+     */
+    public int read(MemorySegment into) {
+        try {
+            long rc = (long) Libc.READ.invokeExact(errno, fd, into, into.byteSize());
+            if (rc >= 0) return (int) rc;
+            int e = Libc.errno(errno);
+            return e == Errno.EAGAIN ? 0 : -e;
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /** Writes one frame: 0, or -errno (EIO while the interface is down: the frame is dropped, as by a cable unplugged). */
+    public int write(MemorySegment frame) {
+        try {
+            long rc = (long) Libc.WRITE.invokeExact(errno, fd, frame, frame.byteSize());
+            return rc >= 0 ? 0 : -Libc.errno(errno);
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        Libc.close(fd);
+        arena.close();
+    }
+}
