@@ -8,6 +8,7 @@ command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86"
 [ -x /bin/busybox ] && /bin/busybox --list | grep -qx cpio || need="$need busybox-static"
 command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || need="$need kmod"
 command -v xz >/dev/null || need="$need xz-utils"
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need="$need iproute2" # the NIC test configures a TAP inside the VM
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then echo "kvm-vm: missing$need (install as root)" >&2; exit 1; fi
   apt-get update -qq
@@ -21,9 +22,12 @@ newest_612() { apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-
 pkg=$(newest_612)
 if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then apt-get update -qq && pkg=$(newest_612); fi # stale package lists
 [ -n "$pkg" ] || pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -1)
-if [ -z "$pkg" ] && [ -f kernel/vmlinuz ]; then pkg=$(cat kernel/package 2>/dev/null || echo cached); fi
+if [ -z "$pkg" ] && [ -f kernel/vmlinuz ]; then pkg=$(sed 's/:.*//' kernel/package 2>/dev/null || echo cached); fi
 [ -n "$pkg" ] || { echo "kvm-vm: no Debian 6.12 or 6.1 kernel package found (apt-get update?)" >&2; exit 1; }
-if [ ! -f kernel/vmlinuz ] || [ "$(cat kernel/package 2>/dev/null)" != "$pkg" ]; then
+# The modules the VM loads (its init's list): a change to it prepares the VM again.
+vm_mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p irqbypass ccp kvm kvm-amd tun"
+key="$pkg: $vm_mods"
+if [ ! -f kernel/vmlinuz ] || [ "$(cat kernel/package 2>/dev/null)" != "$key" ]; then
   rm -rf pkg kernel initrd && mkdir -p pkg kernel
   (cd pkg && apt-get download "$pkg" >/dev/null 2>&1) || { echo "kvm-vm: cannot download $pkg" >&2; exit 1; }
   dpkg -x pkg/*.deb pkg/root
@@ -33,8 +37,7 @@ if [ ! -f kernel/vmlinuz ] || [ "$(cat kernel/package 2>/dev/null)" != "$pkg" ];
   cp /bin/busybox initrd/bin/
   # Each module the VM needs, wherever this kernel keeps it; 6.12 ships them xz-compressed, and builds some in
   # (virtio) or folds them into others (fscache into netfs): those are simply absent.
-  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio \
-           9p irqbypass ccp kvm kvm-amd; do
+  for m in $vm_mods; do
     f=$(find "$mods" \( -name "$m.ko" -o -name "$m.ko.xz" \) | head -1)
     [ -n "$f" ] || continue
     case "$f" in
@@ -43,7 +46,7 @@ if [ ! -f kernel/vmlinuz ] || [ "$(cat kernel/package 2>/dev/null)" != "$pkg" ];
     esac
   done
   cp pkg/root/boot/vmlinuz-* kernel/vmlinuz
-  echo "$pkg" > kernel/package
+  echo "$key" > kernel/package
   rm -rf pkg
 fi
 cp "$here/init" initrd/init

@@ -11,7 +11,7 @@ vm="${JXEN_KVM_VM:-/var/tmp/jxen-kvm-vm}"
 mkdir -p "$dir"
 cd "$dir"
 if [ -f "$vm/kernel/vmlinuz" ] && grep -q '^linux-image-6\.12' "$vm/kernel/package" 2>/dev/null; then
-  pkg=$(cat "$vm/kernel/package")
+  pkg=$(sed 's/:.*//' "$vm/kernel/package")
   [ "$(cat package 2>/dev/null)" = "$pkg" ] || { cp "$vm/kernel/vmlinuz" vmlinuz; echo "$pkg" > package; }
 else
   pkg=$(apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-amd64(-unsigned)?$' | cut -d' ' -f1 | sort -V | tail -1)

@@ -9,6 +9,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -17,9 +22,11 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,6 +34,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.jxen.sys.kvm.Kvm;
 import org.jxen.vmm.backend.block.DiskSpec;
+import org.jxen.vmm.backend.net.NetSpec;
 import org.jxen.vmm.boot.ImageException;
 
 /**
@@ -150,6 +158,82 @@ class LinuxGuestTest {
         assertArrayEquals(ro, Files.readAllBytes(xvdb), "the read-only disk is untouched");
         assertTrue(line(out, "guest: xvdb md5 ").strip().equals(HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(ro))),
                 "the guest read the read-only disk's bytes");
+    }
+
+    /**
+     * Issue 20's NIC: the guest's eth0 (xen-netfront on jxen's netback) joined to a TAP of this host that has the
+     * peer's address; the guest pings it, sends 1 MiB to a TCP server here and receives 1 MiB from another, and both
+     * sides compare MD5s.
+     */
+    @Test
+    void theGuestPingsTheHostAndMovesFilesBothWaysOverItsNic() throws Exception {
+        needsKvmAndThePreparedGuest();
+        assumeTrue(XenDomainTest.kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): the Linux guest runs inside tools/kvm-vm");
+        String tap = "jxg" + (ProcessHandle.current().pid() % 100_000);
+        String hostIp = "10.214.0.1", guestIp = "10.214.0.2";
+        assumeTrue(ip("tuntap", "add", tap, "mode", "tap"), "cannot make a TAP here (needs CAP_NET_ADMIN, /dev/net/tun and ip(8))");
+        try {
+            assertTrue(ip("addr", "add", hostIp + "/24", "dev", tap) && ip("link", "set", tap, "up"));
+            byte[] down = new byte[1 << 20];
+            new Random(11).nextBytes(down);
+            try (ServerSocket upServer = new ServerSocket(7001, 1, InetAddress.getByName(hostIp));
+                    ServerSocket downServer = new ServerSocket(7002, 1, InetAddress.getByName(hostIp))) {
+                CompletableFuture<byte[]> up = CompletableFuture.supplyAsync(() -> {
+                    try (Socket s = upServer.accept()) {
+                        return s.getInputStream().readNBytes(1 << 20); // the guest's nc sends 1 MiB and waits for our close
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+                CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
+                    try (Socket s = downServer.accept()) {
+                        s.getOutputStream().write(down);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                });
+                ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
+                RunConfig config = config(1, "console=hvc0 jxen.net=" + guestIp + "/24," + hostIp, console, hypervisor, RunConfig.Accel.KVM)
+                        .withDevices(List.of(), List.of(NetSpec.parse("tap=" + tap + ",mac=00:16:3e:5a:00:01")));
+                RunOutcome o;
+                Object counters;
+                try (XenDomain d = XenDomain.create(config)) {
+                    o = d.run();
+                    counters = d.platform().controlTarget().counters();
+                }
+                String out = console.toString(StandardCharsets.UTF_8);
+                System.out.println(out);
+                System.out.println(counters);
+                assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "\n" + tail(out));
+                assertTrue(out.contains("guest: eth0 mac 00:16:3e:5a:00:01"), tail(out));
+                assertTrue(out.contains("guest: ping " + hostIp + " ok"), tail(out));
+                assertTrue(up.isDone() && sent.isDone(), "both transfers ended: " + tail(out));
+                assertEquals(line(out, "guest: up.bin md5 ").strip(), md5(up.get()), "what the guest sent is what arrived");
+                assertEquals("1048576 bytes md5 " + md5(down), line(out, "guest: received down.bin ").replaceAll(" in .*", "").strip(),
+                        "what the host sent is what the guest received");
+            }
+        } finally {
+            ip("tuntap", "del", tap, "mode", "tap");
+        }
+    }
+
+    private static String md5(byte[] b) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(b));
+    }
+
+    /** Runs ip(8); whether it succeeded (false if it is missing). */
+    private static boolean ip(String... args) throws InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("ip"));
+        cmd.addAll(List.of(args));
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes());
+            boolean ok = p.waitFor() == 0;
+            if (!ok) System.out.println(String.join(" ", cmd) + ": " + out.strip());
+            return ok;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static String line(String out, String prefix) {
