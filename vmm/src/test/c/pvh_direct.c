@@ -5,7 +5,7 @@
  * places shared_info, binds an IPI port with a callback vector, takes the upcall for a send, then sends many times on
  * IPI and loopback interdomain ports (which jxen mirrors into KVM's event-channel table, so KVM delivers them without
  * an exit: XenDomainTest counts the hypercalls that reached jxen), binds and closes ports while sending (no event
- * after a close), and powers off.
+ * after a close), polls a port in the kernel until the host raises it, and powers off.
  */
 #include "xen32.h"
 
@@ -128,4 +128,34 @@ void guest_main(void)
     check(isr_seen == 0, "the callback vector sets no ISR bit in the local APIC");
     pass("the domain callback vector needs no EOI and sets no ISR bit");
     set_gate(UPCALL_VECTOR, upcall_stub);
+
+    /*
+     * SCHEDOP_poll by VMCALL, as Linux's PV spinlocks use it: with KVM_XEN_HVM_CONFIG_EVTCHN_SEND promised, KVM blocks
+     * the vCPU in the kernel until the port is pending (without it, KVM answers a poll as a yield), so jxen must raise
+     * the host's event through KVM (KVM_XEN_HVM_EVTCHN_SEND) to wake it. The port is masked: only the poll sees it.
+     * dom0 (XenDomainTest) binds it and sends once it reads the line.
+     */
+    volatile struct { u16 dom; u16 remote_dom; u32 port; } host = {DOMID_SELF, 0, 0};
+    check(direct(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (u32)&host, 0) == 0, "alloc_unbound for dom0");
+    volatile u32 polled[1] = {host.port};
+    set_bit(EVTCHN_MASK, host.port);
+    print("poll: host port ");
+    print_u32(host.port);
+    print("\n");
+    u32 early = 0;
+    LAPIC[0x380 / 4] = 0; /* the 10 ms halt-rescue timer would end the poll (a pending timer wakes a blocked vCPU) */
+    __asm__ volatile("cli" ::: "memory");
+    while (!test_bit(EVTCHN_PENDING, host.port)) {
+        volatile struct { u32 ports; u32 nr; u64 timeout; } __attribute__((packed)) p = {(u32)polled, 1, 0};
+        check(direct(__HYPERVISOR_sched_op, SCHEDOP_poll, (u32)&p, 0) == 0, "SCHEDOP_poll");
+        if (!test_bit(EVTCHN_PENDING, host.port))
+            early++;
+    }
+    __asm__ volatile("sti" ::: "memory");
+    halt_rescue_timer();
+    print("poll: returned early ");
+    print_u32(early);
+    print(" times\n");
+    check(early < 100, "SCHEDOP_poll blocks until the port is pending (a yield returns thousands of times meanwhile)");
+    pass("SCHEDOP_poll by VMCALL woken by the host's event");
 }

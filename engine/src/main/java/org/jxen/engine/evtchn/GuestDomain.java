@@ -15,6 +15,7 @@ public final class GuestDomain extends EventDomain {
     private final Pollers pollers;
     private volatile UpcallSink upcalls = UpcallSink.NONE;
     private volatile EventChannelAbi abi;
+    private volatile TwoLevelRaiser raiser;
     /** v->virq_to_evtchn[virq] for each vCPU; 0 when unbound. */
     private final int[][] virqPorts;
     /** pirq -> port; 0 when unbound. */
@@ -87,7 +88,16 @@ public final class GuestDomain extends EventDomain {
 
     /** A fresh 2-level ABI over this domain's shared state (what EVTCHNOP_reset returns the domain to). */
     EventChannelAbi twoLevel() {
-        return new TwoLevelAbi(shared, this::upcall, pollers);
+        return new TwoLevelAbi(shared, this::upcall, pollers, raiser);
+    }
+
+    /**
+     * From now on 2-level events are raised by {@code r} (KVM's Xen support), now and after every return to 2-level.
+     * Before the guest runs.
+     */
+    public void setTwoLevelRaiser(TwoLevelRaiser r) {
+        raiser = r;
+        if (abi instanceof TwoLevelAbi) abi = twoLevel();
     }
 
     /** Raises the upcall for {@code vcpu} unconditionally (arch_evtchn_inject: after vcpu_info moved). */

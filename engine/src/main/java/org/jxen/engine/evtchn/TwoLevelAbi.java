@@ -17,18 +17,26 @@ import org.jxen.engine.memory.GuestRegion;
  *       vcpu_info; if it was clear, test-and-set upcall_pending, and on its 0 to 1 edge raise the upcall;</li>
  *   <li>pollers of the port are checked whether or not it is masked ({@code evtchn_check_pollers}).</li>
  * </ol>
- * Ports at or beyond the current layout's limit are ignored rather than written past the bitmaps (a guest that
+ * With a {@link TwoLevelRaiser} (kvm mode) the raiser does steps 1 and 2 instead. Ports at or beyond the current
+ * layout's limit are ignored rather than written past the bitmaps (a guest that
  * re-latches 32-bit mode with high ports bound must not make us write into the mask array).
  */
 public final class TwoLevelAbi implements EventChannelAbi {
     private final SharedState shared;
     private final UpcallSink upcalls;
     private final Pollers pollers;
+    /** Who raises instead of these writes (KVM, in kvm mode), or null. */
+    private final TwoLevelRaiser raiser;
 
     public TwoLevelAbi(SharedState shared, UpcallSink upcalls, Pollers pollers) {
+        this(shared, upcalls, pollers, null);
+    }
+
+    public TwoLevelAbi(SharedState shared, UpcallSink upcalls, Pollers pollers, TwoLevelRaiser raiser) {
         this.shared = shared;
         this.upcalls = upcalls;
         this.pollers = pollers;
+        this.raiser = raiser;
     }
 
     @Override
@@ -43,6 +51,10 @@ public final class TwoLevelAbi implements EventChannelAbi {
     public void setPending(int vcpu, int port, int priority) {
         GuestWidth w = shared.width();
         if (port >= w.twoLevelPorts()) return;
+        if (raiser != null && raiser.raise(vcpu, port)) {
+            pollers.portPending(port); // jxen's own pollers (SCHEDOP_poll through its hypercall page)
+            return;
+        }
         GuestRegion si = shared.sharedInfo();
         if (si.testAndSetBit(w.pendingOffset, port)) return;
         if (!si.testBit(w.maskOffset, port)) raiseSelector(vcpu, port, w);

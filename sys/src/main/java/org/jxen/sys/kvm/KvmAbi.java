@@ -165,6 +165,9 @@ public final class KvmAbi {
     public static final int KVM_XEN_ATTR_TYPE_UPCALL_VECTOR = 0x2;
     public static final int KVM_XEN_ATTR_TYPE_EVTCHN = 0x3;
     public static final int KVM_XEN_ATTR_TYPE_XEN_VERSION = 0x4;
+    /** KVM_XEN_HVM_EVTCHN_SEND: _IOW(KVMIO, 0xd0, struct kvm_irq_routing_xen_evtchn {port, vcpu, priority}). */
+    public static final long KVM_XEN_HVM_EVTCHN_SEND = 0x400CAED0L;
+    public static final int SIZEOF_KVM_IRQ_ROUTING_XEN_EVTCHN = 12;
     /**
      * KVM_XEN_ATTR_TYPE_EVTCHN: KVM's own table of outbound ports (api.rst; arch/x86/kvm/xen.c kvm_xen_setattr_evtchn):
      * the flags (one at a time, none = assign) and the union's evtchn member (send port, EVTCHNSTAT type, flags, then

@@ -149,6 +149,21 @@ public final class KvmVm implements AutoCloseable {
         return xenEvtchn(sendPort, type, 0, 0, 0, fd);
     }
 
+    /**
+     * KVM_XEN_HVM_EVTCHN_SEND: KVM raises 2-level {@code port} for the vCPU with KVM id {@code vcpu} as its own sends do
+     * ({@code kvm_xen_set_evtchn}: pending bit, mask, selector, upcall_pending, then a kick, the callback vector or the
+     * wake-up of a vCPU polling the port). 0 (also for a masked or already pending port) or -errno. Any thread.
+     */
+    public int xenEvtchnSend(int port, int vcpu) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment e = a.allocate(SIZEOF_KVM_IRQ_ROUTING_XEN_EVTCHN, 4);
+            e.set(ValueLayout.JAVA_INT, 0, port);
+            e.set(ValueLayout.JAVA_INT, 4, vcpu);
+            e.set(ValueLayout.JAVA_INT, 8, (int) KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL);
+            return Math.min(call(KVM_XEN_HVM_EVTCHN_SEND, e, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
     /** KVM_XEN_ATTR_TYPE_EVTCHN, update: a local-port entry moves to the vCPU with KVM id {@code vcpu}. 0 or -errno. */
     public int xenEvtchnUpdate(int sendPort, int type, int port, int vcpu) {
         return xenEvtchn(sendPort, type, KVM_XEN_EVTCHN_UPDATE, port, vcpu, -1);

@@ -189,6 +189,8 @@ public final class GuestPlatform implements AutoCloseable {
             routes.readers().synchronize();
             KernelRoutes k = kernelRoutes;
             if (k != null) k.abiChecked(); // KVM's own senders too: its table empties when the ABI leaves 2-level
+            KernelEventSend send = kernelSend;
+            if (send != null) send.abiChecked(); // and jxen no longer raises through KVM (KVM does 2-level only)
         });
         signals = new BackendSignals();
         RouteSync.install(ports, routes, signals);
@@ -346,6 +348,22 @@ public final class GuestPlatform implements AutoCloseable {
     void mirrorRoutes(KernelRoutes mirror) {
         kernelRoutes = mirror;
         routes.setMirror(mirror);
+    }
+
+    /** kvm mode, where KVM offers it: jxen's 2-level raises go through KVM. */
+    private volatile KernelEventSend kernelSend;
+
+    /** kvm mode: 2-level events raised by jxen go through KVM from now on (see {@link KernelEventSend}). Before the guest runs. */
+    void raiseThroughKernel(KernelEventSend send) {
+        kernelSend = send;
+        guest.setTwoLevelRaiser(send);
+        send.install();
+    }
+
+    /** kvm mode: whether jxen has promised KVM that every event goes through it (KVM_XEN_HVM_CONFIG_EVTCHN_SEND). */
+    boolean eventSendPromised() {
+        KernelEventSend s = kernelSend;
+        return s != null && s.promised();
     }
 
     /** kvm mode: the send ports KVM delivers itself now; empty in user mode. */

@@ -40,7 +40,7 @@ final class KernelXenState {
     private final int vcpuCount;
 
     private int toldLongMode = -1;
-    private long toldSharedInfoGfn = INVALID;
+    private volatile long toldSharedInfoGfn = INVALID;
     private int toldCallbackVector;
     private final long[] vcpuInfoGpa, toldVcpuInfoGpa;
     private final int[] vcpuVector, toldVcpuVector;
@@ -113,6 +113,11 @@ final class KernelXenState {
             check("vCPU UPCALL_VECTOR", vcpu.setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, vcpuVector[v]));
             toldVcpuVector[v] = vcpuVector[v];
         }
+    }
+
+    /** Whether KVM knows where shared_info is (it can raise 2-level events there). */
+    boolean sharedInfoKnown() {
+        return toldSharedInfoGfn != INVALID;
     }
 
     /** Whether KVM injects the domain-wide callback vector (set and not overridden by {@code vcpu}'s own vector). */

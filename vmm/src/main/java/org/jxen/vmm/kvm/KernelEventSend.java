@@ -1,0 +1,86 @@
+package org.jxen.vmm.kvm;
+
+import static org.jxen.sys.kvm.KvmAbi.*;
+
+import java.util.function.BooleanSupplier;
+import java.util.function.IntFunction;
+
+import org.jxen.engine.evtchn.TwoLevelRaiser;
+import org.jxen.engine.platform.VcpuControl;
+import org.jxen.sys.Errno;
+import org.jxen.sys.kvm.KvmVm;
+
+/**
+ * kvm mode, 2-level events: jxen's raises go through KVM (KVM_XEN_HVM_EVTCHN_SEND), after jxen promised so with
+ * KVM_XEN_HVM_CONFIG_EVTCHN_SEND. With that promise KVM runs a guest's SCHEDOP_poll (by VMCALL/VMMCALL) in the kernel,
+ * blocking the vCPU until a polled port is pending ({@code arch/x86/kvm/xen.c}: {@code kvm_xen_schedop_poll}); only
+ * a raise that passes through KVM wakes it ({@code kvm_xen_check_poller}). Without the promise KVM answers a poll as a
+ * yield, and a guest's PV spinlock spins.
+ *
+ * <p>KVM raises 2-level events only, so the promise is withdrawn when the guest switches to FIFO ({@link #abiChecked},
+ * in the switch's grace period: a poll is then a yield again, which is always correct) and made again on the first
+ * raise after a return to 2-level. Until KVM knows where shared_info is, jxen raises in guest memory itself (KVM would
+ * have nowhere to write); a refusal does the same, reported once.
+ */
+final class KernelEventSend implements TwoLevelRaiser {
+    private final KvmVm vm;
+    private final int hypercallMsr;
+    private final BooleanSupplier twoLevel, sharedInfoInKernel;
+    private final IntFunction<VcpuControl> vcpus;
+    private volatile boolean promised;
+    private volatile boolean refusalReported;
+
+    KernelEventSend(KvmVm vm, int hypercallMsr, BooleanSupplier twoLevel, BooleanSupplier sharedInfoInKernel, IntFunction<VcpuControl> vcpus) {
+        this.vm = vm;
+        this.hypercallMsr = hypercallMsr;
+        this.twoLevel = twoLevel;
+        this.sharedInfoInKernel = sharedInfoInKernel;
+        this.vcpus = vcpus;
+    }
+
+    /** Whether this KVM offers the promise (KVM_CAP_XEN_HVM's EVTCHN_SEND bit). */
+    static boolean offered(int xenCaps) {
+        return (xenCaps & KVM_XEN_HVM_CONFIG_EVTCHN_SEND) != 0;
+    }
+
+    /** Before the guest runs: the promise, if the guest starts (or was restored) on 2-level events. */
+    void install() {
+        if (twoLevel.getAsBoolean()) promise(true);
+    }
+
+    @Override
+    public boolean raise(int vcpu, int port) {
+        if (!sharedInfoInKernel.getAsBoolean()) return false;
+        if (!promised) promise(true);
+        int rc = vm.xenEvtchnSend(port, XenDomain.apicIdOf(vcpu));
+        if (rc != 0) {
+            if (!refusalReported) System.err.println("jxen: KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
+            refusalReported = true;
+            return false;
+        }
+        VcpuControl c = vcpus.apply(vcpu);
+        if (c != null) c.wake(); // KVM kicked it out of the guest or out of its poll; this is for a wait in jxen
+        return true;
+    }
+
+    /** After the guest's event-channel ABI may have changed: no promise while it is not 2-level. */
+    void abiChecked() {
+        if (promised && !twoLevel.getAsBoolean()) promise(false);
+    }
+
+    private synchronized void promise(boolean on) {
+        if (promised == on || (on && refusalReported)) return;
+        try {
+            vm.xenHvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL | (on ? KVM_XEN_HVM_CONFIG_EVTCHN_SEND : 0), hypercallMsr);
+            promised = on;
+        } catch (RuntimeException e) { // KVM keeps its previous flags: a poll stays what it was
+            System.err.println("jxen: KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
+            refusalReported = true;
+        }
+    }
+
+    /** Whether jxen has promised KVM to raise every event through it (tests, the control socket). */
+    boolean promised() {
+        return promised;
+    }
+}
