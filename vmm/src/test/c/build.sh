@@ -13,7 +13,7 @@ gcc -m32 $flags -o "$out/pvh-hello-32.elf" "$src/pvh_hello.c"
 # A 64-bit kernel may ship as an ELF32 file with machine x86-64.
 objcopy -O elf32-x86-64 "$out/pvh-hello-64.elf" "$out/pvh-hello-x32.elf"
 # Guests built on xen32.h/xen32.c (the hypercall page, IDT, local APIC, shared_info, the upcall loop).
-for g in xen events ipi2 fifo xenstore platform grant hostile resume conform direct; do
+for g in xen events ipi2 fifo xenstore platform grant hostile resume conform direct churn; do
   gcc -m32 $flags -I"$src" -o "$out/pvh-$g-32.elf" "$src/xen32.c" "$src/pvh_$g.c"
 done
 # A 64-bit guest: ELF64 with a 32-bit PVH entry that switches to long mode.

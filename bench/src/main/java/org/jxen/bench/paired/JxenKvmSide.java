@@ -14,6 +14,7 @@ import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.pvclock.TscScale;
 import org.jxen.vmm.backend.XenEvtchnHandle;
 import org.jxen.vmm.kvm.RunConfig;
+import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.kvm.XenDomain;
 
 /**
@@ -33,7 +34,7 @@ final class JxenKvmSide implements AutoCloseable {
     private final int backendPort;
     private final Thread backendThread;
     private volatile boolean stopping;
-    private volatile org.jxen.vmm.kvm.RunOutcome outcome;
+    private volatile RunOutcome outcome;
     private volatile long[] backendSamples;
     private volatile int backendIndex;
     private final TscScale tsc;
@@ -50,8 +51,10 @@ final class JxenKvmSide implements AutoCloseable {
         }
     };
 
-    JxenKvmSide(Path guest) throws Exception {
-        RunConfig config = new RunConfig(guest, 16L << 20, 2, "", Duration.ofDays(1), console, new ByteArrayInputStream(new byte[0]));
+    /** {@code accel}: user mode (jxen's hypercall page and deliveries) or kvm mode (KVM's Xen support, its routes). */
+    JxenKvmSide(Path guest, RunConfig.Accel accel) throws Exception {
+        RunConfig config = new RunConfig(guest, 16L << 20, 2, "", Duration.ofDays(1), console, new ByteArrayInputStream(new byte[0]))
+                .withAccel(accel);
         domain = XenDomain.create(config);
         try {
             var io = domain.platform().ioPorts();

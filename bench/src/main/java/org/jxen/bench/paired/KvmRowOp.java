@@ -1,8 +1,11 @@
 package org.jxen.bench.paired;
 
+import org.jxen.vmm.kvm.RunConfig;
+
 /**
  * A KVM row: the same benchmark-guest command run by jxen ({@link JxenKvmSide}, bench-xen.elf) and by the minimal C
- * VMM (kvmref.c, bench-bare.elf), each in its own VM of this process, batches interleaved. Per-operation samples.
+ * VMM (kvmref.c, bench-bare.elf), each in its own VM of this process, batches interleaved. Per-operation samples. jxen
+ * runs in user mode, or (rows named {@code -kvm}) in kvm mode on KVM's Xen support, where KVM delivers routed sends.
  */
 final class KvmRowOp implements PairedOp {
     /** How long a vCPU is left halted before a raise (so the raise wakes a halted vCPU, as the row says). */
@@ -13,7 +16,7 @@ final class KvmRowOp implements PairedOp {
     private final CReferences c;
     private final JxenKvmSide jxen;
 
-    KvmRowOp(String name, int cmd, Double target, CReferences c) throws Exception {
+    KvmRowOp(String name, int cmd, Double target, CReferences c, RunConfig.Accel accel) throws Exception {
         this.name = name;
         this.cmd = cmd;
         this.target = target;
@@ -21,7 +24,7 @@ final class KvmRowOp implements PairedOp {
         int rc = c.kvmOpen(BenchGuests.extract("bench-bare.elf"));
         if (rc != 0) throw new IllegalStateException("the C reference VMM did not start: errno " + -rc);
         try {
-            jxen = new JxenKvmSide(BenchGuests.extract("bench-xen.elf"));
+            jxen = new JxenKvmSide(BenchGuests.extract("bench-xen.elf"), accel);
         } catch (Exception | Error e) {
             c.kvmClose();
             throw e;

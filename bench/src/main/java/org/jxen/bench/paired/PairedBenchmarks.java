@@ -12,6 +12,10 @@ import java.util.Locale;
 import java.util.function.Supplier;
 
 import org.HdrHistogram.Histogram;
+import org.jxen.sys.kvm.Kvm;
+import org.jxen.sys.kvm.KvmAbi;
+import org.jxen.sys.kvm.KvmUnavailableException;
+import org.jxen.vmm.kvm.RunConfig;
 
 /**
  * {@code jxen bench}: every row runs jxen and its C reference in this one process, interleaved (jxen batch, C batch,
@@ -62,20 +66,26 @@ public final class PairedBenchmarks {
                 new KvmRow("raise-to-upcall", GuestCommands.CMD_RAISE, 1.10), new KvmRow("send-to-backend", GuestCommands.CMD_BACKEND, 1.15),
                 new KvmRow("ipi-pingpong", GuestCommands.CMD_PINGPONG, null));
         boolean kvm = Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
+        boolean xen = kvm && kvmHasXenSupport();
         for (KvmRow row : kvmRows) {
-            if (!kvm) {
-                if (selected(only, row.name()))
-                    skipped.add(new Skipped(row.name(), "no usable /dev/kvm here (tools/kvm-vm/run.sh ./jxen bench)"));
-                continue;
-            }
-            names.add(row.name());
-            all.add(() -> {
-                try {
-                    return new KvmRowOp(row.name(), row.cmd(), row.target(), c);
-                } catch (Exception e) {
-                    throw new IllegalStateException(row.name() + ": " + e.getMessage(), e);
+            // Each row in both modes, beside the same C VMM: user mode, then kvm mode ("-kvm").
+            for (RunConfig.Accel accel : List.of(RunConfig.Accel.USER, RunConfig.Accel.KVM)) {
+                String name = accel == RunConfig.Accel.KVM ? row.name() + "-kvm" : row.name();
+                String missing = !kvm ? "no usable /dev/kvm here (tools/kvm-vm/run.sh ./jxen bench)"
+                        : accel == RunConfig.Accel.KVM && !xen ? "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm" : null;
+                if (missing != null) {
+                    if (selected(only, name)) skipped.add(new Skipped(name, missing));
+                    continue;
                 }
-            });
+                names.add(name);
+                all.add(() -> {
+                    try {
+                        return new KvmRowOp(name, row.cmd(), accel == RunConfig.Accel.KVM ? null : row.target(), c, accel);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(name + ": " + e.getMessage(), e);
+                    }
+                });
+            }
         }
         List<Result> results = new ArrayList<>();
         for (int i = 0; i < all.size(); i++) {
@@ -87,6 +97,15 @@ public final class PairedBenchmarks {
         }
         return new Report(machine(), System.getProperty("java.vm.name") + " " + Runtime.version(),
                 OffsetDateTime.now(ZoneOffset.UTC).withNano(0).toString(), results, skipped);
+    }
+
+    /** Whether this host's KVM has the Xen support kvm mode needs (KVM_CAP_XEN_HVM with INTERCEPT_HCALL). */
+    private static boolean kvmHasXenSupport() {
+        try (Kvm k = Kvm.open()) {
+            return (k.checkExtension(KvmAbi.KVM_CAP_XEN_HVM) & KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
+        } catch (KvmUnavailableException | RuntimeException e) {
+            return false;
+        }
     }
 
     private static boolean selected(String only, String name) {

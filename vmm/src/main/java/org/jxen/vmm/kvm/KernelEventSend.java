@@ -4,6 +4,7 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.util.function.BooleanSupplier;
 import java.util.function.IntFunction;
+import java.util.function.IntPredicate;
 
 import org.jxen.engine.evtchn.TwoLevelRaiser;
 import org.jxen.engine.platform.VcpuControl;
@@ -27,11 +28,14 @@ final class KernelEventSend implements TwoLevelRaiser {
     private final int hypercallMsr;
     private final BooleanSupplier twoLevel, sharedInfoInKernel;
     private final IntFunction<VcpuControl> vcpus;
+    private final IntPredicate upcallRoute;
     private volatile boolean promised;
     private volatile boolean refusalReported;
 
-    KernelEventSend(KvmVm vm, int hypercallMsr, BooleanSupplier twoLevel, BooleanSupplier sharedInfoInKernel, IntFunction<VcpuControl> vcpus) {
+    KernelEventSend(KvmVm vm, int hypercallMsr, BooleanSupplier twoLevel, BooleanSupplier sharedInfoInKernel, IntFunction<VcpuControl> vcpus,
+            IntPredicate upcallRoute) {
         this.vm = vm;
+        this.upcallRoute = upcallRoute;
         this.hypercallMsr = hypercallMsr;
         this.twoLevel = twoLevel;
         this.sharedInfoInKernel = sharedInfoInKernel;
@@ -58,8 +62,11 @@ final class KernelEventSend implements TwoLevelRaiser {
             refusalReported = true;
             return false;
         }
+        // KVM kicked it out of the guest or out of its own poll; a wait in jxen (SCHEDOP_block, or a poll by jxen's
+        // hypercall page) ends only if the vCPU has an upcall route, as in Xen (hvm_assert_evtchn_irq kicks nobody
+        // otherwise; a poller of this very port was woken through the engine's pollers).
         VcpuControl c = vcpus.apply(vcpu);
-        if (c != null) c.wake(); // KVM kicked it out of the guest or out of its poll; this is for a wait in jxen
+        if (c != null && upcallRoute.test(vcpu)) c.wake();
         return true;
     }
 

@@ -208,7 +208,7 @@ public final class XenDomain implements AutoCloseable {
                 kernel.sync(-1); // a restored guest's shared_info and vcpu_infos are placed already
                 if (KernelEventSend.offered(kvm.checkExtension(KVM_CAP_XEN_HVM)))
                     platform.raiseThroughKernel(new KernelEventSend(vm, XenCpuid.HYPERCALL_MSR, () -> guest.abi() instanceof TwoLevelAbi,
-                            kernel::sharedInfoKnown, v -> v < vcpus.size() ? vcpus.get(v) : null));
+                            kernel::sharedInfoKnown, v -> v < vcpus.size() ? vcpus.get(v) : null, v -> platform.params().upcallVector(v) != 0));
             }
             if (saved == null) {
                 VcpuRegisters.loadPvhEntry(kvmVcpus.getFirst(), boot);

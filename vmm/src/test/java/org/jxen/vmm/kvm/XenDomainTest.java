@@ -72,7 +72,7 @@ class XenDomainTest {
 
     /** A test guest built on xen32.h: each stage prints PASS, a failed check crashes the domain with FAIL. */
     @ParameterizedTest(name = "user mode: {0}")
-    @ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
+    @ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf", "pvh-churn-32.elf"})
     void guestStagesAllPass(String guest) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         runToAllPassed(guest, RunConfig.Accel.USER);
@@ -83,7 +83,7 @@ class XenDomainTest {
      * (jxen's hypercall page still carries their hypercalls): inside tools/kvm-vm, or on any KVM with Xen support.
      */
     @ParameterizedTest(name = "kvm mode: {0}")
-    @ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf"})
+    @ValueSource(strings = {"pvh-events-32.elf", "pvh-ipi2-32.elf", "pvh-fifo-32.elf", "pvh-xenstore-32.elf", "pvh-platform-32.elf", "pvh-conform-32.elf", "pvh-long-64.elf", "pvh-churn-32.elf"})
     void guestStagesAllPassInKvmMode(String guest) throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
         assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
