@@ -17,6 +17,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.jxen.engine.abi.FifoLayout;
 
 /**
  * EVTCHNOP_send on a routed IPI port: through the fast path, through the port manager (the slow path), and through
@@ -90,7 +91,7 @@ public class SendBenchmark {
     /** FIFO: the guest's undo (unlink, clear READY and upcall_pending) then a send that links into an empty queue. */
     @Benchmark
     public long fifoFastPathFull() {
-        fifoDomain.consumeFifo(fifoPort, org.jxen.engine.abi.FifoLayout.PRIORITY_DEFAULT);
+        fifoDomain.consumeFifo(fifoPort, FifoLayout.PRIORITY_DEFAULT);
         return fifoSender.trySend(fifoPort);
     }
 

@@ -1,5 +1,7 @@
 package org.jxen.engine.evtchn;
 
+import org.jxen.engine.jfr.DeliveryEvent;
+
 /**
  * The VMM's own backends seen as one local domain (dom0 from the guest's point of view, as QEMU presents its
  * backends). Its ports live only in this table; raising one calls the {@link Notifier} (an eventfd write under the
@@ -43,7 +45,7 @@ public final class BackendDomain extends EventDomain {
 
     @Override
     void raise(int port, Channel channel) {
-        org.jxen.engine.jfr.DeliveryEvent event = new org.jxen.engine.jfr.DeliveryEvent();
+        DeliveryEvent event = new DeliveryEvent();
         if (event.isEnabled()) {
             event.target = "backend";
             event.index = port;

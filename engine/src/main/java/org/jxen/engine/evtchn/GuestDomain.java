@@ -4,6 +4,7 @@ import java.util.Arrays;
 
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.Virq;
+import org.jxen.engine.jfr.DeliveryEvent;
 
 /**
  * The guest: its port table, its shared event memory, the ABI in force (2-level until FIFO is initialised), its
@@ -32,7 +33,7 @@ public final class GuestDomain extends EventDomain {
     }
 
     private void upcall(int vcpu) {
-        org.jxen.engine.jfr.DeliveryEvent event = new org.jxen.engine.jfr.DeliveryEvent();
+        DeliveryEvent event = new DeliveryEvent();
         if (event.isEnabled()) {
             event.target = "upcall";
             event.index = vcpu;

@@ -14,6 +14,7 @@ import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.abi.Virq;
 
 /**
  * Captures a domain's event-channel state into a {@link DomainSnapshot} and rebuilds a domain from one over guest RAM
@@ -158,9 +159,9 @@ public final class Snapshots {
                 default -> throw new IllegalArgumentException("port " + e.port() + ": kind " + e.kind());
             };
             if (isGuest && b instanceof Binding.Virq v) {
-                if (v.virq() < 0 || v.virq() >= org.jxen.engine.abi.Virq.COUNT) throw new IllegalArgumentException("virq " + v.virq());
+                if (v.virq() < 0 || v.virq() >= Virq.COUNT) throw new IllegalArgumentException("virq " + v.virq());
                 // Global VIRQs stay in vCPU 0's table when bind_vcpu moves them (Xen's virq_to_evtchn).
-                g.setVirqPort(org.jxen.engine.abi.Virq.isGlobal(v.virq()) ? 0 : e.vcpu(), v.virq(), e.port());
+                g.setVirqPort(Virq.isGlobal(v.virq()) ? 0 : e.vcpu(), v.virq(), e.port());
             }
             if (isGuest && b instanceof Binding.Pirq q) {
                 if (q.pirq() < 0 || q.pirq() >= g.config().nrPirqs()) throw new IllegalArgumentException("pirq " + q.pirq());

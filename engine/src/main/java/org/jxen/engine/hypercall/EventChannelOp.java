@@ -13,6 +13,7 @@ import org.jxen.engine.fastpath.FastPath;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.engine.evtchn.PortStatus;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.jfr.SendEvent;
 
 /**
  * HYPERVISOR_event_channel_op(cmd, arg): copies the command's struct in from guest-virtual memory, calls the port
@@ -84,7 +85,7 @@ public final class EventChannelOp {
     private long send(long arg, GuestVirtualMemory mem) {
         long port = mem.readU32(arg);
         if (port < 0) return port;
-        org.jxen.engine.jfr.SendEvent event = new org.jxen.engine.jfr.SendEvent();
+        SendEvent event = new SendEvent();
         event.begin();
         long rc = trySendFast((int) port);
         boolean fast = rc != FastPath.MISS;

@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.LongAdder;
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.Hypercall;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.jfr.HypercallEvent;
 
 /**
  * Hypercall number to handler, as Xen's hvm_hypercall_table. The engine registers HYPERVISOR_event_channel_op; the
@@ -57,7 +58,7 @@ public final class HypercallDispatcher {
      */
     public long dispatch(HypercallArgs args, GuestVirtualMemory memory, boolean userMode) {
         calls.increment();
-        org.jxen.engine.jfr.HypercallEvent event = new org.jxen.engine.jfr.HypercallEvent();
+        HypercallEvent event = new HypercallEvent();
         event.begin();
         long rc;
         if (userMode) {

@@ -15,6 +15,7 @@ import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
 import org.jxen.engine.memory.HoleFrames;
+import org.jxen.engine.grant.GrantTable;
 
 /**
  * HYPERVISOR_memory_op ({@code public/memory.h}): XENMEM_memory_map (min(requested, offered) packed e820 entries),
@@ -43,7 +44,7 @@ public final class MemoryOp {
 
     private final PortManager ports;
     private final GuestMemory ram;
-    private final org.jxen.engine.grant.GrantTable grants;
+    private final GrantTable grants;
     private final List<E820Entry> memoryMap;
     /** Told of every frame the guest gives back, so the VMM can release the host page (madvise). */
     private volatile LongConsumer released = gfn -> {};
@@ -53,7 +54,7 @@ public final class MemoryOp {
         this(ports, ram, null, List.of());
     }
 
-    public MemoryOp(PortManager ports, GuestMemory ram, org.jxen.engine.grant.GrantTable grants) {
+    public MemoryOp(PortManager ports, GuestMemory ram, GrantTable grants) {
         this(ports, ram, grants, List.of());
     }
 
@@ -61,7 +62,7 @@ public final class MemoryOp {
      * @param grants the guest's grant table, whose frames XENMAPSPACE_grant_table places (null: none)
      * @param memoryMap what XENMEM_memory_map offers (empty: -ENOSYS, as Xen without an e820)
      */
-    public MemoryOp(PortManager ports, GuestMemory ram, org.jxen.engine.grant.GrantTable grants, List<E820Entry> memoryMap) {
+    public MemoryOp(PortManager ports, GuestMemory ram, GrantTable grants, List<E820Entry> memoryMap) {
         this.ports = ports;
         this.ram = ram;
         this.grants = grants;

@@ -14,6 +14,7 @@ import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
 import org.jxen.engine.memory.PagingState;
+import org.jxen.engine.abi.GuestWidth;
 
 /**
  * HYPERVISOR_vcpu_op(cmd, vcpuid, arg), the event-channel part ({@code public/vcpu.h}): VCPUOP_register_vcpu_info
@@ -105,7 +106,7 @@ public final class VcpuOp {
         int rc = mem.read(args.a3(), s);
         if (rc != 0) return rc;
         long gva = s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-        if (args.mode() != org.jxen.engine.abi.GuestWidth.BITS_64) gva &= 0xFFFF_FFFFL;
+        if (args.mode() != GuestWidth.BITS_64) gva &= 0xFFFF_FFFFL;
         if (gva == 0) {
             runstates.unregister(vcpu); // a NULL handle turns the updates off
             return 0;

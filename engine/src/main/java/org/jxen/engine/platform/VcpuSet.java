@@ -1,5 +1,7 @@
 package org.jxen.engine.platform;
 
+import org.jxen.engine.abi.Errno;
+
 /**
  * The vCPUs' up/down state and Xen's rules for VCPUOP_initialise / up / down / is_up ({@code common/domain.c}):
  * vCPU 0 starts initialised and up, the others down and uninitialised; initialise on an initialised vCPU is -EEXIST;
@@ -26,14 +28,14 @@ public final class VcpuSet {
     }
 
     public synchronized int initialise(int vcpu, VcpuHvmContext ctx) {
-        if (initialised[vcpu]) return -org.jxen.engine.abi.Errno.EEXIST;
+        if (initialised[vcpu]) return -Errno.EEXIST;
         initialised[vcpu] = true;
         context[vcpu] = ctx;
         return 0;
     }
 
     public synchronized int up(int vcpu) {
-        if (!initialised[vcpu]) return -org.jxen.engine.abi.Errno.EINVAL;
+        if (!initialised[vcpu]) return -Errno.EINVAL;
         if (up[vcpu]) return 0;
         up[vcpu] = true;
         lifecycle.start(vcpu, context[vcpu]); // null after the first start: resume where VCPUOP_down left it
@@ -45,7 +47,7 @@ public final class VcpuSet {
         if (!up[vcpu]) return 0;
         int running = 0;
         for (boolean u : up) if (u) running++;
-        if (running == 1) return -org.jxen.engine.abi.Errno.EINVAL; // the domain's last running vCPU
+        if (running == 1) return -Errno.EINVAL; // the domain's last running vCPU
         up[vcpu] = false;
         lifecycle.stop(vcpu);
         return 0;

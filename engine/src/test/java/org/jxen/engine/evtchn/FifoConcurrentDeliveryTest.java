@@ -17,6 +17,9 @@ import org.jxen.engine.abi.FifoLayout;
 import org.jxen.engine.guestside.FifoConsumer;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.testing.EventFixture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntFunction;
 
 /**
  * FIFO under concurrency: Java-thread vCPUs consume as Linux's events_fifo.c does while other threads send, mask and
@@ -53,7 +56,7 @@ class FifoConcurrentDeliveryTest {
                 for (int w = 0; w < FifoLayout.WORDS_PER_PAGE; w++) page.setBit(w * 4L, FifoLayout.MASKED);
             }
             FifoAbi fifo = FifoTest.fifo(f);
-            java.util.function.IntFunction<GuestRegion> wordPage = port -> f.ram.page(0x20 + port / FifoLayout.WORDS_PER_PAGE).orElseThrow();
+            IntFunction<GuestRegion> wordPage = port -> f.ram.page(0x20 + port / FifoLayout.WORDS_PER_PAGE).orElseThrow();
 
             while (pm.allocUnbound(DomId.DOMID_SELF, DomId.DOM0) < FIRST_TEST_PORT - 1) {
                 // fillers: the test ports must be above 4,096
@@ -203,9 +206,9 @@ class FifoConcurrentDeliveryTest {
                 int[][] own = new int[senders][perSender];
                 for (int s = 0; s < senders; s++)
                     for (int i = 0; i < perSender; i++) own[s][i] = f.ports.bindIpi(0);
-                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                CountDownLatch go = new CountDownLatch(1);
                 List<Thread> threads = new ArrayList<>();
-                java.util.concurrent.atomic.AtomicReference<String> wrong = new java.util.concurrent.atomic.AtomicReference<>();
+                AtomicReference<String> wrong = new AtomicReference<>();
                 for (int s = 0; s < senders; s++) {
                     int[] mine = own[s];
                     SplittableRandom rnd = seeds.split();

@@ -8,6 +8,7 @@ import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.Virq;
 import org.jxen.engine.testing.EventFixture;
+import java.util.List;
 
 /** Routes follow the port table: installed on bind, moved on bind_vcpu, removed before close, cleared on reset. */
 class RouteSyncTest {
@@ -67,7 +68,7 @@ class RouteSyncTest {
             assertEquals(0, f.call(EvtchnOp.SEND, g));
             assertTrue(f.backendNotifications.isEmpty());
             f.registerBackendPort(bport);
-            assertEquals(java.util.List.of(bport), java.util.List.copyOf(f.backendNotifications), "the early notification is delivered");
+            assertEquals(List.of(bport), List.copyOf(f.backendNotifications), "the early notification is delivered");
             assertNotNull(f.routes.lookup(g));
             assertEquals(2, f.openSignalRefs.get(), "the caller's reference and the route table's");
             assertEquals(0, f.call(EvtchnOp.SEND, g));

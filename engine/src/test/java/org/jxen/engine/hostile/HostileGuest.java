@@ -10,6 +10,27 @@ import org.jxen.engine.abi.Hypercall;
 import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.hypercall.HypercallDispatcher;
 import org.jxen.engine.testing.EventFixture;
+import java.io.OutputStream;
+import org.jxen.engine.grant.GrantTable;
+import org.jxen.engine.grant.GrantTableOp;
+import org.jxen.engine.hvm.HvmOp;
+import org.jxen.engine.hvm.HvmParams;
+import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.PageWalker;
+import org.jxen.engine.memory.PagingState;
+import org.jxen.engine.platform.ConsoleIo;
+import org.jxen.engine.platform.MemoryOp;
+import org.jxen.engine.platform.PlatformHypercalls;
+import org.jxen.engine.platform.Runstates;
+import org.jxen.engine.platform.SchedOp;
+import org.jxen.engine.platform.TimerOp;
+import org.jxen.engine.platform.VcpuControl;
+import org.jxen.engine.platform.VcpuLifecycle;
+import org.jxen.engine.platform.VcpuOp;
+import org.jxen.engine.platform.VcpuSet;
+import org.jxen.engine.platform.VcpuTimers;
+import org.jxen.engine.platform.VmAssist;
+import org.jxen.engine.platform.XenVersion;
 
 /**
  * What a hostile guest can do to jxen, in one place for the fuzzer and the randomized test: hypercalls with arbitrary
@@ -20,8 +41,8 @@ final class HostileGuest {
     /** Every result an EVTCHNOP (or an unknown hypercall) may return. */
     static final Set<Long> ALLOWED = Set.of(0L, (long) -Errno.EPERM, (long) -Errno.ENOENT, (long) -Errno.ESRCH,
             (long) -Errno.EFAULT, (long) -Errno.EEXIST, (long) -Errno.EINVAL, (long) -Errno.ENOSPC,
-            (long) -Errno.ENOSYS, (long) -Errno.EOPNOTSUPP, (long) -Errno.EACCES, (long) -org.jxen.engine.platform.VcpuOp.ETIME,
-            (long) ((org.jxen.engine.platform.XenVersion.MAJOR << 16) | org.jxen.engine.platform.XenVersion.MINOR), 4096L,
+            (long) -Errno.ENOSYS, (long) -Errno.EOPNOTSUPP, (long) -Errno.EACCES, (long) -VcpuOp.ETIME,
+            (long) ((XenVersion.MAJOR << 16) | XenVersion.MINOR), 4096L,
             EventFixture.RAM_SIZE / 4096, EventFixture.RAM_SIZE / 4096 - 1); // reservations, maximum_ram_page
 
     /** The source of choices: Jazzer's data provider or a seeded random generator. */
@@ -70,21 +91,21 @@ final class HostileGuest {
      * How the hypercall's pointers are translated: mostly paging off (identity), sometimes a page walk in a random
      * mode over whatever the guest's RAM holds at a random CR3 (tables of scribbled bytes, pointing anywhere).
      */
-    static org.jxen.engine.memory.GuestVirtualMemory memory(EventFixture f, Choices c) {
+    static GuestVirtualMemory memory(EventFixture f, Choices c) {
         if (c.intIn(0, 3) != 0) return f.vmem;
-        long cr0 = org.jxen.engine.memory.PagingState.CR0_PE | org.jxen.engine.memory.PagingState.CR0_PG
-                | (c.bool() ? org.jxen.engine.memory.PagingState.CR0_WP : 0);
+        long cr0 = PagingState.CR0_PE | PagingState.CR0_PG
+                | (c.bool() ? PagingState.CR0_WP : 0);
         long cr3 = c.intIn(0, 3) == 0 ? c.anyLong() : c.intIn(0, (int) EventFixture.RAM_SIZE - 1) & ~0x1FL;
         long cr4, efer;
         switch (c.intIn(0, 3)) {
-            case 0 -> { cr4 = c.bool() ? org.jxen.engine.memory.PagingState.CR4_PSE : 0; efer = 0; }
-            case 1 -> { cr4 = org.jxen.engine.memory.PagingState.CR4_PAE; efer = 0; }
-            case 2 -> { cr4 = org.jxen.engine.memory.PagingState.CR4_PAE; efer = org.jxen.engine.memory.PagingState.EFER_LMA; }
-            default -> { cr4 = org.jxen.engine.memory.PagingState.CR4_PAE | org.jxen.engine.memory.PagingState.CR4_LA57;
-                         efer = org.jxen.engine.memory.PagingState.EFER_LMA; }
+            case 0 -> { cr4 = c.bool() ? PagingState.CR4_PSE : 0; efer = 0; }
+            case 1 -> { cr4 = PagingState.CR4_PAE; efer = 0; }
+            case 2 -> { cr4 = PagingState.CR4_PAE; efer = PagingState.EFER_LMA; }
+            default -> { cr4 = PagingState.CR4_PAE | PagingState.CR4_LA57;
+                         efer = PagingState.EFER_LMA; }
         }
-        var state = new org.jxen.engine.memory.PagingState(cr0, cr3, cr4, efer);
-        return new org.jxen.engine.memory.GuestVirtualMemory(f.ram, org.jxen.engine.memory.PageWalker.of(f.ram, state));
+        var state = new PagingState(cr0, cr3, cr4, efer);
+        return new GuestVirtualMemory(f.ram, PageWalker.of(f.ram, state));
     }
 
     /** One hypercall with hostile registers; returns its RAX result (sign-extended for checking). */
@@ -125,14 +146,14 @@ final class HostileGuest {
         if (ALLOWED.contains(rc)) return true;
         return switch (number) {
             // extents done, from a continuation start (the command's upper 26 bits) on
-            case Hypercall.MEMORY_OP -> rc > 0 && rc <= (0xFFFF_FFFFL >>> 6) + org.jxen.engine.platform.MemoryOp.MAX_EXTENTS_PER_CALL;
+            case Hypercall.MEMORY_OP -> rc > 0 && rc <= (0xFFFF_FFFFL >>> 6) + MemoryOp.MAX_EXTENTS_PER_CALL;
             case Hypercall.VCPU_OP -> rc == 1; // VCPUOP_is_up
             default -> false;
         };
     }
 
     /** A vCPU that never sleeps (a fuzzer cannot wait) and ignores shutdown. */
-    private static final class NonBlockingVcpu implements org.jxen.engine.platform.VcpuControl {
+    private static final class NonBlockingVcpu implements VcpuControl {
         @Override
         public int vcpu() {
             return 0;
@@ -157,20 +178,20 @@ final class HostileGuest {
     /** A dispatcher with everything the engine serves, assembled as the VMM assembles it (one vCPU that never sleeps). */
     static HypercallDispatcher dispatcher(EventFixture f) {
         var vcpu = new NonBlockingVcpu();
-        var runstates = new org.jxen.engine.platform.Runstates(f.ram, f.guest.vcpuCount(), 0);
-        var vcpus = new org.jxen.engine.platform.VcpuSet(f.guest.vcpuCount(), org.jxen.engine.platform.VcpuLifecycle.NONE);
-        var grants = new org.jxen.engine.grant.GrantTable(8);
-        var timers = new org.jxen.engine.platform.VcpuTimers(f.guest.vcpuCount(), System::nanoTime, v -> {});
+        var runstates = new Runstates(f.ram, f.guest.vcpuCount(), 0);
+        var vcpus = new VcpuSet(f.guest.vcpuCount(), VcpuLifecycle.NONE);
+        var grants = new GrantTable(8);
+        var timers = new VcpuTimers(f.guest.vcpuCount(), System::nanoTime, v -> {});
         f.closeWith.add(timers);
-        var platform = new org.jxen.engine.platform.PlatformHypercalls(f.op,
-                new org.jxen.engine.hvm.HvmOp(f.guest, new org.jxen.engine.hvm.HvmParams(f.guest.vcpuCount())),
-                new org.jxen.engine.platform.SchedOp(f.guest, i -> vcpu, System::nanoTime),
-                new org.jxen.engine.platform.VcpuOp(f.ports, f.ram, timers, System::nanoTime).withVcpus(vcpus, runstates),
-                new org.jxen.engine.platform.MemoryOp(f.ports, f.ram, grants),
-                new org.jxen.engine.platform.ConsoleIo(java.io.OutputStream.nullOutputStream()),
-                new org.jxen.engine.platform.XenVersion(new byte[16]),
-                new org.jxen.engine.grant.GrantTableOp(grants, f.guest.domid()),
-                new org.jxen.engine.platform.VmAssist(runstates), new org.jxen.engine.platform.TimerOp(timers));
+        var platform = new PlatformHypercalls(f.op,
+                new HvmOp(f.guest, new HvmParams(f.guest.vcpuCount())),
+                new SchedOp(f.guest, i -> vcpu, System::nanoTime),
+                new VcpuOp(f.ports, f.ram, timers, System::nanoTime).withVcpus(vcpus, runstates),
+                new MemoryOp(f.ports, f.ram, grants),
+                new ConsoleIo(OutputStream.nullOutputStream()),
+                new XenVersion(new byte[16]),
+                new GrantTableOp(grants, f.guest.domid()),
+                new VmAssist(runstates), new TimerOp(timers));
         return platform.dispatcher(vcpu, true);
     }
 

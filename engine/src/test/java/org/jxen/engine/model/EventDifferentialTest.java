@@ -17,6 +17,10 @@ import org.jxen.engine.evtchn.Binding;
 import org.jxen.engine.evtchn.Channel;
 import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.testing.EventFixture;
+import java.lang.foreign.ValueLayout;
+import java.util.function.IntPredicate;
+import org.jxen.engine.evtchn.FifoAbi;
+import org.jxen.engine.evtchn.TwoLevelAbi;
 
 /**
  * Seeded randomized differential test: random operation sequences (every EVTCHNOP through the hypercall layer with
@@ -65,7 +69,7 @@ class EventDifferentialTest {
             default -> Integer.MAX_VALUE;
         };
         int nrPirqs = 8;
-        java.util.function.IntPredicate access = p -> p != 3;
+        IntPredicate access = p -> p != 3;
         var cfg = new DomainConfig(DOMID, vcpus, nrPirqs, maxPort, access);
         List<String> trace = new ArrayList<>();
         trace.add("width=" + width + " vcpus=" + vcpus + " maxPort=" + maxPort + " fifo allowed=" + fifoAllowed);
@@ -326,7 +330,7 @@ class EventDifferentialTest {
 
     /** The engine side of {@link EventModel.FifoState#drainAll}: the same walk over guest memory. */
     private static void drainFifo(EventFixture e, EventModel m) {
-        org.jxen.engine.evtchn.FifoAbi fifo = (org.jxen.engine.evtchn.FifoAbi) e.guest.abi();
+        FifoAbi fifo = (FifoAbi) e.guest.abi();
         for (int v = 0; v < m.vcpus; v++) {
             var cb = fifo.controlBlock(v);
             if (cb == null) continue;
@@ -358,8 +362,8 @@ class EventDifferentialTest {
     private static String checkStatus(EventFixture e, EventModel m, int dom, int port) {
         var s = e.structBytes();
         s.fill((byte) 0xEE);
-        s.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) dom);
-        s.set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 4, port);
+        s.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) dom);
+        s.set(ValueLayout.JAVA_INT_UNALIGNED, 4, port);
         long rc = e.callRaw(STATUS);
         int[] want = m.status(dom, port);
         String what = "status(" + dom + "," + port + ")";
@@ -391,7 +395,7 @@ class EventDifferentialTest {
         if (!List.copyOf(e.backendNotifications).equals(m.backendNotifications))
             return "backend notifications " + e.backendNotifications + " vs " + m.backendNotifications;
         if (m.fifo != null) {
-            if (!(e.guest.abi() instanceof org.jxen.engine.evtchn.FifoAbi fifo)) return "engine is not on FIFO";
+            if (!(e.guest.abi() instanceof FifoAbi fifo)) return "engine is not on FIFO";
             int words = Math.min(m.fifo.pages * 1024, m.validPorts() + 64);
             for (int p = 0; p < words; p++) {
                 if (fifo.eventWord(p) != m.fifo.words[p])
@@ -406,7 +410,7 @@ class EventDifferentialTest {
                     if (cb.getIntVolatile(8 + 4 * q) != m.fifo.head[v][q]) return "HEAD[" + q + "] of vcpu " + v;
                 }
             }
-        } else if (!(e.guest.abi() instanceof org.jxen.engine.evtchn.TwoLevelAbi)) {
+        } else if (!(e.guest.abi() instanceof TwoLevelAbi)) {
             return "engine is not on 2-level";
         }
         for (int p = 0; p < m.validPorts(); p++) {

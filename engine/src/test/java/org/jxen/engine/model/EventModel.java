@@ -3,6 +3,7 @@ package org.jxen.engine.model;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.IntPredicate;
 
 /**
  * A sequential reference model of Xen's port table, its 2-level bits and its FIFO event words and queues, written
@@ -32,11 +33,11 @@ public final class EventModel {
             a = new int[capacity];
             b = new int[capacity];
             prio = new int[capacity];
-            java.util.Arrays.fill(prio, 7);
+            Arrays.fill(prio, 7);
             state[0] = RESERVED;
         }
 
-        int alloc(int maxPort, int limit, java.util.function.IntPredicate busy) {
+        int alloc(int maxPort, int limit, IntPredicate busy) {
             for (int p = 0; p < valid; p++) {
                 if (p > maxPort) return ENOSPC;
                 if (state[p] == FREE && !busy.test(p)) return p;
@@ -53,7 +54,7 @@ public final class EventModel {
     }
 
     public final int domid, vcpus, nrPirqs, maxPort, bitsPerWord;
-    final java.util.function.IntPredicate pirqAccess;
+    final IntPredicate pirqAccess;
     final Table guest, backend;
     public final boolean[] pending, mask;
     /** Non-null while the FIFO ABI is in force. */
@@ -66,7 +67,7 @@ public final class EventModel {
     final int[][] virqPort;
     final int[] pirqPort;
 
-    public EventModel(int domid, int vcpus, int nrPirqs, int maxPort, java.util.function.IntPredicate pirqAccess,
+    public EventModel(int domid, int vcpus, int nrPirqs, int maxPort, IntPredicate pirqAccess,
             int bitsPerWord) {
         this.domid = domid;
         this.vcpus = vcpus;

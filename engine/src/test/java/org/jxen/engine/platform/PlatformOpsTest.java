@@ -18,6 +18,8 @@ import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.testing.EventFixture;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
 
 /** sched_op (block, poll, shutdown), vcpu_op register_vcpu_info, memory_op add_to_physmap, console_io, xen_version. */
 class PlatformOpsTest {
@@ -181,7 +183,7 @@ class PlatformOpsTest {
             assertEquals(gpa, f.guest.shared().vcpuInfo(1).baseOffset());
             assertEquals(-1L, s.get(ValueLayout.JAVA_LONG_UNALIGNED, gpa + 8), "every selector bit set: nothing is lost");
             assertEquals(1, s.get(ValueLayout.JAVA_BYTE, gpa + SharedInfoLayout.UPCALL_PENDING));
-            assertEquals(java.util.List.of(1), java.util.List.copyOf(f.upcalls), "and the upcall injected");
+            assertEquals(List.of(1), List.copyOf(f.upcalls), "and the upcall injected");
             assertEquals(-Errno.EINVAL, op.handle(self, HypercallArgs.from64(24, VcpuOp.REGISTER_VCPU_INFO, 1, ARG, 0, 0), f.vmem), "once only");
             s.set(ValueLayout.JAVA_LONG_UNALIGNED, gpa + 8, 0L);
             s.set(ValueLayout.JAVA_BYTE, gpa, (byte) 0);
@@ -238,7 +240,7 @@ class PlatformOpsTest {
     @Test
     void memoryMapAndReservations() {
         try (var f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(1), 256 * 1024)) {
-            var map = java.util.List.of(new E820Entry(0, 0x9F000, E820Entry.RAM), new E820Entry(0xFC000000L, 0x1000, E820Entry.RESERVED),
+            var map = List.of(new E820Entry(0, 0x9F000, E820Entry.RAM), new E820Entry(0xFC000000L, 0x1000, E820Entry.RESERVED),
                     new E820Entry(0x100000, 0x200000, E820Entry.RAM));
             MemoryOp op = new MemoryOp(f.ports, f.ram, null, map);
             var s = f.ram.segment();
@@ -275,7 +277,7 @@ class PlatformOpsTest {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             ConsoleIo op = new ConsoleIo(out);
             byte[] text = "hello from a guest, more than one chunk long: ".repeat(10).getBytes(StandardCharsets.US_ASCII);
-            f.ram.segment().asSlice(0x3000, text.length).copyFrom(java.lang.foreign.MemorySegment.ofArray(text));
+            f.ram.segment().asSlice(0x3000, text.length).copyFrom(MemorySegment.ofArray(text));
             assertEquals(0, op.handle(HypercallArgs.from64(18, ConsoleIo.WRITE, text.length, 0x3000, 0, 0), f.vmem));
             assertArrayEquals(text, out.toByteArray());
             long t0 = System.nanoTime();

@@ -17,6 +17,18 @@ import org.jxen.engine.evtchn.Snapshots;
 import org.jxen.engine.hvm.HvmParam;
 import org.jxen.engine.hvm.HvmParams;
 import org.jxen.engine.testing.EventFixture;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.jxen.engine.abi.Errno;
+import org.jxen.engine.evtchn.DomainConfig;
+import org.jxen.engine.grant.GrantTable;
+import org.jxen.engine.grant.GrantTableAccess;
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.memory.HoleFrames;
 
 /** Callback parameters and pending timers travel with a saved domain, and a restored timer still fires. */
 class PlatformStateTest {
@@ -72,10 +84,10 @@ class PlatformStateTest {
             vcpus.initialise(1, null);
             vcpus.up(1);
             vcpus.initialise(3, pending);
-            var grants = new org.jxen.engine.grant.GrantTable(32);
+            var grants = new GrantTable(32);
             grants.grow(3);
             grants.place(1, 0x7, f.ram.page(0x7).orElseThrow());
-            java.lang.foreign.MemorySegment.copy(java.lang.foreign.MemorySegment.ofArray(privateFrame), 0, grantFrame(grants, 2), 0, 4096);
+            MemorySegment.copy(MemorySegment.ofArray(privateFrame), 0, grantFrame(grants, 2), 0, 4096);
             f.ram.depopulate(0x9);
             f.ram.depopulate(0xB);
             var parts = new PlatformState.Parts(runstates, vcpus, grants, f.ram);
@@ -90,7 +102,7 @@ class PlatformStateTest {
             Runstates runstates = new Runstates(f.ram, 4, 0);
             RecordingLifecycle lifecycle = new RecordingLifecycle();
             VcpuSet vcpus = new VcpuSet(4, lifecycle);
-            var grants = new org.jxen.engine.grant.GrantTable(32);
+            var grants = new GrantTable(32);
             PlatformState.restore(snap, new PlatformState.Parts(runstates, vcpus, grants, f.ram));
 
             assertArrayEquals(new long[] {0x9, 0xB}, f.ram.holes());
@@ -100,25 +112,25 @@ class PlatformStateTest {
             assertTrue(r.updateFlag());
             assertEquals(new Runstates.Area(0x3000, 20, 0x5000, GuestWidth.BITS_32), r.areas()[1]);
             assertTrue(vcpus.isUp(0) && vcpus.isUp(1) && !vcpus.isUp(2) && !vcpus.isUp(3));
-            assertEquals(-org.jxen.engine.abi.Errno.EEXIST, vcpus.initialise(3, null), "vCPU 3 stays initialised");
+            assertEquals(-Errno.EEXIST, vcpus.initialise(3, null), "vCPU 3 stays initialised");
             assertEquals(0, vcpus.up(3));
             assertEquals(pending, lifecycle.started.get(3), "the pending context is the one VCPUOP_initialise gave");
-            assertEquals(-org.jxen.engine.abi.Errno.EINVAL, vcpus.up(2), "vCPU 2 stays uninitialised");
+            assertEquals(-Errno.EINVAL, vcpus.up(2), "vCPU 2 stays uninitialised");
             assertEquals(3, grants.frames());
             assertEquals(0x7, grants.gfn(1));
-            assertEquals(org.jxen.engine.grant.GrantTable.INVALID_GFN, grants.gfn(2));
-            assertArrayEquals(privateFrame, grantFrame(grants, 2).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            assertEquals(GrantTable.INVALID_GFN, grants.gfn(2));
+            assertArrayEquals(privateFrame, grantFrame(grants, 2).toArray(ValueLayout.JAVA_BYTE));
         }
     }
 
     /** Host pages at gfns above RAM, as the VMM gives them (one per gfn, the same one if mapped again). */
-    private static final class TestHoles implements org.jxen.engine.memory.HoleFrames {
-        final java.util.Map<Long, org.jxen.engine.memory.GuestRegion> pages = new java.util.HashMap<>();
+    private static final class TestHoles implements HoleFrames {
+        final Map<Long, GuestRegion> pages = new HashMap<>();
 
         @Override
-        public java.util.Optional<org.jxen.engine.memory.GuestRegion> map(long gfn) {
-            return java.util.Optional.of(pages.computeIfAbsent(gfn,
-                    g -> org.jxen.engine.memory.GuestRegion.of(java.lang.foreign.Arena.ofAuto().allocate(4096, 4096), 0, 4096)));
+        public Optional<GuestRegion> map(long gfn) {
+            return Optional.of(pages.computeIfAbsent(gfn,
+                    g -> GuestRegion.of(Arena.ofAuto().allocate(4096, 4096), 0, 4096)));
         }
 
         @Override
@@ -136,10 +148,10 @@ class PlatformStateTest {
         byte[] saved;
         try (var f = EventFixture.of(GuestWidth.BITS_64); var timers = new VcpuTimers(4, System::nanoTime, v -> {})) {
             TestHoles holes = new TestHoles();
-            var grants = new org.jxen.engine.grant.GrantTable(32);
-            org.jxen.engine.memory.GuestRegion page = holes.map(holeGfn).orElseThrow();
+            var grants = new GrantTable(32);
+            GuestRegion page = holes.map(holeGfn).orElseThrow();
             assertEquals(0, grants.place(0, holeGfn, page));
-            java.lang.foreign.MemorySegment.copy(java.lang.foreign.MemorySegment.ofArray(entries), 0, page.asSegment(), 0, 4096);
+            MemorySegment.copy(MemorySegment.ofArray(entries), 0, page.asSegment(), 0, 4096);
             var parts = new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), grants, f.ram, holes);
             DomainSnapshot snap = Snapshots.capture(f.ports, f.ram).withExtensions(PlatformState.capture(new HvmParams(4), timers, 4, parts));
             ByteArrayOutputStream b = new ByteArrayOutputStream();
@@ -149,14 +161,14 @@ class PlatformStateTest {
         try (var f = EventFixture.of(GuestWidth.BITS_64)) {
             DomainSnapshot snap = SnapshotCodec.read(new DataInputStream(new ByteArrayInputStream(saved)));
             TestHoles holes = new TestHoles();
-            var grants = new org.jxen.engine.grant.GrantTable(32);
+            var grants = new GrantTable(32);
             PlatformState.restore(snap, new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), grants, f.ram, holes));
             assertEquals(holeGfn, grants.gfn(0));
-            assertArrayEquals(entries, holes.pages.get(holeGfn).asSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), "mapped again, contents back");
-            assertArrayEquals(entries, grantFrame(grants, 0).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            assertArrayEquals(entries, holes.pages.get(holeGfn).asSegment().toArray(ValueLayout.JAVA_BYTE), "mapped again, contents back");
+            assertArrayEquals(entries, grantFrame(grants, 0).toArray(ValueLayout.JAVA_BYTE));
             // Without the VMM's backing the frame cannot come back: refused in one line.
             IOException e = assertThrows(IOException.class, () -> PlatformState.restore(snap,
-                    new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), new org.jxen.engine.grant.GrantTable(32), f.ram)));
+                    new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), new GrantTable(32), f.ram)));
             assertTrue(e.getMessage().contains("cannot be mapped again"), e.getMessage());
         }
     }
@@ -164,26 +176,26 @@ class PlatformStateTest {
     @Test
     void aSaveThatDoesNotFitThisRamIsRefused() throws Exception {
         DomainSnapshot snap;
-        try (var big = new EventFixture(GuestWidth.BITS_64, org.jxen.engine.evtchn.DomainConfig.of(4), 2 * EventFixture.RAM_SIZE);
+        try (var big = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(4), 2 * EventFixture.RAM_SIZE);
                 var timers = new VcpuTimers(4, System::nanoTime, v -> {})) {
             Runstates runstates = new Runstates(big.ram, 4, 0);
             runstates.register(0, new Runstates.Area(2 * EventFixture.RAM_SIZE - 4096, 48, 0, GuestWidth.BITS_64));
-            var parts = new PlatformState.Parts(runstates, new VcpuSet(4, new RecordingLifecycle()), new org.jxen.engine.grant.GrantTable(32), big.ram);
+            var parts = new PlatformState.Parts(runstates, new VcpuSet(4, new RecordingLifecycle()), new GrantTable(32), big.ram);
             snap = Snapshots.capture(big.ports, big.ram).withExtensions(PlatformState.capture(new HvmParams(4), timers, 4, parts));
         }
         try (var f = EventFixture.of(GuestWidth.BITS_64)) {
-            var e = assertThrows(java.io.IOException.class, () -> PlatformState.restore(snap,
-                    new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), new org.jxen.engine.grant.GrantTable(32), f.ram)));
+            var e = assertThrows(IOException.class, () -> PlatformState.restore(snap,
+                    new PlatformState.Parts(new Runstates(f.ram, 4, 0), new VcpuSet(4, new RecordingLifecycle()), new GrantTable(32), f.ram)));
             assertTrue(e.getMessage().contains("outside guest RAM"), e.getMessage());
         }
     }
 
-    private static java.lang.foreign.MemorySegment grantFrame(org.jxen.engine.grant.GrantTable grants, int frame) {
-        return org.jxen.engine.grant.GrantTableAccess.frame(grants, frame);
+    private static MemorySegment grantFrame(GrantTable grants, int frame) {
+        return GrantTableAccess.frame(grants, frame);
     }
 
     private static final class RecordingLifecycle implements VcpuLifecycle {
-        final java.util.Map<Integer, VcpuHvmContext> started = new java.util.HashMap<>();
+        final Map<Integer, VcpuHvmContext> started = new HashMap<>();
 
         @Override
         public void start(int vcpu, VcpuHvmContext context) {

@@ -13,6 +13,10 @@ import org.jxen.engine.abi.Hypercall;
 import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.testing.EventFixture;
+import java.lang.foreign.MemorySegment;
+import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.PageWalker;
+import org.jxen.engine.memory.PagingState;
 
 /** XENMEM_decrease_reservation / populate_physmap, and sysctl / domctl / platform_op as a domU meets them. */
 class ReservationAndPrivilegeTest {
@@ -56,7 +60,7 @@ class ReservationAndPrivilegeTest {
         assertEquals(List.of(0xAL), released, "the VMM is told once");
         assertEquals(frames - 1, currentReservation());
         assertFalse(f.ram.populated(0xA));
-        assertEquals(-Errno.EFAULT, f.vmem.read(0xA000, java.lang.foreign.MemorySegment.ofArray(new byte[8])), "no longer RAM");
+        assertEquals(-Errno.EFAULT, f.vmem.read(0xA000, MemorySegment.ofArray(new byte[8])), "no longer RAM");
         assertTrue(f.ram.page(0xA).isEmpty());
         // Stops at the first extent it cannot do, reporting the ones before it.
         assertEquals(1, reservation(MemoryOp.DECREASE_RESERVATION, 0xB, 0xA, 0xC));
@@ -65,7 +69,7 @@ class ReservationAndPrivilegeTest {
         assertEquals(2, reservation(MemoryOp.POPULATE_PHYSMAP, 0xA, 0xB));
         assertEquals(0L, f.ram.segment().get(ValueLayout.JAVA_LONG, 0xA000), "contents did not survive");
         assertEquals(frames, currentReservation());
-        assertEquals(0, f.vmem.read(0xA000, java.lang.foreign.MemorySegment.ofArray(new byte[8])));
+        assertEquals(0, f.vmem.read(0xA000, MemorySegment.ofArray(new byte[8])));
     }
 
     @Test
@@ -100,8 +104,8 @@ class ReservationAndPrivilegeTest {
             m.set(ValueLayout.JAVA_LONG, 0xA000 + 8L * i, i == 0 ? 0xB000 | 3 : 0);
             m.set(ValueLayout.JAVA_LONG, 0xB000 + 8L * i, i == 0 ? 0x80 | 3 : 0); // 2 MiB page at physical 0
         }
-        var paged = new org.jxen.engine.memory.GuestVirtualMemory(f.ram, new org.jxen.engine.memory.PageWalker(f.ram,
-                new org.jxen.engine.memory.PagingState(0x8001_0011L, 0xC000, 0x20, 0x500)));
+        var paged = new GuestVirtualMemory(f.ram, new PageWalker(f.ram,
+                new PagingState(0x8001_0011L, 0xC000, 0x20, 0x500)));
         long structVa = 0x80_0000_0000L + 0x9000;
         m.set(ValueLayout.JAVA_LONG, 0x9000, 0x10_0000L); // extent_start: inside the list-page range
         m.set(ValueLayout.JAVA_LONG, 0x9008, 1L << 40);   // nr_extents

@@ -11,12 +11,13 @@ import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.Virq;
 import org.jxen.engine.hypercall.HypercallArgs;
 import org.jxen.engine.testing.EventFixture;
+import java.util.function.BooleanSupplier;
 
 /** Singleshot and periodic vCPU timers raise VIRQ_TIMER; set_timer_op; Xen's argument rules. */
 class TimersTest {
     private static final long ARG = 0x1800;
 
-    private static void waitFor(java.util.function.BooleanSupplier c) throws InterruptedException {
+    private static void waitFor(BooleanSupplier c) throws InterruptedException {
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (!c.getAsBoolean()) {
             if (System.nanoTime() > deadline) fail("timed out");

@@ -23,6 +23,19 @@ import org.jxen.engine.memory.AddressTranslator;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jxen.engine.evtchn.SnapshotCodec;
+import org.jxen.engine.evtchn.Snapshots;
 
 /**
  * A guest domain over real native memory, with the pieces a test needs: the port manager, the EVTCHNOP hypercall
@@ -42,7 +55,7 @@ public final class EventFixture implements AutoCloseable {
     public PortManager ports;
     public EventChannelOp op;
     /** Backend ports given a recording signal (re-registered after a restore, as backends do). */
-    private final java.util.Set<Integer> registeredBackendPorts = new java.util.TreeSet<>();
+    private final Set<Integer> registeredBackendPorts = new TreeSet<>();
     public final GuestVirtualMemory vmem;
     public final ConcurrentLinkedQueue<Integer> upcalls = new ConcurrentLinkedQueue<>();
     public final ConcurrentLinkedQueue<Integer> backendNotifications = new ConcurrentLinkedQueue<>();
@@ -53,7 +66,7 @@ public final class EventFixture implements AutoCloseable {
     public FifoControl fifoControl;
     public FastPath fastPath;
     public BackendSignals backendSignals;
-    public final java.util.concurrent.atomic.AtomicInteger openSignalRefs = new java.util.concurrent.atomic.AtomicInteger();
+    public final AtomicInteger openSignalRefs = new AtomicInteger();
 
     public EventFixture(GuestWidth width, DomainConfig config) {
         this(width, config, RAM_SIZE);
@@ -103,12 +116,12 @@ public final class EventFixture implements AutoCloseable {
      */
     public void saveAndRestore() {
         try {
-            var snap = org.jxen.engine.evtchn.Snapshots.capture(ports, ram);
-            var bytes = new java.io.ByteArrayOutputStream();
-            org.jxen.engine.evtchn.SnapshotCodec.write(snap, new java.io.DataOutputStream(bytes));
-            var decoded = org.jxen.engine.evtchn.SnapshotCodec.read(
-                    new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray())));
-            PortManager restored = org.jxen.engine.evtchn.Snapshots.restore(decoded, ram, guest.config().pirqAccess());
+            var snap = Snapshots.capture(ports, ram);
+            var bytes = new ByteArrayOutputStream();
+            SnapshotCodec.write(snap, new DataOutputStream(bytes));
+            var decoded = SnapshotCodec.read(
+                    new DataInputStream(new ByteArrayInputStream(bytes.toByteArray())));
+            PortManager restored = Snapshots.restore(decoded, ram, guest.config().pirqAccess());
             guest = restored.guest();
             backend = restored.backend();
             ports = restored;
@@ -119,12 +132,12 @@ public final class EventFixture implements AutoCloseable {
             if (fastPath != null) {
                 if (routes != null) routes.reset();
                 withFastPath();
-                for (int port : java.util.List.copyOf(registeredBackendPorts)) {
+                for (int port : List.copyOf(registeredBackendPorts)) {
                     if (!ports.backendChannel(port).isFree()) registerBackendPort(port);
                 }
             }
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -200,7 +213,7 @@ public final class EventFixture implements AutoCloseable {
     }
 
     /** Things to close with the fixture (timer threads of a test's platform). */
-    public final java.util.List<AutoCloseable> closeWith = new java.util.concurrent.CopyOnWriteArrayList<>();
+    public final List<AutoCloseable> closeWith = new CopyOnWriteArrayList<>();
 
     @Override
     public void close() {

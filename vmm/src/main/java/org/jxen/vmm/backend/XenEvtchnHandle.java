@@ -11,6 +11,7 @@ import org.jxen.engine.fastpath.BackendSignals;
 import org.jxen.sys.Epoll;
 import org.jxen.sys.Errno;
 import org.jxen.sys.EventFd;
+import org.jxen.engine.evtchn.Binding;
 
 /**
  * A backend's handle on event channels, shaped like libxenevtchn ({@code xenevtchn_open}, {@code bind_interdomain},
@@ -101,7 +102,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
     public synchronized int reattach(int port) {
         if (closed) return -Errno.EBADF;
         var ch = ports.backendChannel(port);
-        if (ch == null || !(ch.binding() instanceof org.jxen.engine.evtchn.Binding.Interdomain) || bound.containsKey(port)) return -Errno.EINVAL;
+        if (ch == null || !(ch.binding() instanceof Binding.Interdomain) || bound.containsKey(port)) return -Errno.EINVAL;
         attach(port);
         return port;
     }

@@ -70,6 +70,10 @@ import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.cpu.XenMsrs;
 import org.jxen.vmm.xenstore.XenStore;
 import org.jxen.vmm.backend.ThreadStop;
+import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.evtchn.UpcallSink;
+import org.jxen.vmm.control.ControlCommands;
+import org.jxen.vmm.control.ControlTarget;
 
 /**
  * Everything a Xen domain is apart from its CPUs: the event-channel engine with its fast path, HVM parameters, the
@@ -108,7 +112,7 @@ public final class GuestPlatform implements AutoCloseable {
     private final int vcpuCount;
     private final Runstates runstates;
     private final VcpuSet vcpuSet;
-    private final org.jxen.engine.evtchn.UpcallSink upcall;
+    private final UpcallSink upcall;
     /** console_io and the debug ports: Xen's log, apart from the PV console (the guest's console). */
     private final HypervisorConsole hypervisorConsole;
     private final LongAdder upcallsRaised = new LongAdder();
@@ -291,8 +295,8 @@ public final class GuestPlatform implements AutoCloseable {
     }
 
     /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */
-    public org.jxen.vmm.control.ControlTarget controlTarget() {
-        return new org.jxen.vmm.control.ControlTarget() {
+    public ControlTarget controlTarget() {
+        return new ControlTarget() {
             @Override
             public PortManager ports() {
                 return ports;
@@ -301,7 +305,7 @@ public final class GuestPlatform implements AutoCloseable {
             @Override
             public Map<String, Object> counters() {
                 Map<String, Object> m = new LinkedHashMap<>();
-                m.put("abi", org.jxen.vmm.control.ControlCommands.abiName(ports));
+                m.put("abi", ControlCommands.abiName(ports));
                 m.put("vcpus", vcpuCount);
                 m.put("upcalls", upcallsRaised.sum());
                 m.put("hypercalls", hypercallsHandled());
@@ -326,7 +330,7 @@ public final class GuestPlatform implements AutoCloseable {
      */
     public void redeliverPendingUpcalls() {
         for (int v = 0; v < vcpuCount; v++) {
-            if (guest.shared().vcpuInfo(v).testBit(org.jxen.engine.abi.SharedInfoLayout.UPCALL_PENDING, 0)) upcall.upcall(v);
+            if (guest.shared().vcpuInfo(v).testBit(SharedInfoLayout.UPCALL_PENDING, 0)) upcall.upcall(v);
         }
     }
 

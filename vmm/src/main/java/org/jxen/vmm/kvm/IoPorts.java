@@ -1,6 +1,7 @@
 package org.jxen.vmm.kvm;
 
 import java.util.concurrent.ConcurrentHashMap;
+import org.jxen.vmm.cpu.HypercallPage;
 
 /**
  * Port-I/O devices beside the built-in ones (hypercalls, debug console, COM1): a VMM user's device that takes the
@@ -18,7 +19,7 @@ public final class IoPorts {
 
     /** Registers {@code device} at {@code port}; IllegalArgumentException if the port is taken or built in. */
     public void register(int port, Device device) {
-        if (port < 0 || port > 0xFFFF || port == org.jxen.vmm.cpu.HypercallPage.PORT || port == ExitHandler.DEBUGCON
+        if (port < 0 || port > 0xFFFF || port == HypercallPage.PORT || port == ExitHandler.DEBUGCON
                 || port == ExitHandler.XEN_DEBUG_PORT || (port >= ExitHandler.COM1 && port < ExitHandler.COM1 + 8))
             throw new IllegalArgumentException("port 0x" + Integer.toHexString(port) + " is jxen's own");
         if (devices.putIfAbsent(port, device) != null) throw new IllegalArgumentException("port 0x" + Integer.toHexString(port) + " is taken");

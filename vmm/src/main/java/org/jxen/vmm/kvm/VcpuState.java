@@ -14,6 +14,8 @@ import java.util.OptionalLong;
 
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVcpu.StateBlock;
+import org.jxen.sys.kvm.KvmException;
+import org.jxen.sys.kvm.KvmVm;
 
 /**
  * One vCPU's KVM state for a save: the {@code <linux/kvm.h>} structs as KVM hands them out (registers, segment and
@@ -55,7 +57,7 @@ record VcpuState(int mpState, Map<StateBlock, byte[]> blocks, List<long[]> msrs)
             v.setState(b, data);
             if (b == StateBlock.SREGS) {
                 for (long[] m : msrs) {
-                    if (!v.writeMsr((int) m[0], m[1])) throw new org.jxen.sys.kvm.KvmException("KVM_SET_MSRS(0x" + Long.toHexString(m[0]) + ")", 0);
+                    if (!v.writeMsr((int) m[0], m[1])) throw new KvmException("KVM_SET_MSRS(0x" + Long.toHexString(m[0]) + ")", 0);
                 }
             }
         }
@@ -110,7 +112,7 @@ record VcpuState(int mpState, Map<StateBlock, byte[]> blocks, List<long[]> msrs)
     }
 
     /** Whether this KVM can save and restore XSAVE state and XCR0. */
-    static boolean hasXsave(org.jxen.sys.kvm.KvmVm vm) {
+    static boolean hasXsave(KvmVm vm) {
         return vm.checkExtension(KVM_CAP_XSAVE) > 0 && vm.checkExtension(KVM_CAP_XCRS) > 0;
     }
 }

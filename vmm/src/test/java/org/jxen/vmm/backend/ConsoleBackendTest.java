@@ -14,6 +14,7 @@ import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.testing.EventFixture;
+import java.util.function.BooleanSupplier;
 
 /** The PV console ring: guest output to a stream, stream input to the guest, garbage indexes survived. */
 class ConsoleBackendTest {
@@ -27,7 +28,7 @@ class ConsoleBackendTest {
         return prod;
     }
 
-    private static void waitFor(java.util.function.BooleanSupplier cond) throws InterruptedException {
+    private static void waitFor(BooleanSupplier cond) throws InterruptedException {
         long deadline = System.nanoTime() + 5_000_000_000L;
         while (!cond.getAsBoolean()) {
             if (System.nanoTime() > deadline) fail("timed out");

@@ -141,12 +141,12 @@ class XenEvtchnHandleTest {
         try (var f = fixture(true); var xce = new XenEvtchnHandle(f.ports, f.backendSignals)) {
             xce.wakeup();
             assertEquals(-1, xce.pending(), "no port pending; the wakeup is collected");
-            var waited = java.util.concurrent.CompletableFuture.supplyAsync(() -> xce.awaitPending(-1));
+            var waited = CompletableFuture.supplyAsync(() -> xce.awaitPending(-1));
             try {
-                assertEquals(-1, waited.get(5, java.util.concurrent.TimeUnit.SECONDS), "the wait ended: the wakeup was not lost");
+                assertEquals(-1, waited.get(5, TimeUnit.SECONDS), "the wait ended: the wakeup was not lost");
             } finally {
                 xce.wakeup(); // a waiter stuck by the bug must leave before the handle closes
-                waited.get(5, java.util.concurrent.TimeUnit.SECONDS);
+                waited.get(5, TimeUnit.SECONDS);
             }
         }
     }

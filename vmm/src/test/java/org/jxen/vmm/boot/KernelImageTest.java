@@ -24,6 +24,10 @@ import org.tukaani.xz.XZOutputStream;
 
 import io.airlift.compress.lz4.Lz4Compressor;
 import io.airlift.compress.zstd.ZstdCompressor;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.jxen.engine.memory.GuestMemory;
 
 /**
  * bzImages built here the way the kernel's build lays them out (setup sectors, "HdrS" header, payload_offset/length,
@@ -43,17 +47,17 @@ class KernelImageTest {
         byte[] image = bzImage(compress(method, elf), elf.length, 0x20F);
         assertArrayEquals(elf, KernelImage.elfOf(image));
         // and the loader boots it like the ELF
-        var ram = new org.jxen.engine.memory.GuestMemory(java.lang.foreign.Arena.ofAuto().allocate(4L << 20, 4096));
+        var ram = new GuestMemory(Arena.ofAuto().allocate(4L << 20, 4096));
         PvhLoader.load(image, ram, GuestLayout.standard(4L << 20), "");
     }
 
     /** The kernel jxen's users have: Debian's 6.12 bzImage (zstd, 128 MiB window), where tools/linux-guest prepared it. */
     @Test
     void debiansKernelUnpacksToAPvhElf() throws Exception {
-        java.nio.file.Path vmlinuz = java.nio.file.Path.of(System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"), "vmlinuz");
-        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isReadable(vmlinuz),
+        Path vmlinuz = Path.of(System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"), "vmlinuz");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(vmlinuz),
                 "no Debian kernel at " + vmlinuz + " (tools/linux-guest/prepare.sh, run by .ci/setup)");
-        byte[] elf = KernelImage.elfOf(java.nio.file.Files.readAllBytes(vmlinuz));
+        byte[] elf = KernelImage.elfOf(Files.readAllBytes(vmlinuz));
         ElfImage image = ElfImage.parse(elf);
         assertTrue(image.pvhEntry().isPresent(), "the PVH entry note");
         assertTrue(elf.length > 16 << 20, elf.length + " bytes");

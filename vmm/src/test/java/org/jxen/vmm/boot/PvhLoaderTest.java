@@ -20,6 +20,9 @@ import org.jxen.engine.platform.E820Entry;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+import java.util.Arrays;
+import java.util.OptionalLong;
+import java.util.Random;
 
 /** Loading the gcc-built test guests in every image shape, and refusing malformed images with one-line reasons. */
 class PvhLoaderTest {
@@ -47,7 +50,7 @@ class PvhLoaderTest {
         ElfImage.Segment text = image.segments().getFirst();
         byte[] loaded = new byte[(int) text.fileSize()];
         MemorySegment.copy(ram.segment(), ValueLayout.JAVA_BYTE, text.physAddr(), loaded, 0, loaded.length);
-        byte[] expected = java.util.Arrays.copyOfRange(file, (int) text.fileOffset(), (int) (text.fileOffset() + text.fileSize()));
+        byte[] expected = Arrays.copyOfRange(file, (int) text.fileOffset(), (int) (text.fileOffset() + text.fileSize()));
         assertArrayEquals(expected, loaded);
         assertTrue(text.memSize() >= text.fileSize() + 8192, "the BSS is part of the segment");
         for (long a = text.physAddr() + text.fileSize(); a < text.end(); a++)
@@ -81,7 +84,7 @@ class PvhLoaderTest {
     void malformedImagesAreRefusedWithAReason() throws Exception {
         byte[] good = guest("pvh-hello-64.elf");
         assertReason("neither an ELF image nor a bzImage", new byte[100]);
-        assertReason("not an ELF file", java.util.Arrays.copyOf(good, 20));
+        assertReason("not an ELF file", Arrays.copyOf(good, 20));
         assertReason("ELF machine 40 is not x86", patch16(good, 18, 40));
         assertReason("unknown ELF class 3", patch8(good, 4, 3));
         assertReason("not a little-endian", patch8(good, 5, 2));
@@ -99,7 +102,7 @@ class PvhLoaderTest {
     @Test
     void aSixtyFourBitImageNeedsThePvhNote() throws Exception {
         byte[] noNote = withNoteType(guest("pvh-hello-64.elf"), 99);
-        assertEquals(java.util.OptionalLong.empty(), ElfImage.parse(noNote).pvhEntry());
+        assertEquals(OptionalLong.empty(), ElfImage.parse(noNote).pvhEntry());
         assertReason("without a XEN_ELFNOTE_PHYS32_ENTRY note", noNote);
         // An i386 image without the note boots at e_entry.
         byte[] i386 = withNoteType(guest("pvh-hello-32.elf"), 99);
@@ -117,12 +120,12 @@ class PvhLoaderTest {
     void randomCorruptionNeverEscapesAsAnythingButAnImageException() throws Exception {
         byte[] good = guest("pvh-hello-64.elf");
         long seed = Long.getLong("jxen.loader.seed", System.nanoTime());
-        java.util.Random rnd = new java.util.Random(seed);
+        Random rnd = new Random(seed);
         for (int i = 0; i < 20_000; i++) {
             byte[] bad = good.clone();
             int flips = 1 + rnd.nextInt(8);
             for (int f = 0; f < flips; f++) bad[rnd.nextInt(Math.min(bad.length, 256))] = (byte) rnd.nextInt();
-            if (rnd.nextInt(8) == 0) bad = java.util.Arrays.copyOf(bad, rnd.nextInt(bad.length));
+            if (rnd.nextInt(8) == 0) bad = Arrays.copyOf(bad, rnd.nextInt(bad.length));
             try {
                 PvhLoader.load(bad, ram, layout, "");
             } catch (ImageException expected) {

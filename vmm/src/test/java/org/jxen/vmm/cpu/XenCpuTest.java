@@ -16,6 +16,8 @@ import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.TscScale;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
 
 /** The CPUID table, the hypercall page and the MSR rules a Xen guest sees. */
 class XenCpuTest {
@@ -45,7 +47,7 @@ class XenCpuTest {
             sig[4 + i] = (byte) (l[2] >>> (8 * i));
             sig[8 + i] = (byte) (l[3] >>> (8 * i));
         }
-        assertEquals("XenVMMXenVMM", new String(sig, java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals("XenVMMXenVMM", new String(sig, StandardCharsets.US_ASCII));
         assertEquals((XenVersion.MAJOR << 16) | XenVersion.MINOR, cpuid(0x4000_0001, 0)[0]);
         assertArrayEquals(new int[] {1, 0x4000_0000, 0, 0}, cpuid(0x4000_0002, 0), "one page, MSR 0x40000000");
         int[] hvm = cpuid(0x4000_0004, 0);
@@ -105,7 +107,7 @@ class XenCpuTest {
         GuestDomain guest = new GuestDomain(DomainConfig.of(1));
         XenMsrs msrs = new XenMsrs(ram, guest);
         assertEquals(XenMsrs.DONE, msrs.write(0x4000_0000, 0x3000, false));
-        assertEquals((byte) 0xB8, ram.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x3000));
+        assertEquals((byte) 0xB8, ram.segment().get(ValueLayout.JAVA_BYTE, 0x3000));
         assertEquals(GuestWidth.BITS_32, guest.shared().width(), "latched from a 32-bit writer");
         assertEquals(XenMsrs.DONE, msrs.write(0x4000_0000, 0x4000, true));
         assertEquals(GuestWidth.BITS_64, guest.shared().width());

@@ -20,6 +20,7 @@ import org.jxen.engine.platform.XenVersion;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.vmm.cpu.HypercallPage;
 import org.jxen.vmm.cpu.XenMsrs;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The vCPU exit handling on a kvm_run area filled as KVM fills it (no /dev/kvm needed): hypercalls through the
@@ -93,7 +94,7 @@ class ExitHandlerTest {
 
     @Test
     void pvclockIsRepublishedOnlyWhenSharedStateMoves() {
-        java.util.concurrent.atomic.AtomicInteger republished = new java.util.concurrent.atomic.AtomicInteger();
+        AtomicInteger republished = new AtomicInteger();
         handler.afterPlacement(republished::incrementAndGet);
         mode(true, true, 0);
         int[][] calls = {{Hypercall.XEN_VERSION, 0}, {Hypercall.MEMORY_OP, 7 /* add_to_physmap */},

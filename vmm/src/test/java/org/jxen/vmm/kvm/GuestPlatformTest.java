@@ -26,6 +26,13 @@ import org.jxen.engine.pvclock.PvClock;
 import org.jxen.engine.pvclock.TscScale;
 import org.jxen.vmm.backend.ConsoleBackend;
 import org.jxen.vmm.boot.GuestLayout;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.Random;
+import org.jxen.engine.memory.GuestRegion;
+import org.jxen.engine.platform.VcpuHvmContext;
 
 /**
  * The whole domain without KVM: {@link GuestPlatform} as {@code jxen run} builds it, driven through each vCPU's real
@@ -58,7 +65,7 @@ class GuestPlatformTest {
     private GuestPlatform platformOver(GuestMemory memory, GuestPlatform.Saved saved) {
         VcpuLifecycle lc = new VcpuLifecycle() {
             @Override
-            public void start(int vcpu, org.jxen.engine.platform.VcpuHvmContext context) {
+            public void start(int vcpu, VcpuHvmContext context) {
                 lifecycle.add("start " + vcpu + " at 0x" + Long.toHexString(context.rip()) + (context.longMode() ? " 64-bit" : " 32-bit"));
             }
 
@@ -77,13 +84,13 @@ class GuestPlatformTest {
                             syncedConsole(), new ByteArrayInputStream(new byte[0]))
                     : GuestPlatform.restore(saved, memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0,
                             gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]));
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
-    private java.io.OutputStream syncedConsole() {
-        return new java.io.OutputStream() {
+    private OutputStream syncedConsole() {
+        return new OutputStream() {
             @Override
             public void write(int b) {
                 synchronized (console) {
@@ -296,7 +303,7 @@ class GuestPlatformTest {
     }
 
     /** Writes one request (header and payload) into a XenStore ring as a guest does, and publishes it (req_prod). */
-    private static void putXenstoreRequest(org.jxen.engine.memory.GuestRegion ring, int type, int reqId, String payload) {
+    private static void putXenstoreRequest(GuestRegion ring, int type, int reqId, String payload) {
         byte[] body = payload.getBytes(StandardCharsets.US_ASCII);
         int prod = ring.getIntVolatile(2052);
         int[] hdr = {type, reqId, 0, body.length};
@@ -376,26 +383,26 @@ class GuestPlatformTest {
         GuestPlatform.Saved saved = platform.save();
         GuestMemory copy = new GuestMemory(Arena.ofAuto().allocate(RAM, 4096));
         MemorySegment.copy(ram.segment(), 0, copy.segment(), 0, RAM);
-        java.util.Random r = new java.util.Random(5);
+        Random r = new Random(5);
         for (int cut = 0; cut < saved.devices().length; cut += 1 + saved.devices().length / 60) {
-            var damaged = new GuestPlatform.Saved(saved.snapshot(), java.util.Arrays.copyOf(saved.devices(), cut));
-            assertThrows(java.io.IOException.class, () -> restoreOver(copy, damaged), "devices cut at " + cut);
+            var damaged = new GuestPlatform.Saved(saved.snapshot(), Arrays.copyOf(saved.devices(), cut));
+            assertThrows(IOException.class, () -> restoreOver(copy, damaged), "devices cut at " + cut);
         }
         for (int i = 0; i < 100; i++) {
             byte[] d = saved.devices().clone();
             d[r.nextInt(d.length)] ^= (byte) (1 + r.nextInt(255));
             try {
                 restoreOver(copy, new GuestPlatform.Saved(saved.snapshot(), d)).close();
-            } catch (java.io.IOException refused) {
+            } catch (IOException refused) {
                 assertFalse(refused.getMessage() == null || refused.getMessage().contains("\n"), "case " + i + ": " + refused);
             }
         }
     }
 
-    private GuestPlatform restoreOver(GuestMemory memory, GuestPlatform.Saved saved) throws java.io.IOException {
+    private GuestPlatform restoreOver(GuestMemory memory, GuestPlatform.Saved saved) throws IOException {
         try {
             return platformOver(memory, saved);
-        } catch (java.io.UncheckedIOException e) {
+        } catch (UncheckedIOException e) {
             throw e.getCause();
         }
     }
@@ -414,7 +421,7 @@ class GuestPlatformTest {
     }
 
     /** Writes {@code text} into a console ring's output as a guest does, and publishes it (out_prod). */
-    private static void putConsoleOutput(org.jxen.engine.memory.GuestRegion ring, String text) {
+    private static void putConsoleOutput(GuestRegion ring, String text) {
         byte[] b = text.getBytes(StandardCharsets.US_ASCII);
         int prod = ring.getIntVolatile(ConsoleBackend.OUT_PROD);
         for (int i = 0; i < b.length; i++) ring.putByte(ConsoleBackend.OUT + ((prod + i) & (ConsoleBackend.OUT_SIZE - 1)), b[i]);

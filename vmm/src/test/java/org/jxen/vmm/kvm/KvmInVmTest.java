@@ -38,7 +38,7 @@ class KvmInVmTest {
                 "-cp", System.getProperty("java.class.path"),
                 "-Djxen.guests=" + System.getProperty("jxen.guests"),
                 "-Djxen.linux.guest=" + System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"), InVmLauncher.class.getName()));
-        String only = System.getProperty("jxen.kvm.tests", ""); // e.g. org.jxen.vmm.kvm.XenDomainTest#someTest, for a quicker look
+        String only = System.getProperty("jxen.kvm.tests", ""); // e.g. XenDomainTest#someTest, for a quicker look
         cmd.addAll(only.isBlank() ? KVM_TESTS : List.of(only.split(",")));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("JXEN_KVM_VM_TIMEOUT", "3600"); // under TCG: the guest tests ~5 min, each Linux boot a few more

@@ -10,6 +10,9 @@ import java.util.concurrent.TimeUnit;
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.testing.EventFixture;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
 
 /**
  * The guest's side of the XenStore ring, as a guest driver writes it: requests into req[] then req_prod (release),
@@ -61,12 +64,12 @@ final class GuestXsClient {
         int prod = reqProd;
         for (byte b : chunk) ring.putByte(REQ + (reqProd++ & (RING_SIZE - 1)), b);
         ring.putIntRelease(REQ_PROD, reqProd);
-        java.lang.invoke.VarHandle.fullFence();
+        VarHandle.fullFence();
         if (prod - ring.getIntVolatile(REQ_CONS) <= 0) notifyBackend();
     }
 
     void notifyBackend() {
-        f.ram.segment().set(java.lang.foreign.ValueLayout.JAVA_INT, EventFixture.ARG_GPA, port);
+        f.ram.segment().set(ValueLayout.JAVA_INT, EventFixture.ARG_GPA, port);
         long rc = f.callRaw(EvtchnOp.SEND);
         if (rc != 0) throw new IllegalStateException("send " + rc);
     }
@@ -74,7 +77,7 @@ final class GuestXsClient {
     /** A reply or watch event: header fields and payload. */
     record Message(int type, int reqId, int txId, byte[] payload) {
         String text() {
-            return new String(payload, java.nio.charset.StandardCharsets.UTF_8);
+            return new String(payload, StandardCharsets.UTF_8);
         }
     }
 
@@ -117,7 +120,7 @@ final class GuestXsClient {
     /** One request, one reply (watch events that arrive first are skipped). */
     Message call(int type, int txId, String payload) throws InterruptedException {
         int reqId = 1000 + type;
-        put(type, reqId, txId, payload.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        put(type, reqId, txId, payload.getBytes(StandardCharsets.UTF_8));
         notifyBackend();
         while (true) {
             Message m = take();

@@ -15,6 +15,8 @@ import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.testing.EventFixture;
 import org.jxen.vmm.backend.XenEvtchnHandle;
+import java.util.Arrays;
+import java.util.concurrent.Semaphore;
 
 /** The XenStore backend through its ring in guest RAM and a real event channel (eventfd to the backend thread). */
 class XenStoreRingTest {
@@ -153,14 +155,14 @@ class XenStoreRingTest {
         int total = Integer.getInteger("jxen.xs.linuxstyle", 50_000);
         try (Setup s = setup()) {
             GuestXsClient g = s.guest();
-            java.util.concurrent.Semaphore window = new java.util.concurrent.Semaphore(16); // requests in flight
+            Semaphore window = new Semaphore(16); // requests in flight
             Thread writer = Thread.ofPlatform().start(() -> {
                 for (int i = 0; i < total; i++) {
                     byte[] m = XsConnection.message(WRITE, i, 0, ("data/k" + (i % 7) + "\0" + i).getBytes(StandardCharsets.UTF_8));
                     window.acquireUninterruptibly();
                     while (g.space() < m.length) Thread.onSpinWait();
-                    g.putLinuxStyle(java.util.Arrays.copyOfRange(m, 0, HEADER_SIZE));
-                    g.putLinuxStyle(java.util.Arrays.copyOfRange(m, HEADER_SIZE, m.length));
+                    g.putLinuxStyle(Arrays.copyOfRange(m, 0, HEADER_SIZE));
+                    g.putLinuxStyle(Arrays.copyOfRange(m, HEADER_SIZE, m.length));
                 }
             });
             for (int received = 0; received < total; received++) {
