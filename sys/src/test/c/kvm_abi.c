@@ -73,6 +73,7 @@ int main(void)
     S(kvm_xen_hvm_attr); O(kvm_xen_hvm_attr, u); S(kvm_xen_vcpu_attr); O(kvm_xen_vcpu_attr, u);
     C(KVM_XEN_ATTR_TYPE_LONG_MODE); C(KVM_XEN_ATTR_TYPE_SHARED_INFO); C(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR);
     C(KVM_XEN_ATTR_TYPE_EVTCHN); C(KVM_XEN_ATTR_TYPE_XEN_VERSION);
+    C(KVM_XEN_HVM_EVTCHN_SEND); S(kvm_irq_routing_xen_evtchn);
     C(KVM_XEN_EVTCHN_DEASSIGN); C(KVM_XEN_EVTCHN_UPDATE); C(KVM_XEN_EVTCHN_RESET);
     P("offsetof_kvm_xen_hvm_attr_evtchn_send_port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port));
     P("offsetof_kvm_xen_hvm_attr_evtchn_type", offsetof(struct kvm_xen_hvm_attr, u.evtchn.type));
