@@ -73,10 +73,9 @@ class GrantTableTest {
             assertEquals(INVALID_GFN, s.get(ValueLayout.JAVA_LONG_UNALIGNED, LIST + 8), "frame 1 not placed yet");
             assertEquals(2, table.frames());
             s.set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4, Integer.MAX_VALUE);
-            long t0 = System.nanoTime();
             assertEquals(0, op.handle(HypercallArgs.from64(20, GrantTableOp.SETUP_TABLE, ARG, 1, 0, 0), f.vmem));
-            assertEquals(GrantTableOp.GNTST_GENERAL_ERROR, s.get(ValueLayout.JAVA_SHORT_UNALIGNED, ARG + 8), "2^31 frames: refused, promptly");
-            assertTrue(System.nanoTime() - t0 < 100_000_000L);
+            assertEquals(GrantTableOp.GNTST_GENERAL_ERROR, s.get(ValueLayout.JAVA_SHORT_UNALIGNED, ARG + 8), "2^31 frames: refused");
+            assertEquals(2, table.frames(), "and the table did not grow");
             s.set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 4, 1);
             s.set(ValueLayout.JAVA_LONG_UNALIGNED, ARG + 16, -8L);
             assertEquals(-Errno.EFAULT, op.handle(HypercallArgs.from64(20, GrantTableOp.SETUP_TABLE, ARG, 1, 0, 0), f.vmem), "bad frame list");

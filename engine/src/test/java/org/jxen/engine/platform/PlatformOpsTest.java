@@ -109,14 +109,14 @@ class PlatformOpsTest {
             Thread.sleep(50);
             assertFalse(polling.isDone());
             f.ports.send(b); // masked: no upcall, but the poller wakes
-            assertEquals(0, polling.get(5, TimeUnit.SECONDS));
+            assertEquals(0, polling.get(60, TimeUnit.SECONDS));
             assertFalse(f.upcallPending(1));
 
             f.clearPendingBit(b);
             CompletableFuture<Long> polling2 = CompletableFuture.supplyAsync(() -> poll(f, sched, vcpus[1], 0, b));
             Thread.sleep(50);
             f.ports.send(c); // another port's upcall wakes it too
-            assertEquals(0, polling2.get(5, TimeUnit.SECONDS));
+            assertEquals(0, polling2.get(60, TimeUnit.SECONDS));
 
             assertEquals(-Errno.EINVAL, poll(f, sched, vcpus[2], 0, new int[129]), "at most 128 ports");
             assertEquals(-Errno.EINVAL, poll(f, sched, vcpus[2], 0, 5000), "a port beyond the ABI's limit");
@@ -139,7 +139,7 @@ class PlatformOpsTest {
             Thread.sleep(50);
             assertFalse(blocked.isDone());
             f.ports.send(p);
-            assertEquals(0, blocked.get(5, TimeUnit.SECONDS));
+            assertEquals(0, blocked.get(60, TimeUnit.SECONDS));
             assertEquals(0, sched.handle(vcpus[0], HypercallArgs.from64(29, SchedOp.BLOCK, 0, 0, 0, 0), f.vmem),
                     "upcall still pending: no sleep");
             f.ram.segment().set(ValueLayout.JAVA_INT_UNALIGNED, ARG, 3);
@@ -280,9 +280,8 @@ class PlatformOpsTest {
             f.ram.segment().asSlice(0x3000, text.length).copyFrom(MemorySegment.ofArray(text));
             assertEquals(0, op.handle(HypercallArgs.from64(18, ConsoleIo.WRITE, text.length, 0x3000, 0, 0), f.vmem));
             assertArrayEquals(text, out.toByteArray());
-            long t0 = System.nanoTime();
             assertEquals(-Errno.EFAULT, op.handle(HypercallArgs.from64(18, ConsoleIo.WRITE, 0xFFFF_FFFFL, EventFixture.RAM_SIZE - 100, 0, 0), f.vmem));
-            assertTrue(System.nanoTime() - t0 < 1_000_000_000L, "a 4 GiB count fails promptly at the end of RAM");
+            assertEquals(text.length, out.size(), "a 4 GiB count ends at the first chunk that leaves RAM, writing nothing more");
             assertEquals(-Errno.EPERM, op.handle(HypercallArgs.from64(18, ConsoleIo.READ, 10, 0x3000, 0, 0), f.vmem));
         }
     }

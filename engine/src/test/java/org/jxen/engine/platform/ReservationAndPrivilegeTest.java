@@ -73,8 +73,7 @@ class ReservationAndPrivilegeTest {
     }
 
     @Test
-    void hostileReservationsAreErrnosOrZeroAndPrompt() {
-        long t0 = System.nanoTime();
+    void hostileReservationsAreErrnosOrZeroAndBoundedPerCall() {
         assertEquals(0, reservation(MemoryOp.DECREASE_RESERVATION, EventFixture.RAM_SIZE, 1L << 31, 0, 0, DOMID_SELF), "list past RAM: nothing done");
         assertEquals(0, reservation(MemoryOp.DECREASE_RESERVATION, -8, 1L << 62, 0, 0, DOMID_SELF), "list beyond RAM");
         assertEquals(0, reservation(MemoryOp.DECREASE_RESERVATION, LIST, 1, 10, 0, DOMID_SELF, 0), "order above the domU limit");
@@ -116,7 +115,6 @@ class ReservationAndPrivilegeTest {
         long took = System.nanoTime() - t1;
         assertEquals(MemoryOp.MAX_EXTENTS_PER_CALL, done, "bounded per call; the guest goes on from there");
         System.out.printf("populate_physmap over a 2^40-extent list: %d extents in one call, %.0f ms%n", done, took / 1e6);
-        assertTrue(System.nanoTime() - t0 < 30_000_000_000L);
         assertTrue(released.isEmpty());
     }
 

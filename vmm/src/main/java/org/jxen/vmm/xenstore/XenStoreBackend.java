@@ -130,7 +130,13 @@ public final class XenStoreBackend implements AutoCloseable {
             progress = true;
             VarHandle.fullFence();
         }
-        progress |= writeResponses();
+        // Likewise after publishing rsp_prod with output left over: the guest may have drained the ring meanwhile
+        // and, with a stale producer index, not notified us (Linux re-reads it; a guest need not).
+        while (writeResponses()) {
+            progress = true;
+            if (output.isEmpty()) break;
+            VarHandle.fullFence();
+        }
         if (progress) xce.notify(port);
     }
 

@@ -5,6 +5,7 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectMetho
 
 import java.io.PrintWriter;
 import java.lang.reflect.Method;
+import java.util.List;
 
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
@@ -15,6 +16,8 @@ import org.junit.platform.launcher.listeners.TestExecutionSummary;
 
 /** Runs the named test classes with the JUnit Platform inside the KVM VM; prints a summary; exit 0 if none failed. */
 public final class InVmLauncher {
+    private static final int DETAIL_LINES = 45;
+
     private InVmLauncher() {}
 
     public static void main(String[] classes) {
@@ -41,10 +44,14 @@ public final class InVmLauncher {
         TestExecutionSummary summary = listener.getSummary();
         PrintWriter out = new PrintWriter(System.out, true);
         summary.printFailuresTo(out, 20);
-        // One line per failure, for the host side to put first in its report (the full output can be long).
-        for (TestExecutionSummary.Failure f : summary.getFailures())
+        // One line per failure and the start of its message (a Linux guest's failure carries its console's tail), for
+        // the host side to put first in its report: the full output can be long, and a CI report shows only its end.
+        for (TestExecutionSummary.Failure f : summary.getFailures()) {
+            List<String> message = String.valueOf(f.getException()).lines().limit(DETAIL_LINES + 1).toList();
             out.printf("in-vm failed: %s (%s): %s%n", f.getTestIdentifier().getLegacyReportingName(), f.getTestIdentifier().getDisplayName(),
-                    String.valueOf(f.getException()).lines().findFirst().orElse(""));
+                    message.isEmpty() ? "" : message.getFirst());
+            for (String line : message.subList(Math.min(1, message.size()), message.size())) out.println("in-vm detail: " + line);
+        }
         out.printf("in-vm: %d tests, %d succeeded, %d failed, %d skipped%n", summary.getTestsFoundCount(),
                 summary.getTestsSucceededCount(), summary.getTotalFailureCount(), summary.getTestsSkippedCount());
         System.exit(summary.getTotalFailureCount() == 0 ? 0 : 1);

@@ -51,7 +51,7 @@ class KvmInVmTest {
         Matcher m = Pattern.compile("in-vm: (\\d+) tests, (\\d+) succeeded, (\\d+) failed, (\\d+) skipped").matcher(out);
         assertTrue(m.find(), "no test summary from inside the VM:\n" + out);
         assertEquals(0, Integer.parseInt(m.group(3)), () -> "failures inside the VM:\n"
-                + out.lines().filter(l -> l.startsWith("in-vm failed: ")).collect(Collectors.joining("\n"))
+                + out.lines().filter(l -> l.startsWith("in-vm failed: ") || l.startsWith("in-vm detail: ")).collect(Collectors.joining("\n"))
                 + "\n(the whole output is above the summary)");
         // Every test must have run inside the VM except the two about something the VM has (aborted there): a missing
         // /dev/kvm, and a KVM without Xen support (the VM's Debian 6.12 KVM has it).

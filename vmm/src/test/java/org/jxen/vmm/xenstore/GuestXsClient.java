@@ -81,9 +81,9 @@ final class GuestXsClient {
         }
     }
 
-    /** Takes the next whole message, waiting (for upcalls) up to 5 s. */
+    /** Takes the next whole message, waiting for upcalls; a reply missing for a minute is a lost one. */
     Message take() throws InterruptedException {
-        long deadline = System.nanoTime() + 5_000_000_000L;
+        long deadline = System.nanoTime() + 60_000_000_000L;
         while (true) {
             // Acknowledge first, then look: a reply that lands after the look raises a new upcall.
             f.acknowledge(0);
@@ -91,7 +91,7 @@ final class GuestXsClient {
             Message m = poll();
             if (m != null) return m;
             long left = deadline - System.nanoTime();
-            if (left <= 0 || !upcalls.tryAcquire(left, TimeUnit.NANOSECONDS)) throw new IllegalStateException("no reply within 5 s");
+            if (left <= 0 || !upcalls.tryAcquire(left, TimeUnit.NANOSECONDS)) throw new IllegalStateException("no reply within 60 s");
         }
     }
 
@@ -106,8 +106,11 @@ final class GuestXsClient {
         int before = rspCons;
         rspCons += HEADER_SIZE + len;
         ring.putIntRelease(RSP_CONS, rspCons);
-        // As Linux's xb_read: tell the backend only if the ring was full (it may be waiting for room).
-        if (prod - before >= RING_SIZE) notifyBackend();
+        VarHandle.fullFence();
+        // As Linux's xb_read (drivers/xen/xenbus/xenbus_comms.c): publish rsp_cons, then read rsp_prod *again* and tell
+        // the backend if the ring was full. The producer index read above may be stale: a backend that filled the ring
+        // meanwhile waits for room, and only a fresh read sees that it did.
+        if (ring.getIntVolatile(RSP_PROD) - before >= RING_SIZE) notifyBackend();
         return new Message(type, req, tx, payload);
     }
 
