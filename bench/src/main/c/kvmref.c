@@ -2,7 +2,8 @@
  * The minimal C KVM VMM that jxen's KVM rows are measured against (jxen bench: hypercall-rtt, raise-to-upcall,
  * send-to-backend, ipi-pingpong). It runs bench_bare.c on two vCPUs with the in-kernel irqchip, as jxen runs
  * bench_xen.c, and does the least a VMM can: a bare exit answered with nothing, KVM_SIGNAL_MSI into a halted vCPU,
- * an eventfd written from the vCPU thread and read by a backend thread, LAPIC IPIs that never leave the kernel.
+ * an eventfd written from the vCPU thread and read by a backend thread, LAPIC IPIs that never leave the kernel, and
+ * an irqfd (an eventfd whose GSI KVM routes as an MSI) for a backend's notify.
  * Registers come through kvm_run's synced area (as jxen reads them), time from CLOCK_MONOTONIC (System.nanoTime).
  * Loaded into the jxen bench process with the other C references; one VM at a time.
  */
@@ -30,7 +31,9 @@
 #define V_DOORBELL 0xF3
 #define V_RAISE 0xF6
 
-static int kvm = -1, vm = -1, efd = -1;
+#define IRQFD_GSI 24 /* above the in-kernel IOAPIC's pins */
+
+static int kvm = -1, vm = -1, efd = -1, irqfd = -1;
 static uint8_t *ram;
 static int vcpu_fd[2] = {-1, -1};
 static struct kvm_run *runs[2];
@@ -232,7 +235,16 @@ int kvmref_open(const char *guest)
     tsc_khz = ioctl(vcpu_fd[0], KVM_GET_TSC_KHZ, 0);
     if (tsc_khz <= 0)
         goto fail;
-    if ((efd = eventfd(0, EFD_CLOEXEC)) < 0)
+    if ((efd = eventfd(0, EFD_CLOEXEC)) < 0 || (irqfd = eventfd(0, EFD_CLOEXEC)) < 0)
+        goto fail;
+    /* CMD_NOTIFY: the irqfd's GSI as an MSI to vCPU 0 (the table replaces KVM's default one, which the guest does not use) */
+    struct {
+        struct kvm_irq_routing table;
+        struct kvm_irq_routing_entry entry;
+    } routing = {.table = {.nr = 1}, .entry = {.gsi = IRQFD_GSI, .type = KVM_IRQ_ROUTING_MSI,
+                                                .u.msi = {.address_lo = 0xFEE00000u, .data = V_RAISE}}};
+    struct kvm_irqfd assign = {.fd = (uint32_t)irqfd, .gsi = IRQFD_GSI};
+    if (ioctl(vm, KVM_SET_GSI_ROUTING, &routing) < 0 || ioctl(vm, KVM_IRQFD, &assign) < 0)
         goto fail;
     struct sigaction sa = {0};
     struct sigaction old;
@@ -288,14 +300,15 @@ int kvmref_run(int cmd, long iters, int64_t *samples, long settle_ns)
     __atomic_store_n(&m->seq, m->seq + 1, __ATOMIC_SEQ_CST);
     if (msi(0, V_DOORBELL) < 0)
         return -errno;
-    if (cmd == CMD_RAISE) {
+    if (cmd == CMD_RAISE || cmd == CMD_NOTIFY) {
         for (long i = 0; i < iters; i++) {
             if (await(&armed) < 0)
                 return -ETIMEDOUT;
             struct timespec settle = {0, settle_ns};
             nanosleep(&settle, NULL);
             int64_t t0 = now_ns();
-            if (msi(0, V_RAISE) < 0)
+            uint64_t one = 1;
+            if (cmd == CMD_RAISE ? msi(0, V_RAISE) < 0 : write(irqfd, &one, sizeof one) != sizeof one)
                 return -errno;
             if (await(&stamped) < 0)
                 return -ETIMEDOUT;
@@ -341,13 +354,15 @@ void kvmref_close(void)
     }
     if (efd >= 0)
         close(efd);
+    if (irqfd >= 0)
+        close(irqfd); /* closing it deassigns it (with the VM closed just below) */
     if (vm >= 0)
         close(vm);
     if (kvm >= 0)
         close(kvm);
     if (ram)
         munmap(ram, RAM_SIZE);
-    efd = vm = kvm = -1;
+    efd = irqfd = vm = kvm = -1;
     ram = NULL;
     mbox_gpa = 0;
 }

@@ -17,6 +17,7 @@
 #define CMD_RAISE 2    /* host-timed: host raise -> upcall handler ran -> PORT_STAMP */
 #define CMD_BACKEND 3  /* host-timed: PORT_STAMP -> send -> the backend thread wakes on its eventfd */
 #define CMD_PINGPONG 4 /* guest-timed: vCPU 0 -> IPI -> vCPU 1 -> IPI -> vCPU 0 */
+#define CMD_NOTIFY 5   /* host-timed: a backend's notify (jxen: on the backend's channel; C VMM: an irqfd) -> upcall -> PORT_STAMP */
 
 #define MAX_SAMPLES 20000
 /* bench_xen.c's ports in arg[]: the doorbell, the host's raise, the masked IPI for CMD_RTT, the backend's channel */

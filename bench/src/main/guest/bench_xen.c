@@ -36,6 +36,11 @@ static void run(u32 cmd, u32 iters)
             outl(PORT_ARMED, i);
             HALT_UNTIL(events_seen[raise] != before);
             outl(PORT_STAMP, i);
+        } else if (cmd == CMD_NOTIFY) {
+            u32 before = events_seen[backend];
+            outl(PORT_ARMED, i);
+            HALT_UNTIL(events_seen[backend] != before);
+            outl(PORT_STAMP, i);
         } else if (cmd == CMD_BACKEND) {
             u32 before = events_seen[backend];
             outl(PORT_STAMP, i);

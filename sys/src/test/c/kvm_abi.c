@@ -83,6 +83,9 @@ int main(void)
     P("offsetof_kvm_xen_hvm_attr_evtchn_priority", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.port.priority));
     P("offsetof_kvm_xen_hvm_attr_evtchn_fd", offsetof(struct kvm_xen_hvm_attr, u.evtchn.deliver.eventfd.fd));
     C(KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL);
+    C(KVM_SET_GSI_ROUTING); C(KVM_IRQFD); C(KVM_IRQ_ROUTING_IRQCHIP); C(KVM_IRQ_ROUTING_XEN_EVTCHN);
+    C(KVM_IRQFD_FLAG_DEASSIGN); S(kvm_irq_routing); S(kvm_irq_routing_entry); O(kvm_irq_routing_entry, type);
+    O(kvm_irq_routing_entry, u); S(kvm_irqfd); O(kvm_irqfd, gsi); O(kvm_irqfd, flags);
     C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO); C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO); C(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR);
     C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID); C(KVM_XEN_VCPU_ATTR_TYPE_TIMER); C(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR);
     P("offsetof_kvm_run_regs", offsetof(struct kvm_run, s.regs.regs));

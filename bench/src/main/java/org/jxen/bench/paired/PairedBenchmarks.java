@@ -64,7 +64,7 @@ public final class PairedBenchmarks {
         record KvmRow(String name, int cmd, Double target) {}
         List<KvmRow> kvmRows = List.of(new KvmRow("hypercall-rtt", GuestCommands.CMD_RTT, 1.10),
                 new KvmRow("raise-to-upcall", GuestCommands.CMD_RAISE, 1.10), new KvmRow("send-to-backend", GuestCommands.CMD_BACKEND, 1.15),
-                new KvmRow("ipi-pingpong", GuestCommands.CMD_PINGPONG, null));
+                new KvmRow("ipi-pingpong", GuestCommands.CMD_PINGPONG, null), new KvmRow("notify-to-upcall", GuestCommands.CMD_NOTIFY, null));
         boolean kvm = Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm"));
         boolean xen = kvm && kvmHasXenSupport();
         for (KvmRow row : kvmRows) {

@@ -30,6 +30,7 @@ public final class PortManager {
     private final Lock read = lock.readLock();
     private final Lock write = lock.writeLock();
     private volatile PortObserver observer = PortObserver.NONE;
+    private volatile InboundRoutes inbound = InboundRoutes.NONE;
 
     public PortManager(GuestDomain guest, BackendDomain backend) {
         if (guest.domid() == backend.domid()) throw new IllegalArgumentException("guest and backend share a domid");
@@ -47,6 +48,11 @@ public final class PortManager {
 
     public void setObserver(PortObserver observer) {
         this.observer = observer;
+    }
+
+    /** Backend notifies go through {@code path} where it carries them (kvm mode's irqfds), else the engine raises. */
+    public void setInboundRoutes(InboundRoutes path) {
+        this.inbound = path;
     }
 
     /** Computes {@code action} with the port table frozen (no bind, close or reset meanwhile). */
@@ -452,6 +458,7 @@ public final class PortManager {
     public int backendNotify(int backendPort) {
         read.lock();
         try {
+            if (inbound.notify(backendPort)) return 0;
             return sendLocked(backend, backendPort);
         } finally {
             read.unlock();

@@ -6,6 +6,7 @@ import java.util.List;
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.evtchn.Binding;
 import org.jxen.engine.evtchn.Channel;
+import org.jxen.engine.evtchn.InboundRoutes;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.engine.evtchn.PortObserver;
 
@@ -23,6 +24,7 @@ public final class RouteSync implements PortObserver {
     private final PortManager ports;
     private final RouteTable routes;
     private final BackendSignals signals;
+    private InboundRoutes inbound = InboundRoutes.NONE;
 
     private RouteSync(PortManager ports, RouteTable routes, BackendSignals signals) {
         this.ports = ports;
@@ -47,8 +49,21 @@ public final class RouteSync implements PortObserver {
         return sync;
     }
 
+    /**
+     * From now on also keeps {@code inbound} in step (the backend → guest direction: which guest port, on which vCPU,
+     * each backend port notifies), starting with the ports bound now; the port manager then notifies through it.
+     */
+    public void carryInbound(InboundRoutes inbound) {
+        ports.withWriteLock(() -> {
+            this.inbound = inbound;
+            for (int p = 1; p < ports.validPorts(); p++) inboundChanged(p, ports.channel(p));
+            ports.setInboundRoutes(inbound);
+        });
+    }
+
     @Override
     public void changed(int port, Channel channel) {
+        inboundChanged(port, channel);
         refresh(port, channel);
         if (channel.binding() instanceof Binding.Interdomain i && i.remoteDomid() == ports.guest().domid()) {
             refresh(i.remotePort(), ports.channel(i.remotePort())); // its route targets us, on our vCPU
@@ -57,11 +72,18 @@ public final class RouteSync implements PortObserver {
 
     @Override
     public void closing(int port) {
+        inbound.unrouted(port);
         routes.deassign(port);
         if (ports.channel(port).binding() instanceof Binding.Interdomain i && i.remotePort() != port
                 && i.remoteDomid() == ports.guest().domid()) {
             routes.deassign(i.remotePort()); // the peer's route delivers to this port
         }
+    }
+
+    private void inboundChanged(int port, Channel channel) {
+        if (channel.binding() instanceof Binding.Interdomain i && i.remoteDomid() == ports.backend().domid())
+            inbound.routed(port, i.remotePort(), channel.vcpu());
+        else inbound.unrouted(port);
     }
 
     private void backendSignalChanged(int backendPort) {

@@ -66,6 +66,7 @@ public final class EventFixture implements AutoCloseable {
     public FifoControl fifoControl;
     public FastPath fastPath;
     public BackendSignals backendSignals;
+    public RouteSync routeSync;
     public final AtomicInteger openSignalRefs = new AtomicInteger();
 
     public EventFixture(GuestWidth width, DomainConfig config) {
@@ -95,7 +96,7 @@ public final class EventFixture implements AutoCloseable {
         routes = new RouteTable(() -> guest.abi().portLimit(), guest.vcpuCount(), ReaderSlots.global());
         fastPath = new FastPath(guest, routes);
         backendSignals = new BackendSignals();
-        RouteSync.install(ports, routes, backendSignals);
+        routeSync = RouteSync.install(ports, routes, backendSignals);
         op.setFastPath(fastPath);
         // -Djxen.test.noGracePeriod=true shows what the grace period prevents (FifoConcurrentDeliveryTest then fails).
         if (!Boolean.getBoolean("jxen.test.noGracePeriod")) fifoControl.setGracePeriod(routes.readers()::synchronize);

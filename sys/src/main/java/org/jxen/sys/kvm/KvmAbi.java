@@ -183,6 +183,23 @@ public final class KvmAbi {
     public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_VCPU = 24;
     public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_PRIORITY = 28;
     public static final int OFFSETOF_KVM_XEN_HVM_ATTR_EVTCHN_FD = 24;
+    /**
+     * GSI routing and irqfds (api.rst "KVM_SET_GSI_ROUTING", "KVM_IRQFD"): struct kvm_irq_routing {nr, flags,
+     * entries[]}, each entry {gsi, type, flags, pad, union u (32 bytes)}; an irqchip entry's u is {irqchip, pin}, a Xen
+     * one's is kvm_irq_routing_xen_evtchn {port, vcpu, priority}. struct kvm_irqfd {fd, gsi, flags, resamplefd, pad}.
+     */
+    public static final long KVM_SET_GSI_ROUTING = 0x4008AE6AL;
+    public static final long KVM_IRQFD = 0x4020AE76L;
+    public static final int KVM_IRQ_ROUTING_IRQCHIP = 1;
+    public static final int KVM_IRQ_ROUTING_XEN_EVTCHN = 5;
+    public static final int KVM_IRQFD_FLAG_DEASSIGN = 1;
+    public static final int SIZEOF_KVM_IRQ_ROUTING = 8;
+    public static final int SIZEOF_KVM_IRQ_ROUTING_ENTRY = 48;
+    public static final int OFFSETOF_KVM_IRQ_ROUTING_ENTRY_TYPE = 4;
+    public static final int OFFSETOF_KVM_IRQ_ROUTING_ENTRY_U = 16;
+    public static final int SIZEOF_KVM_IRQFD = 32;
+    public static final int OFFSETOF_KVM_IRQFD_GSI = 4;
+    public static final int OFFSETOF_KVM_IRQFD_FLAGS = 8;
     /** The only priority KVM's event delivery takes: 2-level (KVM does not do FIFO). */
     public static final long KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL = 0xFFFFFFFFL;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO = 0x0;

@@ -5,6 +5,7 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
@@ -161,6 +162,51 @@ public final class KvmVm implements AutoCloseable {
             e.set(ValueLayout.JAVA_INT, 4, vcpu);
             e.set(ValueLayout.JAVA_INT, 8, (int) KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL);
             return Math.min(call(KVM_XEN_HVM_EVTCHN_SEND, e, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
+    /**
+     * KVM_SET_GSI_ROUTING: the VM's whole routing table becomes {@code routes} (it replaces KVM's default one, so a
+     * caller that keeps the in-kernel PIC and IOAPIC reachable lists their pins too). Returns after every interrupt in
+     * flight used the old table (KVM waits out its readers). 0 or -errno.
+     */
+    public int setGsiRouting(List<GsiRoute> routes) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment table = a.allocate(SIZEOF_KVM_IRQ_ROUTING + (long) routes.size() * SIZEOF_KVM_IRQ_ROUTING_ENTRY, 8);
+            table.set(ValueLayout.JAVA_INT, 0, routes.size());
+            for (int i = 0; i < routes.size(); i++) {
+                MemorySegment e = table.asSlice(SIZEOF_KVM_IRQ_ROUTING + (long) i * SIZEOF_KVM_IRQ_ROUTING_ENTRY, SIZEOF_KVM_IRQ_ROUTING_ENTRY);
+                MemorySegment u = e.asSlice(OFFSETOF_KVM_IRQ_ROUTING_ENTRY_U);
+                e.set(ValueLayout.JAVA_INT, 0, routes.get(i).gsi());
+                switch (routes.get(i)) {
+                    case GsiRoute.Irqchip c -> {
+                        e.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_IRQ_ROUTING_ENTRY_TYPE, KVM_IRQ_ROUTING_IRQCHIP);
+                        u.set(ValueLayout.JAVA_INT, 0, c.chip());
+                        u.set(ValueLayout.JAVA_INT, 4, c.pin());
+                    }
+                    case GsiRoute.XenEvtchn x -> {
+                        e.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_IRQ_ROUTING_ENTRY_TYPE, KVM_IRQ_ROUTING_XEN_EVTCHN);
+                        u.set(ValueLayout.JAVA_INT, 0, x.port());
+                        u.set(ValueLayout.JAVA_INT, 4, x.vcpu());
+                        u.set(ValueLayout.JAVA_INT, 8, (int) KVM_IRQ_ROUTING_XEN_EVTCHN_PRIO_2LEVEL);
+                    }
+                }
+            }
+            return Math.min(call(KVM_SET_GSI_ROUTING, table, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
+    /**
+     * KVM_IRQFD: every write to eventfd {@code eventFd} raises {@code gsi} inside KVM (assign), or no longer (deassign,
+     * which returns once an injection already started has finished). 0 or -errno.
+     */
+    public int irqfd(int eventFd, int gsi, boolean assign) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment arg = a.allocate(SIZEOF_KVM_IRQFD, 8);
+            arg.set(ValueLayout.JAVA_INT, 0, eventFd);
+            arg.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_IRQFD_GSI, gsi);
+            arg.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_IRQFD_FLAGS, assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN);
+            return Math.min(call(KVM_IRQFD, arg, Libc.errnoBuffer(a)), 0);
         }
     }
 

@@ -195,9 +195,11 @@ public final class GuestPlatform implements AutoCloseable {
             if (k != null) k.abiChecked(); // KVM's own senders too: its table empties when the ABI leaves 2-level
             KernelEventSend send = kernelSend;
             if (send != null) send.abiChecked(); // and jxen no longer raises through KVM (KVM does 2-level only)
+            KernelIrqfds irqfds = kernelIrqfds;
+            if (irqfds != null) irqfds.abiChecked(); // nor do backends' irqfds
         });
         signals = new BackendSignals();
-        RouteSync.install(ports, routes, signals);
+        routeSync = RouteSync.install(ports, routes, signals);
         evtchn.setFastPath(new FastPath(guest, routes));
         params = new HvmParams(vcpuCount);
         timers = new VcpuTimers(vcpuCount, systemTime, v -> ports.raiseVirq(v, Virq.TIMER));
@@ -310,6 +312,7 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("upcalls", upcallsRaised.sum());
                 m.put("hypercalls", hypercallsHandled());
                 m.put("ports-delivered-by-kvm", portsInKernel().cardinality()); // kvm mode's routes held in KVM's table
+                m.put("backend-notifies-by-irqfd", notifiesThroughIrqfds()); // kvm mode: backends' events KVM raised
                 m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
@@ -362,6 +365,22 @@ public final class GuestPlatform implements AutoCloseable {
         kernelSend = send;
         guest.setTwoLevelRaiser(send);
         send.install();
+    }
+
+    private RouteSync routeSync;
+    /** kvm mode, where KVM offers it: backends' notifies reach the guest through irqfds. */
+    private volatile KernelIrqfds kernelIrqfds;
+
+    /** kvm mode: backends' notifies go through irqfds KVM routes to the guest's ports (see {@link KernelIrqfds}). Before the guest runs. */
+    void notifyThroughKernel(KernelIrqfds irqfds) {
+        kernelIrqfds = irqfds;
+        routeSync.carryInbound(irqfds);
+    }
+
+    /** kvm mode: backend notifies delivered through an irqfd so far; 0 in user mode. */
+    long notifiesThroughIrqfds() {
+        KernelIrqfds k = kernelIrqfds;
+        return k == null ? 0 : k.delivered();
     }
 
     /** kvm mode: whether jxen has promised KVM that every event goes through it (KVM_XEN_HVM_CONFIG_EVTCHN_SEND). */
@@ -488,6 +507,8 @@ public final class GuestPlatform implements AutoCloseable {
             boolean all = true;
             for (PvBackend b : backends) all &= b.stop();
             stopped = all & devices.stop() & timers.stop(ThreadStop.JOIN_MILLIS);
+            KernelIrqfds irqfds = kernelIrqfds;
+            if (irqfds != null) irqfds.close(); // a backend that did not stop then notifies through the engine
         }
         return stopped;
     }

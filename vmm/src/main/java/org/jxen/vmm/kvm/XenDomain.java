@@ -206,6 +206,8 @@ public final class XenDomain implements AutoCloseable {
                 platform.mirrorRoutes(new KernelRoutes(vm, () -> guest.abi() instanceof TwoLevelAbi));
                 for (VcpuThread t : vcpus) t.recheckWhileBlocked();
                 kernel.sync(-1); // a restored guest's shared_info and vcpu_infos are placed already
+                if (KernelIrqfds.offered(kvm.checkExtension(KVM_CAP_XEN_HVM)))
+                    platform.notifyThroughKernel(new KernelIrqfds(vm, () -> guest.abi() instanceof TwoLevelAbi, kernel::sharedInfoKnown));
                 if (KernelEventSend.offered(kvm.checkExtension(KVM_CAP_XEN_HVM)))
                     platform.raiseThroughKernel(new KernelEventSend(vm, XenCpuid.HYPERCALL_MSR, () -> guest.abi() instanceof TwoLevelAbi,
                             kernel::sharedInfoKnown, v -> v < vcpus.size() ? vcpus.get(v) : null, v -> platform.params().upcallVector(v) != 0));

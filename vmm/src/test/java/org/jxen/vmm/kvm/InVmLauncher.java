@@ -29,8 +29,16 @@ public final class InVmLauncher {
                 else {
                     Class<?> k = Class.forName(c.substring(0, hash));
                     String name = c.substring(hash + 1);
-                    for (Method m : k.getDeclaredMethods())
-                        if (m.getName().equals(name)) request.selectors(selectMethod(k, m));
+                    boolean found = false;
+                    for (Method m : k.getDeclaredMethods()) {
+                        if (!m.getName().equals(name)) continue;
+                        request.selectors(selectMethod(k, m));
+                        found = true;
+                    }
+                    if (!found) {
+                        System.out.println("in-vm: no test method " + c);
+                        System.exit(2);
+                    }
                 }
             } catch (ClassNotFoundException e) {
                 System.out.println("in-vm: no test class " + c);

@@ -238,7 +238,7 @@ class XenDomainTest {
         assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
         ByteArrayOutputStream console = new ByteArrayOutputStream();
         RunOutcome o;
-        long handledByJxen;
+        long handledByJxen, byIrqfd;
         boolean promised;
         try (XenDomain d = XenDomain.create(config("pvh-direct-32.elf", console, RUN_LIMIT_SECONDS).withAccel(RunConfig.Accel.KVM))) {
             assertEquals(RunConfig.Accel.KVM, d.accel());
@@ -255,6 +255,7 @@ class XenDomainTest {
             }
             assertEquals(0, d.platform().hypercallBugs());
             handledByJxen = d.platform().hypercallsHandled();
+            byIrqfd = d.platform().notifiesThroughIrqfds();
         }
         String out = console.toString();
         System.out.println("pvh-direct-32.elf (kvm mode):\n" + out.strip());
@@ -269,6 +270,9 @@ class XenDomainTest {
         // The poll stage passed: KVM blocked the vCPU in SCHEDOP_poll (promised) and the host's event, raised through
         // KVM_XEN_HVM_EVTCHN_SEND, woke it; a raise written by jxen itself would have left it blocked.
         assertTrue(promised, "jxen promised KVM_XEN_HVM_CONFIG_EVTCHN_SEND while the guest used 2-level events");
+        // That event was the backend's notify: it went through an irqfd KVM routes to the guest's port (and the guest's
+        // own console lines, through jxen's console backend, the same way).
+        assertTrue(byIrqfd >= 1, "the backend's notify reached the guest through an irqfd: " + byIrqfd);
     }
 
     @Test
