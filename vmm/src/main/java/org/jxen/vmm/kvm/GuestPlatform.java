@@ -452,6 +452,11 @@ public final class GuestPlatform implements AutoCloseable {
         return hypercallBugs.sum();
     }
 
+    /** A report on a guest that stopped making progress (see {@link StallReport}). */
+    String stallReport() {
+        return StallReport.of(this, backends);
+    }
+
     public GuestDomain guest() {
         return guest;
     }

@@ -438,15 +438,27 @@ public final class XenDomain implements AutoCloseable {
                 stop.request(new RunOutcome(RunOutcome.GUEST_FAULT, "every vCPU halted with interrupts disabled: nothing can wake the guest"));
         }
         if (o == null) o = stop.outcome();
+        String report = null;
         if (o == null) {
+            report = platform.stallReport(); // before the stop: where the threads are while the guest is stuck
             stop.request(new RunOutcome(RunOutcome.TIMEOUT, "guest still running after " + config.timeout().toSeconds() + " s (--timeout)"));
             o = stop.outcome();
         }
         for (VcpuThread t : vcpus) t.join(ThreadStop.JOIN_MILLIS);
+        if (report != null && o.status() == RunOutcome.TIMEOUT) {
+            stallReport = report + "\n" + describeVcpus();
+            System.err.println("jxen: the guest made no end before --timeout; what jxen saw:\n" + stallReport);
+        }
         return o;
     }
 
     private volatile boolean closed;
+    private volatile String stallReport;
+
+    /** After a run that reached --timeout: jxen's threads, the guest's event state and its rings then; else null. */
+    public String stallReport() {
+        return stallReport;
+    }
 
     /**
      * Stops the domain and releases it in the order docs/ownership.md gives: the vCPU threads stop (each leaves

@@ -16,7 +16,7 @@ import org.junit.platform.launcher.listeners.TestExecutionSummary;
 
 /** Runs the named test classes with the JUnit Platform inside the KVM VM; prints a summary; exit 0 if none failed. */
 public final class InVmLauncher {
-    private static final int DETAIL_LINES = 45;
+    private static final int DETAIL_LINES = 150;
 
     private InVmLauncher() {}
 

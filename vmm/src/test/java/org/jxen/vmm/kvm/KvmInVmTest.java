@@ -37,7 +37,8 @@ class KvmInVmTest {
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xshare:auto",
                 "-cp", System.getProperty("java.class.path"),
                 "-Djxen.guests=" + System.getProperty("jxen.guests"),
-                "-Djxen.linux.guest=" + System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"), InVmLauncher.class.getName()));
+                "-Djxen.linux.guest=" + System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"),
+                "-Djxen.linux.timeout=" + System.getProperty("jxen.linux.timeout", "1500"), InVmLauncher.class.getName()));
         String only = System.getProperty("jxen.kvm.tests", ""); // e.g. XenDomainTest#someTest, for a quicker look
         cmd.addAll(only.isBlank() ? KVM_TESTS : List.of(only.split(",")));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);

@@ -53,7 +53,7 @@ class LinuxGuestTest {
     }
 
     private static RunConfig config(int vcpus, String cmdline, ByteArrayOutputStream console, ByteArrayOutputStream hypervisor, RunConfig.Accel accel) {
-        return new RunConfig(GUEST.resolve("vmlinuz"), 256L << 20, vcpus, cmdline, Duration.ofSeconds(1500), console,
+        return new RunConfig(GUEST.resolve("vmlinuz"), 256L << 20, vcpus, cmdline, Duration.ofSeconds(Long.getLong("jxen.linux.timeout", 1500)), console,
                 new ByteArrayInputStream(new byte[0]), hypervisor, accel, GUEST.resolve("initrd.gz"));
     }
 
@@ -78,10 +78,12 @@ class LinuxGuestTest {
         ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
         RunConfig config = config(vcpus, cmdline, console, hypervisor, RunConfig.Accel.KVM);
         RunOutcome o;
+        String stall;
         long bugs, xenstoreRequests, hypercalls, upcalls, byIrqfd;
         long t0 = System.nanoTime();
         try (XenDomain d = XenDomain.create(config)) {
             o = d.run();
+            stall = d.stallReport();
             bugs = d.platform().hypercallBugs();
             var counters = d.platform().controlTarget().counters();
             xenstoreRequests = ((Number) counters.get("xenstore-requests")).longValue();
@@ -93,7 +95,7 @@ class LinuxGuestTest {
         String out = console.toString(StandardCharsets.UTF_8);
         System.out.println(out);
         System.out.println(hypervisor.toString(StandardCharsets.UTF_8));
-        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "\n" + tail(out));
+        assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, stall));
         assertEquals(0, bugs, "jxen bugs in hypercalls");
         System.out.printf("what the guest used: %d hypercalls reached jxen (KVM answered the rest), %d XenStore requests, %d upcalls "
                 + "raised by jxen, %d backend notifies through irqfds; %.0f s from build to power-off%n", hypercalls, xenstoreRequests, upcalls,
@@ -135,15 +137,17 @@ class LinuxGuestTest {
         RunConfig config = config(1, "console=hvc0 jxen.disk", console, hypervisor, RunConfig.Accel.KVM)
                 .withDevices(List.of(new DiskSpec(xvda, false), new DiskSpec(xvdb, true)), List.of());
         RunOutcome o;
+        String stall;
         Object counters;
         try (XenDomain d = XenDomain.create(config)) {
             o = d.run();
+            stall = d.stallReport();
             counters = d.platform().controlTarget().counters();
         }
         String out = console.toString(StandardCharsets.UTF_8);
         System.out.println(out);
         System.out.println(counters);
-        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "\n" + tail(out));
+        assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, stall));
         assertTrue(out.contains("guest: xvda 65536 sectors ro 0"), tail(out));
         assertTrue(out.contains("guest: xvda mounted"), tail(out));
         assertTrue(out.contains("guest: xvda unmounted"), tail(out));
@@ -201,15 +205,18 @@ class LinuxGuestTest {
                 RunConfig config = config(1, "console=hvc0 jxen.net=" + guestIp + "/24," + hostIp, console, hypervisor, RunConfig.Accel.KVM)
                         .withDevices(List.of(), List.of(NetSpec.parse("tap=" + tap + ",mac=00:16:3e:5a:00:01")));
                 RunOutcome o;
+                String stall;
                 Object counters;
                 try (XenDomain d = XenDomain.create(config)) {
                     o = d.run();
+                    stall = d.stallReport();
+            stall = d.stallReport();
                     counters = d.platform().controlTarget().counters();
                 }
                 String out = console.toString(StandardCharsets.UTF_8);
                 System.out.println(out);
                 System.out.println(counters);
-                assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "\n" + tail(out));
+                assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, stall));
                 assertTrue(out.contains("guest: eth0 mac 00:16:3e:5a:00:01"), tail(out));
                 assertTrue(out.contains("guest: ping " + hostIp + " ok"), tail(out));
                 assertTrue(up.isDone() && sent.isDone(), "both transfers ended: " + tail(out));
@@ -244,6 +251,13 @@ class LinuxGuestTest {
     private static String line(String out, String prefix) {
         return out.lines().filter(l -> l.contains(prefix)).findFirst().map(l -> l.substring(l.indexOf(prefix) + prefix.length()))
                 .orElseThrow(() -> new AssertionError("no line " + prefix + "\n" + tail(out)));
+    }
+
+    /** Why a Linux run failed: its outcome, the console's last lines and, after a timeout, what jxen saw then. */
+    private static String failure(RunOutcome o, String console, String stall) {
+        List<String> lines = console.lines().toList();
+        String tail = String.join("\n", lines.subList(Math.max(0, lines.size() - 15), lines.size()));
+        return o.reason() + "\n" + tail + (stall == null ? "" : "\n" + stall);
     }
 
     /** The console's last lines, which say why a guest stopped (and which a CI report can still show). */

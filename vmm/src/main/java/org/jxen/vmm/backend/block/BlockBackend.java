@@ -305,7 +305,14 @@ public final class BlockBackend extends PvBackend {
         if (persistentGrants.get(m.ref()) != m) context.grants().unmap(m);
     }
 
+    @Override
+    public String ringState() {
+        SharedRing r = ring;
+        return r == null ? "" : "port " + port + ": " + r.describe();
+    }
+
     /** Requests served, requests answered with an error, bytes read and written. */
+    @Override
     public Map<String, Long> counters() {
         return Map.of("requests", requests.sum(), "errors", errors.sum(), "bytes-read", bytesRead.sum(), "bytes-written", bytesWritten.sum());
     }

@@ -357,6 +357,12 @@ public final class NetBackend extends PvBackend {
         }
     }
 
+    @Override
+    public String ringState() {
+        SharedRing t = tx, r = rx;
+        return t == null || r == null ? "" : "tx: " + t.describe() + "; rx: " + r.describe();
+    }
+
     /** Packets and bytes each way (tx: from the guest), and those refused or dropped. */
     @Override
     public Map<String, Long> counters() {

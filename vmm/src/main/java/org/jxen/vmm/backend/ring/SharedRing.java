@@ -76,6 +76,13 @@ public final class SharedRing {
         return n == BROKEN || n >= count;
     }
 
+    /** The shared and private indexes, for a report on a stalled guest (read from any thread: a snapshot). */
+    public String describe() {
+        GuestRegion h = pages[0];
+        return "req_prod " + h.getIntVolatile(REQ_PROD) + " req_cons " + reqCons + " req_event " + h.getIntVolatile(REQ_EVENT)
+                + " rsp_prod " + h.getIntVolatile(RSP_PROD) + " rsp_prod_pvt " + rspProdPvt + " rsp_event " + h.getIntVolatile(RSP_EVENT);
+    }
+
     /** The slot size the ring was attached with. */
     public int slotSize() {
         return slotSize;

@@ -96,6 +96,11 @@ public abstract class PvBackend implements AutoCloseable {
     /** The device's traffic, for the control socket's status. */
     public abstract Map<String, Long> counters();
 
+    /** The device's rings and port as they are now (a report on a stalled guest); empty while not connected. */
+    public String ringState() {
+        return "";
+    }
+
     public final boolean connected() {
         return connected;
     }
