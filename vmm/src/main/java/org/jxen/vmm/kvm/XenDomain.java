@@ -7,6 +7,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -22,6 +23,9 @@ import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.PageWalker;
+import org.jxen.engine.memory.PagingState;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
@@ -280,10 +284,23 @@ public final class XenDomain implements AutoCloseable {
             var v = t.kvmVcpu();
             var regs = ByteBuffer.wrap(v.getState(KvmVcpu.StateBlock.REGS)).order(ByteOrder.LITTLE_ENDIAN);
             var apic = ByteBuffer.wrap(v.getState(KvmVcpu.StateBlock.LAPIC)).order(ByteOrder.LITTLE_ENDIAN);
-            sb.append(String.format("vCPU %d: mp_state %d rip 0x%x rflags 0x%x irr %s isr %s%n", t.vcpu(), v.mpState(),
-                    regs.getLong(OFFSETOF_KVM_REGS_RIP), regs.getLong(OFFSETOF_KVM_REGS_RFLAGS), vectors(apic, 0x200), vectors(apic, 0x100)));
+            var sregs = ByteBuffer.wrap(v.getState(KvmVcpu.StateBlock.SREGS)).order(ByteOrder.LITTLE_ENDIAN);
+            long rsp = regs.getLong(OFFSETOF_KVM_REGS_RSP);
+            sb.append(String.format("vCPU %d: mp_state %d rip 0x%x rflags 0x%x rsp 0x%x irr %s isr %s%n  stack:%s%n", t.vcpu(), v.mpState(),
+                    regs.getLong(OFFSETOF_KVM_REGS_RIP), regs.getLong(OFFSETOF_KVM_REGS_RFLAGS), rsp, vectors(apic, 0x200), vectors(apic, 0x100),
+                    stackWords(new PagingState(sregs.getLong(OFFSETOF_KVM_SREGS_CR0), sregs.getLong(OFFSETOF_KVM_SREGS_CR3),
+                            sregs.getLong(OFFSETOF_KVM_SREGS_CR4), sregs.getLong(OFFSETOF_KVM_SREGS_EFER)), rsp)));
         }
         return sb.toString().strip();
+    }
+
+    /** The 96 words above a stopped vCPU's stack pointer, through its page tables (return addresses show its calls). */
+    private String stackWords(PagingState paging, long rsp) {
+        MemorySegment words = MemorySegment.ofArray(new long[96]);
+        if (new GuestVirtualMemory(ram, PageWalker.of(ram, paging)).read(rsp, words) != 0) return " (not readable)";
+        StringBuilder sb = new StringBuilder();
+        for (long w : words.toArray(ValueLayout.JAVA_LONG)) sb.append(' ').append(Long.toHexString(w));
+        return sb.toString();
     }
 
     /** The vectors set in a 256-bit APIC register (eight 32-bit words, 16 bytes apart). */
