@@ -294,12 +294,30 @@ public final class XenDomain implements AutoCloseable {
         return sb.toString().strip();
     }
 
-    /** The 96 words above a stopped vCPU's stack pointer, through its page tables (return addresses show its calls). */
+    /**
+     * What {@link #describeVcpus} adds when a stopped vCPU's stack holds a 64-bit kernel interrupt frame whose saved
+     * RFLAGS has IF clear under a vector entry's orig_ax of -1: an interrupt taken while interrupts were disabled,
+     * which no correct hypervisor and CPU deliver (docs/kvm-runtime.md, "Found by running guests").
+     */
+    public static final String INTERRUPT_WITH_IF_CLEAR = "an interrupt was delivered while the guest had interrupts disabled";
+    private static final long KERNEL_CS = 0x10, KERNEL_SS = 0x18, RFLAGS_IF = 0x200, KERNEL_TEXT = 0xFFFF_FFFF_8000_0000L;
+
+    /** The 192 words above a stopped vCPU's stack pointer, through its page tables (return addresses show its calls). */
     private String stackWords(PagingState paging, long rsp) {
-        MemorySegment words = MemorySegment.ofArray(new long[96]);
+        MemorySegment words = MemorySegment.ofArray(new long[192]);
         if (new GuestVirtualMemory(ram, PageWalker.of(ram, paging)).read(rsp, words) != 0) return " (not readable)";
+        long[] w = words.toArray(ValueLayout.JAVA_LONG);
         StringBuilder sb = new StringBuilder();
-        for (long w : words.toArray(ValueLayout.JAVA_LONG)) sb.append(' ').append(Long.toHexString(w));
+        for (long word : w) sb.append(' ').append(Long.toHexString(word));
+        // Linux's pt_regs ends orig_ax, rip, cs, rflags, rsp, ss; a vector entry stores orig_ax -1.
+        for (int i = 0; i + 5 < w.length; i++) {
+            if (w[i] == -1L && Long.compareUnsigned(w[i + 1], KERNEL_TEXT) >= 0 && w[i + 2] == KERNEL_CS && (w[i + 3] & RFLAGS_IF) == 0
+                    && (w[i + 3] & 2) != 0 && w[i + 4] < 0 && w[i + 5] == KERNEL_SS) {
+                sb.append(String.format("%n  an interrupt frame at rsp+0x%x saved rip 0x%x rflags 0x%x: %s", 8L * (i + 1), w[i + 1], w[i + 3],
+                        INTERRUPT_WITH_IF_CLEAR));
+                break;
+            }
+        }
         return sb.toString();
     }
 

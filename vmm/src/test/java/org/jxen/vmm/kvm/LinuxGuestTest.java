@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 
@@ -53,7 +54,7 @@ class LinuxGuestTest {
     }
 
     private static RunConfig config(int vcpus, String cmdline, ByteArrayOutputStream console, ByteArrayOutputStream hypervisor, RunConfig.Accel accel) {
-        return new RunConfig(GUEST.resolve("vmlinuz"), 256L << 20, vcpus, cmdline, Duration.ofSeconds(Long.getLong("jxen.linux.timeout", 1500)), console,
+        return new RunConfig(GUEST.resolve("vmlinuz"), 256L << 20, vcpus, cmdline, Duration.ofSeconds(Long.getLong("jxen.linux.timeout", 600)), console,
                 new ByteArrayInputStream(new byte[0]), hypervisor, accel, GUEST.resolve("initrd.gz"));
     }
 
@@ -77,20 +78,12 @@ class LinuxGuestTest {
                 "this KVM has no Xen support (KVM_CAP_XEN_HVM), which Linux's VMCALL/VMMCALL hypercalls need: the Linux guest runs inside tools/kvm-vm");
         ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
         RunConfig config = config(vcpus, cmdline, console, hypervisor, RunConfig.Accel.KVM);
-        RunOutcome o;
-        String stall;
-        long bugs, xenstoreRequests, hypercalls, upcalls, byIrqfd;
         long t0 = System.nanoTime();
-        try (XenDomain d = XenDomain.create(config)) {
-            o = d.run();
-            stall = d.stallReport();
-            bugs = d.platform().hypercallBugs();
-            var counters = d.platform().controlTarget().counters();
-            xenstoreRequests = ((Number) counters.get("xenstore-requests")).longValue();
-            hypercalls = ((Number) counters.get("hypercalls")).longValue();
-            upcalls = ((Number) counters.get("upcalls")).longValue();
-            byIrqfd = ((Number) counters.get("backend-notifies-by-irqfd")).longValue();
-        }
+        GuestRun run = run(config, console, hypervisor);
+        RunOutcome o = run.outcome();
+        String stall = run.stall();
+        long bugs = counter(run, "hypercall-bugs"), xenstoreRequests = counter(run, "xenstore-requests"), hypercalls = counter(run, "hypercalls"),
+                upcalls = counter(run, "upcalls"), byIrqfd = counter(run, "backend-notifies-by-irqfd");
         double seconds = (System.nanoTime() - t0) / 1e9;
         String out = console.toString(StandardCharsets.UTF_8);
         System.out.println(out);
@@ -136,18 +129,12 @@ class LinuxGuestTest {
         ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
         RunConfig config = config(1, "console=hvc0 jxen.disk", console, hypervisor, RunConfig.Accel.KVM)
                 .withDevices(List.of(new DiskSpec(xvda, false), new DiskSpec(xvdb, true)), List.of());
-        RunOutcome o;
-        String stall;
-        Object counters;
-        try (XenDomain d = XenDomain.create(config)) {
-            o = d.run();
-            stall = d.stallReport();
-            counters = d.platform().controlTarget().counters();
-        }
+        GuestRun run = run(config, console, hypervisor);
+        RunOutcome o = run.outcome();
         String out = console.toString(StandardCharsets.UTF_8);
         System.out.println(out);
-        System.out.println(counters);
-        assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, stall));
+        System.out.println(run.counters());
+        assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, run.stall()));
         assertTrue(out.contains("guest: xvda 65536 sectors ro 0"), tail(out));
         assertTrue(out.contains("guest: xvda mounted"), tail(out));
         assertTrue(out.contains("guest: xvda unmounted"), tail(out));
@@ -185,48 +172,90 @@ class LinuxGuestTest {
             assertTrue(ip("addr", "add", hostIp + "/24", "dev", tap) && ip("link", "set", tap, "up"));
             byte[] down = new byte[1 << 20];
             new Random(11).nextBytes(down);
-            try (ServerSocket upServer = new ServerSocket(7001, 1, InetAddress.getByName(hostIp));
-                    ServerSocket downServer = new ServerSocket(7002, 1, InetAddress.getByName(hostIp))) {
-                CompletableFuture<byte[]> up = CompletableFuture.supplyAsync(() -> {
-                    try (Socket s = upServer.accept()) {
-                        return s.getInputStream().readNBytes(1 << 20); // the guest's nc sends 1 MiB and waits for our close
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
-                });
-                CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
-                    try (Socket s = downServer.accept()) {
-                        s.getOutputStream().write(down);
-                    } catch (IOException e) {
-                        throw new UncheckedIOException(e);
-                    }
-                });
-                ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
-                RunConfig config = config(1, "console=hvc0 jxen.net=" + guestIp + "/24," + hostIp, console, hypervisor, RunConfig.Accel.KVM)
-                        .withDevices(List.of(), List.of(NetSpec.parse("tap=" + tap + ",mac=00:16:3e:5a:00:01")));
-                RunOutcome o;
-                String stall;
-                Object counters;
-                try (XenDomain d = XenDomain.create(config)) {
-                    o = d.run();
-                    stall = d.stallReport();
-            stall = d.stallReport();
-                    counters = d.platform().controlTarget().counters();
-                }
-                String out = console.toString(StandardCharsets.UTF_8);
+            for (int attempt = 1; ; attempt++) {
+                NicRun r = nicAttempt(tap, hostIp, guestIp, down);
+                if (environmentStall(r.run().stall(), attempt)) continue;
+                String out = r.console();
                 System.out.println(out);
-                System.out.println(counters);
-                assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, stall));
+                System.out.println(r.run().counters());
+                assertEquals(RunOutcome.POWEROFF, r.run().outcome().status(), failure(r.run().outcome(), out, r.run().stall()));
                 assertTrue(out.contains("guest: eth0 mac 00:16:3e:5a:00:01"), tail(out));
                 assertTrue(out.contains("guest: ping " + hostIp + " ok"), tail(out));
-                assertTrue(up.isDone() && sent.isDone(), "both transfers ended: " + tail(out));
-                assertEquals(line(out, "guest: up.bin md5 ").strip(), md5(up.get()), "what the guest sent is what arrived");
+                assertTrue(r.up().isDone() && r.sent().isDone(), "both transfers ended: " + tail(out));
+                assertEquals(line(out, "guest: up.bin md5 ").strip(), md5(r.up().get()), "what the guest sent is what arrived");
                 assertEquals("1048576 bytes md5 " + md5(down), line(out, "guest: received down.bin ").replaceAll(" in .*", "").strip(),
                         "what the host sent is what the guest received");
+                break;
             }
         } finally {
             ip("tuntap", "del", tap, "mode", "tap");
         }
+    }
+
+    /** One NIC run: its servers (one connection each, on the TAP's address), the guest, what arrived. */
+    private record NicRun(GuestRun run, String console, CompletableFuture<byte[]> up, CompletableFuture<Void> sent) {}
+
+    private static NicRun nicAttempt(String tap, String hostIp, String guestIp, byte[] down) throws Exception {
+        try (ServerSocket upServer = new ServerSocket(7001, 1, InetAddress.getByName(hostIp));
+                ServerSocket downServer = new ServerSocket(7002, 1, InetAddress.getByName(hostIp))) {
+            CompletableFuture<byte[]> up = CompletableFuture.supplyAsync(() -> {
+                try (Socket s = upServer.accept()) {
+                    return s.getInputStream().readNBytes(1 << 20); // the guest's nc sends 1 MiB and waits for our close
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
+                try (Socket s = downServer.accept()) {
+                    s.getOutputStream().write(down);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            ByteArrayOutputStream console = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
+            RunConfig config = config(1, "console=hvc0 jxen.net=" + guestIp + "/24," + hostIp, console, hypervisor, RunConfig.Accel.KVM)
+                    .withDevices(List.of(), List.of(NetSpec.parse("tap=" + tap + ",mac=00:16:3e:5a:00:01")));
+            GuestRun run = runOnce(config);
+            return new NicRun(run, console.toString(StandardCharsets.UTF_8), up, sent);
+        }
+    }
+
+    /** A guest run's outcome, its stall report (after a timeout) and the domain's counters at its end. */
+    private record GuestRun(RunOutcome outcome, String stall, Map<String, Object> counters) {}
+
+    private static GuestRun runOnce(RunConfig config) throws Exception {
+        try (XenDomain d = XenDomain.create(config)) {
+            RunOutcome o = d.run();
+            return new GuestRun(o, d.stallReport(), d.platform().controlTarget().counters());
+        }
+    }
+
+    /**
+     * Runs the guest; again, up to {@link #ATTEMPTS} in all, when it stalled because the host delivered an interrupt
+     * while the guest had interrupts disabled (seen only inside tools/kvm-vm, whose KVM runs on QEMU's emulated SVM;
+     * docs/kvm-runtime.md). Each such attempt is reported with what jxen saw; any other failure counts at once.
+     */
+    private static GuestRun run(RunConfig config, ByteArrayOutputStream console, ByteArrayOutputStream hypervisor) throws Exception {
+        for (int attempt = 1; ; attempt++) {
+            GuestRun r = runOnce(config);
+            if (!environmentStall(r.stall(), attempt)) return r;
+            console.reset();
+            hypervisor.reset();
+        }
+    }
+
+    private static final int ATTEMPTS = 3;
+
+    /** Whether attempt {@code attempt} stalled for the host's fault and another one is allowed (reported if so). */
+    private static boolean environmentStall(String stall, int attempt) {
+        if (stall == null || !stall.contains(XenDomain.INTERRUPT_WITH_IF_CLEAR) || attempt >= ATTEMPTS) return false;
+        System.out.println("LinuxGuestTest: attempt " + attempt + " of " + ATTEMPTS + " stalled: " + XenDomain.INTERRUPT_WITH_IF_CLEAR
+                + " (the host's fault, not jxen's: docs/kvm-runtime.md); running the guest again. What jxen saw:\n" + stall);
+        return true;
+    }
+
+    private static long counter(GuestRun run, String name) {
+        return ((Number) run.counters().get(name)).longValue();
     }
 
     private static String md5(byte[] b) throws Exception {
