@@ -46,6 +46,7 @@ final class KernelIrqfds implements InboundRoutes, AutoCloseable {
     private final LongAdder delivered = new LongAdder();
     private volatile boolean installed;
     private volatile boolean refused;
+    private volatile boolean closed;
 
     KernelIrqfds(KvmVm vm, BooleanSupplier twoLevel, BooleanSupplier sharedInfoKnown) {
         this.vm = vm;
@@ -114,7 +115,7 @@ final class KernelIrqfds implements InboundRoutes, AutoCloseable {
 
     private synchronized boolean install() {
         if (installed) return true;
-        if (refused || !twoLevel.getAsBoolean() || !sharedInfoKnown.getAsBoolean()) return false;
+        if (closed || refused || !twoLevel.getAsBoolean() || !sharedInfoKnown.getAsBoolean()) return false;
         for (Route r : List.copyOf(routes.values())) {
             Route withFd = new Route(r.guestPort(), r.backendPort(), r.vcpu(), r.gsi(), EventFd.create());
             routes.put(r.guestPort(), withFd);
@@ -191,6 +192,7 @@ final class KernelIrqfds implements InboundRoutes, AutoCloseable {
     /** With the guest stopped and every backend detached. */
     @Override
     public synchronized void close() {
+        closed = true;
         for (Route r : routes.values()) {
             if (r.eventFd() == null) continue;
             if (installed) vm.irqfd(r.eventFd().fd(), r.gsi(), false);
