@@ -1,11 +1,17 @@
 package org.jxen.vmm.kvm;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Map;
 
 import org.jxen.engine.evtchn.Channel;
 import org.jxen.engine.evtchn.FifoAbi;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.GuestVirtualMemory;
+import org.jxen.engine.memory.PageWalker;
+import org.jxen.engine.memory.PagingState;
 import org.jxen.vmm.backend.xenbus.PvBackend;
 
 /**
@@ -15,7 +21,38 @@ import org.jxen.vmm.backend.xenbus.PvBackend;
  * request from a stuck thread; read without locks, so a snapshot, never a consistent cut.
  */
 final class StallReport {
+    /**
+     * Said of a stopped vCPU's stack holding a 64-bit kernel interrupt frame whose saved RFLAGS has IF clear under a
+     * vector entry's orig_ax of -1: an interrupt taken while interrupts were disabled, which no correct hypervisor and
+     * CPU deliver (docs/kvm-runtime.md, "Found by running guests").
+     */
+    static final String INTERRUPT_WITH_IF_CLEAR = "an interrupt was delivered while the guest had interrupts disabled";
+    private static final long KERNEL_CS = 0x10, KERNEL_SS = 0x18, RFLAGS_IF = 0x200, KERNEL_TEXT = 0xFFFF_FFFF_8000_0000L;
+    private static final int STACK_WORDS = 192;
+
     private StallReport() {}
+
+    /** The words above a stopped vCPU's stack pointer, read through its page tables, and such a frame if one is there. */
+    static String stack(GuestMemory ram, PagingState paging, long rsp) {
+        MemorySegment words = MemorySegment.ofArray(new long[STACK_WORDS]);
+        if (new GuestVirtualMemory(ram, PageWalker.of(ram, paging)).read(rsp, words) != 0) return " (not readable)";
+        long[] w = words.toArray(ValueLayout.JAVA_LONG);
+        StringBuilder sb = new StringBuilder();
+        for (long word : w) sb.append(' ').append(Long.toHexString(word));
+        int i = interruptFrameWithIfClear(w);
+        if (i >= 0) sb.append(String.format("%n  an interrupt frame at rsp+0x%x saved rip 0x%x rflags 0x%x: %s", 8L * (i + 1), w[i + 1],
+                w[i + 3], INTERRUPT_WITH_IF_CLEAR));
+        return sb.toString();
+    }
+
+    /** Where Linux's pt_regs tail (orig_ax -1, rip, cs, rflags, rsp, ss) of a kernel interrupt taken with IF clear starts; -1 if none. */
+    static int interruptFrameWithIfClear(long[] w) {
+        for (int i = 0; i + 5 < w.length; i++) {
+            if (w[i] == -1L && Long.compareUnsigned(w[i + 1], KERNEL_TEXT) >= 0 && w[i + 2] == KERNEL_CS && (w[i + 3] & RFLAGS_IF) == 0
+                    && (w[i + 3] & 2) != 0 && w[i + 4] < 0 && w[i + 5] == KERNEL_SS) return i;
+        }
+        return -1;
+    }
 
     static String of(GuestPlatform platform, Iterable<PvBackend> backends) {
         StringBuilder sb = new StringBuilder("jxen threads:\n");

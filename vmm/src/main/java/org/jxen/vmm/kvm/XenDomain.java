@@ -7,7 +7,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -23,8 +22,6 @@ import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.memory.GuestMemory;
-import org.jxen.engine.memory.GuestVirtualMemory;
-import org.jxen.engine.memory.PageWalker;
 import org.jxen.engine.memory.PagingState;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.engine.platform.VcpuHvmContext;
@@ -288,38 +285,14 @@ public final class XenDomain implements AutoCloseable {
             long rsp = regs.getLong(OFFSETOF_KVM_REGS_RSP);
             sb.append(String.format("vCPU %d: mp_state %d rip 0x%x rflags 0x%x rsp 0x%x irr %s isr %s%n  stack:%s%n", t.vcpu(), v.mpState(),
                     regs.getLong(OFFSETOF_KVM_REGS_RIP), regs.getLong(OFFSETOF_KVM_REGS_RFLAGS), rsp, vectors(apic, 0x200), vectors(apic, 0x100),
-                    stackWords(new PagingState(sregs.getLong(OFFSETOF_KVM_SREGS_CR0), sregs.getLong(OFFSETOF_KVM_SREGS_CR3),
+                    StallReport.stack(ram, new PagingState(sregs.getLong(OFFSETOF_KVM_SREGS_CR0), sregs.getLong(OFFSETOF_KVM_SREGS_CR3),
                             sregs.getLong(OFFSETOF_KVM_SREGS_CR4), sregs.getLong(OFFSETOF_KVM_SREGS_EFER)), rsp)));
         }
         return sb.toString().strip();
     }
 
-    /**
-     * What {@link #describeVcpus} adds when a stopped vCPU's stack holds a 64-bit kernel interrupt frame whose saved
-     * RFLAGS has IF clear under a vector entry's orig_ax of -1: an interrupt taken while interrupts were disabled,
-     * which no correct hypervisor and CPU deliver (docs/kvm-runtime.md, "Found by running guests").
-     */
-    public static final String INTERRUPT_WITH_IF_CLEAR = "an interrupt was delivered while the guest had interrupts disabled";
-    private static final long KERNEL_CS = 0x10, KERNEL_SS = 0x18, RFLAGS_IF = 0x200, KERNEL_TEXT = 0xFFFF_FFFF_8000_0000L;
-
-    /** The 192 words above a stopped vCPU's stack pointer, through its page tables (return addresses show its calls). */
-    private String stackWords(PagingState paging, long rsp) {
-        MemorySegment words = MemorySegment.ofArray(new long[192]);
-        if (new GuestVirtualMemory(ram, PageWalker.of(ram, paging)).read(rsp, words) != 0) return " (not readable)";
-        long[] w = words.toArray(ValueLayout.JAVA_LONG);
-        StringBuilder sb = new StringBuilder();
-        for (long word : w) sb.append(' ').append(Long.toHexString(word));
-        // Linux's pt_regs ends orig_ax, rip, cs, rflags, rsp, ss; a vector entry stores orig_ax -1.
-        for (int i = 0; i + 5 < w.length; i++) {
-            if (w[i] == -1L && Long.compareUnsigned(w[i + 1], KERNEL_TEXT) >= 0 && w[i + 2] == KERNEL_CS && (w[i + 3] & RFLAGS_IF) == 0
-                    && (w[i + 3] & 2) != 0 && w[i + 4] < 0 && w[i + 5] == KERNEL_SS) {
-                sb.append(String.format("%n  an interrupt frame at rsp+0x%x saved rip 0x%x rflags 0x%x: %s", 8L * (i + 1), w[i + 1], w[i + 3],
-                        INTERRUPT_WITH_IF_CLEAR));
-                break;
-            }
-        }
-        return sb.toString();
-    }
+    /** What {@link #describeVcpus} says of a stack that shows an interrupt taken with IF clear (see {@link StallReport}). */
+    public static final String INTERRUPT_WITH_IF_CLEAR = StallReport.INTERRUPT_WITH_IF_CLEAR;
 
     /** The vectors set in a 256-bit APIC register (eight 32-bit words, 16 bytes apart). */
     private static String vectors(ByteBuffer apic, int base) {
