@@ -73,6 +73,12 @@ int main(void)
     S(kvm_xen_hvm_attr); O(kvm_xen_hvm_attr, u); S(kvm_xen_vcpu_attr); O(kvm_xen_vcpu_attr, u);
     C(KVM_XEN_ATTR_TYPE_LONG_MODE); C(KVM_XEN_ATTR_TYPE_SHARED_INFO); C(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR);
     C(KVM_XEN_ATTR_TYPE_EVTCHN); C(KVM_XEN_ATTR_TYPE_XEN_VERSION);
+#ifdef KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG
+    C(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG); C(KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG);
+#else
+    /* Headers older than Linux 6.3 (Debian 12 ships 6.1's) lack these: their values from 6.3's api.rst. */
+    P("KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG", 0x5); P("KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG", 1 << 6);
+#endif
     C(KVM_XEN_HVM_EVTCHN_SEND); S(kvm_irq_routing_xen_evtchn);
     C(KVM_XEN_EVTCHN_DEASSIGN); C(KVM_XEN_EVTCHN_UPDATE); C(KVM_XEN_EVTCHN_RESET);
     P("offsetof_kvm_xen_hvm_attr_evtchn_send_port", offsetof(struct kvm_xen_hvm_attr, u.evtchn.send_port));
@@ -87,6 +93,10 @@ int main(void)
     C(KVM_IRQFD_FLAG_DEASSIGN); S(kvm_irq_routing); S(kvm_irq_routing_entry); O(kvm_irq_routing_entry, type);
     O(kvm_irq_routing_entry, u); S(kvm_irqfd); O(kvm_irqfd, gsi); O(kvm_irqfd, flags);
     C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO); C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO); C(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR);
+    C(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA);
+    P("offsetof_kvm_xen_vcpu_attr_runstate_entry_time", offsetof(struct kvm_xen_vcpu_attr, u.runstate.state_entry_time));
+    P("offsetof_kvm_xen_vcpu_attr_runstate_time_offline", offsetof(struct kvm_xen_vcpu_attr, u.runstate.time_offline));
+    P("offsetof_kvm_xen_vcpu_attr_timer_expires_ns", offsetof(struct kvm_xen_vcpu_attr, u.timer.expires_ns));
     C(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID); C(KVM_XEN_VCPU_ATTR_TYPE_TIMER); C(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR);
     P("offsetof_kvm_run_regs", offsetof(struct kvm_run, s.regs.regs));
     P("offsetof_kvm_run_sregs", offsetof(struct kvm_run, s.regs.sregs));

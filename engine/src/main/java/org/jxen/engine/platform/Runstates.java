@@ -23,7 +23,24 @@ public final class Runstates {
     public static final long UPDATE = 1L << 63;
 
     /** Where one vCPU's area lives (one or two guest-physical pieces) and the layout its registrant used. */
-    public record Area(long gpa1, int len1, long gpa2, GuestWidth width) {}
+    public record Area(long gpa1, int len1, long gpa2, GuestWidth width) {
+        /** Whether the area is one guest-physical range (its second piece, if any, is the next page of the first). */
+        public boolean contiguous() {
+            return gpa2 == 0 || gpa2 == gpa1 + len1;
+        }
+    }
+
+    /** One vCPU's runstate: its state, since when, and the time spent in each state (running, runnable, blocked, offline). */
+    public record Figures(int state, long entryTime, long[] time) {
+        public Figures {
+            time = time.clone();
+        }
+
+        @Override
+        public long[] time() {
+            return time.clone();
+        }
+    }
 
     private final GuestMemory ram;
     private final long[] entryTime;
@@ -31,6 +48,7 @@ public final class Runstates {
     private final int[] state;
     private final Area[] areas;
     private volatile boolean updateFlag;
+    private RunstateKeeper keeper = RunstateKeeper.NONE;
 
     public Runstates(GuestMemory ram, int vcpus, long nowNs) {
         this.ram = ram;
@@ -49,28 +67,86 @@ public final class Runstates {
         return width == GuestWidth.BITS_64 ? 48 : 44;
     }
 
+    /** Where runstates held outside the engine are (kvm mode). */
+    public synchronized void setKeeper(RunstateKeeper keeper) {
+        this.keeper = keeper;
+    }
+
     /** VMASST_TYPE_runstate_update_flag. */
     public void setUpdateFlag(boolean enabled) {
-        updateFlag = enabled;
+        RunstateKeeper k;
+        synchronized (this) {
+            if (updateFlag == enabled) return;
+            updateFlag = enabled;
+            k = keeper;
+        }
+        k.changed(-1);
+    }
+
+    public boolean updateFlag() {
+        return updateFlag;
     }
 
     /** The struct layout follows the caller's width at registration, as Xen's compat handling does. */
-    public synchronized void register(int vcpu, Area area) {
-        areas[vcpu] = area;
-        copyOut(vcpu);
+    public void register(int vcpu, Area area) {
+        RunstateKeeper k;
+        synchronized (this) {
+            takeFromKeeper(vcpu);
+            areas[vcpu] = area;
+            copyOut(vcpu);
+            k = keeper;
+        }
+        k.changed(vcpu);
     }
 
-    public synchronized void unregister(int vcpu) {
-        areas[vcpu] = null;
+    public void unregister(int vcpu) {
+        RunstateKeeper k;
+        synchronized (this) {
+            takeFromKeeper(vcpu);
+            areas[vcpu] = null;
+            k = keeper;
+        }
+        k.changed(vcpu);
+    }
+
+    /** vCPU {@code vcpu}'s registered area, or null. */
+    public synchronized Area area(int vcpu) {
+        return areas[vcpu];
     }
 
     public synchronized int state(int vcpu) {
-        return state[vcpu];
+        Figures f = keeper.figures(vcpu);
+        return f != null ? f.state() : state[vcpu];
     }
 
     /** Time vCPU {@code vcpu} has spent in {@code which}, up to its last transition. */
     public synchronized long timeIn(int vcpu, int which) {
-        return time[vcpu][which];
+        Figures f = keeper.figures(vcpu);
+        return f != null ? f.time()[which] : time[vcpu][which];
+    }
+
+    /** vCPU {@code vcpu}'s figures now, wherever its runstate is kept. */
+    public synchronized Figures figures(int vcpu) {
+        Figures f = keeper.figures(vcpu);
+        return f != null ? f : ownFigures(vcpu);
+    }
+
+    /** vCPU {@code vcpu}'s figures as the engine has them (a keeper takes them over from here). */
+    public synchronized Figures ownFigures(int vcpu) {
+        return new Figures(state[vcpu], entryTime[vcpu], time[vcpu]);
+    }
+
+    /** A keeper gives vCPU {@code vcpu}'s runstate back: the engine goes on from its figures. */
+    public synchronized void takeBack(int vcpu, Figures f) {
+        state[vcpu] = f.state();
+        entryTime[vcpu] = f.entryTime();
+        time[vcpu] = f.time();
+    }
+
+    /** Before the engine writes a held vCPU's area itself: its figures are the keeper's latest. */
+    private void takeFromKeeper(int vcpu) {
+        Figures f = keeper.figures(vcpu);
+        if (f != null) takeBack(vcpu, f);
     }
 
     /** Moves a vCPU to {@code newState} at {@code nowNs} and updates its guest area. */
@@ -87,6 +163,7 @@ public final class Runstates {
     public record Saved(boolean updateFlag, int[] state, long[] entryTime, long[][] time, Area[] areas) {}
 
     public synchronized Saved save() {
+        for (int v = 0; v < state.length; v++) takeFromKeeper(v);
         long[][] t = new long[time.length][];
         for (int v = 0; v < t.length; v++) t[v] = time[v].clone();
         return new Saved(updateFlag, state.clone(), entryTime.clone(), t, areas.clone());
@@ -118,7 +195,29 @@ public final class Runstates {
 
     /** Writes vCPU {@code vcpu}'s struct vcpu_runstate_info in {@code layout} into {@code s} (VCPUOP_get_runstate_info). */
     public synchronized void snapshot(int vcpu, MemorySegment s, GuestWidth layout) {
+        takeFromKeeper(vcpu);
         fill(vcpu, s, layout, 0);
+    }
+
+    /**
+     * The figures in vCPU {@code vcpu}'s area as the guest sees them (a keeper writing there keeps them current), or
+     * null if it has no area or the copy was torn (the update flag set, or changed while read).
+     */
+    public synchronized Figures readArea(int vcpu) {
+        Area a = areas[vcpu];
+        if (a == null) return null;
+        int size = size(a.width());
+        boolean wide = a.width() == GuestWidth.BITS_64;
+        byte[] b = new byte[size];
+        for (int i = 0; i < size; i++) b[i] = readByte(a, i);
+        MemorySegment s = MemorySegment.ofArray(b);
+        long entry = s.get(ValueLayout.JAVA_LONG_UNALIGNED, wide ? 8 : 4);
+        if ((entry & UPDATE) != 0) return null;
+        long[] t = new long[4];
+        for (int i = 0; i < 4; i++) t[i] = s.get(ValueLayout.JAVA_LONG_UNALIGNED, (wide ? 16 : 12) + 8L * i);
+        int st = s.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
+        if (st < RUNNING || st > OFFLINE) return null;
+        return new Figures(st, entry, t);
     }
 
     private void fill(int vcpu, MemorySegment s, GuestWidth layout, long entryFlags) {
@@ -149,6 +248,11 @@ public final class Runstates {
 
     private void write(Area a, MemorySegment s, int from, int len) {
         for (int i = from; i < from + len; i++) writeByte(a, i, s.get(ValueLayout.JAVA_BYTE, i));
+    }
+
+    private byte readByte(Area a, int offset) {
+        long gpa = offset < a.len1() ? a.gpa1() + offset : a.gpa2() + offset - a.len1();
+        return ram.segment().get(ValueLayout.JAVA_BYTE, gpa);
     }
 
     /** A byte of the area: the guest registered it, the pieces were checked against RAM at registration. */

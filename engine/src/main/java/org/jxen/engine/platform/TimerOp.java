@@ -1,23 +1,39 @@
 package org.jxen.engine.platform;
 
+import java.util.function.LongSupplier;
+
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.hypercall.HypercallArgs;
 
 /**
  * HYPERVISOR_set_timer_op(timeout): the caller's singleshot timer at absolute Xen system time {@code timeout}, or
- * stopped when it is 0 (a 32-bit caller passes the 64-bit value in two registers, low word first).
+ * stopped when it is 0 (a 32-bit caller passes the 64-bit value in two registers, low word first). As Xen's
+ * {@code do_set_timer_op} ({@code common/sched/core.c}), a timeout that wrapped negative or lies more than 2^50 ns
+ * (about 13 days) ahead, which old Linux guests produce when their jiffies wrap, fires 100 ms from now instead.
  */
 public final class TimerOp {
-    private final VcpuTimers timers;
+    /** Xen's bound for a believable timeout (offset >> 50 != 0 is not) and the delay used instead. */
+    static final int SANE_OFFSET_BITS = 50;
+    static final long HUGE_TIMEOUT_DELAY_NS = 100_000_000L;
 
-    public TimerOp(VcpuTimers timers) {
+    private final VcpuTimers timers;
+    private final LongSupplier systemTimeNanos;
+
+    public TimerOp(VcpuTimers timers, LongSupplier systemTimeNanos) {
         this.timers = timers;
+        this.systemTimeNanos = systemTimeNanos;
     }
 
     public long handle(VcpuControl self, HypercallArgs args) {
         long timeout = args.mode() == GuestWidth.BITS_64 ? args.a1() : (args.a1() & 0xFFFF_FFFFL) | (args.a2() << 32);
-        if (timeout == 0) timers.stopSingleshot(self.vcpu());
-        else timers.setSingleshot(self.vcpu(), timeout);
+        if (timeout == 0) {
+            timers.stopSingleshot(self.vcpu());
+            return 0;
+        }
+        long now = systemTimeNanos.getAsLong();
+        long offset = timeout - now;
+        if (timeout < 0 || offset > 0 && (offset >>> SANE_OFFSET_BITS) != 0) timeout = now + HUGE_TIMEOUT_DELAY_NS;
+        timers.setSingleshot(self.vcpu(), timeout);
         return 0;
     }
 }

@@ -23,6 +23,7 @@ public final class VcpuTimers implements AutoCloseable {
     private final long[] period;
     /** Set for a save: nothing fires any more, and armed deadlines stay as they are (the save records them). */
     private volatile boolean paused;
+    private SingleshotKeeper keeper = SingleshotKeeper.NONE;
 
     /**
      * @param systemTimeNanos Xen system time (what absolute timeouts are in)
@@ -39,9 +40,15 @@ public final class VcpuTimers implements AutoCloseable {
         this.period = new long[vcpus];
     }
 
+    /** Where singleshot timers held outside this thread are (kvm mode); asked first by every singleshot call. */
+    public synchronized void setKeeper(SingleshotKeeper keeper) {
+        this.keeper = keeper;
+    }
+
     /** Arms the singleshot timer at absolute Xen system time {@code deadlineNs} (replacing any armed one). */
     public synchronized void setSingleshot(int vcpu, long deadlineNs) {
-        stopSingleshot(vcpu);
+        if (keeper.set(vcpu, deadlineNs)) return;
+        stopOwnSingleshot(vcpu);
         singleshotDeadline[vcpu] = deadlineNs;
         long delay = Math.max(0, deadlineNs - systemTimeNanos.getAsLong());
         singleshot[vcpu] = clock.schedule(() -> expire(vcpu), delay, TimeUnit.NANOSECONDS);
@@ -57,14 +64,29 @@ public final class VcpuTimers implements AutoCloseable {
     }
 
     public synchronized void stopSingleshot(int vcpu) {
+        if (!keeper.stop(vcpu)) stopOwnSingleshot(vcpu);
+    }
+
+    private void stopOwnSingleshot(int vcpu) {
         if (singleshot[vcpu] != null) singleshot[vcpu].cancel(false);
         singleshot[vcpu] = null;
         singleshotDeadline[vcpu] = 0;
     }
 
-    /** The armed singleshot deadline, or 0 (for save/inspection). */
+    /**
+     * Hands {@code vcpu}'s singleshot timer over to a keeper: stops this thread's and returns its deadline (0: none
+     * armed). An expiry already running still raises its event (a second event for one deadline is harmless).
+     */
+    public synchronized long detachSingleshot(int vcpu) {
+        long d = singleshotDeadline[vcpu];
+        stopOwnSingleshot(vcpu);
+        return d;
+    }
+
+    /** The armed singleshot deadline, or 0 (for save/inspection), wherever the timer is held. */
     public synchronized long singleshotDeadline(int vcpu) {
-        return singleshotDeadline[vcpu];
+        long kept = keeper.deadline(vcpu);
+        return kept >= 0 ? kept : singleshotDeadline[vcpu];
     }
 
     public synchronized void setPeriodic(int vcpu, long periodNs) {

@@ -191,7 +191,7 @@ final class HostileGuest {
                 new ConsoleIo(OutputStream.nullOutputStream()),
                 new XenVersion(new byte[16]),
                 new GrantTableOp(grants, f.guest.domid()),
-                new VmAssist(runstates), new TimerOp(timers));
+                new VmAssist(runstates), new TimerOp(timers, System::nanoTime));
         return platform.dispatcher(vcpu, true);
     }
 

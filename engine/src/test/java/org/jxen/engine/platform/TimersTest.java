@@ -80,7 +80,7 @@ class TimersTest {
 
             // set_timer_op: 32-bit callers split the 64-bit deadline; 0 stops.
             f.clearPendingBit(port);
-            TimerOp timerOp = new TimerOp(timers);
+            TimerOp timerOp = new TimerOp(timers, System::nanoTime);
             long when = System.nanoTime() + 10_000_000L;
             assertEquals(0, timerOp.handle(self, HypercallArgs.from32(15, when & 0xFFFF_FFFFL, when >>> 32, 0, 0, 0)));
             assertEquals(when, timers.singleshotDeadline(2));
@@ -88,6 +88,74 @@ class TimersTest {
             timerOp.handle(self, HypercallArgs.from64(15, System.nanoTime() + 50_000_000L, 0, 0, 0, 0));
             timerOp.handle(self, HypercallArgs.from64(15, 0, 0, 0, 0, 0));
             assertEquals(0, timers.singleshotDeadline(2), "0 stops it");
+        }
+    }
+    @Test
+    void setTimerOpTreatsWrappedAndHugeTimeoutsAsXenDoes() {
+        long[] now = {5_000_000_000L};
+        try (var timers = new VcpuTimers(1, () -> now[0], v -> {})) {
+            TimerOp op = new TimerOp(timers, () -> now[0]);
+            var self = new PlatformOpsTest.TestVcpu(0);
+            op.handle(self, HypercallArgs.from64(15, now[0] + (1L << 50) - 1, 0, 0, 0, 0));
+            assertEquals(now[0] + (1L << 50) - 1, timers.singleshotDeadline(0), "just under 2^50 ns ahead is kept");
+            op.handle(self, HypercallArgs.from64(15, now[0] + (1L << 50), 0, 0, 0, 0));
+            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(0), "2^50 ns ahead: 100 ms instead");
+            op.handle(self, HypercallArgs.from64(15, -5, 0, 0, 0, 0));
+            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(0), "wrapped negative: 100 ms instead");
+            op.handle(self, HypercallArgs.from32(15, 0xFFFF_FFF0L, 0xFFFF_FFFFL, 0, 0, 0));
+            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(0), "a 32-bit caller's wrapped value too");
+            op.handle(self, HypercallArgs.from64(15, 1, 0, 0, 0, 0));
+            assertEquals(1, timers.singleshotDeadline(0), "a past (positive) deadline stays: it fires at once");
+        }
+    }
+
+    /** A keeper that holds vCPU 1's timer (as KVM does in kvm mode) and records what it was asked. */
+    private static final class HoldingKeeper implements SingleshotKeeper {
+        volatile boolean holds = true;
+        volatile long deadline;
+
+        @Override
+        public boolean set(int vcpu, long deadlineNs) {
+            if (vcpu != 1 || !holds) return false;
+            deadline = deadlineNs;
+            return true;
+        }
+
+        @Override
+        public boolean stop(int vcpu) {
+            if (vcpu != 1 || !holds) return false;
+            deadline = 0;
+            return true;
+        }
+
+        @Override
+        public long deadline(int vcpu) {
+            return vcpu == 1 && holds ? deadline : -1;
+        }
+    }
+
+    @Test
+    void aKeptTimerIsTheKeepersAndTheOthersStayTheEngines() throws Exception {
+        AtomicInteger fired = new AtomicInteger();
+        try (var timers = new VcpuTimers(2, System::nanoTime, v -> fired.incrementAndGet())) {
+            long far = System.nanoTime() + 600_000_000_000L;
+            timers.setSingleshot(1, far);
+            assertEquals(far, timers.detachSingleshot(1), "handing over returns the engine's deadline");
+            assertEquals(0, timers.detachSingleshot(1), "and disarms it");
+            HoldingKeeper keeper = new HoldingKeeper();
+            timers.setKeeper(keeper);
+            timers.setSingleshot(1, far + 1);
+            assertEquals(far + 1, keeper.deadline, "vCPU 1's call reaches the keeper");
+            assertEquals(far + 1, timers.singleshotDeadline(1), "and a save reads the keeper's deadline");
+            assertEquals(0, timers.detachSingleshot(1), "the engine armed nothing for it");
+            timers.stopSingleshot(1);
+            assertEquals(0, keeper.deadline);
+            timers.setSingleshot(0, System.nanoTime());
+            waitFor(() -> fired.get() == 1); // vCPU 0's timer is the engine's and fires
+            keeper.holds = false; // given back: the engine takes calls for vCPU 1 again
+            timers.setSingleshot(1, System.nanoTime());
+            waitFor(() -> fired.get() == 2);
+            assertEquals(0, keeper.deadline);
         }
     }
 }

@@ -202,4 +202,49 @@ class VcpuLifecycleTest {
         }
         assertTrue(seen > 0);
     }
+    /** A keeper that holds vCPU 0's runstate once told of its area, as KVM does in kvm mode. */
+    private static final class HoldingKeeper implements RunstateKeeper {
+        final List<Integer> told = new ArrayList<>();
+        volatile Runstates.Figures kept;
+
+        @Override
+        public void changed(int vcpu) {
+            told.add(vcpu);
+        }
+
+        @Override
+        public Runstates.Figures figures(int vcpu) {
+            return vcpu == 0 ? kept : null;
+        }
+    }
+
+    @Test
+    void aKeptRunstateIsTheKeepersForSavesAndGetRunstateInfo() {
+        HoldingKeeper keeper = new HoldingKeeper();
+        runstates.setKeeper(keeper);
+        f.ram.segment().set(ValueLayout.JAVA_LONG, PTR, AREA);
+        assertEquals(0, call(VcpuOp.REGISTER_RUNSTATE_MEMORY_AREA, 0, PTR));
+        assertEquals(List.of(0), keeper.told, "told of the registration");
+        assertTrue(runstates.area(0).contiguous());
+        keeper.kept = new Runstates.Figures(Runstates.RUNNABLE, 9000, new long[] {7000, 2000, 0, 0});
+        // get_runstate_info and a save report the keeper's figures; the engine goes on from them afterwards.
+        assertEquals(0, call(VcpuOp.GET_RUNSTATE_INFO, 0, 0x7000));
+        assertEquals(Runstates.RUNNABLE, f.ram.segment().get(ValueLayout.JAVA_INT, 0x7000));
+        assertEquals(2000, f.ram.segment().get(ValueLayout.JAVA_LONG, 0x7000 + 16 + 8));
+        assertEquals(7000, runstates.save().time()[0][Runstates.RUNNING]);
+        assertEquals(Runstates.RUNNABLE, runstates.figures(0).state());
+        // What the guest's area says, as a keeper writing there left it (read back for another vCPU's questions).
+        f.ram.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, AREA + 16, 7777);
+        assertEquals(7777, runstates.readArea(0).time()[Runstates.RUNNING]);
+        f.ram.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, AREA + 8, 9000 | Runstates.UPDATE);
+        assertNull(runstates.readArea(0), "a copy in progress is no answer");
+        // The update flag and a dropped area are news to the keeper too.
+        new VmAssist(runstates).handle(HypercallArgs.from64(21, VmAssist.CMD_ENABLE, VmAssist.TYPE_RUNSTATE_UPDATE_FLAG, 0, 0, 0), f.vmem);
+        f.ram.segment().set(ValueLayout.JAVA_LONG, PTR, 0);
+        assertEquals(0, call(VcpuOp.REGISTER_RUNSTATE_MEMORY_AREA, 0, PTR));
+        assertEquals(List.of(0, -1, 0), keeper.told);
+        // An area whose two pages are not adjacent in guest memory is not one range.
+        assertFalse(new Runstates.Area(0x1ff8, 8, 0x9000, GuestWidth.BITS_64).contiguous());
+        assertTrue(new Runstates.Area(0x1ff8, 8, 0x2000, GuestWidth.BITS_64).contiguous());
+    }
 }

@@ -151,6 +151,8 @@ public final class KvmAbi {
     public static final int KVM_XEN_HVM_CONFIG_RUNSTATE = 1 << 3;
     public static final int KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL = 1 << 4;
     public static final int KVM_XEN_HVM_CONFIG_EVTCHN_SEND = 1 << 5;
+    /** Linux 6.3: KVM brackets its runstate writes with XEN_RUNSTATE_UPDATE when told (KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG). */
+    public static final int KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG = 1 << 6;
     /** The guest-visible Xen state KVM keeps: per-VM and per-vCPU attributes, one 72-byte struct each (type, pad, union u). */
     public static final long KVM_XEN_HVM_GET_ATTR = 0xC048AEC8L;
     public static final long KVM_XEN_HVM_SET_ATTR = 0x4048AEC9L;
@@ -160,11 +162,16 @@ public final class KvmAbi {
     public static final int OFFSETOF_KVM_XEN_HVM_ATTR_U = 8;
     public static final int SIZEOF_KVM_XEN_VCPU_ATTR = 72;
     public static final int OFFSETOF_KVM_XEN_VCPU_ATTR_U = 8;
+    /** u.timer {u32 port, u32 priority, u64 expires_ns}; u.runstate {u64 state, state_entry_time, time[4]}. */
+    public static final int OFFSETOF_KVM_XEN_VCPU_ATTR_TIMER_EXPIRES_NS = 16;
+    public static final int OFFSETOF_KVM_XEN_VCPU_ATTR_RUNSTATE_ENTRY_TIME = 16;
+    public static final int OFFSETOF_KVM_XEN_VCPU_ATTR_RUNSTATE_TIME_OFFLINE = 48;
     public static final int KVM_XEN_ATTR_TYPE_LONG_MODE = 0x0;
     public static final int KVM_XEN_ATTR_TYPE_SHARED_INFO = 0x1;
     public static final int KVM_XEN_ATTR_TYPE_UPCALL_VECTOR = 0x2;
     public static final int KVM_XEN_ATTR_TYPE_EVTCHN = 0x3;
     public static final int KVM_XEN_ATTR_TYPE_XEN_VERSION = 0x4;
+    public static final int KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG = 0x5;
     /** KVM_XEN_HVM_EVTCHN_SEND: _IOW(KVMIO, 0xd0, struct kvm_irq_routing_xen_evtchn {port, vcpu, priority}). */
     public static final long KVM_XEN_HVM_EVTCHN_SEND = 0x400CAED0L;
     public static final int SIZEOF_KVM_IRQ_ROUTING_XEN_EVTCHN = 12;
@@ -205,6 +212,8 @@ public final class KvmAbi {
     public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO = 0x0;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_TIME_INFO = 0x1;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR = 0x2;
+    /** u.runstate: state, state_entry_time, then the time in each state (running, runnable, blocked, offline), 8 bytes each. */
+    public static final int KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA = 0x4;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID = 0x6;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_TIMER = 0x7;
     public static final int KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR = 0x8;

@@ -169,6 +169,37 @@ public final class KvmVcpu implements AutoCloseable {
         }
     }
 
+    /**
+     * KVM_XEN_VCPU_SET_ATTR of {@code type} with the union's first 8-byte words (the TIMER attribute:
+     * {@code port | priority << 32}, then {@code expires_ns}; RUNSTATE_DATA: state, entry time, four times). Not while
+     * another thread runs this vCPU. 0 or -errno.
+     */
+    public int setXenAttrWords(int type, long... words) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_VCPU_ATTR, 8);
+            attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
+            for (int i = 0; i < words.length; i++) attr.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_VCPU_ATTR_U + 8L * i, words[i]);
+            int rc = Libc.ioctl(fd, KVM_XEN_VCPU_SET_ATTR, attr, Libc.errnoBuffer(a));
+            return Math.min(rc, 0);
+        }
+    }
+
+    /**
+     * KVM_XEN_VCPU_GET_ATTR of {@code type}: the union's first {@code words} 8-byte words. Blocks while another thread
+     * runs this vCPU (KVM holds its mutex through KVM_RUN). KvmException if KVM refuses.
+     */
+    public long[] xenAttr(int type, int words) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_VCPU_ATTR, 8);
+            attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
+            int rc = Libc.ioctl(fd, KVM_XEN_VCPU_GET_ATTR, attr, Libc.errnoBuffer(a));
+            if (rc < 0) throw new KvmException("KVM_XEN_VCPU_GET_ATTR(" + type + ")", -rc);
+            long[] out = new long[words];
+            for (int i = 0; i < words; i++) out[i] = attr.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_VCPU_ATTR_U + 8L * i);
+            return out;
+        }
+    }
+
     /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
     public int tscKhz() {
         return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, errno);

@@ -9,12 +9,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
@@ -32,6 +34,7 @@ import org.jxen.engine.evtchn.Snapshots;
 import org.jxen.engine.evtchn.FifoControl;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
+import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.fastpath.BackendSignals;
 import org.jxen.engine.fastpath.FastPath;
 import org.jxen.engine.fastpath.ReaderSlots;
@@ -61,6 +64,7 @@ import org.jxen.engine.platform.VcpuTimers;
 import org.jxen.engine.platform.VmAssist;
 import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.MasterClock;
+import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.backend.xenbus.BackendContext;
@@ -213,7 +217,7 @@ public final class GuestPlatform implements AutoCloseable {
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
                 new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
                 memoryOp, new ConsoleIo(hypervisorConsole), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
-                new VmAssist(runstates), new TimerOp(timers));
+                new VmAssist(runstates), new TimerOp(timers, systemTime));
         msrs = new XenMsrs(ram, guest);
         pvclock = new PvClockPublisher(guest, clock, System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
         upcall = v -> {
@@ -313,9 +317,25 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("hypercalls", hypercallsHandled());
                 m.put("ports-delivered-by-kvm", portsInKernel().cardinality()); // kvm mode's routes held in KVM's table
                 m.put("backend-notifies-by-irqfd", notifiesThroughIrqfds()); // kvm mode: backends' events KVM raised
+                m.put("timers-handed-to-kvm", timersHandedToKernel()); // kvm mode: vCPU timers KVM took over
+                m.put("runstates-handed-to-kvm", runstatesHandedToKernel()); // kvm mode: runstate areas KVM keeps
                 m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
+                List<Object> rs = new ArrayList<>();
+                for (int v = 0; v < vcpuCount; v++) {
+                    Runstates.Figures f = runstates.figures(v);
+                    long[] t = f.time();
+                    Map<String, Object> e = new LinkedHashMap<>();
+                    e.put("vcpu", v);
+                    e.put("state", f.state());
+                    e.put("running-ns", t[Runstates.RUNNING]);
+                    e.put("runnable-ns", t[Runstates.RUNNABLE]);
+                    e.put("blocked-ns", t[Runstates.BLOCKED]);
+                    e.put("offline-ns", t[Runstates.OFFLINE]);
+                    rs.add(e);
+                }
+                m.put("runstates", rs); // per vCPU, as the guest's runstate area has them (kvm mode: KVM's accounting)
                 for (PvBackend b : backends) m.put(b.name(), b.counters());
                 return m;
             }
@@ -375,6 +395,45 @@ public final class GuestPlatform implements AutoCloseable {
     void notifyThroughKernel(KernelIrqfds irqfds) {
         kernelIrqfds = irqfds;
         routeSync.carryInbound(irqfds);
+    }
+
+    /** kvm mode, where KVM offers it: the vCPUs' singleshot timers KVM holds. */
+    private volatile KernelTimers kernelTimers;
+
+    /**
+     * kvm mode: vCPUs' singleshot timers go to KVM while their VIRQ_TIMER port is routed there (see {@link KernelTimers}).
+     * Before the routes are mirrored and before the guest runs.
+     */
+    KernelTimers keepTimersInKernel(IntFunction<VcpuThread> threads, BooleanSupplier sharedInfoKnown) {
+        KernelTimers k = new KernelTimers(vcpuCount, timers, threads, () -> guest.abi() instanceof TwoLevelAbi, sharedInfoKnown,
+                v -> ports.raiseVirq(v, Virq.TIMER));
+        timers.setKeeper(k);
+        kernelTimers = k;
+        return k;
+    }
+
+    /** kvm mode, where KVM offers it: the runstate areas KVM keeps. */
+    private volatile KernelRunstates kernelRunstates;
+
+    /** kvm mode: KVM keeps the vCPUs' runstate areas (see {@link KernelRunstates}). Before the guest runs. */
+    KernelRunstates keepRunstatesInKernel(KvmVm vm, IntFunction<VcpuThread> threads, int xenCaps) {
+        KernelRunstates k = new KernelRunstates(vm, vcpuCount, runstates, threads, xenCaps);
+        runstates.setKeeper(k);
+        kernelRunstates = k;
+        k.install();
+        return k;
+    }
+
+    /** kvm mode: how many times a vCPU's runstate area went to KVM; 0 in user mode. */
+    long runstatesHandedToKernel() {
+        KernelRunstates k = kernelRunstates;
+        return k == null ? 0 : k.handedOver();
+    }
+
+    /** kvm mode: how many times a vCPU's singleshot timer went to KVM; 0 in user mode. */
+    long timersHandedToKernel() {
+        KernelTimers k = kernelTimers;
+        return k == null ? 0 : k.handedOver();
     }
 
     /** kvm mode: backend notifies delivered through an irqfd so far; 0 in user mode. */

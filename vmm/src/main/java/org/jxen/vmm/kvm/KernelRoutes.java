@@ -3,6 +3,7 @@ package org.jxen.vmm.kvm;
 import java.util.BitSet;
 import java.util.List;
 import java.util.function.BooleanSupplier;
+import java.util.function.IntUnaryOperator;
 
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.fastpath.Route;
@@ -24,6 +25,8 @@ import org.jxen.vmm.backend.EventFdSignal;
  * in the switch's grace period, before the pending 2-level bits are carried over, so a send KVM finished is carried
  * and none comes after); back on 2-level (EVTCHNOP_reset closes every port first) routes are mirrored as they come.
  *
+ * <p>VIRQ_TIMER routes go to {@link KernelTimers} instead, where KVM holds the vCPU's timer.
+ *
  * <p>Removal waits out KVM's own senders (its deassign and reset call synchronize_srcu), so once the route table's
  * deassign returns no send in the kernel or in jxen can reach the port. Calls arrive under the route table's lock
  * (and {@link #abiChecked} under the port manager's); this object's lock is a leaf.
@@ -34,17 +37,28 @@ final class KernelRoutes implements RouteMirror {
     /** Send ports KVM holds now. */
     private final BitSet inKernel = new BitSet();
     private boolean refusalReported;
+    private final KernelTimers timers;
+    private final IntUnaryOperator timerPort;
 
-    KernelRoutes(KvmVm vm, BooleanSupplier twoLevel) {
+    /**
+     * @param timers where VIRQ_TIMER routes go (null: KVM has no Xen timer)
+     * @param timerPort the port bound to VIRQ_TIMER on a vCPU (0: none)
+     */
+    KernelRoutes(KvmVm vm, BooleanSupplier twoLevel, KernelTimers timers, IntUnaryOperator timerPort) {
         this.vm = vm;
         this.twoLevel = twoLevel;
+        this.timers = timers;
+        this.timerPort = timerPort;
     }
 
     @Override
     public synchronized void assigned(Route r) {
+        if (r.type() == EvtchnOp.STAT_VIRQ) {
+            if (timers != null && timerPort.applyAsInt(r.vcpu()) == r.sendPort()) timers.routed(r.vcpu(), r.sendPort());
+            return;
+        }
         if (!twoLevel.getAsBoolean()) return;
         int rc;
-        if (r.type() == EvtchnOp.STAT_VIRQ) return;
         if (r.signal() == null) rc = vm.xenEvtchnAssignPort(r.sendPort(), r.type(), r.targetPort(), XenDomain.apicIdOf(r.vcpu()));
         else if (r.signal() instanceof EventFdSignal s) rc = vm.xenEvtchnAssignEventFd(r.sendPort(), r.type(), s.eventFd().fd());
         else return; // a signal that is no eventfd (tests' fakes) has nothing KVM can hold
@@ -64,18 +78,21 @@ final class KernelRoutes implements RouteMirror {
 
     @Override
     public synchronized void deassigned(Route r) {
+        if (r.type() == EvtchnOp.STAT_VIRQ && timers != null) timers.unrouted(r.vcpu(), r.sendPort());
         if (inKernel.get(r.sendPort())) remove(r.sendPort());
     }
 
     @Override
     public synchronized void replaced(List<Route> routes) {
         empty();
+        if (timers != null) timers.allUnrouted();
         for (Route r : routes) assigned(r);
     }
 
     /** After the guest's event-channel ABI may have changed: KVM keeps no route once it is not 2-level. */
     synchronized void abiChecked() {
         if (!twoLevel.getAsBoolean() && !inKernel.isEmpty()) empty();
+        if (timers != null) timers.recheckAll(); // nor a timer
     }
 
     /** The send ports KVM delivers itself now (tests, the control socket). */

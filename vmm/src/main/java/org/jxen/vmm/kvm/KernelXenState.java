@@ -39,6 +39,7 @@ final class KernelXenState {
     private final IntFunction<VcpuThread> threads;
     private final int vcpuCount;
 
+    private Runnable afterSharedInfoPlaced = () -> {};
     private int toldLongMode = -1;
     private volatile long toldSharedInfoGfn = INVALID;
     private int toldCallbackVector;
@@ -84,6 +85,7 @@ final class KernelXenState {
         if (gfn != toldSharedInfoGfn) {
             check("SHARED_INFO", vm.setXenAttr(KVM_XEN_ATTR_TYPE_SHARED_INFO, gfn));
             toldSharedInfoGfn = gfn;
+            afterSharedInfoPlaced.run();
         }
         long cb = params.get(HvmParam.CALLBACK_IRQ);
         int callback = (cb >>> 56) == HvmParam.CALLBACK_TYPE_VECTOR ? (int) (cb & 0xFF) : 0;
@@ -113,6 +115,11 @@ final class KernelXenState {
             check("vCPU UPCALL_VECTOR", vcpu.setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, vcpuVector[v]));
             toldVcpuVector[v] = vcpuVector[v];
         }
+    }
+
+    /** Runs after KVM is told where shared_info is (what waited for it can go to KVM now). Before the guest runs. */
+    void afterSharedInfoPlaced(Runnable r) {
+        afterSharedInfoPlaced = r;
     }
 
     /** Whether KVM knows where shared_info is (it can raise 2-level events there). */

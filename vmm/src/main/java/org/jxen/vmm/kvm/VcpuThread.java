@@ -210,6 +210,11 @@ final class VcpuThread implements VcpuControl {
         return thread != null && thread.isAlive();
     }
 
+    /** Whether the caller is this vCPU's thread (it may then use the vCPU's descriptor: it is not inside KVM_RUN). */
+    boolean isCurrent() {
+        return thread != null && Thread.currentThread() == thread;
+    }
+
     /** SIGPIPE to the thread: a blocking KVM_RUN returns EINTR (the JVM's handler ignores the signal otherwise). */
     private void interruptRun() {
         int t = tid;

@@ -18,6 +18,7 @@ import java.util.function.IntFunction;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
+import org.jxen.engine.abi.Virq;
 import org.jxen.engine.evtchn.DomainConfig;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.TwoLevelAbi;
@@ -201,10 +202,22 @@ public final class XenDomain implements AutoCloseable {
             if (accel == RunConfig.Accel.KVM) {
                 KernelXenState kernel = new KernelXenState(vm, platform.guest().shared(), platform.params(), ram, n, vcpus::get);
                 kernel.install(kvmVcpus::get);
-                for (VcpuThread t : vcpus) t.setEntryWork(k -> kernel.applyVcpu(t.vcpu(), k));
+                KernelTimers kernelTimers = KernelTimers.offered(kvm.checkExtension(KVM_CAP_XEN_HVM))
+                        ? platform.keepTimersInKernel(v -> v < vcpus.size() ? vcpus.get(v) : null, kernel::sharedInfoKnown)
+                        : null;
+                if (kernelTimers != null) kernel.afterSharedInfoPlaced(kernelTimers::recheckAll);
+                int xenCaps = kvm.checkExtension(KVM_CAP_XEN_HVM);
+                KernelRunstates kernelRunstates = KernelRunstates.offered(xenCaps)
+                        ? platform.keepRunstatesInKernel(vm, v -> v < vcpus.size() ? vcpus.get(v) : null, xenCaps)
+                        : null;
+                for (VcpuThread t : vcpus) t.setEntryWork(k -> {
+                    kernel.applyVcpu(t.vcpu(), k);
+                    if (kernelTimers != null) kernelTimers.apply(t.vcpu(), k);
+                    if (kernelRunstates != null) kernelRunstates.apply(t.vcpu(), k);
+                });
                 platform.handOverToKernel(new GuestPlatform.KernelCallback(kernel::kernelInjects, v -> vcpus.get(v).nudge(), kernel::sync));
                 GuestDomain guest = platform.guest();
-                platform.mirrorRoutes(new KernelRoutes(vm, () -> guest.abi() instanceof TwoLevelAbi));
+                platform.mirrorRoutes(new KernelRoutes(vm, () -> guest.abi() instanceof TwoLevelAbi, kernelTimers, v -> guest.boundVirqPort(v, Virq.TIMER)));
                 for (VcpuThread t : vcpus) t.recheckWhileBlocked();
                 kernel.sync(-1); // a restored guest's shared_info and vcpu_infos are placed already
                 if (KernelIrqfds.offered(kvm.checkExtension(KVM_CAP_XEN_HVM)))

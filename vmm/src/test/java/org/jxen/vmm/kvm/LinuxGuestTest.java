@@ -83,7 +83,8 @@ class LinuxGuestTest {
         RunOutcome o = run.outcome();
         String stall = run.stall();
         long bugs = counter(run, "hypercall-bugs"), xenstoreRequests = counter(run, "xenstore-requests"), hypercalls = counter(run, "hypercalls"),
-                upcalls = counter(run, "upcalls"), byIrqfd = counter(run, "backend-notifies-by-irqfd");
+                upcalls = counter(run, "upcalls"), byIrqfd = counter(run, "backend-notifies-by-irqfd"),
+                timersToKvm = counter(run, "timers-handed-to-kvm");
         double seconds = (System.nanoTime() - t0) / 1e9;
         String out = console.toString(StandardCharsets.UTF_8);
         System.out.println(out);
@@ -91,11 +92,21 @@ class LinuxGuestTest {
         assertEquals(RunOutcome.POWEROFF, o.status(), failure(o, out, stall));
         assertEquals(0, bugs, "jxen bugs in hypercalls");
         System.out.printf("what the guest used: %d hypercalls reached jxen (KVM answered the rest), %d XenStore requests, %d upcalls "
-                + "raised by jxen, %d backend notifies through irqfds; %.0f s from build to power-off%n", hypercalls, xenstoreRequests, upcalls,
-                byIrqfd, seconds);
+                + "raised by jxen, %d backend notifies through irqfds, %d vCPU timers handed to KVM; %.0f s from build to power-off%n",
+                hypercalls, xenstoreRequests, upcalls, byIrqfd, timersToKvm, seconds);
         // The console's and XenStore's notifies go through irqfds KVM routes while the guest uses 2-level events (with
         // FIFO, which KVM does not deliver, they are jxen's once the guest switched).
         if (abi.contains("2-level")) assertTrue(byIrqfd > 0, "backend notifies through irqfds: " + byIrqfd);
+        // So do the vCPUs' timers: each one's VIRQ_TIMER port is bound while the guest is on 2-level events, and KVM then
+        // runs its singleshot timer (with FIFO, which Linux picks before it binds VIRQ_TIMER, they stay jxen's).
+        if (abi.contains("2-level")) assertTrue(timersToKvm >= vcpus, "vCPU timers handed to KVM: " + timersToKvm);
+        else assertEquals(0, timersToKvm, "no timer goes to KVM once the guest is on FIFO");
+        // Each vCPU's runstate area (registered by Linux for its steal clock) is KVM's to keep, on either ABI: KVM
+        // accounts the time it ran the vCPU, which jxen alone cannot see.
+        assertTrue(counter(run, "runstates-handed-to-kvm") >= vcpus, "runstate areas handed to KVM: " + counter(run, "runstates-handed-to-kvm"));
+        System.out.println("runstates: " + run.counters().get("runstates"));
+        for (Object r : (List<?>) run.counters().get("runstates"))
+            assertTrue(((Number) ((Map<?, ?>) r).get("running-ns")).longValue() > 0, "KVM accounted time running: " + r);
         assertTrue(xenstoreRequests > 10, "xenbus talked to XenStore: " + xenstoreRequests + " requests");
         assertTrue(out.contains("Hypervisor detected: Xen HVM"), tail(out));
         assertTrue(out.contains("Booting kernel on Xen PVH"), tail(out));
