@@ -18,6 +18,9 @@
 #define CMD_BACKEND 3  /* host-timed: PORT_STAMP -> send -> the backend thread wakes on its eventfd */
 #define CMD_PINGPONG 4 /* guest-timed: vCPU 0 -> IPI -> vCPU 1 -> IPI -> vCPU 0 */
 #define CMD_NOTIFY 5   /* host-timed: a backend's notify (jxen: on the backend's channel; C VMM: an irqfd) -> upcall -> PORT_STAMP */
+/* Linux's way into Xen, VMCALL/VMMCALL (kvm mode only: without KVM's Xen support KVM answers them itself); C VMM: CMD_RTT */
+#define CMD_SEND_DIRECT 6 /* guest-timed: CMD_RTT's EVTCHNOP_send by VMCALL/VMMCALL: KVM delivers a routed port in the kernel */
+#define CMD_EXIT_DIRECT 7 /* guest-timed: VCPUOP_is_up by VMCALL/VMMCALL: KVM leaves it to the VMM (KVM_EXIT_XEN) */
 
 #define MAX_SAMPLES 20000
 /* bench_xen.c's ports in arg[]: the doorbell, the host's raise, the masked IPI for CMD_RTT, the backend's channel */

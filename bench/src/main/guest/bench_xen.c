@@ -11,6 +11,18 @@
 extern void upcall_stub(void);
 struct mbox mailbox __attribute__((aligned(4096)));
 static volatile int p0, p1; /* IPIs delivered to vCPU 0 and to vCPU 1 */
+static int amd; /* VMMCALL rather than VMCALL */
+
+/* A hypercall as Linux makes it (xen_hypercall_amd/intel): the instruction itself, no hypercall page. */
+static long direct_hypercall(u32 nr, u32 a1, u32 a2, u32 a3)
+{
+    long r;
+    if (amd)
+        __asm__ volatile("vmmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
+    else
+        __asm__ volatile("vmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
+    return r;
+}
 
 static void ap_main(void)
 {
@@ -30,6 +42,16 @@ static void run(u32 cmd, u32 iters)
             clear_bit(EVTCHN_PENDING, self);
             unsigned long long t0 = tsc();
             send(self);
+            m->samples[i] = tsc() - t0;
+        } else if (cmd == CMD_SEND_DIRECT) {
+            volatile u32 port = self;
+            clear_bit(EVTCHN_PENDING, self);
+            unsigned long long t0 = tsc();
+            direct_hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&port, 0);
+            m->samples[i] = tsc() - t0;
+        } else if (cmd == CMD_EXIT_DIRECT) {
+            unsigned long long t0 = tsc();
+            direct_hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 0, 0);
             m->samples[i] = tsc() - t0;
         } else if (cmd == CMD_RAISE) {
             u32 before = events_seen[raise];
@@ -59,6 +81,10 @@ static void run(u32 cmd, u32 iters)
 
 void guest_main(void)
 {
+    u32 a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    (void)a, (void)c, (void)d;
+    amd = b == 0x68747541; /* "AuthenticAMD" */
     place_shared_info();
     set_gate(UPCALL_VECTOR, upcall_stub);
     lapic_enable();
