@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
+import org.jxen.bench.paired.BenchReport;
 import org.jxen.bench.paired.PairedBenchmarks;
 
 import picocli.CommandLine.Command;
@@ -19,6 +20,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON (bench-format.md).")
     Path json;
 
+    @Option(names = "--report", paramLabel = "DIR", description = "Also write DIR/table.md, DIR/results.json, and per row its "
+            + "latency distribution (ROW.hgrm, HdrHistogram) and a chart of jxen's and C's percentile curves (ROW.png).")
+    Path reportDir;
+
     @Option(names = "--only", paramLabel = "PREFIX[,PREFIX...]", description = "Run only the rows whose name starts with one of the PREFIXes.")
     String only;
 
@@ -30,6 +35,10 @@ final class BenchCommand implements Callable<Integer> {
         PairedBenchmarks.Report report = PairedBenchmarks.run(quick, only, System.err);
         System.out.print(PairedBenchmarks.table(report));
         if (json != null) Files.writeString(json, PairedBenchmarks.json(report));
+        if (reportDir != null) {
+            BenchReport.write(report, reportDir);
+            System.err.println("bench: report written to " + reportDir);
+        }
         return 0;
     }
 }
