@@ -183,6 +183,7 @@ enum { PENDING = 31, MASKED = 30, LINKED = 29, BUSY = 28, LINK_MASK = (1 << 17) 
 struct fifo_queue {
     uint32_t tail;
     uint8_t priority;
+    uint8_t vcpu;
     volatile int lock;
 };
 
@@ -192,15 +193,18 @@ struct control_block {
     uint32_t head[16];
 };
 
+enum { FIFO_VCPUS = 64 };
+
+/* Per vCPU, as Xen's: 16 queues, a control block (128 bytes apart) and a vcpu_info (64 bytes apart). */
 static struct {
     uint32_t *words;
     uint32_t *lastq;
     struct route *routes;
-    struct fifo_queue queues[16];
-    struct control_block *cb;
+    struct fifo_queue queues[FIFO_VCPUS][16];
+    uint8_t *cb;
     uint8_t *vcpu_info;
     int nports;
-    uint64_t upcalls;
+    uint64_t upcalls[FIFO_VCPUS]; /* each vCPU's events come from one thread here: no shared counter */
 } F;
 
 static inline void spin_lock(volatile int *l) {
@@ -209,6 +213,10 @@ static inline void spin_lock(volatile int *l) {
 
 static inline void spin_unlock(volatile int *l) {
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+static struct control_block *fifo_cb(int vcpu) {
+    return (struct control_block *)(F.cb + 128 * vcpu);
 }
 
 int reffifo_setup(int nports) {
@@ -221,12 +229,13 @@ int reffifo_setup(int nports) {
     memset(F.words, 0, NR * 4);
     F.lastq = calloc(NR, 4);
     F.routes = calloc(NR, sizeof(struct route));
-    F.cb = aligned_alloc(64, 128);
-    memset(F.cb, 0, 128);
-    F.vcpu_info = aligned_alloc(64, 64);
-    memset(F.vcpu_info, 0, 64);
+    F.cb = aligned_alloc(64, 128 * FIFO_VCPUS);
+    memset(F.cb, 0, 128 * FIFO_VCPUS);
+    F.vcpu_info = aligned_alloc(64, 64 * FIFO_VCPUS);
+    memset(F.vcpu_info, 0, 64 * FIFO_VCPUS);
     memset(F.queues, 0, sizeof(F.queues));
-    for (int q = 0; q < 16; q++) F.queues[q].priority = q;
+    for (int v = 0; v < FIFO_VCPUS; v++)
+        for (int q = 0; q < 16; q++) F.queues[v][q].priority = q, F.queues[v][q].vcpu = v;
     F.nports = nports;
     for (int p = 1; p <= nports && p < NR; p++) F.routes[p] = (struct route){5, p, 0, 7};
     return 0;
@@ -248,10 +257,10 @@ static inline int send_fifo(int port) {
     if (!r->type) return -22;
     int p = r->target;
     volatile uint32_t *word = &F.words[p];
-    struct fifo_queue *q = &F.queues[r->priority], *old_q, *locked;
+    struct fifo_queue *q = &F.queues[r->vcpu][r->priority], *old_q, *locked;
     for (;;) {
         uint32_t lq = __atomic_load_n(&F.lastq[p], __ATOMIC_ACQUIRE);
-        old_q = &F.queues[lq & 0xff];
+        old_q = &F.queues[lq >> 8][lq & 0xff];
         spin_lock(&old_q->lock);
         if (__atomic_load_n(&F.lastq[p], __ATOMIC_ACQUIRE) == lq) break;
         spin_unlock(&old_q->lock);
@@ -268,26 +277,26 @@ static inline int send_fifo(int port) {
             locked = q;
         }
         linked = q->tail && fifo_set_link(&F.words[q->tail], p);
-        if (!linked) __atomic_store_n(&F.cb->head[q->priority], (uint32_t)p, __ATOMIC_RELEASE); /* write_atomic */
+        if (!linked) __atomic_store_n(&fifo_cb(q->vcpu)->head[q->priority], (uint32_t)p, __ATOMIC_RELEASE); /* write_atomic */
         q->tail = p;
     }
     spin_unlock(&locked->lock);
-    if (!linked && !test_and_set_bit32(&F.cb->ready, q->priority)) {
-        if (!test_and_set_bit(F.vcpu_info, 0)) F.upcalls++;
+    if (!linked && !test_and_set_bit32(&fifo_cb(q->vcpu)->ready, q->priority)) {
+        if (!test_and_set_bit(F.vcpu_info + 64 * q->vcpu, 0)) F.upcalls[q->vcpu]++;
     }
     if (!was_pending && poll_mask) return 1;
     return 0;
 }
 
-/* The guest's undo: unlink and clear PENDING of the event, clear READY and upcall_pending. */
-static inline void consume_fifo(int port, int priority) {
+/* The guest's undo on vCPU vcpu: unlink and clear PENDING of the event, clear READY and upcall_pending. */
+static inline void consume_fifo(int port, int priority, int vcpu) {
     volatile uint32_t *word = &F.words[port];
     uint32_t w = __atomic_load_n(word, __ATOMIC_SEQ_CST);
     while (!__atomic_compare_exchange_n(word, &w, w & ~((1u << LINKED) | LINK_MASK | (1u << PENDING)), 0,
                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
     }
-    clear_bit32(&F.cb->ready, priority);
-    clear_bit(F.vcpu_info, 0);
+    clear_bit32(&fifo_cb(vcpu)->ready, priority);
+    clear_bit(F.vcpu_info + 64 * vcpu, 0);
 }
 
 uint64_t reffifo_run(long iters) {
@@ -295,12 +304,55 @@ uint64_t reffifo_run(long iters) {
     int rc = 0;
     uint64_t t0 = now_ns();
     for (long i = 0; i < iters; i++) {
-        consume_fifo(prev, 7);
+        consume_fifo(prev, 7, 0);
         rc |= send_fifo(port);
         prev = port;
         if (++port > n) port = 1;
     }
     uint64_t t1 = now_ns();
+    return rc ? 0 : t1 - t0;
+}
+
+/* Several threads, as ref2l_threads_run: thread t sends on port t+1, bound to vCPU (t+1) % threads, after its undo. */
+struct fifo_mt_arg {
+    int port, vcpu;
+    long iters;
+    pthread_barrier_t *start;
+    int rc;
+};
+
+static void *fifo_mt_main(void *p) {
+    struct fifo_mt_arg *a = p;
+    int rc = 0;
+    pthread_barrier_wait(a->start);
+    for (long i = 0; i < a->iters; i++) {
+        consume_fifo(a->port, 7, a->vcpu);
+        rc |= send_fifo(a->port);
+    }
+    a->rc = rc;
+    return NULL;
+}
+
+uint64_t reffifo_threads_run(int threads, long iters) {
+    if (threads < 1 || threads > FIFO_VCPUS || reffifo_setup(threads)) return 0;
+    for (int t = 0; t < threads; t++) F.routes[t + 1].vcpu = (t + 1) % threads;
+    pthread_t th[FIFO_VCPUS];
+    struct fifo_mt_arg args[FIFO_VCPUS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, threads + 1);
+    for (int t = 0; t < threads; t++) {
+        args[t] = (struct fifo_mt_arg){t + 1, (t + 1) % threads, iters, &start, 0};
+        pthread_create(&th[t], NULL, fifo_mt_main, &args[t]);
+    }
+    pthread_barrier_wait(&start);
+    uint64_t t0 = now_ns();
+    int rc = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(th[t], NULL);
+        rc |= args[t].rc;
+    }
+    uint64_t t1 = now_ns();
+    pthread_barrier_destroy(&start);
     return rc ? 0 : t1 - t0;
 }
 

@@ -79,15 +79,20 @@ public final class BenchDomain implements AutoCloseable {
 
     /** The FIFO guest's undo of a send on {@code port} at {@code priority} on vCPU 0: unlink, clear READY and upcall. */
     public void consumeFifo(int port, int priority) {
+        consumeFifo(0, port, priority);
+    }
+
+    /** The same on vCPU {@code vcpu} (its control block, its vcpu_info). */
+    public void consumeFifo(int vcpu, int port, int priority) {
         GuestRegion page = ram.page(ARRAY_GFN + port / 1024).orElseThrow();
         long off = (port % 1024) * 4L;
         while (true) {
             int w = page.getIntVolatile(off);
             if (page.compareAndSetInt(off, w, w & ~((1 << 29) | ((1 << 17) - 1) | (1 << 31)))) break;
         }
-        GuestRegion cb = ram.page(CONTROL_GFN).orElseThrow();
+        GuestRegion cb = ram.page(CONTROL_GFN + vcpu).orElseThrow();
         cb.clearBit(0, priority);
-        guest.shared().vcpuInfo(0).clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
+        guest.shared().vcpuInfo(vcpu).clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
     }
 
     @Override

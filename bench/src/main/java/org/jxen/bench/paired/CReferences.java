@@ -16,7 +16,7 @@ import java.nio.file.StandardCopyOption;
 /** The C reference library ({@code bench/src/main/c/jxenref.c}, built by Maven), loaded into this process. */
 final class CReferences {
     private static final Linker LINKER = Linker.nativeLinker();
-    private final MethodHandle ref2lSetup, ref2lRun, ref2lThreadsRun, fifoSetup, fifoRun, efdSetup, efdRun, efdTeardown, kvmOpen, kvmRun, kvmClose;
+    private final MethodHandle ref2lSetup, ref2lRun, ref2lThreadsRun, fifoSetup, fifoRun, fifoThreadsRun, efdSetup, efdRun, efdTeardown, kvmOpen, kvmRun, kvmClose;
 
     private CReferences(SymbolLookup lib) {
         ref2lSetup = fn(lib, "ref2l_setup", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
@@ -24,6 +24,7 @@ final class CReferences {
         ref2lThreadsRun = fn(lib, "ref2l_threads_run", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
         fifoSetup = fn(lib, "reffifo_setup", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
         fifoRun = fn(lib, "reffifo_run", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
+        fifoThreadsRun = fn(lib, "reffifo_threads_run", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
         efdSetup = fn(lib, "refefd_setup", FunctionDescriptor.of(ValueLayout.JAVA_INT));
         efdRun = fn(lib, "refefd_run", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
         efdTeardown = fn(lib, "refefd_teardown", FunctionDescriptor.ofVoid());
@@ -74,6 +75,15 @@ final class CReferences {
     long run2lThreads(int threads, long iters) {
         try {
             return (long) ref2lThreadsRun.invokeExact(threads, iters);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code threads} threads sending FIFO events to each other, {@code iters} each: the wall time, 0 on failure. */
+    long runFifoThreads(int threads, long iters) {
+        try {
+            return (long) fifoThreadsRun.invokeExact(threads, iters);
         } catch (Throwable t) {
             throw rethrow(t);
         }

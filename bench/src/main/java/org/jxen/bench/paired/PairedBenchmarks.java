@@ -58,13 +58,17 @@ public final class PairedBenchmarks {
                 () -> new SendOp("send-2l-4096", 1.3, false, 4095, c),
                 () -> new SendOp("send-fifo-64", null, true, 64, c),
                 () -> new SendOp("send-fifo-131072", null, true, 131071, c),
-                () -> new SendThreadsOp(1, c),
-                () -> new SendThreadsOp(2, c),
-                () -> new SendThreadsOp(4, c),
+                () -> new SendThreadsOp(1, false, c),
+                () -> new SendThreadsOp(2, false, c),
+                () -> new SendThreadsOp(4, false, c),
+                () -> new SendThreadsOp(1, true, c),
+                () -> new SendThreadsOp(2, true, c),
+                () -> new SendThreadsOp(4, true, c),
                 () -> new EventFdWakeOp(c),
                 StatusScanOp::new);
         List<String> names = new ArrayList<>(List.of("send-2l", "send-fifo", "send-2l-4096", "send-fifo-64", "send-fifo-131072",
-                "send-threads-2l-1", "send-threads-2l-2", "send-threads-2l-4", "eventfd-wake", "status-scan-4096"));
+                "send-threads-2l-1", "send-threads-2l-2", "send-threads-2l-4",
+                "send-threads-fifo-1", "send-threads-fifo-2", "send-threads-fifo-4", "eventfd-wake", "status-scan-4096"));
         List<Supplier<PairedOp>> all = new ArrayList<>(ops);
         List<Skipped> skipped = new ArrayList<>();
         record KvmRow(String name, int cmd, Double target, boolean kvmModeOnly) {
@@ -177,20 +181,20 @@ public final class PairedBenchmarks {
         StringBuilder sb = new StringBuilder();
         sb.append("machine: ").append(report.machine()).append("\njdk: ").append(report.jdk()).append("\ndate: ")
                 .append(report.date()).append("\n\n");
-        sb.append(String.format(Locale.ROOT, "| %-18s | %12s | %12s | %12s | %12s | %7s | %7s | %-9s |%n", "operation",
+        sb.append(String.format(Locale.ROOT, "| %-24s | %12s | %12s | %12s | %12s | %7s | %7s | %-9s |%n", "operation",
                 "jxen median", "jxen p99", "C median", "C p99", "ratio", "target", "verdict"));
-        sb.append("|").append("-".repeat(20)).append("|").append("-".repeat(14)).append("|").append("-".repeat(14))
+        sb.append("|").append("-".repeat(26)).append("|").append("-".repeat(14)).append("|").append("-".repeat(14))
                 .append("|").append("-".repeat(14)).append("|").append("-".repeat(14)).append("|").append("-".repeat(9))
                 .append("|").append("-".repeat(9)).append("|").append("-".repeat(11)).append("|\n");
         for (Result r : report.results()) {
-            sb.append(String.format(Locale.ROOT, "| %-18s | %12s | %12s | %12s | %12s | %7s | %7s | %-9s |%n", r.op(),
+            sb.append(String.format(Locale.ROOT, "| %-24s | %12s | %12s | %12s | %12s | %7s | %7s | %-9s |%n", r.op(),
                     ns(r.jxenMedianNs()), ns(r.jxenP99Ns()), ns(r.cMedianNs()), ns(r.cP99Ns()),
                     r.ratio() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.ratio()),
                     r.target() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.target()),
                     r.target() == null || r.ratio() == null ? "-" : r.missesTarget() ? "MISSED" : "met"));
         }
         for (Skipped s : report.skipped()) {
-            sb.append(String.format(Locale.ROOT, "| %-18s | %-71s |%n", s.op(), "not run: " + s.reason()));
+            sb.append(String.format(Locale.ROOT, "| %-24s | %-71s |%n", s.op(), "not run: " + s.reason()));
         }
         report.results().stream().filter(r -> r.op().equals("send-2l")).findFirst().ifPresent(r -> sb.append(
                 String.format(Locale.ROOT, "%nsend-2l throughput on one thread, each send with the guest's undo: %.1f M sends/s (target >= 20)%n",
