@@ -95,8 +95,6 @@ final class RunCommand implements Callable<Integer> {
         if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE (or --kernel FILE) or --restore FILE (one of them)");
         if ((!disks.isEmpty() || !nets.isEmpty()) && restoreFile != null)
             throw new IllegalArgumentException("--disk and --net are for a new guest; a restored guest gets the devices it was saved with");
-        if (saveFile != null && (!disks.isEmpty() || !nets.isEmpty()))
-            throw new IllegalArgumentException("--save-on-exit cannot save PV disks or NICs yet (their connections are not in the save format)");
         if (initrd != null && restoreFile != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --restore");
         if (initrd != null && !Files.isReadable(initrd)) throw new IllegalArgumentException(initrd + ": no such readable file");
         if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))

@@ -249,14 +249,39 @@ public final class GuestPlatform implements AutoCloseable {
                     PlatformState.restore(saved.snapshot(), parts);
                     return null;
                 });
+                DataInputStream devicesIn = new DataInputStream(new ByteArrayInputStream(saved.devices()));
                 devices = unchecked(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console,
-                        consoleInput, new DataInputStream(new ByteArrayInputStream(saved.devices()))));
+                        consoleInput, devicesIn));
+                savedBackends = unchecked(() -> readBackends(devicesIn));
             } catch (RuntimeException e) {
                 timers.close(); // a save that does not fit leaves no timer thread behind
                 throw e;
             }
         }
         pvclock.publishAll();
+    }
+
+    /** The disks' and NICs' records of a save (each: kind, configuration, connection), which the VMM restores. */
+    private List<byte[]> savedBackends = List.of();
+
+    private static List<byte[]> readBackends(DataInputStream in) throws IOException {
+        if (in.available() == 0) return List.of(); // a save from before disks and NICs were saved
+        int n = in.readInt();
+        if (n < 0 || n > MAX_SAVED_BACKENDS) throw new IOException("the save lists " + n + " PV devices");
+        List<byte[]> records = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int len = in.readInt();
+            if (len < 0 || len > in.available()) throw new IOException("a saved PV device's record is damaged");
+            records.add(in.readNBytes(len));
+        }
+        return records;
+    }
+
+    private static final int MAX_SAVED_BACKENDS = 64;
+
+    /** A restored domain's saved disks and NICs, one record each, for the VMM to open and take over. */
+    public List<byte[]> savedBackends() {
+        return savedBackends;
     }
 
     /** SLP_EN in the hardware-reduced sleep control register; the sched.h shutdown codes ACPI maps to. */
@@ -285,16 +310,26 @@ public final class GuestPlatform implements AutoCloseable {
      * platform's state and the devices'. The domain cannot run afterwards (its backends are paused): close it.
      */
     public Saved save() {
-        // A disk's or NIC's connection (rings, persistent grants, indexes) is not in the save format yet: refuse
-        // rather than write a save whose guest would find its devices gone.
-        if (!backends.isEmpty()) throw new IllegalStateException("saving a domain with PV disks or NICs is not supported yet; nothing saved");
+        // Disks and NICs first: their threads raise events and write guest memory. Each stops between passes, with
+        // every request it took answered, so a restored backend takes the rings over from their published indexes.
+        for (PvBackend b : backends) {
+            if (!b.pause()) throw new IllegalStateException(b.name() + ": its I/O thread did not stop; nothing saved");
+        }
         timers.pause();
         if (!devices.pause()) throw new IllegalStateException("a PV backend did not stop; nothing saved");
         var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram, holes);
         DomainSnapshot snap = Snapshots.capture(ports, ram).withExtensions(PlatformState.capture(params, timers, vcpuCount, parts));
         ByteArrayOutputStream d = new ByteArrayOutputStream();
         unchecked(() -> {
-            devices.save(new DataOutputStream(d));
+            DataOutputStream out = new DataOutputStream(d);
+            devices.save(out);
+            out.writeInt(backends.size());
+            for (PvBackend b : backends) {
+                ByteArrayOutputStream one = new ByteArrayOutputStream();
+                b.save(new DataOutputStream(one));
+                out.writeInt(one.size());
+                one.writeTo(out);
+            }
             return null;
         });
         return new Saved(snap, d.toByteArray());

@@ -2,6 +2,8 @@ package org.jxen.vmm.kvm;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.io.ByteArrayInputStream;
+import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -14,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
@@ -42,6 +45,8 @@ import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.ThreadStop;
+import org.jxen.vmm.backend.xenbus.BackendContext;
+import org.jxen.vmm.backend.xenbus.PvBackend;
 import org.jxen.vmm.backend.block.BlockBackend;
 import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.backend.net.NetBackend;
@@ -188,8 +193,9 @@ public final class XenDomain implements AutoCloseable {
             platform.routeHypervisorConsole(config.hypervisorConsole());
             for (int i = 0; i < disks.size(); i++) {
                 int index = i;
-                platform.attach(context -> new BlockBackend(context, index, disks.get(index)));
+                platform.attach(context -> new BlockBackend(context, index, config.disks().get(index), disks.get(index)));
             }
+            restoreBackends(platform); // a restored domain's disks and NICs, from its save
             for (int i = 0; i < taps.size(); i++) {
                 int index = i;
                 platform.attach(context -> new NetBackend(context, index, config.nets().get(index), taps.get(index)));
@@ -244,6 +250,41 @@ public final class XenDomain implements AutoCloseable {
             throw e;
         }
         stop.onStop(() -> vcpus.forEach(VcpuThread::kick));
+    }
+
+    /**
+     * A restored domain's disks and NICs: each saved record names its image or TAP, which is opened again, and its
+     * connection, which the new backend takes over (the guest's frontends never notice the move). IOException naming
+     * the first device that cannot be had; those attached before it are closed with the platform.
+     */
+    private static void restoreBackends(GuestPlatform platform) throws IOException {
+        for (byte[] record : platform.savedBackends()) {
+            DataInputStream in = new DataInputStream(new ByteArrayInputStream(record));
+            String kind = in.readUTF();
+            switch (kind) {
+                case BlockBackend.KIND -> {
+                    BlockBackend.SavedDisk d = BlockBackend.readDevice(in);
+                    BlockFile file = openDisks(List.of(d.spec())).getFirst();
+                    attachRestored(platform, context -> new BlockBackend(context, d, file, in), file::close);
+                }
+                case NetBackend.KIND -> {
+                    NetBackend.SavedNic nic = NetBackend.readDevice(in);
+                    TapDevice tap = openTaps(List.of(nic.spec())).getFirst();
+                    attachRestored(platform, context -> new NetBackend(context, nic, tap, in), tap::close);
+                }
+                default -> throw new IOException("the save has a PV device of an unknown kind (" + kind + ")");
+            }
+        }
+    }
+
+    /** Attaches a restored backend; the device it was to own is closed if it cannot be built. */
+    private static void attachRestored(GuestPlatform platform, Function<BackendContext, PvBackend> make, Runnable closeDevice) {
+        try {
+            platform.attach(make);
+        } catch (RuntimeException e) {
+            closeDevice.run();
+            throw e;
+        }
     }
 
     /** Opens every --disk image (read-only ones read-only); IOException naming the first that cannot be opened. */

@@ -2,6 +2,9 @@ package org.jxen.vmm.backend;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.io.ByteArrayInputStream;
+import java.io.DataInputStream;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 
 import org.jxen.engine.abi.DomId;
@@ -22,17 +25,37 @@ import org.jxen.vmm.xenstore.XsError;
  */
 public final class FrontendRig implements AutoCloseable {
     public static final long GRANT_GFN = 0x30;
-    public final EventFixture f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(1), 4L << 20).withFastPath();
-    public final GrantTable grants = new GrantTable(4);
-    public final XenStore store = new XenStore(XenStore.Quota.DEFAULT);
+    public final EventFixture f;
+    public final GrantTable grants;
+    public final XenStore store;
     public final BackendContext context;
     public final int domid;
     private int nextRef = 8; // Linux keeps the first refs for itself (GNTTAB_NR_RESERVED_ENTRIES)
 
     public FrontendRig() {
+        f = new EventFixture(GuestWidth.BITS_64, DomainConfig.of(1), 4L << 20).withFastPath();
+        grants = new GrantTable(4);
+        store = new XenStore(XenStore.Quota.DEFAULT);
         domid = f.guest.domid();
         assertEquals(0, grants.place(0, GRANT_GFN, f.ram.page(GRANT_GFN).orElseThrow()));
         store.populateDomain(domid, "guest", 0, 0);
+        context = new BackendContext(f.ports, f.backendSignals, new GrantMapper(grants, f.ram, DomId.DOM0), store, domid);
+    }
+
+    /**
+     * The same guest restored into a new domain after a save: its event channels restored from a snapshot over the
+     * same RAM ({@link EventFixture#saveAndRestore}, done here), XenStore from {@code storeTree} (as
+     * {@link XenStore#writeTree} wrote it), a new grant mapper with nothing mapped. {@code saved} stays usable for its
+     * old backends' shutdown (they touch the old engine only); only this rig is closed.
+     */
+    public FrontendRig(FrontendRig saved, byte[] storeTree) throws IOException {
+        f = saved.f;
+        f.saveAndRestore();
+        grants = saved.grants;
+        store = new XenStore(XenStore.Quota.DEFAULT);
+        store.readTree(new DataInputStream(new ByteArrayInputStream(storeTree)));
+        domid = saved.domid;
+        nextRef = saved.nextRef;
         context = new BackendContext(f.ports, f.backendSignals, new GrantMapper(grants, f.ram, DomId.DOM0), store, domid);
     }
 

@@ -127,8 +127,7 @@ class LinuxGuestTest {
     void theGuestMakesAFileSystemOnItsDiskAndTheHostReadsItsFile(@TempDir Path tmp) throws Exception {
         needsKvmAndThePreparedGuest();
         assumeTrue(XenDomainTest.kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): the Linux guest runs inside tools/kvm-vm");
-        Path debugfs = Path.of("/usr/sbin/debugfs");
-        assumeTrue(Files.isExecutable(debugfs), "no debugfs (e2fsprogs) to read the guest's file system from the host");
+        assumeTrue(Files.isExecutable(DEBUGFS), "no debugfs (e2fsprogs) to read the guest's file system from the host");
         Path xvda = tmp.resolve("xvda.img"), xvdb = tmp.resolve("xvdb.img");
         try (var f = FileChannel.open(xvda, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             f.truncate(0);
@@ -152,12 +151,9 @@ class LinuxGuestTest {
         assertTrue(out.contains("guest: xvdb ro 1"), tail(out));
         assertTrue(out.contains("guest: xvdb write failed"), tail(out));
         String md5 = line(out, "guest: random.bin md5 ").strip();
-        Process p = new ProcessBuilder(debugfs.toString(), "-R", "cat /hello.txt", xvda.toString()).redirectErrorStream(false).start();
-        String hello = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        p.waitFor();
-        assertEquals("jxen blkback: written by the guest\n", hello);
+        assertEquals("jxen blkback: written by the guest\n", debugfsCat(xvda, "/hello.txt"));
         Path dumped = tmp.resolve("random.bin");
-        Process q = new ProcessBuilder(debugfs.toString(), "-R", "dump /random.bin " + dumped, xvda.toString()).start();
+        Process q = new ProcessBuilder(DEBUGFS.toString(), "-R", "dump /random.bin " + dumped, xvda.toString()).start();
         q.getInputStream().readAllBytes();
         q.waitFor();
         assertEquals(md5, HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(Files.readAllBytes(dumped))),
@@ -165,6 +161,72 @@ class LinuxGuestTest {
         assertArrayEquals(ro, Files.readAllBytes(xvdb), "the read-only disk is untouched");
         assertTrue(line(out, "guest: xvdb md5 ").strip().equals(HexFormat.of().formatHex(MessageDigest.getInstance("MD5").digest(ro))),
                 "the guest read the read-only disk's bytes");
+    }
+
+    /** A file of the ext2 file system in {@code image}, read on the host with debugfs (e2fsprogs). */
+    private static String debugfsCat(Path image, String file) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(DEBUGFS.toString(), "-R", "cat " + file, image.toString()).redirectErrorStream(false).start();
+        String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        p.waitFor();
+        return text;
+    }
+
+    private static final Path DEBUGFS = Path.of("/usr/sbin/debugfs");
+
+    /**
+     * Issue 20's "survive save/restore", as a user does it: the guest writes to its disk, is saved in the middle
+     * (jxen's save: vCPUs stopped, the disk's backend paused with its ring as it is), and restored into a new domain,
+     * whose backend takes the ring over; the guest never knows. Its writes go on, then it reads everything back from the
+     * disk, and the host finds the files from before and after the move in the image.
+     */
+    @Test
+    void theGuestIsSavedWhileWritingToItsDiskAndGoesOnAfterTheRestore(@TempDir Path tmp) throws Exception {
+        needsKvmAndThePreparedGuest();
+        assumeTrue(XenDomainTest.kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): the Linux guest runs inside tools/kvm-vm");
+        assumeTrue(Files.isExecutable(DEBUGFS), "no debugfs (e2fsprogs) to read the guest's file system from the host");
+        for (int attempt = 1; ; attempt++) {
+            Path xvda = tmp.resolve("xvda-" + attempt + ".img"), save = tmp.resolve("guest-" + attempt + ".jxensave");
+            try (var f = FileChannel.open(xvda, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                f.write(ByteBuffer.wrap(new byte[1]), (32L << 20) - 1); // 32 MiB, sparse
+            }
+            ByteArrayOutputStream before = new ByteArrayOutputStream(), hypervisor = new ByteArrayOutputStream();
+            RunConfig config = config(1, "console=hvc0 jxen.resume", before, hypervisor, RunConfig.Accel.KVM)
+                    .withDevices(List.of(new DiskSpec(xvda, false)), List.of());
+            String stall;
+            try (XenDomain d = XenDomain.create(config)) {
+                CompletableFuture<RunOutcome> run = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return d.run();
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                while (!run.isDone() && !before.toString(StandardCharsets.UTF_8).contains("guest: ready to be saved")) Thread.sleep(20);
+                d.requestStop("test: save now");
+                RunOutcome o = run.get();
+                stall = d.stallReport();
+                if (o.status() == RunOutcome.STOPPED) d.save(save);
+                else if (!environmentStall(stall, attempt)) throw new AssertionError("the guest stopped before the save: " + failure(o, before.toString(), stall));
+                else continue;
+            }
+            System.out.println("before the save:\n" + before);
+            ByteArrayOutputStream after = new ByteArrayOutputStream();
+            GuestRun restored;
+            try (XenDomain d = XenDomain.restore(save, config.timeout(), after, new ByteArrayInputStream(new byte[0]), hypervisor, RunConfig.Accel.KVM)) {
+                RunOutcome o = d.run();
+                restored = new GuestRun(o, d.stallReport(), d.platform().controlTarget().counters());
+            }
+            if (environmentStall(restored.stall(), attempt)) continue;
+            String out = after.toString(StandardCharsets.UTF_8);
+            System.out.println("after the restore:\n" + out + "\n" + restored.counters());
+            assertEquals(RunOutcome.POWEROFF, restored.outcome().status(), failure(restored.outcome(), out, restored.stall()));
+            assertTrue(out.contains("guest: xvda unmounted after the rounds"), tail(out));
+            assertEquals(line(out, "guest: rounds md5 ").strip(), line(out, "guest: rounds md5 read back ").strip(),
+                    "what the guest wrote across the move reads back from the disk");
+            assertEquals("jxen: written before the save\n", debugfsCat(xvda, "/before.txt"));
+            assertEquals("jxen: written after the restore\n", debugfsCat(xvda, "/after.txt"));
+            break;
+        }
     }
 
     /**

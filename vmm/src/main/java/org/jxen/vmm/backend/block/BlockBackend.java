@@ -2,8 +2,12 @@ package org.jxen.vmm.backend.block;
 
 import static org.jxen.vmm.backend.block.Blkif.*;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -52,13 +56,86 @@ public final class BlockBackend extends PvBackend {
     private boolean persistent;
     private final Map<Integer, Mapping> persistentGrants = new HashMap<>();
 
-    /** The {@code index}th disk of the guest, backed by {@code file} (which this backend now owns). */
-    public BlockBackend(BackendContext context, int index, BlockFile file) {
+    private final int index;
+    private final DiskSpec spec;
+
+    /** The {@code index}th disk of the guest, {@code spec}, backed by {@code file} (opened from it; this backend now owns it). */
+    public BlockBackend(BackendContext context, int index, DiskSpec spec, BlockFile file) {
         super(context, "vbd", DiskSpec.deviceId(index), "vbd " + DiskSpec.deviceName(index),
                 frontendNodes(index), backendNodes(file));
         this.file = file;
+        this.index = index;
+        this.spec = spec;
         this.sectors = file.size() >>> SECTOR_SHIFT;
         start();
+    }
+
+    /**
+     * A saved domain's disk, as {@link #save} wrote it after {@link #readDevice}: its XenStore nodes come with the
+     * restored tree and its connection is taken over as it was (see {@link #reconnect}); a connection that cannot be
+     * taken over stops this disk (one line), not the domain.
+     */
+    public BlockBackend(BackendContext context, SavedDisk saved, BlockFile file, DataInputStream connection) {
+        super(context, "vbd", DiskSpec.deviceId(saved.index()), "vbd " + DiskSpec.deviceName(saved.index()));
+        if (file.size() >>> SECTOR_SHIFT != bus.readBackendUnsigned("sectors", file.size() >>> SECTOR_SHIFT))
+            System.err.println("jxen: " + name() + ": " + saved.spec().file() + " is not the size it had when the domain was saved");
+        this.file = file;
+        this.index = saved.index();
+        this.spec = saved.spec();
+        this.sectors = file.size() >>> SECTOR_SHIFT;
+        resume(connection);
+        start();
+    }
+
+    /** What a save says of a disk: its position (xvda, xvdb...) and its --disk. */
+    public record SavedDisk(int index, DiskSpec spec) {}
+
+    /** Kind tag of a saved disk in a domain's save. */
+    public static final String KIND = "vbd";
+
+    /** Reads what {@link #saveDevice} wrote (after the kind tag). */
+    public static SavedDisk readDevice(DataInputStream in) throws IOException {
+        int index = in.readInt();
+        String file = in.readUTF();
+        boolean ro = in.readBoolean();
+        if (index < 0 || index >= DiskSpec.MAX_DISKS) throw new IOException("a saved disk's position " + index + " is impossible");
+        return new SavedDisk(index, new DiskSpec(Path.of(file), ro));
+    }
+
+    @Override
+    protected void saveDevice(DataOutputStream out) throws IOException {
+        out.writeUTF(KIND);
+        out.writeInt(index);
+        out.writeUTF(spec.file().toAbsolutePath().toString());
+        out.writeBoolean(spec.readOnly());
+    }
+
+    /** The backend's port and the grants it keeps mapped (persistent ones); the rings are named in XenStore. */
+    @Override
+    protected void saveConnection(DataOutputStream out) throws IOException {
+        out.writeInt(port);
+        out.writeInt(persistentGrants.size());
+        for (int ref : persistentGrants.keySet()) out.writeInt(ref);
+    }
+
+    /** connect()'s ring mapping again, the saved port taken over, the persistent grants mapped again. */
+    @Override
+    protected boolean reconnect(DataInputStream saved) throws IOException {
+        int savedPort = saved.readInt();
+        int kept = saved.readInt();
+        if (kept < 0 || kept > MAX_PERSISTENT_GRANTS) throw new IOException("a saved disk keeps " + kept + " grants");
+        int[] refs = new int[kept];
+        for (int i = 0; i < kept; i++) refs[i] = saved.readInt();
+        if (!mapRing()) return false;
+        port = xce.reattach(savedPort);
+        if (port < 0) return fail("taking over event channel " + savedPort + " after the restore: " + Errno.describe(-port));
+        persistent = bus.readFrontendUnsigned("feature-persistent", 0) == 1;
+        for (int ref : refs) {
+            GrantMapper.Result r = context.grants().map(ref, false);
+            if (r.status() != GrantMapper.GNTST_OKAY) return fail("mapping persistent grant " + ref + " again after the restore (GNTST " + r.status() + ")");
+            persistentGrants.put(ref, r.mapping());
+        }
+        return true;
     }
 
     private static Map<String, String> frontendNodes(int index) {
@@ -91,22 +168,9 @@ public final class BlockBackend extends PvBackend {
         String protocol = bus.readFrontend("protocol");
         if (protocol != null && !protocol.equals("x86_64-abi")) return fail("unknown fe protocol " + protocol);
         if (bus.readFrontendUnsigned("multi-queue-num-queues", 1) != 1) return fail("the guest asks for more queues than the 1 offered");
-        long order = bus.readFrontendUnsigned("ring-page-order", -1);
-        if (order > MAX_RING_PAGE_ORDER) return fail("requested ring page order " + order + " exceeds max " + MAX_RING_PAGE_ORDER);
         long evtchn = bus.readFrontendUnsigned("event-channel", -1);
         if (evtchn < 0) return fail("reading " + bus.frontendPath() + "/event-channel");
-        int pages = order < 0 ? 1 : 1 << order;
-        List<GuestRegion> regions = new ArrayList<>();
-        for (int i = 0; i < pages; i++) {
-            String key = order < 0 ? "ring-ref" : "ring-ref" + i;
-            long ref = bus.readFrontendUnsigned(key, -1);
-            if (ref < 0 || ref > Integer.MAX_VALUE) return fail("reading " + bus.frontendPath() + "/" + key);
-            GrantMapper.Result r = context.grants().map((int) ref, false);
-            if (r.status() != GrantMapper.GNTST_OKAY) return fail("mapping ring-ref " + ref + " (GNTST " + r.status() + ")");
-            ringPages.add(r.mapping());
-            regions.add(r.mapping().page());
-        }
-        ring = SharedRing.attach(regions, REQUEST_SIZE);
+        if (!mapRing()) return false;
         port = xce.bindInterdomain(context.domid(), (int) evtchn);
         if (port < 0) return fail("binding event channel " + evtchn + ": " + Errno.describe(-port));
         persistent = bus.readFrontendUnsigned("feature-persistent", 0) == 1;
@@ -123,6 +187,25 @@ public final class BlockBackend extends PvBackend {
         bus.writeBackend("info", Integer.toString(file.readOnly() ? VDISK_READONLY : 0));
         bus.writeBackend("sector-size", "512");
         bus.writeBackend("physical-sector-size", "512");
+        return true;
+    }
+
+    /** The frontend's ring pages (ring-ref, or ring-ref0.. with ring-page-order), mapped. */
+    private boolean mapRing() {
+        long order = bus.readFrontendUnsigned("ring-page-order", -1);
+        if (order > MAX_RING_PAGE_ORDER) return fail("requested ring page order " + order + " exceeds max " + MAX_RING_PAGE_ORDER);
+        int pages = order < 0 ? 1 : 1 << order;
+        List<GuestRegion> regions = new ArrayList<>();
+        for (int i = 0; i < pages; i++) {
+            String key = order < 0 ? "ring-ref" : "ring-ref" + i;
+            long ref = bus.readFrontendUnsigned(key, -1);
+            if (ref < 0 || ref > Integer.MAX_VALUE) return fail("reading " + bus.frontendPath() + "/" + key);
+            GrantMapper.Result r = context.grants().map((int) ref, false);
+            if (r.status() != GrantMapper.GNTST_OKAY) return fail("mapping ring-ref " + ref + " (GNTST " + r.status() + ")");
+            ringPages.add(r.mapping());
+            regions.add(r.mapping().page());
+        }
+        ring = SharedRing.attach(regions, REQUEST_SIZE);
         return true;
     }
 

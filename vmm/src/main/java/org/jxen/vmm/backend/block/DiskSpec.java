@@ -22,6 +22,9 @@ public record DiskSpec(Path file, boolean readOnly) {
         return new DiskSpec(Path.of(parts[0]), ro);
     }
 
+    /** How many disks a guest can have here (xvda..xvdp). */
+    public static final int MAX_DISKS = 16;
+
     /** The Linux name of the {@code index}th disk (xvda, xvdb, …) and its virtual-device number (major 202). */
     public static String deviceName(int index) {
         return "xvd" + (char) ('a' + index);
@@ -29,7 +32,7 @@ public record DiskSpec(Path file, boolean readOnly) {
 
     /** The xenstore device id of xvd{a+index}: (202 << 8) | (index << 4), as docs/misc/vbd-interface.txt defines. */
     public static int deviceId(int index) {
-        if (index < 0 || index >= 16) throw new IllegalArgumentException("at most 16 disks");
+        if (index < 0 || index >= MAX_DISKS) throw new IllegalArgumentException("at most " + MAX_DISKS + " disks");
         return (202 << 8) | (index << 4);
     }
 }

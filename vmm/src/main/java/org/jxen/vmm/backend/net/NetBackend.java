@@ -2,6 +2,9 @@ package org.jxen.vmm.backend.net;
 
 import static org.jxen.vmm.backend.net.Netif.*;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -55,13 +58,82 @@ public final class NetBackend extends PvBackend {
     private int port = -1;
     private boolean frontendSg;
 
+    private final int devid;
+    private final NetSpec spec;
+
     /** The guest's NIC {@code devid}, joined to {@code tap} (which this backend now owns). */
     public NetBackend(BackendContext context, int devid, NetSpec spec, TapDevice tap) {
         super(context, "vif", devid, "vif " + devid, frontendNodes(devid, spec), backendNodes(devid, spec));
         this.tap = tap;
+        this.devid = devid;
+        this.spec = spec;
         xce.watchHost(tap.fd());
         xce.armHost(false); // until a frontend connects
         start();
+    }
+
+    /**
+     * A saved domain's NIC, as {@link #save} wrote it after {@link #readDevice}, joined to {@code tap} again: its
+     * XenStore nodes come with the restored tree and its connection is taken over as it was. A frame read from the
+     * TAP and not yet delivered when the domain was saved is lost, as on a wire.
+     */
+    public NetBackend(BackendContext context, SavedNic saved, TapDevice tap, DataInputStream connection) {
+        super(context, "vif", saved.devid(), "vif " + saved.devid());
+        this.tap = tap;
+        this.devid = saved.devid();
+        this.spec = saved.spec();
+        xce.watchHost(tap.fd());
+        xce.armHost(false);
+        resume(connection);
+        start();
+    }
+
+    /** What a save says of a NIC: its device id and its --net. */
+    public record SavedNic(int devid, NetSpec spec) {}
+
+    /** Kind tag of a saved NIC in a domain's save. */
+    public static final String KIND = "vif";
+
+    /** Reads what {@link #saveDevice} wrote (after the kind tag). */
+    public static SavedNic readDevice(DataInputStream in) throws IOException {
+        int devid = in.readInt();
+        String tapName = in.readUTF();
+        byte[] mac = new byte[6];
+        in.readFully(mac);
+        try {
+            return new SavedNic(devid, new NetSpec(tapName, mac));
+        } catch (IllegalArgumentException e) {
+            throw new IOException("a saved NIC: " + e.getMessage());
+        }
+    }
+
+    @Override
+    protected void saveDevice(DataOutputStream out) throws IOException {
+        out.writeUTF(KIND);
+        out.writeInt(devid);
+        out.writeUTF(spec.tap());
+        out.write(spec.mac());
+    }
+
+    /** The backend's port; the rings and the frontend's features are named in XenStore. */
+    @Override
+    protected void saveConnection(DataOutputStream out) throws IOException {
+        out.writeInt(port);
+    }
+
+    /** connect()'s two rings mapped again and the saved port taken over; receiving resumes at once. */
+    @Override
+    protected boolean reconnect(DataInputStream saved) throws IOException {
+        int savedPort = saved.readInt();
+        SharedRing txRing = ring("tx-ring-ref", TX_SLOT), rxRing = ring("rx-ring-ref", RX_SLOT);
+        if (txRing == null || rxRing == null) return false;
+        port = xce.reattach(savedPort);
+        if (port < 0) return fail("taking over event channel " + savedPort + " after the restore: " + Errno.describe(-port));
+        tx = txRing;
+        rx = rxRing;
+        frontendSg = bus.readFrontendUnsigned("feature-sg", 0) == 1;
+        xce.armHost(true);
+        return true;
     }
 
     /** What libxl gives netfront in its own directory: its handle and MAC (xen_net_read_mac reads it there). */

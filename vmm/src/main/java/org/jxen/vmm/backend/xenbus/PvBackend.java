@@ -1,5 +1,8 @@
 package org.jxen.vmm.backend.xenbus;
 
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.util.Map;
 
 import org.jxen.vmm.backend.BackendLoop;
@@ -29,6 +32,16 @@ public abstract class PvBackend implements AutoCloseable {
         bus.switchState(XenbusDevice.INIT_WAIT);
     }
 
+    /**
+     * A restored domain's device (see {@link #resume}): its XenStore directories come with the restored tree, its
+     * state is what they say.
+     */
+    protected PvBackend(BackendContext context, String type, int devid, String name) {
+        this.context = context;
+        this.xce = new XenEvtchnHandle(context.ports(), context.signals());
+        this.bus = XenbusDevice.adopt(context.store(), context.domid(), type, devid, name, this::wake);
+    }
+
     /** Starts the I/O thread: the end of a subclass's constructor, once everything the thread uses exists. */
     protected final synchronized void start() {
         if (loop == null) loop = new BackendLoop("jxen-" + bus.name().replace(' ', '-'), xce, this::service);
@@ -39,6 +52,19 @@ public abstract class PvBackend implements AutoCloseable {
 
     /** Maps the frontend's rings and binds its port; false (after {@link XenbusDevice#fatal}) if they are unusable. */
     protected abstract boolean connect();
+
+    /**
+     * A restored connection: the rings as the frontend published them (the saved RAM holds them), the port the save
+     * names taken over, the grants the backend held mapped again; false (after {@link XenbusDevice#fatal}) if that
+     * fails. Nothing is renegotiated: the frontend does not know it moved.
+     */
+    protected abstract boolean reconnect(DataInputStream saved) throws IOException;
+
+    /** What {@link #reconnect} needs beyond XenStore (the backend's port, grants it keeps mapped), with the thread paused. */
+    protected abstract void saveConnection(DataOutputStream out) throws IOException;
+
+    /** The device's kind and configuration, which a restore opens again (the image, the TAP). */
+    protected abstract void saveDevice(DataOutputStream out) throws IOException;
 
     /** Serves the rings (only while connected). */
     protected abstract void serve();
@@ -93,6 +119,38 @@ public abstract class PvBackend implements AutoCloseable {
         bus.fatal(reason);
     }
 
+    /**
+     * For a save: stops the I/O thread, keeping the connection (rings, port, grants) as it is; false (reported) if
+     * the thread would not stop. Each pass of the thread ends with every request it took answered and published (the
+     * backends here serve synchronously), so the rings' private indexes equal the published ones and need no saving.
+     */
+    public synchronized boolean pause() {
+        return loop == null || loop.stop();
+    }
+
+    /** After {@link #pause}: the device (see {@link #saveDevice}), then its connection if it has one. */
+    public final void save(DataOutputStream out) throws IOException {
+        saveDevice(out);
+        out.writeBoolean(connected);
+        if (connected) saveConnection(out);
+    }
+
+    /**
+     * The end of a restoring subclass constructor, before {@link #start}: takes the saved connection over, or leaves
+     * the device in the state its XenStore nodes give (a frontend that was not connected connects as usual). A
+     * connection that cannot be taken over stops the device with one line ({@link XenbusDevice#fatal}).
+     */
+    protected final void resume(DataInputStream saved) {
+        try {
+            if (!saved.readBoolean()) return;
+            if (reconnect(saved)) connected = true;
+            else disconnect();
+        } catch (IOException e) { // a damaged record stops this device, not the domain
+            bus.fatal("its saved connection is damaged (" + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()) + ")");
+            disconnect();
+        }
+    }
+
     /** The device's traffic, for the control socket's status. */
     public abstract Map<String, Long> counters();
 
@@ -111,16 +169,20 @@ public abstract class PvBackend implements AutoCloseable {
 
     /**
      * Stops the I/O thread (the only one touching guest memory here), then drops the connection and the handle;
-     * false (reported) if the thread would not stop, in which case nothing it uses is released.
+     * false (reported) if the thread would not stop, in which case nothing it uses is released. Idempotent.
      */
     public synchronized boolean stop() {
+        if (stopped) return true;
         if (loop != null && !loop.stop()) return false;
         disconnectIfConnected();
         bus.close();
         xce.close();
         release();
+        stopped = true;
         return true;
     }
+
+    private boolean stopped;
 
     /** Releases what the backend holds beyond the connection (files, host devices), after its thread stopped. */
     protected void release() {}

@@ -46,6 +46,34 @@ public final class XenbusDevice {
         write(frontend + "/backend-id", "0", guestOwns);
         for (var e : frontendNodes.entrySet()) write(frontend + "/" + e.getKey(), e.getValue(), guestOwns);
         write(frontend + "/state", Integer.toString(INITIALISING), guestOwns);
+        watchFrontend(onChange);
+    }
+
+    /**
+     * A restored domain's device: both directories are in its restored XenStore tree already (the frontend's as the
+     * guest left it), so nothing is written; the backend's state is what its node says, and the watch starts again
+     * (watches of the host are not part of a save).
+     */
+    public static XenbusDevice adopt(XenStore store, int domid, String type, int devid, String name, Runnable onChange) {
+        return new XenbusDevice(store, domid, type, devid, name, onChange);
+    }
+
+    private XenbusDevice(XenStore store, int domid, String type, int devid, String name, Runnable onChange) {
+        this.store = store;
+        this.domid = domid;
+        this.name = name;
+        this.frontend = "/local/domain/" + domid + "/device/" + type + "/" + devid;
+        this.backend = "/local/domain/0/backend/" + type + "/" + domid + "/" + devid;
+        String s = read(backend + "/state");
+        try {
+            state = s == null ? UNKNOWN : Integer.parseInt(s.trim());
+        } catch (NumberFormatException e) {
+            state = UNKNOWN;
+        }
+        watchFrontend(onChange);
+    }
+
+    private void watchFrontend(Runnable onChange) {
         try {
             store.watch(this, 0, frontend + "/state", "backend", (path, token) -> {
                 changed = true;
@@ -90,7 +118,15 @@ public final class XenbusDevice {
 
     /** A frontend node as an unsigned number, or {@code dflt} if absent or not a number (xenbus_read_unsigned). */
     public long readFrontendUnsigned(String key, long dflt) {
-        String s = readFrontend(key);
+        return unsigned(readFrontend(key), dflt);
+    }
+
+    /** A node of the backend's own directory as an unsigned number, or {@code dflt}. */
+    public long readBackendUnsigned(String key, long dflt) {
+        return unsigned(read(backend + "/" + key), dflt);
+    }
+
+    private static long unsigned(String s, long dflt) {
         if (s == null) return dflt;
         try {
             long v = Long.parseLong(s.trim());

@@ -3,6 +3,10 @@ package org.jxen.vmm.backend.block;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.jxen.vmm.backend.block.Blkif.*;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -48,7 +52,7 @@ class BlockBackendTest {
     @ValueSource(booleans = {false, true})
     void writesReachTheImageReadsComeBackAndFlushesAreAnswered(boolean persistent) throws Exception {
         Path img = image(true);
-        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, BlockFile.open(img, false))) {
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0));
             assertEquals("51712", rig.read(fe.dir + "/virtual-device"));
             fe.connect(persistent);
@@ -96,10 +100,80 @@ class BlockBackendTest {
         }
     }
 
+    /**
+     * A save and restore with the disk connected (jxen save / restore): the backend pauses and writes its record, the
+     * domain's event channels and XenStore are restored into a new domain over the same RAM, and a new backend takes
+     * the ring over from the record: the frontend goes on with the same ring, port and grants, never told.
+     */
+    @ParameterizedTest(name = "persistent grants {0}")
+    @ValueSource(booleans = {false, true})
+    void aConnectedDiskIsTakenOverAfterASaveAndRestore(boolean persistent) throws Exception {
+        Path img = image(true);
+        FrontendRig rig = new FrontendRig();
+        FrontendRig restored = null;
+        BlockBackend before = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false));
+        try {
+            BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0));
+            fe.connect(persistent);
+            GuestRegion a = rig.page(DATA_GFN);
+            for (int i = 0; i < 4096; i++) a.putByte(i, (byte) (i * 7));
+            int ra = rig.grant(DATA_GFN, false);
+            assertEquals(RSP_OKAY, fe.call(fe.rw(OP_WRITE, 1, 100, new int[] {ra, 0, 7})));
+
+            // The save: the I/O thread stops with every request answered; the record and XenStore's tree are written.
+            assertTrue(before.pause());
+            ByteArrayOutputStream record = new ByteArrayOutputStream(), tree = new ByteArrayOutputStream();
+            before.save(new DataOutputStream(record));
+            rig.store.writeTree(new DataOutputStream(tree));
+            restored = new FrontendRig(rig, tree.toByteArray()); // the new domain, restored from the save
+            before.close(); // the old domain goes: its unmapping clears the grants' flags in the (shared) RAM
+            assertEquals(0, rig.grantFlags(ra) & (GrantTable.GTF_READING | GrantTable.GTF_WRITING));
+
+            DataInputStream in = new DataInputStream(new ByteArrayInputStream(record.toByteArray()));
+            assertEquals(BlockBackend.KIND, in.readUTF());
+            BlockBackend.SavedDisk saved = BlockBackend.readDevice(in);
+            assertEquals(new BlockBackend.SavedDisk(0, new DiskSpec(img.toAbsolutePath(), false)), saved);
+            try (BlockBackend after = new BlockBackend(restored.context, saved, BlockFile.open(img, false), in)) {
+                assertTrue(after.connected(), "the connection is taken over");
+                assertEquals("4", restored.read(fe.backend() + "/state"), "still Connected: nothing renegotiated");
+                if (persistent) assertNotEquals(0, rig.grantFlags(ra) & GrantTable.GTF_WRITING, "the persistent grant is mapped again");
+
+                // The frontend goes on: the sectors written before the save read back, a new write reaches the image.
+                int rc = rig.grant(DATA_GFN + 1, false);
+                GuestRegion c = rig.page(DATA_GFN + 1);
+                assertEquals(RSP_OKAY, fe.call(fe.rw(OP_READ, 2, 100, new int[] {rc, 0, 7})));
+                assertArrayEquals(bytes(a, 0, 4096), bytes(c, 0, 4096));
+                for (int i = 0; i < 4096; i++) a.putByte(i, (byte) (i * 13));
+                assertEquals(RSP_OKAY, fe.call(fe.rw(OP_WRITE, 3, 300, new int[] {ra, 0, 7})));
+                assertArrayEquals(bytes(a, 0, 4096), Arrays.copyOfRange(Files.readAllBytes(img), 300 * 512, 308 * 512));
+
+                restored.write(fe.dir + "/state", "5"); // and disconnects as usual
+                restored.await(fe.backend() + "/state", "5");
+                assertEquals(0, rig.grantFlags(ra) & (GrantTable.GTF_READING | GrantTable.GTF_WRITING), "disconnect unmaps");
+            }
+        } finally {
+            before.close();
+            (restored != null ? restored : rig).close();
+        }
+    }
+
+    @Test
+    void aDamagedSavedConnectionStopsTheDiskNotTheRestore() throws Exception {
+        Path img = image(true);
+        try (FrontendRig rig = new FrontendRig()) {
+            DataInputStream damaged = new DataInputStream(new ByteArrayInputStream(new byte[] {1, 0, 0})); // connected, then it ends
+            try (BlockBackend be = new BlockBackend(rig.context, new BlockBackend.SavedDisk(0, new DiskSpec(img, false)),
+                    BlockFile.open(img, false), damaged)) {
+                assertFalse(be.connected());
+                assertTrue(rig.read("/local/domain/0/backend/vbd/" + rig.domid + "/" + DiskSpec.deviceId(0) + "/error").contains("damaged"));
+            }
+        }
+    }
+
     @Test
     void indirectRequestsCarry256Segments() throws Exception {
         Path img = image(true);
-        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 1, BlockFile.open(img, false))) {
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 1, new DiskSpec(img, false), BlockFile.open(img, false))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(1));
             fe.connect(false);
             // 256 segments of one sector each, over 32 pages (sector s of page s/8): 128 KiB read from sector 1000.
@@ -132,7 +206,7 @@ class BlockBackendTest {
     void badRequestsGetErrorsAndWriteNothing() throws Exception {
         Path img = image(true);
         String before = sha(img);
-        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, BlockFile.open(img, false))) {
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0));
             fe.connect(false);
             rig.page(DATA_GFN);
@@ -167,7 +241,7 @@ class BlockBackendTest {
     void aReadOnlyDiskRefusesWritesAndDiscards() throws Exception {
         Path img = image(true);
         String before = sha(img);
-        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 1, BlockFile.open(img, true))) {
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 1, new DiskSpec(img, true), BlockFile.open(img, true))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(1));
             assertEquals("r", rig.read("/local/domain/0/backend/vbd/" + rig.domid + "/" + DiskSpec.deviceId(1) + "/mode"));
             fe.connect(true);
@@ -185,7 +259,7 @@ class BlockBackendTest {
     @Test
     void aRingOverrunStopsTheDeviceAndTheFrontendCanStartOver() throws Exception {
         Path img = image(true);
-        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, BlockFile.open(img, false))) {
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0));
             fe.connect(false);
             fe.ring.putIntRelease(0, 1000); // req_prod far beyond what 32 slots hold
@@ -209,7 +283,7 @@ class BlockBackendTest {
         String before = sha(img);
         long seed = Long.getLong("jxen.test.seed", 20261202L);
         Random rnd = new Random(seed);
-        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, BlockFile.open(img, true))) {
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, true), BlockFile.open(img, true))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0));
             fe.connect(rnd.nextBoolean());
             int[] refs = new int[8];

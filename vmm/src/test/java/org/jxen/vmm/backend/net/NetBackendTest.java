@@ -3,6 +3,10 @@ package org.jxen.vmm.backend.net;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.DatagramPacket;
@@ -137,21 +141,88 @@ class NetBackendTest {
             // host's stack sends on a new interface: IPv6 solicitations and the like).
             byte[] reply = "hello from the host".getBytes();
             host.send(new DatagramPacket(reply, reply.length, new InetSocketAddress(ip(2), 5555)));
-            byte[] received = null;
-            for (int n = 0; received == null; n++) {
-                assertTrue(n < 200, "the datagram never reached the receive ring");
-                NetFront.RxResponse r = fe.nextRx();
-                assertTrue(r.status() > 0 && r.flags() == 0 && r.offset() == 0, r.toString());
-                GuestRegion page = rig.f.ram.page(RX_BUFFERS_GFN + r.id()).orElseThrow();
-                byte[] b = new byte[r.status()];
-                page.asSegment().asByteBuffer().get(b);
-                fe.postRx(r.id(), RX_BUFFERS_GFN + r.id());
-                boolean udpToUs = b.length >= 42 && (b[12] & 0xFF) == 0x08 && b[13] == 0 && b[23] == 17 && ((b[36] & 0xFF) << 8 | (b[37] & 0xFF)) == 5555;
-                if (udpToUs) received = Arrays.copyOfRange(b, 42, b.length);
-            }
-            assertArrayEquals(reply, received);
+            assertArrayEquals(reply, awaitUdpTo(fe, rig, 5555));
             assertTrue(rig.f.pending(fe.port), "the responses raised the frontend's port");
             assertTrue(be.counters().get("tx-packets") >= 2 && be.counters().get("rx-packets") >= 1, be.counters().toString());
+        }
+    }
+
+    /**
+     * The payload of the next UDP datagram to {@code port} out of the receive ring (after whatever else the host's stack
+     * sends on a new interface: IPv6 solicitations and the like), each buffer posted again.
+     */
+    private static byte[] awaitUdpTo(NetFront fe, FrontendRig rig, int port) throws InterruptedException {
+        for (int n = 0; n < 200; n++) {
+            NetFront.RxResponse r = fe.nextRx();
+            assertTrue(r.status() > 0 && r.flags() == 0 && r.offset() == 0, r.toString());
+            GuestRegion page = rig.f.ram.page(RX_BUFFERS_GFN + r.id()).orElseThrow();
+            byte[] b = new byte[r.status()];
+            page.asSegment().asByteBuffer().get(b);
+            fe.postRx(r.id(), RX_BUFFERS_GFN + r.id());
+            boolean udpToUs = b.length >= 42 && (b[12] & 0xFF) == 0x08 && b[13] == 0 && b[23] == 17 && ((b[36] & 0xFF) << 8 | (b[37] & 0xFF)) == port;
+            if (udpToUs) return Arrays.copyOfRange(b, 42, b.length);
+        }
+        return fail("the datagram never reached the receive ring");
+    }
+
+    /** A datagram from the guest to {@code host}'s socket, sent in one slot with its checksum left to the backend. */
+    private void sendFromGuest(FrontendRig rig, NetFront fe, DatagramSocket host, byte[] payload, int id) throws Exception {
+        byte[] frame = udpFrame(4000 + id, host.getLocalPort(), payload, true);
+        fe.pushTx(NetFront.txSlot(grantData(rig, DATA_GFN, 100, frame, 0, frame.length), 100, Netif.TXF_CSUM_BLANK, id, frame.length));
+        assertEquals(new NetFront.TxResponse(id, Netif.RSP_OKAY), fe.nextTx());
+        DatagramPacket got = new DatagramPacket(new byte[2048], 2048);
+        host.receive(got);
+        assertArrayEquals(payload, Arrays.copyOf(got.getData(), got.getLength()));
+    }
+
+    /**
+     * A save and restore with the NIC connected: the backend pauses and writes its record, the domain is restored into
+     * a new one over the same RAM, the TAP is attached again (here it went away with the old domain: it is made and
+     * configured anew), and a new backend takes the rings over: frames cross both ways on the same rings and port.
+     */
+    @Test
+    void aConnectedNicIsTakenOverAfterASaveAndRestore() throws Exception {
+        NetSpec spec = NetSpec.parse("tap=" + tapName + ",mac=00:16:3e:00:00:02");
+        FrontendRig rig = new FrontendRig();
+        FrontendRig restored = null;
+        NetBackend before = new NetBackend(rig.context, 0, spec, tap);
+        try {
+            NetFront fe = new NetFront(rig, 0);
+            fe.connect();
+            for (int i = 0; i < RX_BUFFERS; i++) fe.postRx(i, RX_BUFFERS_GFN + i);
+            try (DatagramSocket host = new DatagramSocket(new InetSocketAddress(ip(1), 0))) {
+                host.setSoTimeout(20_000);
+                sendFromGuest(rig, fe, host, "before the save".getBytes(), 7);
+            }
+
+            assertTrue(before.pause());
+            ByteArrayOutputStream record = new ByteArrayOutputStream(), tree = new ByteArrayOutputStream();
+            before.save(new DataOutputStream(record));
+            rig.store.writeTree(new DataOutputStream(tree));
+            restored = new FrontendRig(rig, tree.toByteArray());
+            before.close(); // the old domain's backend lets the TAP go
+            tap = TapDevice.open(tapName);
+            assumeTrue(ip("addr", "add", ip(1) + "/24", "dev", tapName) && ip("link", "set", tapName, "up")
+                    && ip("neigh", "replace", ip(2), "lladdr", "00:16:3e:00:00:02", "dev", tapName), "cannot configure " + tapName + " again");
+
+            DataInputStream in = new DataInputStream(new ByteArrayInputStream(record.toByteArray()));
+            assertEquals(NetBackend.KIND, in.readUTF());
+            NetBackend.SavedNic saved = NetBackend.readDevice(in);
+            assertEquals(0, saved.devid());
+            assertEquals(spec.tap(), saved.spec().tap());
+            assertArrayEquals(spec.mac(), saved.spec().mac());
+            try (NetBackend after = new NetBackend(restored.context, saved, tap, in);
+                    DatagramSocket host = new DatagramSocket(new InetSocketAddress(ip(1), 0))) {
+                assertTrue(after.connected(), "the connection is taken over");
+                host.setSoTimeout(20_000);
+                sendFromGuest(rig, fe, host, "after the restore".getBytes(), 8);
+                byte[] reply = "to the restored guest".getBytes();
+                host.send(new DatagramPacket(reply, reply.length, new InetSocketAddress(ip(2), 5556)));
+                assertArrayEquals(reply, awaitUdpTo(fe, rig, 5556));
+            }
+        } finally {
+            before.close();
+            (restored != null ? restored : rig).close();
         }
     }
 
