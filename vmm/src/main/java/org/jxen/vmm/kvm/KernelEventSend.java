@@ -30,7 +30,8 @@ final class KernelEventSend implements TwoLevelRaiser {
     private final IntFunction<VcpuControl> vcpus;
     private final IntPredicate upcallRoute;
     private volatile boolean promised;
-    private volatile boolean refusalReported;
+    /** A refused send was reported (once); a refused promise is not tried again. Apart: one must not silence the other. */
+    private volatile boolean sendRefusalReported, promiseRefused;
 
     KernelEventSend(KvmVm vm, int hypercallMsr, BooleanSupplier twoLevel, BooleanSupplier sharedInfoInKernel, IntFunction<VcpuControl> vcpus,
             IntPredicate upcallRoute) {
@@ -58,8 +59,8 @@ final class KernelEventSend implements TwoLevelRaiser {
         if (!promised) promise(true);
         int rc = vm.xenEvtchnSend(port, XenDomain.apicIdOf(vcpu));
         if (rc != 0) {
-            if (!refusalReported) System.err.println("jxen: KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
-            refusalReported = true;
+            if (!sendRefusalReported) System.err.println("jxen: KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
+            sendRefusalReported = true;
             return false;
         }
         // KVM kicked it out of the guest or out of its own poll; a wait in jxen (SCHEDOP_block, or a poll by jxen's
@@ -76,13 +77,13 @@ final class KernelEventSend implements TwoLevelRaiser {
     }
 
     private synchronized void promise(boolean on) {
-        if (promised == on || (on && refusalReported)) return;
+        if (promised == on || (on && promiseRefused)) return;
         try {
             vm.xenHvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL | (on ? KVM_XEN_HVM_CONFIG_EVTCHN_SEND : 0), hypercallMsr);
             promised = on;
         } catch (RuntimeException e) { // KVM keeps its previous flags: a poll stays what it was
             System.err.println("jxen: KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
-            refusalReported = true;
+            promiseRefused = true;
         }
     }
 

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-import org.jxen.engine.memory.GuestRegion;
+import org.jxen.vmm.backend.FrontRing;
 import org.jxen.vmm.backend.FrontendRig;
 
 /**
@@ -16,16 +16,13 @@ final class BlkFront {
     static final int RING_GFN = 0x40;
     final FrontendRig rig;
     final String dir;
-    final GuestRegion ring;
+    final FrontRing ring;
     final int port, ringSize = 32;
-    int reqProd, rspCons;
 
     BlkFront(FrontendRig rig, int devid) {
         this.rig = rig;
         this.dir = "/local/domain/" + rig.domid + "/device/vbd/" + devid;
-        this.ring = rig.page(RING_GFN);
-        ring.putIntVolatile(4, 1); // SHARED_RING_INIT: req_event = rsp_event = 1
-        ring.putIntVolatile(12, 1);
+        this.ring = new FrontRing(rig.page(RING_GFN), Blkif.REQUEST_SIZE, ringSize);
         this.port = rig.allocPort();
     }
 
@@ -59,12 +56,8 @@ final class BlkFront {
 
     /** Writes the request into the next slot and publishes it (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY), notifying. */
     void push(ByteBuffer... requests) {
-        for (ByteBuffer r : requests) {
-            long at = 64 + (long) (reqProd & (ringSize - 1)) * Blkif.REQUEST_SIZE;
-            for (int i = 0; i < Blkif.REQUEST_SIZE; i++) ring.putByte(at + i, r.get(i));
-            reqProd++;
-        }
-        ring.putIntRelease(0, reqProd);
+        for (ByteBuffer r : requests) ring.write(r);
+        ring.publish();
         assertEquals(0, rig.f.ports.send(port));
     }
 
@@ -72,16 +65,8 @@ final class BlkFront {
 
     /** Waits for the next response and consumes it. */
     Response next() throws InterruptedException {
-        long deadline = System.nanoTime() + 20_000_000_000L;
-        while (ring.getIntVolatile(8) == rspCons) {
-            if (System.nanoTime() > deadline) fail("no response " + rspCons);
-            Thread.sleep(1);
-        }
-        long at = 64 + (long) (rspCons & (ringSize - 1)) * Blkif.REQUEST_SIZE;
-        var seg = ring.asSegment().asSlice(at, 16).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        rspCons++;
-        ring.putIntVolatile(12, rspCons + 1); // rsp_event: notify me of the next one
-        return new Response(seg.getLong(0), seg.get(8) & 0xFF, seg.getShort(10));
+        ByteBuffer r = ring.nextResponse(Blkif.RESPONSE_SIZE);
+        return new Response(r.getLong(0), r.get(8) & 0xFF, r.getShort(10));
     }
 
     /** Sends one request and returns its response's status (checking id and operation). */

@@ -262,7 +262,7 @@ class BlockBackendTest {
         try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false))) {
             BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0));
             fe.connect(false);
-            fe.ring.putIntRelease(0, 1000); // req_prod far beyond what 32 slots hold
+            fe.ring.page.putIntRelease(0, 1000); // req_prod far beyond what 32 slots hold
             assertEquals(0, rig.f.ports.send(fe.port));
             rig.await(fe.backend() + "/state", "5");
             assertNotNull(rig.read(fe.backend() + "/error"));

@@ -29,6 +29,7 @@ import org.jxen.engine.memory.GuestRegion;
 import org.jxen.sys.SyscallException;
 import org.jxen.sys.TapDevice;
 import org.jxen.vmm.backend.FrontendRig;
+import org.jxen.vmm.backend.HostNetwork;
 
 /**
  * netback driven by a Java netfront over real rings, grants, event channels and XenStore, joined to a real TAP whose
@@ -53,8 +54,13 @@ class NetBackendTest {
         }
         int third = 100 + new Random().nextInt(100);
         subnet = new byte[] {10, (byte) 213, (byte) third};
-        assumeTrue(ip("addr", "add", ip(1) + "/24", "dev", tapName) && ip("link", "set", tapName, "up")
-                && ip("neigh", "replace", ip(2), "lladdr", "00:16:3e:00:00:02", "dev", tapName), "cannot configure " + tapName + " with ip(8)");
+        assumeTrue(configureTap(), "cannot configure " + tapName + " with ip(8)");
+    }
+
+    /** The host's end of the TAP: address .1 of the subnet, up, the guest's address .2 known at its MAC. */
+    private boolean configureTap() throws InterruptedException {
+        return HostNetwork.ip("addr", "add", ip(1) + "/24", "dev", tapName) && HostNetwork.ip("link", "set", tapName, "up")
+                && HostNetwork.ip("neigh", "replace", ip(2), "lladdr", "00:16:3e:00:00:02", "dev", tapName);
     }
 
     @AfterEach
@@ -64,19 +70,6 @@ class NetBackendTest {
 
     private String ip(int host) {
         return (subnet[0] & 0xFF) + "." + (subnet[1] & 0xFF) + "." + (subnet[2] & 0xFF) + "." + host;
-    }
-
-    private static boolean ip(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of("ip"));
-        cmd.addAll(List.of(args));
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes());
-            if (p.waitFor() != 0) System.out.println(String.join(" ", cmd) + ": " + out);
-            return p.exitValue() == 0;
-        } catch (IOException e) {
-            return false; // no ip(8)
-        }
     }
 
     private byte[] hostMac() throws IOException {
@@ -202,8 +195,7 @@ class NetBackendTest {
             restored = new FrontendRig(rig, tree.toByteArray());
             before.close(); // the old domain's backend lets the TAP go
             tap = TapDevice.open(tapName);
-            assumeTrue(ip("addr", "add", ip(1) + "/24", "dev", tapName) && ip("link", "set", tapName, "up")
-                    && ip("neigh", "replace", ip(2), "lladdr", "00:16:3e:00:00:02", "dev", tapName), "cannot configure " + tapName + " again");
+            assumeTrue(configureTap(), "cannot configure " + tapName + " again");
 
             DataInputStream in = new DataInputStream(new ByteArrayInputStream(record.toByteArray()));
             assertEquals(NetBackend.KIND, in.readUTF());
@@ -267,7 +259,7 @@ class NetBackendTest {
             assertEquals(new NetFront.TxResponse(9, Netif.RSP_OKAY), again.nextTx());
 
             // A producer index far past the ring: stopped again.
-            again.tx.putIntRelease(0, again.txProd + 100_000);
+            again.tx.page.putIntRelease(0, again.tx.produced() + 100_000);
             assertEquals(0, rig.f.ports.send(again.port));
             rig.await(fe.backend() + "/state", "5");
         }

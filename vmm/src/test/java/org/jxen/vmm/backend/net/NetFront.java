@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-import org.jxen.engine.memory.GuestRegion;
+import org.jxen.vmm.backend.FrontRing;
 import org.jxen.vmm.backend.FrontendRig;
 
 /**
@@ -16,19 +16,14 @@ final class NetFront {
     static final int TX_GFN = 0x40, RX_GFN = 0x41, RING_SIZE = 256;
     final FrontendRig rig;
     final String dir;
-    final GuestRegion tx, rx;
+    final FrontRing tx, rx;
     final int port;
-    int txProd, txCons, rxProd, rxCons;
 
     NetFront(FrontendRig rig, int devid) {
         this.rig = rig;
         this.dir = "/local/domain/" + rig.domid + "/device/vif/" + devid;
-        this.tx = rig.page(TX_GFN);
-        this.rx = rig.page(RX_GFN);
-        for (GuestRegion r : new GuestRegion[] {tx, rx}) {
-            r.putIntVolatile(4, 1); // SHARED_RING_INIT: req_event = rsp_event = 1
-            r.putIntVolatile(12, 1);
-        }
+        this.tx = new FrontRing(rig.page(TX_GFN), Netif.TX_SLOT, RING_SIZE);
+        this.rx = new FrontRing(rig.page(RX_GFN), Netif.RX_SLOT, RING_SIZE);
         this.port = rig.allocPort();
     }
 
@@ -51,10 +46,8 @@ final class NetFront {
 
     /** Posts a receive buffer: the page {@code gfn}, granted writable, under {@code id}. */
     void postRx(int id, long gfn) {
-        long at = 64 + (long) (rxProd & (RING_SIZE - 1)) * Netif.RX_SLOT;
-        rx.asSegment().asSlice(at, 8).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN).putShort(0, (short) id).putInt(4, rig.grant(gfn, false));
-        rxProd++;
-        rx.putIntRelease(0, rxProd);
+        rx.write(ByteBuffer.allocate(Netif.RX_SLOT).order(ByteOrder.LITTLE_ENDIAN).putShort(0, (short) id).putInt(4, rig.grant(gfn, false)));
+        rx.publish();
         assertEquals(0, rig.f.ports.send(port));
     }
 
@@ -66,12 +59,8 @@ final class NetFront {
 
     /** Writes the slots and publishes them together, notifying. */
     void pushTx(ByteBuffer... slots) {
-        for (ByteBuffer s : slots) {
-            long at = 64 + (long) (txProd & (RING_SIZE - 1)) * Netif.TX_SLOT;
-            for (int i = 0; i < Netif.TX_SLOT; i++) tx.putByte(at + i, s.get(i));
-            txProd++;
-        }
-        tx.putIntRelease(0, txProd);
+        for (ByteBuffer s : slots) tx.write(s);
+        tx.publish();
         assertEquals(0, rig.f.ports.send(port));
     }
 
@@ -79,10 +68,7 @@ final class NetFront {
 
     /** Waits for the next transmit response and consumes it. */
     TxResponse nextTx() throws InterruptedException {
-        awaitResponse(tx, txCons);
-        var b = tx.asSegment().asSlice(64 + (long) (txCons & (RING_SIZE - 1)) * Netif.TX_SLOT, 4).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        txCons++;
-        tx.putIntVolatile(12, txCons + 1);
+        ByteBuffer b = tx.nextResponse(4);
         return new TxResponse(b.getShort(0) & 0xFFFF, b.getShort(2));
     }
 
@@ -90,18 +76,7 @@ final class NetFront {
 
     /** Waits for the next receive response and consumes it. */
     RxResponse nextRx() throws InterruptedException {
-        awaitResponse(rx, rxCons);
-        var b = rx.asSegment().asSlice(64 + (long) (rxCons & (RING_SIZE - 1)) * Netif.RX_SLOT, 8).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        rxCons++;
-        rx.putIntVolatile(12, rxCons + 1);
+        ByteBuffer b = rx.nextResponse(8);
         return new RxResponse(b.getShort(0) & 0xFFFF, b.getShort(2) & 0xFFFF, b.getShort(4) & 0xFFFF, b.getShort(6));
-    }
-
-    private static void awaitResponse(GuestRegion ring, int cons) throws InterruptedException {
-        long deadline = System.nanoTime() + 20_000_000_000L;
-        while (ring.getIntVolatile(8) == cons) {
-            if (System.nanoTime() > deadline) fail("no response " + cons);
-            Thread.sleep(1);
-        }
     }
 }
