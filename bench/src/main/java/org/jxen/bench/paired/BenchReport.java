@@ -20,6 +20,7 @@ import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.axis.NumberTickUnit;
+import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
 import org.jfree.chart.title.TextTitle;
@@ -75,8 +76,7 @@ public final class BenchReport {
         percentile.setSmallestValue(1);
         percentile.setTickUnit(new NumberTickUnit(1)); // one tick per decade: 0%, 90%, 99%, 99.9%...
         percentile.setNumberFormatOverride(new PercentileFormat());
-        NumberAxis latency = new NumberAxis(unitLabel(r));
-        latency.setAutoRangeIncludesZero(true);
+        ValueAxis latency = latencyAxis(r);
         XYLineAndShapeRenderer lines = new XYLineAndShapeRenderer(true, false);
         lines.setSeriesPaint(0, new Color(0xC0392B));
         lines.setSeriesPaint(1, new Color(0x2471A3));
@@ -125,6 +125,23 @@ public final class BenchReport {
         public Number parse(String source, ParsePosition pos) {
             return null; // labels only
         }
+    }
+
+    /**
+     * Linear from zero, or logarithmic when the tail reaches more than 20 times the median (under emulation it often
+     * does), so that the median stays readable beside it.
+     */
+    private static ValueAxis latencyAxis(PairedBenchmarks.Result r) {
+        Histogram h = r.jxenPicos();
+        if (h.getValueAtPercentile(99.9) > 20 * h.getValueAtPercentile(50)) {
+            LogAxis log = new LogAxis(unitLabel(r) + " (log scale)");
+            log.setBase(10);
+            log.setNumberFormatOverride(NumberFormat.getNumberInstance(Locale.ROOT));
+            return log;
+        }
+        NumberAxis linear = new NumberAxis(unitLabel(r));
+        linear.setAutoRangeIncludesZero(true);
+        return linear;
     }
 
     /** Rows whose median is 10 µs or more are drawn in µs. */

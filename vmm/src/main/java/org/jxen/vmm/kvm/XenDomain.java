@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.LongConsumer;
@@ -289,39 +290,54 @@ public final class XenDomain implements AutoCloseable {
 
     /** Opens every --disk image (read-only ones read-only); IOException naming the first that cannot be opened. */
     private static List<BlockFile> openDisks(List<DiskSpec> specs) throws IOException {
-        List<BlockFile> files = new ArrayList<>();
-        for (DiskSpec d : specs) {
-            try {
-                BlockFile f = BlockFile.open(d.file(), d.readOnly());
-                files.add(f);
-                if (f.size() < 512) throw new IOException("a disk image needs at least one 512-byte sector");
-                if (f.size() % 512 != 0) System.err.println("jxen: " + d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
-            } catch (SyscallException e) {
-                files.forEach(BlockFile::close);
-                throw new IOException("--disk " + d.file() + ": cannot open it " + (d.readOnly() ? "read-only" : "read-write") + " ("
-                        + Errno.describe(e.errno()) + ")");
-            } catch (IOException e) {
-                files.forEach(BlockFile::close);
-                throw new IOException("--disk " + d.file() + ": " + e.getMessage());
-            }
+        return openAll(specs, XenDomain::openDisk, BlockFile::close);
+    }
+
+    private static BlockFile openDisk(DiskSpec d) throws IOException {
+        BlockFile f;
+        try {
+            f = BlockFile.open(d.file(), d.readOnly());
+        } catch (SyscallException e) {
+            throw new IOException("--disk " + d.file() + ": cannot open it " + (d.readOnly() ? "read-only" : "read-write") + " ("
+                    + Errno.describe(e.errno()) + ")");
         }
-        return files;
+        if (f.size() < 512) {
+            f.close();
+            throw new IOException("--disk " + d.file() + ": a disk image needs at least one 512-byte sector");
+        }
+        if (f.size() % 512 != 0) System.err.println("jxen: " + d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
+        return f;
     }
 
     /** Attaches to every --net TAP; IOException naming the first that cannot be had (and why). */
     private static List<TapDevice> openTaps(List<NetSpec> specs) throws IOException {
-        List<TapDevice> taps = new ArrayList<>();
-        for (NetSpec n : specs) {
-            try {
-                taps.add(TapDevice.open(n.tap()));
-            } catch (SyscallException e) {
-                taps.forEach(TapDevice::close);
-                throw new IOException("--net tap=" + n.tap() + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
-                        + (e.errno() == Errno.EPERM ? "; creating one needs CAP_NET_ADMIN: make it first with 'ip tuntap add " + n.tap()
-                                + " mode tap user $USER'" : "") + ")");
-            }
+        return openAll(specs, XenDomain::openTap, TapDevice::close);
+    }
+
+    private static TapDevice openTap(NetSpec n) throws IOException {
+        try {
+            return TapDevice.open(n.tap());
+        } catch (SyscallException e) {
+            throw new IOException("--net tap=" + n.tap() + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
+                    + (e.errno() == Errno.EPERM ? "; creating one needs CAP_NET_ADMIN: make it first with 'ip tuntap add " + n.tap()
+                            + " mode tap user $USER'" : "") + ")");
         }
-        return taps;
+    }
+
+    private interface Opener<S, D> {
+        D open(S spec) throws IOException;
+    }
+
+    /** Opens a device per spec, all or none: on the first failure the ones opened are closed and the failure goes on. */
+    private static <S, D> List<D> openAll(List<S> specs, Opener<S, D> open, Consumer<D> close) throws IOException {
+        List<D> opened = new ArrayList<>();
+        try {
+            for (S spec : specs) opened.add(open.open(spec));
+            return opened;
+        } catch (IOException | RuntimeException e) {
+            opened.forEach(close);
+            throw e;
+        }
     }
 
     /**
