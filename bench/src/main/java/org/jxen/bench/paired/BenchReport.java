@@ -8,6 +8,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.text.DecimalFormat;
+import java.text.DecimalFormatSymbols;
 import java.text.FieldPosition;
 import java.text.NumberFormat;
 import java.text.ParsePosition;
@@ -136,7 +138,8 @@ public final class BenchReport {
         if (h.getValueAtPercentile(99.9) > 20 * h.getValueAtPercentile(50)) {
             LogAxis log = new LogAxis(unitLabel(r) + " (log scale)");
             log.setBase(10);
-            log.setNumberFormatOverride(NumberFormat.getNumberInstance(Locale.ROOT));
+            log.setTickUnit(new NumberTickUnit(1)); // one tick per decade: 10, 100, 1,000...
+            log.setNumberFormatOverride(new DecimalFormat("#,##0.###", DecimalFormatSymbols.getInstance(Locale.ROOT)));
             return log;
         }
         NumberAxis linear = new NumberAxis(unitLabel(r));
