@@ -63,7 +63,7 @@ final class KernelTimers implements SingleshotKeeper {
 
     /** Whether this KVM has the TIMER attribute (it came with EVTCHN_SEND, Linux 5.19). */
     static boolean offered(int xenCaps) {
-        return (xenCaps & KVM_XEN_HVM_CONFIG_EVTCHN_SEND) != 0;
+        return KernelEventSend.offered(xenCaps);
     }
 
     /** {@code port} now carries VIRQ_TIMER for {@code vcpu} (under the route table's lock). */
