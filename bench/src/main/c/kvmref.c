@@ -122,6 +122,7 @@ static void *backend_loop(void *arg)
     return NULL;
 }
 
+/* Loads the benchmark guest: an ELF64 file (bench_bare.c is 64-bit; it starts in 32-bit code) with its segments below RAM_SIZE. */
 static int load_elf(const char *path, uint32_t *entry)
 {
     int fd = open(path, O_RDONLY);
@@ -133,24 +134,26 @@ static int load_elf(const char *path, uint32_t *entry)
     close(fd);
     if (f == MAP_FAILED)
         return -errno;
-    Elf32_Ehdr *e = (Elf32_Ehdr *)f;
+    Elf64_Ehdr *e = (Elf64_Ehdr *)f;
     int rc = 0;
-    if (st.st_size < (off_t)sizeof *e || memcmp(e->e_ident, ELFMAG, SELFMAG) || e->e_ident[EI_CLASS] != ELFCLASS32) {
+    if (st.st_size < (off_t)sizeof *e || memcmp(e->e_ident, ELFMAG, SELFMAG) || e->e_ident[EI_CLASS] != ELFCLASS64 ||
+        e->e_entry >= RAM_SIZE || e->e_phoff + (uint64_t)e->e_phnum * sizeof(Elf64_Phdr) > (uint64_t)st.st_size) {
         rc = -ENOEXEC;
         goto out;
     }
     for (int i = 0; i < e->e_phnum; i++) {
-        Elf32_Phdr *p = (Elf32_Phdr *)(f + e->e_phoff + i * e->e_phentsize);
+        Elf64_Phdr *p = (Elf64_Phdr *)(f + e->e_phoff + i * e->e_phentsize);
         if (p->p_type != PT_LOAD)
             continue;
-        if ((uint64_t)p->p_paddr + p->p_memsz > RAM_SIZE || (uint64_t)p->p_offset + p->p_filesz > (uint64_t)st.st_size) {
+        if (p->p_paddr > RAM_SIZE || p->p_memsz > RAM_SIZE - p->p_paddr || p->p_filesz > p->p_memsz ||
+            p->p_offset > (uint64_t)st.st_size || p->p_filesz > (uint64_t)st.st_size - p->p_offset) {
             rc = -ENOEXEC;
             goto out;
         }
         memcpy(ram + p->p_paddr, f + p->p_offset, p->p_filesz);
         memset(ram + p->p_paddr + p->p_filesz, 0, p->p_memsz - p->p_filesz);
     }
-    *entry = e->e_entry;
+    *entry = (uint32_t)e->e_entry;
 out:
     munmap(f, st.st_size);
     return rc;

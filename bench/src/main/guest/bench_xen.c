@@ -1,31 +1,190 @@
 /*
- * The guest jxen's KVM rows run (jxen bench: hypercall-rtt, raise-to-upcall, send-to-backend, ipi-pingpong), on the
- * xen32 test-guest library: a PVH guest with the hypercall page, shared_info, the vector callback and Linux's 2-level
- * upcall loop. It does what bench_bare.c does under the C reference VMM, the Xen way: its call is EVTCHNOP_send on a
- * routed, masked IPI port (a full hypercall: decode, dispatch, the fast path's send, no upcall), its events are event
- * channels (the host raising a port, a backend on an interdomain channel, IPIs between its two vCPUs).
+ * The guest jxen's KVM rows run (jxen bench: hypercall-rtt, raise-to-upcall, send-to-backend, ipi-pingpong, ...): a
+ * 64-bit PVH guest (bench64.h) with the hypercall page, shared_info in its 64-bit layout, the vector callback and
+ * Linux's 2-level upcall loop. It does what bench_bare.c does under the C reference VMM, the Xen way: its call is
+ * EVTCHNOP_send on a routed, masked IPI port (a full hypercall: decode, dispatch, the fast path's send, no upcall), its
+ * events are event channels (the host raising a port, a backend on an interdomain channel, IPIs between its two
+ * vCPUs). Constants and structs from xen/include/public (xen.h, event_channel.h, vcpu.h, hvm/hvm_op.h, hvm/params.h,
+ * hvm/hvm_vcpu.h, memory.h, arch-x86/xen-x86_64.h).
  */
-#include "xen32.h"
+#include "bench64.h"
 #include "bench_mbox.h"
 
-extern void upcall_stub(void);
+__asm__(".pushsection .note.Xen, \"a\", @note\n.balign 4\n.long 4, 2f - 1f, 18\n.asciz \"Xen\"\n.balign 4\n"
+        "1: .long bench_start_bsp\n2: .balign 4\n.popsection");
+
+#define __HYPERVISOR_memory_op 12
+#define __HYPERVISOR_console_io 18
+#define __HYPERVISOR_vcpu_op 24
+#define __HYPERVISOR_sched_op 29
+#define __HYPERVISOR_event_channel_op 32
+#define __HYPERVISOR_hvm_op 34
+#define EVTCHNOP_send 4
+#define EVTCHNOP_alloc_unbound 6
+#define EVTCHNOP_bind_ipi 7
+#define VCPUOP_initialise 0
+#define VCPUOP_up 1
+#define VCPUOP_is_up 3
+#define SCHEDOP_shutdown 2
+#define SHUTDOWN_crash 3
+#define HVMOP_set_param 0
+#define HVM_PARAM_CALLBACK_IRQ 0
+#define XENMEM_add_to_physmap 7
+#define XENMAPSPACE_shared_info 0
+#define DOMID_SELF 0x7FF0
+#define UPCALL_VECTOR 0xF3
+
+unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
+unsigned char shared_info[4096] __attribute__((aligned(4096)));
 struct mbox mailbox __attribute__((aligned(4096)));
-static volatile int p0, p1; /* IPIs delivered to vCPU 0 and to vCPU 1 */
+
+/* The 64-bit convention (Xen's hvm_hypercall for a guest in long mode): RDI, RSI, RDX; the result in RAX. */
+static long hypercall(int nr, u64 a1, u64 a2, u64 a3)
+{
+    long r;
+    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
+                     : "memory", "rcx", "r8", "r9", "r10", "r11");
+    return r;
+}
+
 static int amd; /* VMMCALL rather than VMCALL */
 
 /* A hypercall as Linux makes it (xen_hypercall_amd/intel): the instruction itself, no hypercall page. */
-static long direct_hypercall(u32 nr, u32 a1, u32 a2, u32 a3)
+static long direct_hypercall(u32 nr, u64 a1, u64 a2, u64 a3)
 {
     long r;
     if (amd)
-        __asm__ volatile("vmmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
+        __asm__ volatile("vmmcall" : "=a"(r) : "a"((u64)nr), "D"(a1), "S"(a2), "d"(a3) : "memory");
     else
-        __asm__ volatile("vmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
+        __asm__ volatile("vmcall" : "=a"(r) : "a"((u64)nr), "D"(a1), "S"(a2), "d"(a3) : "memory");
     return r;
+}
+
+static void print(const char *s)
+{
+    u64 n = 0;
+    while (s[n])
+        n++;
+    hypercall(__HYPERVISOR_console_io, 0, n, (u64)s);
+}
+
+/* A failed setup step: say which on the console and crash the domain (the host reports the guest's end). */
+static void check(int ok, const char *what)
+{
+    if (ok)
+        return;
+    print("bench-xen: FAIL ");
+    print(what);
+    print("\n");
+    volatile u32 reason = SHUTDOWN_crash;
+    hypercall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (u64)&reason, 0);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+/* ---- shared_info, 64-bit layout: vcpu_info[32] of 64 bytes, then evtchn_pending[64] and evtchn_mask[64] of u64 ---- */
+#define VCPU_INFO(v) (shared_info + (v) * 64)
+#define UPCALL_PENDING(vi) (*(volatile u8 *)((vi) + 0))
+#define EVTCHN_PENDING ((volatile u64 *)(shared_info + 2048))
+#define EVTCHN_MASK ((volatile u64 *)(shared_info + 2560))
+#define PORTS 1024 /* the ports this guest uses all lie below */
+
+static volatile u32 events_seen[PORTS]; /* by port, counted by the upcall handler */
+static volatile u8 port_vcpu[PORTS];    /* the vCPU each port notifies, as Linux's per-cpu masks */
+
+static inline void set_bit(volatile u64 *words, u32 bit)
+{
+    __asm__ volatile("lock btsq %1, %0" : "+m"(words[bit / 64]) : "r"((u64)(bit % 64)) : "memory");
+}
+
+static inline void clear_bit(volatile u64 *words, u32 bit)
+{
+    __asm__ volatile("lock btrq %1, %0" : "+m"(words[bit / 64]) : "r"((u64)(bit % 64)) : "memory");
+}
+
+/* Linux's xen_evtchn_do_upcall for the 2-level ABI, 64-bit words, on the interrupted vCPU (its APIC id is its vCPU id). */
+INTERRUPT_HANDLER(upcall)
+void upcall_c(void)
+{
+    u32 self = lapic_id();
+    unsigned char *vi = VCPU_INFO(self);
+    do {
+        UPCALL_PENDING(vi) = 0;
+        u64 sel = __atomic_exchange_n((u64 *)(vi + 8), 0, __ATOMIC_SEQ_CST);
+        while (sel) {
+            u32 w = __builtin_ctzll(sel);
+            sel &= sel - 1;
+            u64 pend = EVTCHN_PENDING[w] & ~EVTCHN_MASK[w];
+            while (pend) {
+                u32 b = __builtin_ctzll(pend);
+                pend &= pend - 1;
+                u32 port = w * 64 + b;
+                if (port >= PORTS || port_vcpu[port] != self)
+                    continue; /* another vCPU's port in the same word: it is that vCPU's to take */
+                clear_bit(EVTCHN_PENDING, port);
+                events_seen[port]++;
+            }
+        }
+    } while (UPCALL_PENDING(vi));
+    eoi();
+}
+
+static u32 bind_ipi(u32 vcpu)
+{
+    volatile u32 a[2] = {vcpu, 0};
+    check(hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, (u64)a, 0) == 0, "bind_ipi");
+    check(a[1] < PORTS, "bind_ipi: port below 1024");
+    port_vcpu[a[1]] = vcpu;
+    return a[1];
+}
+
+static long send(u32 port)
+{
+    volatile u32 a = port;
+    return hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u64)&a, 0);
+}
+
+static void place_shared_info(void)
+{
+    volatile struct { u16 domid, size; u32 space; u64 idx, gpfn; } a = {DOMID_SELF, 0, XENMAPSPACE_shared_info, 0,
+                                                                      (u64)shared_info >> 12};
+    check(hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, (u64)&a, 0) == 0, "add_to_physmap shared_info");
+}
+
+static long set_param(u32 index, u64 value)
+{
+    volatile struct { u16 domid, pad; u32 index; u64 value; } a = {DOMID_SELF, 0, index, value};
+    return hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, (u64)&a, 0);
+}
+
+/*
+ * vCPU 1: VCPUOP_initialise with a flat 32-bit vcpu_hvm_context (paging off) at bench_start with ESI = 1, then
+ * VCPUOP_up; it switches itself to long mode as vCPU 0 did.
+ */
+static void start_vcpu1(void)
+{
+    static volatile u32 ctx[32] __attribute__((aligned(8)));
+    volatile u32 *r = ctx + 2; /* struct vcpu_hvm_x86_32, after mode and pad */
+    extern void bench_start(void);
+    ctx[0] = 0; /* VCPU_HVM_MODE_32B */
+    r[6] = 1;                          /* esi: the vCPU index */
+    r[8] = (u32)(u64)bench_start;      /* eip */
+    r[9] = 0x2;                        /* eflags */
+    r[10] = 0x11;                      /* cr0: PE | ET */
+    for (int s = 0; s < 4; s++)
+        r[21 + s] = 0xFFFFFFFF;         /* cs, ds, ss, es limits */
+    volatile u16 *ar = (volatile u16 *)(r + 26);
+    ar[0] = 0xC9B;                     /* cs: flat 32-bit code */
+    ar[1] = ar[2] = ar[3] = 0xC93;     /* ds, ss, es: flat data */
+    r[25] = 0x67;                      /* tr limit */
+    ar[4] = 0x8B;                      /* tr: busy 32-bit TSS */
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u64)ctx) == 0, "VCPUOP_initialise");
+    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
 }
 
 static void ap_main(void)
 {
+    u32 p0 = mailbox.arg[4], p1 = mailbox.arg[5];
     for (u32 seen = 0;; seen++) {
         HALT_UNTIL(events_seen[p1] != seen);
         mailbox.arg[7] = seen + 1; /* progress, for the host's report if the guest stops answering */
@@ -37,6 +196,7 @@ static void run(u32 cmd, u32 iters)
 {
     struct mbox *m = &mailbox;
     u32 self = m->arg[ARG_RTT], raise = m->arg[ARG_RAISE], backend = m->arg[ARG_BACKEND];
+    u32 p0 = m->arg[4], p1 = m->arg[5];
     for (u32 i = 0; i < iters; i++) {
         if (cmd == CMD_RTT) {
             clear_bit(EVTCHN_PENDING, self);
@@ -47,7 +207,7 @@ static void run(u32 cmd, u32 iters)
             volatile u32 port = self;
             clear_bit(EVTCHN_PENDING, self);
             unsigned long long t0 = tsc();
-            direct_hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u32)&port, 0);
+            direct_hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u64)&port, 0);
             m->samples[i] = tsc() - t0;
         } else if (cmd == CMD_EXIT_DIRECT) {
             unsigned long long t0 = tsc();
@@ -79,15 +239,23 @@ static void run(u32 cmd, u32 iters)
     }
 }
 
-void guest_main(void)
+void bench_main(u32 vcpu)
 {
+    load_idt();
+    lapic_enable();
+    if (vcpu == 1) {
+        ap_ready = 1;
+        ap_main();
+    }
     u32 a, b, c, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
-    (void)a, (void)c, (void)d;
     amd = b == 0x68747541; /* "AuthenticAMD" */
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000002), "c"(0));
+    (void)a, (void)c, (void)d;
+    /* The hypercall page from long mode: jxen latches the 64-bit shared_info layout at this write, as Xen does. */
+    __asm__ volatile("wrmsr" : : "c"(b), "a"((u32)(u64)hypercall_page), "d"(0) : "memory");
     place_shared_info();
-    set_gate(UPCALL_VECTOR, upcall_stub);
-    lapic_enable();
+    set_gate(UPCALL_VECTOR, upcall);
     check(set_param(HVM_PARAM_CALLBACK_IRQ, (2ull << 56) | UPCALL_VECTOR) == 0, "CALLBACK_IRQ vector type");
     mailbox.arg[ARG_DOORBELL] = bind_ipi(0);
     mailbox.arg[ARG_RAISE] = bind_ipi(0);
@@ -95,13 +263,16 @@ void guest_main(void)
     set_bit(EVTCHN_MASK, self);
     mailbox.arg[ARG_RTT] = self;
     volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
-    check(evtchn_op(EVTCHNOP_alloc_unbound, (void *)&u) == 0, "alloc_unbound for dom0");
+    check(hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (u64)&u, 0) == 0, "alloc_unbound for dom0");
+    check(u.port < PORTS, "alloc_unbound: port below 1024");
+    port_vcpu[u.port] = 0;
     mailbox.arg[ARG_BACKEND] = u.port;
-    p0 = mailbox.arg[4] = bind_ipi(0);
-    p1 = mailbox.arg[5] = bind_ipi(1);
-    start_vcpu1(ap_main);
+    mailbox.arg[4] = bind_ipi(0);
+    mailbox.arg[5] = bind_ipi(1);
+    start_vcpu1();
+    wait_for_ap();
     u32 seq = 0;
-    outl(PORT_HELLO, (u32)&mailbox);
+    outl(PORT_HELLO, (u32)(u64)&mailbox);
     for (;;) {
         HALT_UNTIL(mailbox.seq != seq);
         seq = mailbox.seq;

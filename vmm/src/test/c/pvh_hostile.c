@@ -3,8 +3,10 @@
  * numbers, commands, registers and pointers: into a scratch area, at its edge, far beyond RAM, or plain noise) at the
  * same time, then report how many they made, and vCPU 0 powers off. jxen must answer every one with a result and
  * keep running. The guest leaves alone only what would end or unmake the run by design: sched_op (shutdown, block),
- * decrease_reservation (its own code pages), vcpu_op down; and its pointers never land on its own code (noise is
- * kept above its 16 MiB of RAM; small values name frames below 1 MiB, where it loads nothing). Interrupts stay off:
+ * decrease_reservation (its own code pages), vcpu_op down; and its pointers never land on its own code or data, nor do
+ * the handles and frame numbers inside the structs it passes (noise is kept above its 16 MiB of RAM; small values
+ * name frames below 1 MiB, where it loads nothing; a plain random word there once let a call write into the guest's
+ * own image and garble its report). Interrupts stay off:
  * a random HVMOP may well set an upcall vector this guest has no handler for.
  */
 #include "xen32.h"
@@ -59,7 +61,7 @@ static void storm(u32 vcpu)
     for (u32 i = 0; i < CALLS; i++) {
         if ((i & 255) == 0)
             for (u32 j = vcpu * (SCRATCH / 2); j < (vcpu + 1) * (SCRATCH / 2); j += 4)
-                *(volatile u32 *)(scratch + j) = (rnd(&seed) & 1) ? rnd(&seed) : rnd(&seed) % 128;
+                *(volatile u32 *)(scratch + j) = (rnd(&seed) & 1) ? rnd(&seed) | 0x10000000u : rnd(&seed) % 128;
         int nr = rnd(&seed) % 64;
         u32 cmd = value(&seed);
         if (nr == 29 || nr == 23 || nr == 6)

@@ -22,7 +22,7 @@ import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
 import org.jxen.vmm.kvm.GracePeriodFence;
 
-/** A guest domain set up for measuring: guest RAM, shared_info mapped, fast path installed, no upcall work. */
+/** A guest domain set up for measuring: guest RAM, shared_info mapped, fast path in front of the hypercall layer, no upcall work. */
 public final class BenchDomain implements AutoCloseable {
     public static final long SHARED_INFO_GPA = 0x10000;
     public static final long ARG_GPA = 0x1000;
@@ -53,6 +53,7 @@ public final class BenchDomain implements AutoCloseable {
         fifo = new FifoControl(ports, ram);
         fifo.setGracePeriod(routes.readers()::synchronize);
         evtchnOp = new EventChannelOp(ports, fifo);
+        evtchnOp.setFastPath(fastPath); // as GuestPlatform does: the hypercall layer sends through the fast path first
     }
 
     public GuestRegion sharedInfo() {

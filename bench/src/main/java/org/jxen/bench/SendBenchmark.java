@@ -46,7 +46,6 @@ public class SendBenchmark {
         domain = new BenchDomain(2);
         port = domain.ports.bindIpi(0);
         sender = domain.fastPath.newSender();
-        domain.evtchnOp.setFastPath(domain.fastPath);
         domain.ram.segment().set(ValueLayout.JAVA_INT, BenchDomain.ARG_GPA, port);
         fifoDomain = new BenchDomain(2);
         fifoDomain.switchToFifo(64);
