@@ -42,6 +42,10 @@ static void run(u32 cmd, u32 iters)
             unsigned long long t0 = tsc();
             __asm__ volatile("call call_stub" : : "b"(0) : "rax", "memory");
             m->samples[i] = tsc() - t0;
+        } else if (cmd == CMD_HANDLER) {
+            unsigned long long t0 = tsc();
+            on_raise_c();
+            m->samples[i] = tsc() - t0;
         } else if (cmd == CMD_RAISE || cmd == CMD_NOTIFY) { /* CMD_NOTIFY's vector comes through the host's irqfd */
             u32 before = raises;
             outl(PORT_ARMED, i);

@@ -21,6 +21,9 @@
 /* Linux's way into Xen, VMCALL/VMMCALL (kvm mode only: without KVM's Xen support KVM answers them itself); C VMM: CMD_RTT */
 #define CMD_SEND_DIRECT 6 /* guest-timed: CMD_RTT's EVTCHNOP_send by VMCALL/VMMCALL: KVM delivers a routed port in the kernel */
 #define CMD_EXIT_DIRECT 7 /* guest-timed: VCPUOP_is_up by VMCALL/VMMCALL: KVM leaves it to the VMM (KVM_EXIT_XEN) */
+/* guest-timed: the guest's own work for one event: its event handler's body, called directly on the state a raise
+ * leaves (jxen: pending bit, selector, upcall_pending; C VMM: nothing), interrupts off. No exit, no VMM. */
+#define CMD_HANDLER 8
 
 #define MAX_SAMPLES 20000
 /* bench_xen.c's ports in arg[]: the doorbell, the host's raise, the masked IPI for CMD_RTT, the backend's channel */

@@ -213,6 +213,13 @@ static void run(u32 cmd, u32 iters)
             unsigned long long t0 = tsc();
             direct_hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 0, 0);
             m->samples[i] = tsc() - t0;
+        } else if (cmd == CMD_HANDLER) {
+            set_bit(EVTCHN_PENDING, raise);
+            set_bit((volatile u64 *)(VCPU_INFO(0) + 8), raise / 64);
+            UPCALL_PENDING(VCPU_INFO(0)) = 1;
+            unsigned long long t0 = tsc();
+            upcall_c();
+            m->samples[i] = tsc() - t0;
         } else if (cmd == CMD_RAISE) {
             u32 before = events_seen[raise];
             outl(PORT_ARMED, i);

@@ -41,10 +41,20 @@ public final class BenchDomain implements AutoCloseable {
     public final GuestVirtualMemory vmem = new GuestVirtualMemory(ram, AddressTranslator.IDENTITY);
     public final GuestWidth width = GuestWidth.BITS_64;
 
+    /** The guest's own view, fixed once (the undo's pointers): shared_info, each vcpu_info, FIFO control blocks and event pages. */
+    private final GuestRegion guestSharedInfo;
+    private final GuestRegion[] guestVcpuInfo;
+    private final GuestRegion[] guestControlBlocks;
+    private GuestRegion[] guestEventPages = new GuestRegion[0];
+
     public BenchDomain(int vcpus) {
         guest = new GuestDomain(DomainConfig.of(vcpus));
         guest.shared().latch(width);
         guest.shared().relocateSharedInfo(ram.region(SHARED_INFO_GPA, SharedInfoLayout.PAGE_SIZE).orElseThrow());
+        guestSharedInfo = guest.shared().sharedInfo();
+        guestVcpuInfo = new GuestRegion[vcpus];
+        for (int v = 0; v < vcpus; v++) guestVcpuInfo[v] = guest.shared().vcpuInfo(v);
+        guestControlBlocks = new GuestRegion[vcpus];
         ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
         GracePeriodFence.installed(); // as jxen runs: senders without a fence, route changes with membarrier
         routes = new RouteTable(() -> guest.abi().portLimit(), vcpus, ReaderSlots.global());
@@ -60,10 +70,13 @@ public final class BenchDomain implements AutoCloseable {
         return guest.shared().sharedInfo();
     }
 
-    /** What the guest does after an upcall, cheaply: clear the pending bit, the selector and upcall_pending. */
+    /**
+     * What the guest does after an upcall, cheaply: clear the pending bit, the selector and upcall_pending. Through
+     * regions looked up once, as the C reference's undo uses fixed pointers: the undo is the guest's work, not jxen's.
+     */
     public void consume(int vcpu, int port) {
-        sharedInfo().clearBit(width.pendingOffset, port);
-        GuestRegion vi = guest.shared().vcpuInfo(vcpu);
+        guestSharedInfo.clearBit(width.pendingOffset, port);
+        GuestRegion vi = guestVcpuInfo[vcpu];
         vi.getAndSetLong(width.pendingSelOffset, 0);
         vi.clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
     }
@@ -72,9 +85,13 @@ public final class BenchDomain implements AutoCloseable {
     public void switchToFifo(int ports) {
         for (int v = 0; v < guest.vcpuCount(); v++) {
             if (fifo.initControl(CONTROL_GFN + v, 0, v) != 0) throw new IllegalStateException("init_control");
+            guestControlBlocks[v] = ram.page(CONTROL_GFN + v).orElseThrow();
         }
-        for (int page = 0; page * 1024 < ports + 1; page++) {
+        int pages = (ports + 1 + 1023) / 1024;
+        guestEventPages = new GuestRegion[pages];
+        for (int page = 0; page < pages; page++) {
             if (fifo.expandArray(ARRAY_GFN + page) != 0) throw new IllegalStateException("expand_array");
+            guestEventPages[page] = ram.page(ARRAY_GFN + page).orElseThrow();
         }
     }
 
@@ -85,15 +102,14 @@ public final class BenchDomain implements AutoCloseable {
 
     /** The same on vCPU {@code vcpu} (its control block, its vcpu_info). */
     public void consumeFifo(int vcpu, int port, int priority) {
-        GuestRegion page = ram.page(ARRAY_GFN + port / 1024).orElseThrow();
-        long off = (port % 1024) * 4L;
+        GuestRegion page = guestEventPages[port >>> 10];
+        long off = (port & 1023) * 4L;
         while (true) {
             int w = page.getIntVolatile(off);
             if (page.compareAndSetInt(off, w, w & ~((1 << 29) | ((1 << 17) - 1) | (1 << 31)))) break;
         }
-        GuestRegion cb = ram.page(CONTROL_GFN + vcpu).orElseThrow();
-        cb.clearBit(0, priority);
-        guest.shared().vcpuInfo(vcpu).clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
+        guestControlBlocks[vcpu].clearBit(0, priority);
+        guestVcpuInfo[vcpu].clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
     }
 
     @Override

@@ -10,6 +10,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
+import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.pvclock.TscScale;
 import org.jxen.vmm.backend.XenEvtchnHandle;
@@ -146,7 +147,8 @@ final class JxenKvmSide implements AutoCloseable {
         }
         for (int v = 0; v < 2; v++) {
             var vi = g.shared().vcpuInfo(v);
-            sb.append("; vCPU ").append(v).append(" upcall_pending ").append(vi.getByte(0)).append(" sel ").append(vi.getIntVolatile(4));
+            long sel = g.shared().width() == GuestWidth.BITS_64 ? vi.getLongVolatile(8) : vi.getIntVolatile(4);
+            sb.append("; vCPU ").append(v).append(" upcall_pending ").append(vi.getByte(0)).append(" sel ").append(Long.toHexString(sel));
         }
         domain.requestStop("the benchmark guest stopped answering");
         try {

@@ -44,6 +44,18 @@ public final class PairedBenchmarks {
 
     private PairedBenchmarks() {}
 
+    /** How long each row runs: warm-up and measured batches of each side, and the batch size. */
+    public record Pace(int warmups, int runs, boolean quickBatches, long maxBatch) {
+        public static final Pace FULL = new Pace(5, 20, false, Long.MAX_VALUE);
+        public static final Pace QUICK = new Pace(2, 5, true, Long.MAX_VALUE);
+        /** For tests: one short batch of each side, enough to show a row runs end to end; its figures mean nothing. */
+        public static final Pace SMOKE = new Pace(1, 1, true, 20);
+
+        long batch(PairedOp op) {
+            return Math.min(op.batch(quickBatches), maxBatch);
+        }
+    }
+
     /** Runs every row; progress lines go to {@code progress}. */
     public static Report run(boolean quick, PrintStream progress) {
         return run(quick, null, progress);
@@ -51,6 +63,11 @@ public final class PairedBenchmarks {
 
     /** Runs the rows whose name starts with one of {@code only}'s comma-separated prefixes (all rows when null). */
     public static Report run(boolean quick, String only, PrintStream progress) {
+        return run(quick ? Pace.QUICK : Pace.FULL, only, progress);
+    }
+
+    /** {@link #run(boolean, String, PrintStream)} at {@code pace}. */
+    public static Report run(Pace pace, String only, PrintStream progress) {
         CReferences c = CReferences.load();
         List<Supplier<PairedOp>> ops = List.of(
                 () -> new SendOp("send-2l", 1.3, false, 1, c),
@@ -79,6 +96,8 @@ public final class PairedBenchmarks {
         List<KvmRow> kvmRows = List.of(new KvmRow("hypercall-rtt", GuestCommands.CMD_RTT, 1.10),
                 new KvmRow("raise-to-upcall", GuestCommands.CMD_RAISE, 1.10), new KvmRow("send-to-backend", GuestCommands.CMD_BACKEND, 1.15),
                 new KvmRow("ipi-pingpong", GuestCommands.CMD_PINGPONG, null), new KvmRow("notify-to-upcall", GuestCommands.CMD_NOTIFY, null),
+                // The guest's own share of an event (its handler's body, no exit): what the rows above cost the guest.
+                new KvmRow("upcall-handler", GuestCommands.CMD_HANDLER, null),
                 // Linux's own way in (VMCALL/VMMCALL, no hypercall page), which only KVM's Xen support passes on: a send KVM
                 // delivers itself, and a call it leaves to jxen (KVM_EXIT_XEN). The C VMM's figure is its bare exit.
                 new KvmRow("send-by-vmcall", GuestCommands.CMD_SEND_DIRECT, null, true),
@@ -110,7 +129,7 @@ public final class PairedBenchmarks {
             if (!selected(only, names.get(i))) continue;
             try (PairedOp op = all.get(i).get()) {
                 progress.println("bench: " + op.name() + "...");
-                results.add(measure(op, quick));
+                results.add(measure(op, pace));
             }
         }
         return new Report(machine(), System.getProperty("java.vm.name") + " " + Runtime.version(),
@@ -132,10 +151,10 @@ public final class PairedBenchmarks {
         return false;
     }
 
-    private static Result measure(PairedOp op, boolean quick) {
-        int warmups = quick ? 2 : 5;
-        int runs = quick ? 5 : 20;
-        long batch = op.batch(quick);
+    private static Result measure(PairedOp op, Pace pace) {
+        int warmups = pace.warmups();
+        int runs = pace.runs();
+        long batch = pace.batch(op);
         long[] samples = new long[(int) (op.latency() ? batch : 1)];
         for (int i = 0; i < warmups; i++) {
             op.runJxen(batch, samples);

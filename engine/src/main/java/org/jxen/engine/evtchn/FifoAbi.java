@@ -55,6 +55,8 @@ public final class FifoAbi implements EventChannelAbi {
     private final AtomicReferenceArray<GuestRegion> eventPages = new AtomicReferenceArray<>(MAX_EVENT_ARRAY_PAGES);
     /** Ports covered by the event array (a multiple of WORDS_PER_PAGE); published after the page. */
     private volatile int eventWords;
+    /** log2 of WORDS_PER_PAGE: a port's page is port >>> WORD_INDEX_BITS. */
+    private static final int WORD_INDEX_BITS = Integer.numberOfTrailingZeros(WORDS_PER_PAGE);
     /** Per port: (last vCPU << 8) | last priority, the queue it was last linked on. */
     private final AtomicIntegerArray lastq = new AtomicIntegerArray(NR_CHANNELS);
     /** Per port: raised while it had no event word (Xen's evtchn->pending). */
@@ -117,11 +119,12 @@ public final class FifoAbi implements EventChannelAbi {
     /** The page holding {@code port}'s word, or null (evtchn_fifo_word_from_port returned NULL). */
     private GuestRegion page(int port) {
         if (port < 0 || port >= eventWords) return null;
-        return eventPages.get(port / WORDS_PER_PAGE);
+        // A plain read suffices: the page was stored before the volatile write of eventWords that the read above saw.
+        return eventPages.getPlain(port >>> WORD_INDEX_BITS);
     }
 
     private static long wordOffset(int port) {
-        return (long) (port % WORDS_PER_PAGE) * 4;
+        return (long) (port & (WORDS_PER_PAGE - 1)) * 4;
     }
 
     /** The event word of {@code port} as the guest sees it (0 if there is none): for tests and inspection. */

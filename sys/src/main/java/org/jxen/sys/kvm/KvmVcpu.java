@@ -20,10 +20,16 @@ public final class KvmVcpu implements AutoCloseable {
     private static final int MSR_TSC = 0x10;
 
     private final int fd;
-    /** Owns the kvm_run mapping and the errno buffer: closed with the vCPU, after its thread has stopped. */
+    /** Owns the kvm_run mapping and KVM_RUN's errno buffer: closed with the vCPU, after its thread has stopped. */
     private final Arena arena = Arena.ofShared();
     private final MemorySegment run;
-    private final MemorySegment errno = Libc.errnoBuffer(arena);
+    /**
+     * KVM_RUN's errno, for the one thread that runs this vCPU. Every other call captures errno into a buffer of its own:
+     * the FFM linker writes the calling thread's errno into the buffer after every call, successful or not, so a call
+     * from another thread sharing this buffer (a diagnostic's KVM_GET_MP_STATE, KVM_GET_TSC_KHZ) could replace the
+     * EINTR of a kicked KVM_RUN with that thread's stale errno, and the vCPU loop would stop on a bogus error.
+     */
+    private final MemorySegment runErrno = Libc.errnoBuffer(arena);
     private boolean closed;
 
     KvmVcpu(int fd, int runSize) {
@@ -38,12 +44,14 @@ public final class KvmVcpu implements AutoCloseable {
 
     /** KVM_RUN: 0 after an exit, or -errno (EINTR after a kick, EAGAIN once when an AP leaves wait-for-SIPI). */
     public int enter() {
-        return Libc.ioctl(fd, KVM_RUN, 0, errno);
+        return Libc.ioctl(fd, KVM_RUN, 0, runErrno);
     }
 
     private void ioctl(String name, long request, MemorySegment arg) {
-        int rc = Libc.ioctl(fd, request, arg, errno);
-        if (rc < 0) throw new KvmException(name, -rc);
+        try (Arena a = Arena.ofConfined()) {
+            int rc = Libc.ioctl(fd, request, arg, Libc.errnoBuffer(a));
+            if (rc < 0) throw new KvmException(name, -rc);
+        }
     }
 
     public void setCpuid(List<CpuidEntry> entries) {
@@ -134,7 +142,7 @@ public final class KvmVcpu implements AutoCloseable {
             MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
             msrs.set(ValueLayout.JAVA_INT, 0, 1);
             msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
-            int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, errno);
+            int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, Libc.errnoBuffer(a));
             if (rc < 0) throw new KvmException("KVM_GET_MSRS", -rc);
             return rc == 1 ? OptionalLong.of(msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA))
                     : OptionalLong.empty();
@@ -148,7 +156,7 @@ public final class KvmVcpu implements AutoCloseable {
             msrs.set(ValueLayout.JAVA_INT, 0, 1);
             msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
             msrs.set(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA, value);
-            int rc = Libc.ioctl(fd, KVM_SET_MSRS, msrs, errno);
+            int rc = Libc.ioctl(fd, KVM_SET_MSRS, msrs, Libc.errnoBuffer(a));
             if (rc < 0) throw new KvmException("KVM_SET_MSRS", -rc);
             return rc == 1;
         }
@@ -202,7 +210,9 @@ public final class KvmVcpu implements AutoCloseable {
 
     /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
     public int tscKhz() {
-        return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, errno);
+        try (Arena a = Arena.ofConfined()) {
+            return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, Libc.errnoBuffer(a));
+        }
     }
 
     /** The guest's current TSC (KVM_GET_MSRS of IA32_TSC). */
