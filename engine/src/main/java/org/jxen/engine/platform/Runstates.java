@@ -149,9 +149,12 @@ public final class Runstates {
         if (f != null) takeBack(vcpu, f);
     }
 
-    /** Moves a vCPU to {@code newState} at {@code nowNs} and updates its guest area. */
+    /**
+     * Moves a vCPU to {@code newState} at {@code nowNs} and updates its guest area; a no-op for a vCPU whose runstate a
+     * keeper holds (KVM accounts its transitions and writes its area; the engine's figures would overwrite them).
+     */
     public synchronized void transition(int vcpu, int newState, long nowNs) {
-        if (newState == state[vcpu]) return;
+        if (newState == state[vcpu] || keeper.figures(vcpu) != null) return;
         long delta = nowNs - entryTime[vcpu];
         if (delta > 0) time[vcpu][state[vcpu]] += delta;
         state[vcpu] = newState;

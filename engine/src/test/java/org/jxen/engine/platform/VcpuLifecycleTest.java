@@ -233,6 +233,15 @@ class VcpuLifecycleTest {
         assertEquals(2000, f.ram.segment().get(ValueLayout.JAVA_LONG, 0x7000 + 16 + 8));
         assertEquals(7000, runstates.save().time()[0][Runstates.RUNNING]);
         assertEquals(Runstates.RUNNABLE, runstates.figures(0).state());
+        // A transition of a held vCPU is the keeper's to account: the engine neither counts it nor writes the area.
+        long areaTimeBefore = f.ram.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, AREA + 16);
+        runstates.transition(0, Runstates.BLOCKED, 50_000);
+        assertEquals(Runstates.RUNNABLE, runstates.figures(0).state());
+        assertEquals(areaTimeBefore, f.ram.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, AREA + 16));
+        keeper.kept = null;
+        runstates.transition(0, Runstates.BLOCKED, 50_000);
+        assertEquals(Runstates.BLOCKED, runstates.figures(0).state(), "given back, the engine accounts it again");
+        keeper.kept = new Runstates.Figures(Runstates.RUNNABLE, 9000, new long[] {7000, 2000, 0, 0});
         // What the guest's area says, as a keeper writing there left it (read back for another vCPU's questions).
         f.ram.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, AREA + 16, 7777);
         assertEquals(7777, runstates.readArea(0).time()[Runstates.RUNNING]);

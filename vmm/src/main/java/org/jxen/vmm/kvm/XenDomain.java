@@ -265,12 +265,12 @@ public final class XenDomain implements AutoCloseable {
             switch (kind) {
                 case BlockBackend.KIND -> {
                     BlockBackend.SavedDisk d = BlockBackend.readDevice(in);
-                    BlockFile file = openDisks(List.of(d.spec())).getFirst();
+                    BlockFile file = openDisk(d.spec(), "the saved domain's disk " + d.spec().file());
                     attachRestored(platform, context -> new BlockBackend(context, d, file, in), file::close);
                 }
                 case NetBackend.KIND -> {
                     NetBackend.SavedNic nic = NetBackend.readDevice(in);
-                    TapDevice tap = openTaps(List.of(nic.spec())).getFirst();
+                    TapDevice tap = openTap(nic.spec(), "the saved domain's NIC on TAP " + nic.spec().tap());
                     attachRestored(platform, context -> new NetBackend(context, nic, tap, in), tap::close);
                 }
                 default -> throw new IOException("the save has a PV device of an unknown kind (" + kind + ")");
@@ -290,20 +290,21 @@ public final class XenDomain implements AutoCloseable {
 
     /** Opens every --disk image (read-only ones read-only); IOException naming the first that cannot be opened. */
     private static List<BlockFile> openDisks(List<DiskSpec> specs) throws IOException {
-        return openAll(specs, XenDomain::openDisk, BlockFile::close);
+        return openAll(specs, d -> openDisk(d, "--disk " + d.file()), BlockFile::close);
     }
 
-    private static BlockFile openDisk(DiskSpec d) throws IOException {
+    /** Opens one image; {@code origin} names it in a failure (the option, or the saved device a restore reopens). */
+    private static BlockFile openDisk(DiskSpec d, String origin) throws IOException {
         BlockFile f;
         try {
             f = BlockFile.open(d.file(), d.readOnly());
         } catch (SyscallException e) {
-            throw new IOException("--disk " + d.file() + ": cannot open it " + (d.readOnly() ? "read-only" : "read-write") + " ("
+            throw new IOException(origin + ": cannot open it " + (d.readOnly() ? "read-only" : "read-write") + " ("
                     + Errno.describe(e.errno()) + ")");
         }
         if (f.size() < 512) {
             f.close();
-            throw new IOException("--disk " + d.file() + ": a disk image needs at least one 512-byte sector");
+            throw new IOException(origin + ": a disk image needs at least one 512-byte sector");
         }
         if (f.size() % 512 != 0) System.err.println("jxen: " + d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
         return f;
@@ -311,14 +312,15 @@ public final class XenDomain implements AutoCloseable {
 
     /** Attaches to every --net TAP; IOException naming the first that cannot be had (and why). */
     private static List<TapDevice> openTaps(List<NetSpec> specs) throws IOException {
-        return openAll(specs, XenDomain::openTap, TapDevice::close);
+        return openAll(specs, n -> openTap(n, "--net tap=" + n.tap()), TapDevice::close);
     }
 
-    private static TapDevice openTap(NetSpec n) throws IOException {
+    /** Attaches to one TAP; {@code origin} names it in a failure (the option, or the saved device a restore reattaches). */
+    private static TapDevice openTap(NetSpec n, String origin) throws IOException {
         try {
             return TapDevice.open(n.tap());
         } catch (SyscallException e) {
-            throw new IOException("--net tap=" + n.tap() + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
+            throw new IOException(origin + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
                     + (e.errno() == Errno.EPERM ? "; creating one needs CAP_NET_ADMIN: make it first with 'ip tuntap add " + n.tap()
                             + " mode tap user $USER'" : "") + ")");
         }
