@@ -322,7 +322,7 @@ int kvmref_run(int cmd, long iters, int64_t *samples, long settle_ns)
         return -ETIMEDOUT;
     while (sem_trywait(&stamped) == 0 || sem_trywait(&woke) == 0 || sem_trywait(&armed) == 0)
         ; /* marks this command did not wait for */
-    if (cmd == CMD_RTT || cmd == CMD_PINGPONG || cmd == CMD_SEND_DIRECT || cmd == CMD_EXIT_DIRECT || cmd == CMD_HANDLER) {
+    if (cmd == CMD_RTT || cmd == CMD_PINGPONG || cmd == CMD_SEND_DIRECT || cmd == CMD_EXIT_DIRECT || cmd == CMD_HANDLER || cmd == CMD_CALL_ONLY) {
         for (long i = 0; i < iters; i++)
             samples[i] = (int64_t)(m->samples[i] * 1000000 / (uint64_t)tsc_khz);
     }

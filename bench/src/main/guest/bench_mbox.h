@@ -24,6 +24,10 @@
 /* guest-timed: the guest's own work for one event: its event handler's body, called directly on the state a raise
  * leaves (jxen: pending bit, selector, upcall_pending; C VMM: nothing), interrupts off. No exit, no VMM. */
 #define CMD_HANDLER 8
+/* guest-timed: CMD_RTT's exit with the bare guest's instructions: jxen's guest calls the hypercall page's
+ * event_channel_op stub directly with an unknown command (one register set, nothing to read: -ENOSYS), so both sides
+ * run the same guest code and only the VMMs' exit handling differs. */
+#define CMD_CALL_ONLY 9
 
 #define MAX_SAMPLES 20000
 /* bench_xen.c's ports in arg[]: the doorbell, the host's raise, the masked IPI for CMD_RTT, the backend's channel */

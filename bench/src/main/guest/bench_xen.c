@@ -213,6 +213,10 @@ static void run(u32 cmd, u32 iters)
             unsigned long long t0 = tsc();
             direct_hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 0, 0);
             m->samples[i] = tsc() - t0;
+        } else if (cmd == CMD_CALL_ONLY) {
+            unsigned long long t0 = tsc();
+            __asm__ volatile("call hypercall_page + 32 * 32" : : "D"(~0ull) : "rax", "memory");
+            m->samples[i] = tsc() - t0;
         } else if (cmd == CMD_HANDLER) {
             set_bit(EVTCHN_PENDING, raise);
             set_bit((volatile u64 *)(VCPU_INFO(0) + 8), raise / 64);

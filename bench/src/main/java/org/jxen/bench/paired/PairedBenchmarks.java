@@ -94,6 +94,9 @@ public final class PairedBenchmarks {
             }
         }
         List<KvmRow> kvmRows = List.of(new KvmRow("hypercall-rtt", GuestCommands.CMD_RTT, 1.10),
+                // hypercall-rtt's exit with the bare guest's own instructions (an unknown EVTCHNOP: nothing to read):
+                // the VMMs' exit handling alone, without the guest's struct and jxen's read of it.
+                new KvmRow("hypercall-exit", GuestCommands.CMD_CALL_ONLY, null),
                 new KvmRow("raise-to-upcall", GuestCommands.CMD_RAISE, 1.10), new KvmRow("send-to-backend", GuestCommands.CMD_BACKEND, 1.15),
                 new KvmRow("ipi-pingpong", GuestCommands.CMD_PINGPONG, null), new KvmRow("notify-to-upcall", GuestCommands.CMD_NOTIFY, null),
                 // The guest's own share of an event (its handler's body, no exit): what the rows above cost the guest.

@@ -7,7 +7,7 @@ package org.jxen.bench.paired;
  * this host's /dev/kvm or inside tools/kvm-vm. A guest that stops answering ends it with the row's exception.
  */
 public final class KvmRowsCheck {
-    static final String KVM_ROWS = "hypercall-rtt,raise-to-upcall,send-to-backend,ipi-pingpong,notify-to-upcall,upcall-handler,send-by-vmcall,hypercall-by-vmcall";
+    static final String KVM_ROWS = "hypercall-rtt,hypercall-exit,raise-to-upcall,send-to-backend,ipi-pingpong,notify-to-upcall,upcall-handler,send-by-vmcall,hypercall-by-vmcall";
 
     private KvmRowsCheck() {}
 

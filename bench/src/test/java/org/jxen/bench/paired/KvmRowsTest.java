@@ -24,7 +24,7 @@ import org.jxen.sys.kvm.Kvm;
  * KVM with KVM's Xen support, so that kvm mode's rows run as well.
  */
 class KvmRowsTest {
-    private static final List<String> USER_MODE_ROWS = List.of("hypercall-rtt", "raise-to-upcall", "send-to-backend", "ipi-pingpong", "notify-to-upcall",
+    private static final List<String> USER_MODE_ROWS = List.of("hypercall-rtt", "hypercall-exit", "raise-to-upcall", "send-to-backend", "ipi-pingpong", "notify-to-upcall",
             "upcall-handler");
     private static final Pattern ROW = Pattern.compile("^kvm-row: (\\S+) (\\d+) (\\d+)$", Pattern.MULTILINE);
     private static final Pattern SKIPPED = Pattern.compile("^kvm-row-skipped: (\\S+): (.*)$", Pattern.MULTILINE);
