@@ -4,35 +4,16 @@
  * Linux's 2-level upcall loop. It does what bench_bare.c does under the C reference VMM, the Xen way: its call is
  * EVTCHNOP_send on a routed, masked IPI port (a full hypercall: decode, dispatch, the fast path's send, no upcall), its
  * events are event channels (the host raising a port, a backend on an interdomain channel, IPIs between its two
- * vCPUs). Constants and structs from xen/include/public (xen.h, event_channel.h, vcpu.h, hvm/hvm_op.h, hvm/params.h,
- * hvm/hvm_vcpu.h, memory.h, arch-x86/xen-x86_64.h).
+ * vCPUs). Xen's numbers come from xen_abi.h (vmm/src/test/c, shared with the test guests); the structs it builds inline
+ * follow xen/include/public (event_channel.h, hvm/hvm_op.h, memory.h, arch-x86/xen-x86_64.h).
  */
 #include "bench64.h"
 #include "bench_mbox.h"
+#include "xen_abi.h"
 
 __asm__(".pushsection .note.Xen, \"a\", @note\n.balign 4\n.long 4, 2f - 1f, 18\n.asciz \"Xen\"\n.balign 4\n"
         "1: .long bench_start_bsp\n2: .balign 4\n.popsection");
 
-#define __HYPERVISOR_memory_op 12
-#define __HYPERVISOR_console_io 18
-#define __HYPERVISOR_vcpu_op 24
-#define __HYPERVISOR_sched_op 29
-#define __HYPERVISOR_event_channel_op 32
-#define __HYPERVISOR_hvm_op 34
-#define EVTCHNOP_send 4
-#define EVTCHNOP_alloc_unbound 6
-#define EVTCHNOP_bind_ipi 7
-#define VCPUOP_initialise 0
-#define VCPUOP_up 1
-#define VCPUOP_is_up 3
-#define SCHEDOP_shutdown 2
-#define SHUTDOWN_crash 3
-#define HVMOP_set_param 0
-#define HVM_PARAM_CALLBACK_IRQ 0
-#define XENMEM_add_to_physmap 7
-#define XENMAPSPACE_shared_info 0
-#define DOMID_SELF 0x7FF0
-#define UPCALL_VECTOR 0xF3
 
 unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
 unsigned char shared_info[4096] __attribute__((aligned(4096)));
@@ -164,20 +145,8 @@ static long set_param(u32 index, u64 value)
 static void start_vcpu1(void)
 {
     static volatile u32 ctx[32] __attribute__((aligned(8)));
-    volatile u32 *r = ctx + 2; /* struct vcpu_hvm_x86_32, after mode and pad */
     extern void bench_start(void);
-    ctx[0] = 0; /* VCPU_HVM_MODE_32B */
-    r[6] = 1;                          /* esi: the vCPU index */
-    r[8] = (u32)(u64)bench_start;      /* eip */
-    r[9] = 0x2;                        /* eflags */
-    r[10] = 0x11;                      /* cr0: PE | ET */
-    for (int s = 0; s < 4; s++)
-        r[21 + s] = 0xFFFFFFFF;         /* cs, ds, ss, es limits */
-    volatile u16 *ar = (volatile u16 *)(r + 26);
-    ar[0] = 0xC9B;                     /* cs: flat 32-bit code */
-    ar[1] = ar[2] = ar[3] = 0xC93;     /* ds, ss, es: flat data */
-    r[25] = 0x67;                      /* tr limit */
-    ar[4] = 0x8B;                      /* tr: busy 32-bit TSS */
+    flat32_vcpu_context(ctx, (u32)(u64)bench_start, 1);
     check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u64)ctx) == 0, "VCPUOP_initialise");
     check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
 }

@@ -108,20 +108,11 @@ static void check_order(void)
 
 static void vcpu_contexts(void)
 {
-    static volatile u8 ctx[128] __attribute__((aligned(8)));
-    for (int i = 0; i < 128; i++)
-        ctx[i] = 0;
-    volatile u32 *r = (volatile u32 *)(ctx + 8);
-    r[8] = 0x100000; /* eip: anywhere; vCPU 1 is never brought up */
-    r[9] = 0x2;
-    r[10] = 0x11;
-    for (int s = 0; s < 4; s++)
-        r[21 + s] = 0xFFFFFFFF;
-    volatile u16 *ar = (volatile u16 *)(ctx + 8 + 104);
-    ar[0] = 0xC9B;
-    ar[1] = ar[2] = ar[3] = 0xC93;
-    r[25] = 0x67;
-    ar[4] = 0x8B;
+    static volatile u32 words[32] __attribute__((aligned(8)));
+    flat32_vcpu_context(words, 0x100000, 0); /* eip: anywhere; vCPU 1 is never brought up */
+    volatile u8 *ctx = (volatile u8 *)words;
+    volatile u32 *r = words + 2;
+    volatile u16 *ar = (volatile u16 *)(r + 26);
     *(volatile u32 *)(ctx + 4) = 1; /* pad */
     check(vcpu_op(VCPUOP_initialise, 1, (void *)ctx) == -22, "non-zero pad: -EINVAL");
     *(volatile u32 *)(ctx + 4) = 0;

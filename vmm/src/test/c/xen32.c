@@ -97,22 +97,9 @@ extern void ap_entry(void);
 
 void start_vcpu1(void (*fn)(void))
 {
-    static volatile u8 ctx[128] __attribute__((aligned(8)));
+    static volatile u32 ctx[32] __attribute__((aligned(8)));
     ap_function = fn;
-    for (int i = 0; i < 128; i++)
-        ctx[i] = 0;
-    volatile u32 *r = (volatile u32 *)(ctx + 8);
-    *(volatile u32 *)ctx = 0;           /* VCPU_HVM_MODE_32B */
-    r[8] = (u32)ap_entry;              /* eip */
-    r[9] = 0x2;                        /* eflags */
-    r[10] = 0x11;                      /* cr0: PE | ET */
-    for (int s = 0; s < 4; s++)
-        r[21 + s] = 0xFFFFFFFF;         /* cs, ds, ss, es limits */
-    volatile u16 *ar = (volatile u16 *)(ctx + 8 + 104);
-    ar[0] = 0xC9B;                     /* cs: flat 32-bit code */
-    ar[1] = ar[2] = ar[3] = 0xC93;     /* ds, ss, es: flat data */
-    r[25] = 0x67;                      /* tr limit */
-    ar[4] = 0x8B;                      /* tr: busy 32-bit TSS */
+    flat32_vcpu_context(ctx, (u32)ap_entry, 0);
     check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_is_up, 1, 0) == 0, "vCPU 1 starts down");
     check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == -22, "up before initialise: -EINVAL");
     check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u32)ctx) == 0, "VCPUOP_initialise");

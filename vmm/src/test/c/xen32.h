@@ -18,51 +18,7 @@ typedef int s32;
 __asm__(".pushsection .note.Xen, \"a\", @note\n.balign 4\n.long 4, 2f - 1f, 18\n.asciz \"Xen\"\n.balign 4\n"
         "1: .long pvh_start\n2: .balign 4\n.popsection");
 
-#define __HYPERVISOR_memory_op 12
-#define __HYPERVISOR_xen_version 17
-#define __HYPERVISOR_console_io 18
-#define __HYPERVISOR_vcpu_op 24
-#define __HYPERVISOR_sched_op 29
-#define __HYPERVISOR_event_channel_op 32
-#define __HYPERVISOR_hvm_op 34
-
-#define EVTCHNOP_bind_interdomain 0
-#define EVTCHNOP_bind_virq 1
-#define EVTCHNOP_close 3
-#define EVTCHNOP_send 4
-#define EVTCHNOP_alloc_unbound 6
-#define EVTCHNOP_bind_ipi 7
-#define EVTCHNOP_bind_vcpu 8
-#define EVTCHNOP_unmask 9
-#define EVTCHNOP_init_control 11
-#define EVTCHNOP_expand_array 12
-#define EVTCHNOP_set_priority 13
-#define SCHEDOP_yield 0
-#define SCHEDOP_block 1
-#define SCHEDOP_shutdown 2
-#define SCHEDOP_poll 3
-#define VCPUOP_initialise 0
-#define VCPUOP_up 1
-#define VCPUOP_is_up 3
-#define VCPUOP_set_singleshot_timer 8
-#define VCPUOP_register_vcpu_info 10
-#define HVMOP_set_param 0
-#define HVMOP_get_param 1
-#define HVMOP_set_evtchn_upcall_vector 23
-#define HVM_PARAM_CALLBACK_IRQ 0
-#define HVM_PARAM_STORE_PFN 1
-#define HVM_PARAM_STORE_EVTCHN 2
-#define HVM_PARAM_CONSOLE_PFN 17
-#define HVM_PARAM_CONSOLE_EVTCHN 18
-#define XENMEM_decrease_reservation 1
-#define XENMEM_populate_physmap 6
-#define XENMEM_add_to_physmap 7
-#define XENMAPSPACE_shared_info 0
-#define VIRQ_TIMER 0
-#define DOMID_SELF 0x7FF0
-#define SHUTDOWN_poweroff 0
-#define SHUTDOWN_crash 3
-#define UPCALL_VECTOR 0xF3
+#include "xen_abi.h"
 
 extern unsigned char hypercall_page[4096];
 
