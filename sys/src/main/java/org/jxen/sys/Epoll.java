@@ -13,6 +13,8 @@ import java.lang.foreign.ValueLayout;
  */
 public final class Epoll implements AutoCloseable {
     public static final int EPOLLIN = 0x001;
+    /** Report once, then stay silent until {@link #modify} arms the descriptor again (epoll_ctl(2)). */
+    public static final int EPOLLONESHOT = 1 << 30;
     private static final int EPOLL_CLOEXEC = 0x80000;
     private static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
     /** struct epoll_event is packed on x86-64: uint32_t events; uint64_t data (12 bytes). */
@@ -31,6 +33,8 @@ public final class Epoll implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment events = arena.allocate(EVENT_SIZE * MAX_EVENTS, 8);
     private final MemorySegment waitErrno = Libc.errnoBuffer(arena);
+    private final MemorySegment ctlEvent = arena.allocate(EVENT_SIZE, 8);
+    private final MemorySegment ctlErrno = Libc.errnoBuffer(arena);
     private volatile boolean closed;
 
     public Epoll() {
@@ -51,10 +55,15 @@ public final class Epoll implements AutoCloseable {
 
     /** Watches {@code fd} for readability. */
     public void add(int fd, long token) {
-        ctl(EPOLL_CTL_ADD, fd, EPOLLIN, token);
+        add(fd, EPOLLIN, token);
     }
 
-    /** Changes what {@code fd} is watched for: EPOLLIN, or 0 to keep it registered but silent. */
+    /** Watches {@code fd} for {@code eventMask} (EPOLLIN, optionally with EPOLLONESHOT). */
+    public void add(int fd, int eventMask, long token) {
+        ctl(EPOLL_CTL_ADD, fd, eventMask, token);
+    }
+
+    /** Changes what {@code fd} is watched for: EPOLLIN (with EPOLLONESHOT to re-arm one), or 0 to keep it registered but silent. */
     public void modify(int fd, int eventMask, long token) {
         ctl(EPOLL_CTL_MOD, fd, eventMask, token);
     }
@@ -64,15 +73,18 @@ public final class Epoll implements AutoCloseable {
     }
 
     private void ctl(int op, int fd, int mask, long token) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment ev = a.allocate(EVENT_SIZE, 8);
-            ev.set(ValueLayout.JAVA_INT, 0, mask);
-            ev.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, token);
-            MemorySegment st = Libc.errnoBuffer(a);
-            int rc = (int) Libc.EPOLL_CTL.invokeExact(st, epfd, op, fd, ev);
-            if (rc != 0) throw new SyscallException("epoll_ctl", Libc.errno(st));
-        } catch (Throwable t) {
-            throw Libc.rethrow(t);
+        // One event buffer per instance, not an arena per call: a backend re-arms a port on every event.
+        synchronized (ctlEvent) {
+            if (closed) throw new SyscallException("epoll_ctl", Errno.EBADF);
+            ctlEvent.set(ValueLayout.JAVA_INT, 0, mask);
+            ctlEvent.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, token);
+            int rc;
+            try {
+                rc = (int) Libc.EPOLL_CTL.invokeExact(ctlErrno, epfd, op, fd, ctlEvent);
+            } catch (Throwable t) {
+                throw Libc.rethrow(t);
+            }
+            if (rc != 0) throw new SyscallException("epoll_ctl", Libc.errno(ctlErrno));
         }
     }
 
@@ -98,10 +110,11 @@ public final class Epoll implements AutoCloseable {
 
     @Override
     public void close() {
-        if (!closed) {
+        synchronized (ctlEvent) {
+            if (closed) return;
             closed = true;
-            Libc.close(epfd);
-            arena.close();
         }
+        Libc.close(epfd);
+        arena.close();
     }
 }

@@ -20,7 +20,8 @@ import org.jxen.engine.evtchn.Binding;
  * <p>Each bound port has its own eventfd, which the guest's sends signal directly from the fast path (or through
  * the backend domain's notifier on the slow path); all of them sit in one epoll instance whose descriptor
  * ({@link #fd()}) the backend polls. As with Linux's /dev/xen/evtchn, a port returned by {@link #pending()} stays
- * masked (its wake-ups are held back, not lost) until {@link #unmask} is called.
+ * masked (its wake-ups are held back, not lost) until {@link #unmask} is called: each port's eventfd is registered
+ * one-shot, so epoll masks it as it reports it, and unmask, which re-arms it, is the only epoll_ctl an event costs.
  *
  * <p>Results are ports (≥ 0) or negative Linux errno values, as libxenevtchn's -1/errno pairs would be. Calls are
  * serialized on the handle; {@link #fd()} may be polled from any thread.
@@ -110,7 +111,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private void attach(int port) {
         EventFd ev = EventFd.create();
         bound.put(port, ev);
-        epoll.add(ev.fd(), port);
+        epoll.add(ev.fd(), Epoll.EPOLLIN | Epoll.EPOLLONESHOT, port);
         signals.register(port, new EventFdSignal(ev)); // delivers the notification bind_interdomain raised
     }
 
@@ -165,8 +166,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
             int port = ready.poll();
             EventFd ev = bound.get(port);
             if (ev == null) continue;
-            ev.drain();
-            epoll.modify(ev.fd(), 0, port);
+            ev.drain(); // epoll disarmed it when it reported it (one-shot): this only resets the count
             return port;
         }
         return -1;
@@ -177,15 +177,20 @@ public final class XenEvtchnHandle implements AutoCloseable {
      * -EBADF once the handle is closed (a close while this thread waits wakes it with that answer).
      */
     public int awaitPending(int timeoutMillis) {
-        int port;
         synchronized (this) {
             if (closed) return -Errno.EBADF;
-            port = pending();
-            // A wakeup() drained by that non-blocking look must still end this wait: otherwise it is lost.
+            int port = takeReady();
+            // A wakeup() that an earlier pending() drained must still end this wait: otherwise it is lost.
             boolean kick = takeKick();
-            if (port >= 0 || timeoutMillis == 0 || kick) return port;
+            if (port >= 0 || kick) return port;
+            if (timeoutMillis == 0) {
+                port = pending();
+                kicked = false;
+                return port;
+            }
             waiters++;
         }
+        // No look before blocking: epoll_wait returns at once if a port or the kick is already readable.
         List<Long> tokens = new ArrayList<>();
         try {
             epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
@@ -207,7 +212,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
     public synchronized int unmask(int port) {
         EventFd ev = bound.get(port);
         if (ev == null) return -Errno.ENOTCONN;
-        epoll.modify(ev.fd(), Epoll.EPOLLIN, port);
+        epoll.modify(ev.fd(), Epoll.EPOLLIN | Epoll.EPOLLONESHOT, port);
         return 0;
     }
 

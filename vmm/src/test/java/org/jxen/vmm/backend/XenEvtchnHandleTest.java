@@ -2,6 +2,7 @@ package org.jxen.vmm.backend;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -132,6 +133,41 @@ class XenEvtchnHandleTest {
             assertTrue(f.pending(guestPort));
             assertTrue(f.upcallPending(0));
             assertEquals(-3, xce.bindUnboundPort(42), "no such domain");
+        }
+    }
+
+    /**
+     * A port is masked as it is reported (its eventfd is one-shot in the epoll): several sends make one report, and
+     * unmask reports it again only if a send came while it was masked, once.
+     */
+    @Test
+    void aPortIsReportedOncePerBurstAndAfterUnmaskOnlyForASendWhileMasked() {
+        try (var f = fixture(true); var xce = new XenEvtchnHandle(f.ports, f.backendSignals)) {
+            int guest1 = f.ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0), guest2 = f.ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0);
+            int port1 = xce.bindInterdomain(DOMID, guest1), port2 = xce.bindInterdomain(DOMID, guest2);
+            assertEquals(Set.of(port1, port2), Set.of(xce.pending(), xce.pending()), "the binds' own events");
+            assertEquals(-1, xce.pending());
+            assertEquals(0, xce.unmask(port1));
+            assertEquals(0, xce.unmask(port2));
+            assertEquals(-1, xce.pending(), "nothing came while they were masked");
+
+            for (int i = 0; i < 3; i++) assertEquals(0, f.call(EvtchnOp.SEND, guest1));
+            assertEquals(0, f.call(EvtchnOp.SEND, guest2));
+            assertEquals(Set.of(port1, port2), Set.of(xce.pending(), xce.pending()));
+            assertEquals(-1, xce.pending(), "three sends, one report");
+            assertEquals(0, xce.unmask(port1));
+            assertEquals(0, xce.unmask(port2));
+            assertEquals(-1, xce.pending(), "the sends were taken with the report: unmask fires nothing");
+
+            assertEquals(0, f.call(EvtchnOp.SEND, guest1));
+            assertEquals(port1, xce.awaitPending(0));
+            assertEquals(0, f.call(EvtchnOp.SEND, guest1));
+            assertEquals(0, f.call(EvtchnOp.SEND, guest1));
+            assertEquals(-1, xce.pending(), "masked: held back");
+            assertEquals(0, xce.unmask(port1));
+            assertEquals(port1, xce.pending(), "a send while masked fires at unmask");
+            assertEquals(0, xce.unmask(port1));
+            assertEquals(-1, xce.pending(), "once");
         }
     }
 
