@@ -256,10 +256,13 @@ int kvmref_open(const char *guest)
         sa.sa_handler = ignore;
         sigaction(SIGPIPE, &sa, NULL);
     }
-    for (long i = 0; i < 2; i++)
+    for (long i = 0; i < 2; i++) {
         pthread_create(&vcpu_thread[i], NULL, vcpu_loop, (void *)i);
+        pthread_setname_np(vcpu_thread[i], i == 0 ? "kvmref-vcpu-0" : "kvmref-vcpu-1"); /* as jxen's threads are named */
+    }
     threads_started = 1;
     pthread_create(&backend_thread, NULL, backend_loop, NULL);
+    pthread_setname_np(backend_thread, "kvmref-backend");
     backend_started = 1;
     struct timespec limit;
     clock_gettime(CLOCK_REALTIME, &limit);
