@@ -10,6 +10,7 @@ flags="-mgeneral-regs-only -O2 -Wall -Wextra -Werror -ffreestanding -nostdlib -f
 gcc -m64 $flags -o "$out/pvh-hello-64.elf" "$src/pvh_hello.c"
 gcc -m64 $flags -DNOTE_QUAD -o "$out/pvh-hello-64-quadnote.elf" "$src/pvh_hello.c"
 gcc -m32 $flags -o "$out/pvh-hello-32.elf" "$src/pvh_hello.c"
+gcc -m32 $flags -DSPIN -o "$out/pvh-spin-32.elf" "$src/pvh_hello.c"
 # A 64-bit kernel may ship as an ELF32 file with machine x86-64.
 objcopy -O elf32-x86-64 "$out/pvh-hello-64.elf" "$out/pvh-hello-x32.elf"
 # Guests built on xen32.h/xen32.c (the hypercall page, IDT, local APIC, shared_info, the upcall loop).

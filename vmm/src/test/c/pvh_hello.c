@@ -4,6 +4,9 @@
  * the PHYS32_ENTRY note with a 4- or 8-byte descriptor. Only the i386 build can run (the PVH entry state is 32-bit
  * protected mode, paging off); the 64-bit builds exist for the loader's image-shape tests, since running them would
  * need a 32-to-64-bit trampoline first.
+ *
+ * Built with SPIN, it loops with interrupts disabled after its line instead of halting: a guest stuck for good that
+ * never exits (the run watchdog's other case).
  */
 #ifdef NOTE_QUAD
 #define NOTE_DESC ".quad"
@@ -41,6 +44,12 @@ __attribute__((section(".text.entry"), used)) void pvh_start(void)
                 __asm__ volatile("cli; hlt");
         }
     say(greeting);
+#ifdef SPIN
+    __asm__ volatile("cli");
+    for (;;)
+        __asm__ volatile("pause");
+#else
     for (;;)
         __asm__ volatile("cli; hlt");
+#endif
 }

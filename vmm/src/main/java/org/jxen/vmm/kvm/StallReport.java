@@ -3,6 +3,7 @@ package org.jxen.vmm.kvm;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Map;
+import java.util.stream.LongStream;
 
 import org.jxen.engine.evtchn.Channel;
 import org.jxen.engine.evtchn.FifoAbi;
@@ -27,22 +28,52 @@ final class StallReport {
      * CPU deliver (docs/kvm-runtime.md, "Found by running guests").
      */
     static final String INTERRUPT_WITH_IF_CLEAR = "an interrupt was delivered while the guest had interrupts disabled";
-    private static final long KERNEL_CS = 0x10, KERNEL_SS = 0x18, RFLAGS_IF = 0x200, KERNEL_TEXT = 0xFFFF_FFFF_8000_0000L;
-    private static final int STACK_WORDS = 192;
+    private static final long KERNEL_CS = 0x10, KERNEL_SS = 0x18, RFLAGS_IF = 0x200, KERNEL_TEXT = 0xFFFF_FFFF_8000_0000L,
+            KERNEL_SPACE = 0xFFFF_8000_0000_0000L;
+    /** Words printed; the search reads the whole stack (Linux's are 16 KiB, IRQ stacks too). */
+    private static final int STACK_WORDS = 192, STACK_BYTES = 32 << 10;
 
     private StallReport() {}
 
-    /** The words above a stopped vCPU's stack pointer, read through its page tables, and such a frame if one is there. */
+    /**
+     * The words above a stopped vCPU's stack pointer, read through its page tables, and an interrupt frame taken with
+     * IF clear if the stack holds one. The search covers the whole stack (up to the unmapped page above it) and, when
+     * that stack is Linux's IRQ stack, the task stack it was entered from: its top word is the stack pointer that
+     * {@code call_on_irqstack} saved ({@code arch/x86/include/asm/irq_stack.h}), and an interrupt taken on a task stack
+     * leaves its frame there while its handler runs on the IRQ stack.
+     */
     static String stack(GuestMemory ram, PagingState paging, long rsp) {
-        MemorySegment words = MemorySegment.ofArray(new long[STACK_WORDS]);
-        if (new GuestVirtualMemory(ram, PageWalker.of(ram, paging)).read(rsp, words) != 0) return " (not readable)";
-        long[] w = words.toArray(ValueLayout.JAVA_LONG);
+        GuestVirtualMemory memory = new GuestVirtualMemory(ram, PageWalker.of(ram, paging));
+        long[] words = wordsUpTo(memory, rsp, STACK_BYTES);
+        if (words.length == 0) return " (not readable)";
         StringBuilder sb = new StringBuilder();
-        for (long word : w) sb.append(' ').append(Long.toHexString(word));
-        int i = interruptFrameWithIfClear(w);
-        if (i >= 0) sb.append(String.format("%n  an interrupt frame at rsp+0x%x saved rip 0x%x rflags 0x%x: %s", 8L * (i + 1), w[i + 1],
-                w[i + 3], INTERRUPT_WITH_IF_CLEAR));
+        for (int i = 0; i < Math.min(words.length, STACK_WORDS); i++) sb.append(' ').append(Long.toHexString(words[i]));
+        long base = rsp;
+        int i = interruptFrameWithIfClear(words);
+        long entered = words[words.length - 1];
+        if (i < 0 && Long.compareUnsigned(entered, KERNEL_SPACE) >= 0 && (entered < rsp || entered > rsp + 8L * words.length)) {
+            words = wordsUpTo(memory, entered, STACK_BYTES);
+            base = entered;
+            i = interruptFrameWithIfClear(words);
+        }
+        if (i >= 0) sb.append(String.format("%n  an interrupt frame at 0x%x saved rip 0x%x rflags 0x%x: %s", base + 8L * (i + 1), words[i + 1],
+                words[i + 3], INTERRUPT_WITH_IF_CLEAR));
         return sb.toString();
+    }
+
+    /** The words from {@code address} up to the first unreadable page, at most {@code limit} bytes. */
+    private static long[] wordsUpTo(GuestVirtualMemory memory, long address, int limit) {
+        address &= ~7L;
+        long end = address + limit;
+        LongStream.Builder words = LongStream.builder();
+        for (long at = address; at < end; ) {
+            long next = Math.min((at | (GuestMemory.PAGE_SIZE - 1)) + 1, end);
+            long[] page = new long[(int) ((next - at) / 8)];
+            if (memory.read(at, MemorySegment.ofArray(page)) != 0) break;
+            for (long w : page) words.add(w);
+            at = next;
+        }
+        return words.build().toArray();
     }
 
     /** Where Linux's pt_regs tail (orig_ax -1, rip, cs, rflags, rsp, ss) of a kernel interrupt taken with IF clear starts; -1 if none. */

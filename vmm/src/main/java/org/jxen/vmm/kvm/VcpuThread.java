@@ -40,6 +40,11 @@ final class VcpuThread implements VcpuControl {
     private volatile boolean haltCheck;
     /** Halted with interrupts disabled at the last look: nothing jxen sends can wake it. */
     private volatile boolean deadHalt;
+    /**
+     * Since when (System.nanoTime) every look found the vCPU running guest code with interrupts disabled and it has not
+     * left the guest on its own in between; 0 while it has not.
+     */
+    private volatile long interruptsOffSince;
     private volatile Consumer<KvmVcpu> beforeFirstRun = v -> {};
     /** Started the Xen way (boot vCPU, VCPUOP_up), not merely parked for a SIPI. */
     private boolean launched;
@@ -136,12 +141,16 @@ final class VcpuThread implements VcpuControl {
                         haltCheck = false;
                         int mp = vcpu.mpState();
                         // Halted with interrupts off, or never started (waiting for a SIPI): it cannot wake itself.
-                        deadHalt = mp == KVM_MP_STATE_HALTED && (run.reg(KvmRun.RFLAGS) & RFLAGS_IF) == 0
+                        boolean interruptsOff = (run.reg(KvmRun.RFLAGS) & RFLAGS_IF) == 0;
+                        deadHalt = mp == KVM_MP_STATE_HALTED && interruptsOff
                                 || mp == KVM_MP_STATE_UNINITIALIZED || mp == KVM_MP_STATE_INIT_RECEIVED;
+                        if (mp != KVM_MP_STATE_RUNNABLE || !interruptsOff) interruptsOffSince = 0;
+                        else if (interruptsOffSince == 0) interruptsOffSince = System.nanoTime();
                     }
                     continue;
                 }
                 deadHalt = false;
+                interruptsOffSince = 0; // it left the guest on its own: it is getting somewhere
                 if (rc < 0) {
                     stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "KVM_RUN on vCPU " + id + " failed: " + Errno.describe(-rc)));
                     break;
@@ -177,6 +186,16 @@ final class VcpuThread implements VcpuControl {
             interruptRun();
         }
         return deadHalt;
+    }
+
+    /**
+     * After {@link #checkDeadHalt}: whether every look for at least {@code nanos} found this vCPU running with interrupts
+     * disabled, never leaving the guest on its own in between (no hypercall, no I/O, no halt): a loop nothing can
+     * interrupt, unless another vCPU ends it.
+     */
+    boolean spinningWithInterruptsOff(long nanos) {
+        long since = interruptsOffSince;
+        return since != 0 && System.nanoTime() - since >= nanos;
     }
 
     /** What {@link #requestEntryWork} runs, on this thread, before its next KVM_RUN. */

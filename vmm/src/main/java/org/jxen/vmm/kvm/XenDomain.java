@@ -492,42 +492,64 @@ public final class XenDomain implements AutoCloseable {
 
     /** How long a vCPU may stay in the guest before the watchdog looks whether it is halted for good. */
     private static final long QUIET_NANOS = 300_000_000L;
+    /**
+     * How long every vCPU may stay in the guest with interrupts disabled (halted or spinning, never exiting) before the
+     * run ends: far beyond anything a working kernel does (Linux calls 10 s with interrupts off a hard lockup), even
+     * under emulation.
+     */
+    private static final long INTERRUPTS_OFF_NANOS = 60_000_000_000L;
+    private volatile long interruptsOffLimit = INTERRUPTS_OFF_NANOS;
+
+    /** Another limit than {@link #INTERRUPTS_OFF_NANOS} for the watchdog's stuck-guest case (tests: a quicker look). */
+    void interruptsOffLimit(Duration limit) {
+        interruptsOffLimit = limit.toNanos();
+    }
 
     /**
      * Runs vCPU 0 until the guest stops or the time limit passes. Every 200 ms the watchdog looks at vCPUs that have
      * not exited for a while; when every running vCPU is halted with interrupts disabled, nothing can wake the guest
-     * and the run ends at once with that reason instead of at the time limit.
+     * and the run ends at once with that reason instead of at the time limit. So does a guest whose every vCPU has had
+     * interrupts disabled, halted or spinning without a single exit, for {@link #INTERRUPTS_OFF_NANOS} (60 s): no interrupt can
+     * reach it and no vCPU can release another, so it is stuck for good; the run ends with what jxen saw (as after a
+     * timeout, {@link #stallReport}).
      */
     public RunOutcome run() throws InterruptedException {
         if (closed) throw new IllegalStateException("the domain is closed");
         for (int v : firstToRun) vcpus.get(v).start(k -> {});
         for (VcpuThread t : vcpus) t.startParked(); // the others wait in KVM for INIT-SIPI (or VCPUOP_up)
         long deadline = System.nanoTime() + config.timeout().toNanos();
-        RunOutcome o = null;
+        RunOutcome o = null, stuck = null;
         while (o == null && System.nanoTime() < deadline) {
             o = stop.await(Math.max(1, Math.min(200, (deadline - System.nanoTime()) / 1_000_000)));
             if (o != null) break;
-            boolean allDead = true;
+            boolean allDead = true, allInterruptsOff = true;
             int running = 0;
             for (VcpuThread t : vcpus) {
                 if (!t.started()) continue;
                 running++;
-                allDead &= t.checkDeadHalt(QUIET_NANOS);
+                boolean dead = t.checkDeadHalt(QUIET_NANOS);
+                allDead &= dead;
+                allInterruptsOff &= dead || t.spinningWithInterruptsOff(interruptsOffLimit);
             }
             if (running > 0 && allDead)
                 stop.request(new RunOutcome(RunOutcome.GUEST_FAULT, "every vCPU halted with interrupts disabled: nothing can wake the guest"));
+            else if (running > 0 && allInterruptsOff)
+                stuck = new RunOutcome(RunOutcome.GUEST_FAULT, "every vCPU has run with interrupts disabled for "
+                        + interruptsOffLimit / 1_000_000_000L + " s without leaving the guest: nothing can interrupt it");
+            if (stuck != null) break;
         }
         if (o == null) o = stop.outcome();
         String report = null;
         if (o == null) {
             report = platform.stallReport(); // before the stop: where the threads are while the guest is stuck
-            stop.request(new RunOutcome(RunOutcome.TIMEOUT, "guest still running after " + config.timeout().toSeconds() + " s (--timeout)"));
+            stop.request(stuck != null ? stuck
+                    : new RunOutcome(RunOutcome.TIMEOUT, "guest still running after " + config.timeout().toSeconds() + " s (--timeout)"));
             o = stop.outcome();
         }
         for (VcpuThread t : vcpus) t.join(ThreadStop.JOIN_MILLIS);
-        if (report != null && o.status() == RunOutcome.TIMEOUT) {
+        if (report != null && (o.status() == RunOutcome.TIMEOUT || o == stuck)) {
             stallReport = report + "\n" + describeVcpus();
-            System.err.println("jxen: the guest made no end before --timeout; what jxen saw:\n" + stallReport);
+            System.err.println("jxen: " + (o == stuck ? "the guest is stuck" : "the guest made no end before --timeout") + "; what jxen saw:\n" + stallReport);
         }
         return o;
     }
@@ -535,7 +557,10 @@ public final class XenDomain implements AutoCloseable {
     private volatile boolean closed;
     private volatile String stallReport;
 
-    /** After a run that reached --timeout: jxen's threads, the guest's event state and its rings then; else null. */
+    /**
+     * After a run that reached --timeout, or ended because the guest was stuck with interrupts disabled: jxen's threads,
+     * the guest's event state and its rings then; else null.
+     */
     public String stallReport() {
         return stallReport;
     }

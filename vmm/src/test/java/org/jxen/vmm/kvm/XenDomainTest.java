@@ -345,4 +345,27 @@ class XenDomainTest {
         assertTrue(lineAt.get() != 0, "the guest printed its line");
         assertEquals("(d1) hello from a PVH guest\n", console.toString(), "a debug-port line, on the hypervisor console");
     }
+
+    /**
+     * The guest prints its line, disables interrupts and loops without an exit: nothing can interrupt it, so the
+     * watchdog ends the run (here after 5 s of that, instead of 60) with what jxen saw, not at the time limit.
+     */
+    @Test
+    void aGuestSpinningWithInterruptsOffEndsTheRunWithWhatJxenSaw() throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (XenDomain d = XenDomain.create(config("pvh-spin-32.elf", console, RUN_LIMIT_SECONDS))) {
+            d.interruptsOffLimit(Duration.ofSeconds(5));
+            RunOutcome o = d.run();
+            assertEquals(RunOutcome.GUEST_FAULT, o.status(), o.reason());
+            assertTrue(o.reason().contains("interrupts disabled for 5 s without leaving the guest"), o.reason());
+            assertEquals("(d1) hello from a PVH guest\n", console.toString());
+            String report = d.stallReport();
+            assertNotNull(report, "the run says what jxen saw");
+            assertTrue(report.contains("jxen threads:") && report.contains("vCPU 0: mp_state 0 "), report);
+            Matcher rflags = Pattern.compile("vCPU 0: mp_state 0 rip 0x\\p{XDigit}+ rflags 0x(\\p{XDigit}+)").matcher(report);
+            assertTrue(rflags.find(), report);
+            assertEquals(0, Long.parseLong(rflags.group(1), 16) & 0x200, "stopped with interrupts disabled: " + report);
+        }
+    }
 }
