@@ -547,7 +547,7 @@ public final class GuestPlatform implements AutoCloseable {
     }
 
     /** A report on a guest that stopped making progress (see {@link StallReport}). */
-    String stallReport() {
+    StallReport.Snapshot stallReport() {
         return StallReport.of(this, backends);
     }
 

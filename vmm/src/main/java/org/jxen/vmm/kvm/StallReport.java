@@ -32,6 +32,7 @@ final class StallReport {
             KERNEL_SPACE = 0xFFFF_8000_0000_0000L;
     /** Words printed; the search reads the whole stack (Linux's are 16 KiB, IRQ stacks too). */
     private static final int STACK_WORDS = 192, STACK_BYTES = 32 << 10;
+    private static final int THREAD_FRAMES = 8;
 
     private StallReport() {}
 
@@ -85,14 +86,35 @@ final class StallReport {
         return -1;
     }
 
-    static String of(GuestPlatform platform, Iterable<PvBackend> backends) {
+    /**
+     * What jxen saw, in two parts: the guest's event state and rings (short, and what tells a lost event from a lost
+     * request: a report goes first, where a truncated log still shows it) and where jxen's threads were.
+     */
+    record Snapshot(String events, String threads) {}
+
+    static Snapshot of(GuestPlatform platform, Iterable<PvBackend> backends) {
+        return new Snapshot(events(platform, backends), threads());
+    }
+
+    /** jxen's threads and their stacks, without the JDK's invocation frames (method handles, FFM stubs). */
+    private static String threads() {
         StringBuilder sb = new StringBuilder("jxen threads:\n");
         for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
             if (!e.getKey().getName().startsWith("jxen")) continue;
             sb.append("  ").append(e.getKey().getName()).append(" (").append(e.getKey().getState()).append(")\n");
-            StackTraceElement[] frames = e.getValue();
-            for (int i = 0; i < Math.min(frames.length, 12); i++) sb.append("      at ").append(frames[i]).append('\n');
+            int shown = 0;
+            for (StackTraceElement f : e.getValue()) {
+                if (shown == THREAD_FRAMES) break;
+                if (f.getClassName().startsWith("java.lang.invoke.") || f.getClassName().startsWith("jdk.internal.foreign.")) continue;
+                sb.append("      at ").append(f).append('\n');
+                shown++;
+            }
         }
+        return sb.toString().strip();
+    }
+
+    private static String events(GuestPlatform platform, Iterable<PvBackend> backends) {
+        StringBuilder sb = new StringBuilder();
         GuestDomain guest = platform.guest();
         PortManager ports = platform.ports();
         var abi = guest.abi();

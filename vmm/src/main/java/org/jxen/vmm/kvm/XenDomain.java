@@ -539,7 +539,7 @@ public final class XenDomain implements AutoCloseable {
             if (stuck != null) break;
         }
         if (o == null) o = stop.outcome();
-        String report = null;
+        StallReport.Snapshot report = null;
         if (o == null) {
             report = platform.stallReport(); // before the stop: where the threads are while the guest is stuck
             stop.request(stuck != null ? stuck
@@ -548,7 +548,7 @@ public final class XenDomain implements AutoCloseable {
         }
         for (VcpuThread t : vcpus) t.join(ThreadStop.JOIN_MILLIS);
         if (report != null && (o.status() == RunOutcome.TIMEOUT || o == stuck)) {
-            stallReport = report + "\n" + describeVcpus();
+            stallReport = report.events() + "\n" + describeVcpus() + "\n" + report.threads();
             System.err.println("jxen: " + (o == stuck ? "the guest is stuck" : "the guest made no end before --timeout") + "; what jxen saw:\n" + stallReport);
         }
         return o;
