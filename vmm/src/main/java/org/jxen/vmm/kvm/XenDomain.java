@@ -533,10 +533,11 @@ public final class XenDomain implements AutoCloseable {
             }
             if (running > 0 && allDead)
                 stop.request(new RunOutcome(RunOutcome.GUEST_FAULT, "every vCPU halted with interrupts disabled: nothing can wake the guest"));
-            else if (running > 0 && allInterruptsOff)
+            else if (running > 0 && allInterruptsOff) {
                 stuck = new RunOutcome(RunOutcome.GUEST_FAULT, "every vCPU has run with interrupts disabled for "
                         + interruptsOffLimit / 1_000_000_000L + " s without leaving the guest: nothing can interrupt it");
-            if (stuck != null) break;
+                break; // the report is taken below, before the stop, as after a timeout
+            }
         }
         if (o == null) o = stop.outcome();
         StallReport.Snapshot report = null;
