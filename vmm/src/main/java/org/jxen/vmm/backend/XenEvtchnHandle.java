@@ -1,7 +1,6 @@
 package org.jxen.vmm.backend;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -143,7 +142,8 @@ public final class XenEvtchnHandle implements AutoCloseable {
         return takeReady();
     }
 
-    private void collect(long token) {
+    /** Takes one readiness report (under the lock: it may run on the waiting thread as epoll_wait returns). */
+    private synchronized void collect(long token) {
         if (token == KICK) {
             kick.drain();
             kicked = true;
@@ -190,10 +190,10 @@ public final class XenEvtchnHandle implements AutoCloseable {
             }
             waiters++;
         }
-        // No look before blocking: epoll_wait returns at once if a port or the kick is already readable.
-        List<Long> tokens = new ArrayList<>();
+        // No look before blocking: epoll_wait returns at once if a port or the kick is already readable. The reports
+        // are collected as it returns, while this thread still counts as a waiter (close() has not closed the kick).
         try {
-            epoll.await(timeoutMillis, tokens::add); // one waiting thread: the backend's
+            epoll.await(timeoutMillis, this::collect); // one waiting thread: the backend's
         } finally {
             synchronized (this) {
                 waiters--;
@@ -202,8 +202,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
         }
         synchronized (this) {
             if (closed) return -Errno.EBADF;
-            for (long t : tokens) collect(t);
-            kicked = false;
+            kicked = false; // this wait ends anyway
             return takeReady();
         }
     }

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Where the scheduler woke each backend thread during a benchmark row, from a tracefs text trace.
+
+Record (root; tracefs mounted at /sys/kernel/tracing):
+    T=/sys/kernel/tracing; echo > $T/trace
+    echo 1 > $T/events/sched/sched_waking/enable; echo 1 > $T/events/sched/sched_switch/enable
+    echo 1 > $T/tracing_on; ./jxen bench --only send-to-backend; echo 0 > $T/tracing_on
+    cat $T/trace > wakes.trace; python3 tools/sched-wakes.py wakes.trace
+
+For each wake of a backend (jxen's bench backend, the C VMM's kvmref-backend) it classifies: was the thread's previous
+CPU the waker's own CPU (the pair shares a core) or the other one, was that other CPU idle, and where the wake went.
+"""
+import collections
+import re
+import sys
+
+BACKENDS = ("jxen-bench-back", "kvmref-backend")  # comm is cut at 15 characters
+EVENT = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+): (\w+): (.*)$")
+
+
+def main(path):
+    last_cpu = {}  # pid -> the CPU it last ran on
+    running = {}  # cpu -> comm running there now
+    stats = collections.defaultdict(collections.Counter)
+    for line in open(path):
+        m = EVENT.match(line)
+        if not m:
+            continue
+        cpu, name, rest = int(m.group(3)), m.group(5), m.group(6)
+        if name == "sched_switch":
+            last_cpu[int(re.search(r"prev_pid=(\d+)", rest).group(1))] = cpu
+            running[cpu] = rest.split("next_comm=")[1].split(" next_pid=")[0]
+        elif name == "sched_waking":
+            comm = rest.split("comm=")[1].split(" pid=")[0]
+            if comm not in BACKENDS:
+                continue
+            pid = int(re.search(r" pid=(\d+)", rest).group(1))
+            target = int(re.search(r"target_cpu=(\d+)", rest).group(1))
+            prev = last_cpu.get(pid, -1)
+            others = [c for c in running if c != cpu]
+            idle = "idle" if others and all(running[c].startswith("swapper") for c in others) else "busy"
+            key = "previous CPU {}, other CPU {} -> woken on {}".format(
+                "the waker's" if prev == cpu else "another", idle, "the waker's CPU" if target == cpu else "another CPU")
+            stats[comm][key] += 1
+    for comm, counts in stats.items():
+        total = sum(counts.values())
+        print(f"{comm}: {total} wakes")
+        for key, n in counts.most_common():
+            print(f"  {n:7d} {100 * n / total:5.1f} %  {key}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: sched-wakes.py TRACE")
+    main(sys.argv[1])
