@@ -8,8 +8,10 @@ Record (root; tracefs mounted at /sys/kernel/tracing):
     cat $T/trace > wakes.trace; python3 tools/sched-wakes.py wakes.trace
 
 For each wake of a backend (jxen's bench backend, the C VMM's kvmref-backend) it classifies: was the thread's previous
-CPU the waker's own CPU (the pair shares a core) or the other one, was that other CPU idle, and where the wake went.
+CPU the waker's own CPU (the pair shares a core) or the other one, was that other CPU idle, and where the wake went;
+then, by where it went, the median time from the wake to the backend running (sched_waking to its sched_switch in).
 """
+import statistics
 import collections
 import re
 import sys
@@ -22,14 +24,19 @@ def main(path):
     last_cpu = {}  # pid -> the CPU it last ran on
     running = {}  # cpu -> comm running there now
     stats = collections.defaultdict(collections.Counter)
+    woken = {}  # pid -> (comm, where the wake went, its time)
+    delays = collections.defaultdict(list)  # (comm, where) -> microseconds from the wake to running
     for line in open(path):
         m = EVENT.match(line)
         if not m:
             continue
-        cpu, name, rest = int(m.group(3)), m.group(5), m.group(6)
+        cpu, when, name, rest = int(m.group(3)), float(m.group(4)), m.group(5), m.group(6)
         if name == "sched_switch":
             last_cpu[int(re.search(r"prev_pid=(\d+)", rest).group(1))] = cpu
             running[cpu] = rest.split("next_comm=")[1].split(" next_pid=")[0]
+            comm, where, at = woken.pop(int(re.search(r"next_pid=(\d+)", rest).group(1)), (None, None, 0))
+            if comm:
+                delays[(comm, where)].append((when - at) * 1e6)
         elif name == "sched_waking":
             comm = rest.split("comm=")[1].split(" pid=")[0]
             if comm not in BACKENDS:
@@ -39,14 +46,18 @@ def main(path):
             prev = last_cpu.get(pid, -1)
             others = [c for c in running if c != cpu]
             idle = "idle" if others and all(running[c].startswith("swapper") for c in others) else "busy"
-            key = "previous CPU {}, other CPU {} -> woken on {}".format(
-                "the waker's" if prev == cpu else "another", idle, "the waker's CPU" if target == cpu else "another CPU")
+            where = "the waker's CPU" if target == cpu else "another CPU"
+            key = "previous CPU {}, other CPU {} -> woken on {}".format("the waker's" if prev == cpu else "another", idle, where)
             stats[comm][key] += 1
+            woken[pid] = (comm, where, when)
     for comm, counts in stats.items():
         total = sum(counts.values())
         print(f"{comm}: {total} wakes")
         for key, n in counts.most_common():
             print(f"  {n:7d} {100 * n / total:5.1f} %  {key}")
+        for (c, where), d in sorted(delays.items()):
+            if c == comm:
+                print(f"  woken on {where}: running after {statistics.median(d):.1f} us (median of {len(d)})")
 
 
 if __name__ == "__main__":
