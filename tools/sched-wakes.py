@@ -9,7 +9,8 @@ Record (root; tracefs mounted at /sys/kernel/tracing):
 
 For each wake of a backend (jxen's bench backend, the C VMM's kvmref-backend) it classifies: was the thread's previous
 CPU the waker's own CPU (the pair shares a core) or the other one, was that other CPU idle, and where the wake went;
-then, by where it went, the median time from the wake to the backend running (sched_waking to its sched_switch in).
+then, by where it went, the median time from the wake to the backend running (sched_waking to its sched_switch in),
+and how long the backend then stays on its CPU (sched_switch in to out: its own work for one event).
 """
 import statistics
 import collections
@@ -26,15 +27,25 @@ def main(path):
     stats = collections.defaultdict(collections.Counter)
     woken = {}  # pid -> (comm, where the wake went, its time)
     delays = collections.defaultdict(list)  # (comm, where) -> microseconds from the wake to running
+    backend_pids = {}  # pid -> backend comm
+    switched_in = {}  # backend pid -> when it last started running
+    on_cpu = collections.defaultdict(list)  # (comm, where it was woken) -> microseconds per stay on a CPU
+    woken_where = {}  # backend pid -> where its last wake went
     for line in open(path):
         m = EVENT.match(line)
         if not m:
             continue
         cpu, when, name, rest = int(m.group(3)), float(m.group(4)), m.group(5), m.group(6)
         if name == "sched_switch":
-            last_cpu[int(re.search(r"prev_pid=(\d+)", rest).group(1))] = cpu
+            prev_pid = int(re.search(r"prev_pid=(\d+)", rest).group(1))
+            next_pid = int(re.search(r"next_pid=(\d+)", rest).group(1))
+            last_cpu[prev_pid] = cpu
             running[cpu] = rest.split("next_comm=")[1].split(" next_pid=")[0]
-            comm, where, at = woken.pop(int(re.search(r"next_pid=(\d+)", rest).group(1)), (None, None, 0))
+            if prev_pid in switched_in:
+                on_cpu[(backend_pids[prev_pid], woken_where.get(prev_pid))].append((when - switched_in.pop(prev_pid)) * 1e6)
+            if next_pid in backend_pids:
+                switched_in[next_pid] = when
+            comm, where, at = woken.pop(next_pid, (None, None, 0))
             if comm:
                 delays[(comm, where)].append((when - at) * 1e6)
         elif name == "sched_waking":
@@ -42,6 +53,7 @@ def main(path):
             if comm not in BACKENDS:
                 continue
             pid = int(re.search(r" pid=(\d+)", rest).group(1))
+            backend_pids[pid] = comm
             target = int(re.search(r"target_cpu=(\d+)", rest).group(1))
             prev = last_cpu.get(pid, -1)
             others = [c for c in running if c != cpu]
@@ -50,6 +62,7 @@ def main(path):
             key = "previous CPU {}, other CPU {} -> woken on {}".format("the waker's" if prev == cpu else "another", idle, where)
             stats[comm][key] += 1
             woken[pid] = (comm, where, when)
+            woken_where[pid] = where
     for comm, counts in stats.items():
         total = sum(counts.values())
         print(f"{comm}: {total} wakes")
@@ -57,7 +70,9 @@ def main(path):
             print(f"  {n:7d} {100 * n / total:5.1f} %  {key}")
         for (c, where), d in sorted(delays.items()):
             if c == comm:
-                print(f"  woken on {where}: running after {statistics.median(d):.1f} us (median of {len(d)})")
+                stays = sorted(on_cpu[(comm, where)])
+                print(f"  woken on {where}: running after {statistics.median(d):.1f} us (median of {len(d)}),"
+                      f" then on that CPU for {statistics.median(stays):.1f} us (median; p90 {stays[int(0.9 * len(stays))]:.1f})")
 
 
 if __name__ == "__main__":

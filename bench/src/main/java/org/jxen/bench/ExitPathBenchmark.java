@@ -48,6 +48,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * pending bit first, as the row's guest does).
  * <li>{@code sendToBackendExit}: send-to-backend's exit — EVTCHNOP_send on an interdomain port routed to a backend's
  * eventfd (the eventfd write included; the backend drains it in the same loop).
+ * <li>{@code backendAnswer}: send-to-backend's other side — a guest send signals the backend's eventfd, then what the
+ * woken backend does with its handle: take the port (a non-blocking epoll_wait), unmask it, notify the guest's end up
+ * to the upcall sink (the guest's undo first).
  * <li>{@code raiseToUpcallSink}: raise-to-upcall's host side — PortManager.raise of an unmasked IPI port up to the
  * upcall sink (the guest's undo first).
  * </ul>
@@ -120,7 +123,6 @@ public class ExitPathBenchmark {
         backend = new XenEvtchnHandle(platform.ports(), platform.signals());
         backendPort = backend.bindInterdomain(platform.guest().domid(), guestBackendPort);
         if (maskedPort <= 0 || raisePort <= 0 || backendPort < 0) throw new IllegalStateException("setup");
-        si.setBit(maskAt, guestBackendPort); // the guest takes nothing back from the backend in this loop
     }
 
     @TearDown(Level.Trial)
@@ -159,6 +161,18 @@ public class ExitPathBenchmark {
         backend.pending(); // drains the eventfd (epoll + read), as the woken backend would
         backend.unmask(backendPort);
         return rc;
+    }
+
+    @Benchmark
+    public int backendAnswer() {
+        var si = platform.guest().shared().sharedInfo();
+        si.clearBit(pendingAt, guestBackendPort);
+        si.putIntVolatile(selAt, 0);
+        si.putByte(0, (byte) 0);
+        sendExit(guestBackendPort); // the guest's send: the eventfd write
+        int port = backend.pending();
+        backend.unmask(port);
+        return backend.notify(port);
     }
 
     @Benchmark

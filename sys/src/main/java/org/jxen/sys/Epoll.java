@@ -15,6 +15,8 @@ public final class Epoll implements AutoCloseable {
     public static final int EPOLLIN = 0x001;
     /** Report once, then stay silent until {@link #modify} arms the descriptor again (epoll_ctl(2)). */
     public static final int EPOLLONESHOT = 1 << 30;
+    /** Report each new event (each wake-up of the descriptor), not the level: nothing needs reading to quiet it. */
+    public static final int EPOLLET = 1 << 31;
     private static final int EPOLL_CLOEXEC = 0x80000;
     private static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
     /** struct epoll_event is packed on x86-64: uint32_t events; uint64_t data (12 bytes). */
@@ -58,7 +60,7 @@ public final class Epoll implements AutoCloseable {
         add(fd, EPOLLIN, token);
     }
 
-    /** Watches {@code fd} for {@code eventMask} (EPOLLIN, optionally with EPOLLONESHOT). */
+    /** Watches {@code fd} for {@code eventMask} (EPOLLIN, optionally with EPOLLONESHOT or EPOLLET). */
     public void add(int fd, int eventMask, long token) {
         ctl(EPOLL_CTL_ADD, fd, eventMask, token);
     }

@@ -19,8 +19,11 @@ import org.jxen.engine.evtchn.Binding;
  * <p>Each bound port has its own eventfd, which the guest's sends signal directly from the fast path (or through
  * the backend domain's notifier on the slow path); all of them sit in one epoll instance whose descriptor
  * ({@link #fd()}) the backend polls. As with Linux's /dev/xen/evtchn, a port returned by {@link #pending()} stays
- * masked (its wake-ups are held back, not lost) until {@link #unmask} is called: each port's eventfd is registered
- * one-shot, so epoll masks it as it reports it, and unmask, which re-arms it, is the only epoll_ctl an event costs.
+ * masked (its wake-ups are held back, not lost) until {@link #unmask} is called. The mask lives here, not in the
+ * kernel: each eventfd is registered edge-triggered, so every signal of it is one report and its counter never needs
+ * reading, and a report for a masked port is only remembered (unmask then hands the port out again). An event costs
+ * the backend the wait and nothing more: no read, no epoll_ctl. (The counter, never read, would saturate after 2^64
+ * signals: centuries at any rate an eventfd can be written.)
  *
  * <p>Results are ports (≥ 0) or negative Linux errno values, as libxenevtchn's -1/errno pairs would be. Calls are
  * serialized on the handle; {@link #fd()} may be polled from any thread.
@@ -29,7 +32,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private final PortManager ports;
     private final BackendSignals signals;
     private final Epoll epoll = new Epoll();
-    private final Map<Integer, EventFd> bound = new HashMap<>();
+    private final Map<Integer, BoundPort> bound = new HashMap<>();
     private final ArrayDeque<Integer> ready = new ArrayDeque<>();
     /** Wakes a thread blocked in awaitPending (host-side work for the backend, or shutdown). */
     private final EventFd kick = EventFd.create();
@@ -42,6 +45,19 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private boolean kicked;
     /** Threads inside the blocking epoll_wait: close() wakes them and waits for them before closing the descriptors. */
     private int waiters;
+
+    /** A bound port: its eventfd and its mask, kept by the handle (guarded by the handle's lock). */
+    private static final class BoundPort {
+        final EventFd eventFd;
+        /** Reported and not yet unmasked: its reports are held back. */
+        boolean masked;
+        /** A report came while masked: unmask hands the port out again. */
+        boolean held;
+
+        BoundPort(EventFd eventFd) {
+            this.eventFd = eventFd;
+        }
+    }
 
     /** xenevtchn_open(): a handle on the backend domain of {@code ports}. */
     public XenEvtchnHandle(PortManager ports, BackendSignals signals) {
@@ -74,7 +90,10 @@ public final class XenEvtchnHandle implements AutoCloseable {
         hostArmed = armed;
     }
 
-    /** The descriptor to poll: readable when some bound, unmasked port has a notification. */
+    /**
+     * The descriptor to poll: readable when some bound port has a notification. One for a masked port is held back
+     * when collected, so {@link #pending()} may then answer -1.
+     */
     public int fd() {
         return epoll.fd();
     }
@@ -109,20 +128,20 @@ public final class XenEvtchnHandle implements AutoCloseable {
 
     private void attach(int port) {
         EventFd ev = EventFd.create();
-        bound.put(port, ev);
-        epoll.add(ev.fd(), Epoll.EPOLLIN | Epoll.EPOLLONESHOT, port);
+        bound.put(port, new BoundPort(ev));
+        epoll.add(ev.fd(), Epoll.EPOLLIN | Epoll.EPOLLET, port);
         signals.register(port, new EventFdSignal(ev)); // delivers the notification bind_interdomain raised
     }
 
     /** Closes the port; the guest's end reverts to unbound. */
     public synchronized int unbind(int port) {
-        EventFd ev = bound.remove(port);
-        if (ev == null) return -Errno.ENOTCONN;
+        BoundPort bp = bound.remove(port);
+        if (bp == null) return -Errno.ENOTCONN;
         // Close first (no slow-path notification can follow), then unregister (routes to it are gone), then free.
         ports.backendClose(port);
         signals.unregister(port);
-        epoll.remove(ev.fd());
-        ev.close();
+        epoll.remove(bp.eventFd.fd());
+        bp.eventFd.close();
         ready.remove(port);
         return 0;
     }
@@ -150,7 +169,14 @@ public final class XenEvtchnHandle implements AutoCloseable {
         } else if (token == HOST_FD) {
             kicked = true; // the owner reads the descriptor on its pass
         } else {
-            ready.add((int) token);
+            BoundPort bp = bound.get((int) token);
+            if (bp == null) return; // unbound since
+            if (bp.masked) {
+                bp.held = true;
+            } else {
+                bp.masked = true; // reported: masked until unmask
+                ready.add((int) token);
+            }
         }
     }
 
@@ -164,10 +190,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
     private int takeReady() {
         while (!ready.isEmpty()) {
             int port = ready.poll();
-            EventFd ev = bound.get(port);
-            if (ev == null) continue;
-            ev.drain(); // epoll disarmed it when it reported it (one-shot): this only resets the count
-            return port;
+            if (bound.containsKey(port)) return port;
         }
         return -1;
     }
@@ -190,28 +213,46 @@ public final class XenEvtchnHandle implements AutoCloseable {
             }
             waiters++;
         }
-        // No look before blocking: epoll_wait returns at once if a port or the kick is already readable. The reports
-        // are collected as it returns, while this thread still counts as a waiter (close() has not closed the kick).
-        try {
-            epoll.await(timeoutMillis, this::collect); // one waiting thread: the backend's
-        } finally {
-            synchronized (this) {
-                waiters--;
-                notifyAll();
+        long deadline = timeoutMillis < 0 ? 0 : System.nanoTime() + timeoutMillis * 1_000_000L;
+        int wait = timeoutMillis;
+        while (true) {
+            // No look before blocking: epoll_wait returns at once if a port or the kick is already readable. The
+            // reports are collected as it returns, while this thread still counts as a waiter (close() has not
+            // closed the kick).
+            try {
+                epoll.await(wait, this::collect); // one waiting thread: the backend's
+            } finally {
+                synchronized (this) {
+                    waiters--;
+                    notifyAll();
+                }
             }
-        }
-        synchronized (this) {
-            if (closed) return -Errno.EBADF;
-            kicked = false; // this wait ends anyway
-            return takeReady();
+            synchronized (this) {
+                if (closed) return -Errno.EBADF;
+                int port = takeReady();
+                if (takeKick() | port >= 0) return port; // a wakeup collected with a port ends this wait too
+                // Only masked ports' reports (held for their unmask): wait on, for what is left of the timeout.
+                if (timeoutMillis >= 0) {
+                    wait = (int) Math.max(0, (deadline - System.nanoTime()) / 1_000_000L);
+                    if (wait == 0) return -1;
+                }
+                waiters++;
+            }
         }
     }
 
     /** Lets notifications on {@code port} through again (one that arrived while masked fires now). */
     public synchronized int unmask(int port) {
-        EventFd ev = bound.get(port);
-        if (ev == null) return -Errno.ENOTCONN;
-        epoll.modify(ev.fd(), Epoll.EPOLLIN | Epoll.EPOLLONESHOT, port);
+        BoundPort bp = bound.get(port);
+        if (bp == null) return -Errno.ENOTCONN;
+        if (!bp.masked) return 0;
+        if (bp.held) {
+            bp.held = false; // reported again now, so it stays masked
+            ready.add(port);
+            if (waiters > 0) kick.signal(); // unmasked from another thread than the waiting one: end its wait
+        } else {
+            bp.masked = false;
+        }
         return 0;
     }
 

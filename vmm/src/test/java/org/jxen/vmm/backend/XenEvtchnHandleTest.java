@@ -137,8 +137,8 @@ class XenEvtchnHandleTest {
     }
 
     /**
-     * A port is masked as it is reported (its eventfd is one-shot in the epoll): several sends make one report, and
-     * unmask reports it again only if a send came while it was masked, once.
+     * A port is masked as it is reported: several sends make one report, and unmask reports it again only if a send
+     * came while it was masked, once.
      */
     @Test
     void aPortIsReportedOncePerBurstAndAfterUnmaskOnlyForASendWhileMasked() {
@@ -184,6 +184,37 @@ class XenEvtchnHandleTest {
                 xce.wakeup(); // a waiter stuck by the bug must leave before the handle closes
                 waited.get(60, TimeUnit.SECONDS);
             }
+        }
+    }
+
+    /**
+     * A send to a masked port does not end a blocked wait (it is held for the unmask), and an unmask from another
+     * thread hands the held port to the thread still waiting.
+     */
+    @Test
+    void aSendWhileMaskedWaitsForTheUnmaskEvenFromAnotherThread() throws Exception {
+        try (var f = fixture(true); var xce = new XenEvtchnHandle(f.ports, f.backendSignals)) {
+            int guest1 = f.ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0), guest2 = f.ports.allocUnbound(DomId.DOMID_SELF, DomId.DOM0);
+            int port1 = xce.bindInterdomain(DOMID, guest1), port2 = xce.bindInterdomain(DOMID, guest2);
+            assertEquals(Set.of(port1, port2), Set.of(xce.pending(), xce.pending()), "the binds' own events, both now masked");
+            assertEquals(0, xce.unmask(port2));
+
+            CountDownLatch waiting = new CountDownLatch(1);
+            CompletableFuture<Integer> woken = CompletableFuture.supplyAsync(() -> {
+                waiting.countDown();
+                return xce.awaitPending(-1);
+            });
+            waiting.await();
+            Thread.sleep(50); // let it block in epoll_wait
+            assertEquals(0, f.call(EvtchnOp.SEND, guest1));
+            Thread.sleep(50); // a wrongly ended wait would be over by now
+            assertFalse(woken.isDone(), "a send to a masked port ended the wait: " + woken.getNow(null));
+            assertEquals(0, xce.unmask(port1));
+            assertEquals(port1, woken.get(60, TimeUnit.SECONDS), "the held send is handed out at unmask");
+
+            assertEquals(0, f.call(EvtchnOp.SEND, guest2));
+            assertEquals(port2, xce.awaitPending(60_000), "the other port was unmasked all along");
+            assertEquals(-1, xce.awaitPending(1), "masked ports' sends are not lost, but are not reported either");
         }
     }
 }
