@@ -10,7 +10,9 @@ Record (root; tracefs mounted at /sys/kernel/tracing):
 For each wake of a backend (jxen's bench backend, the C VMM's kvmref-backend) it classifies: was the thread's previous
 CPU the waker's own CPU (the pair shares a core) or the other one, was that other CPU idle, and where the wake went;
 then, by where it went, the median time from the wake to the backend running (sched_waking to its sched_switch in),
-and how long the backend then stays on its CPU (sched_switch in to out: its own work for one event).
+and how long the backend then stays on its CPU (sched_switch in to out: its own work for one event). Last, how
+often the pair (the backend and the vCPU thread that wakes it) comes together or parts, per wake made in each state,
+and the vCPU thread's CPU time per wake (its load, which steers where the scheduler puts the backend).
 """
 import statistics
 import collections
@@ -18,6 +20,7 @@ import re
 import sys
 
 BACKENDS = ("jxen-bench-back", "kvmref-backend")  # comm is cut at 15 characters
+VCPU_OF = {"jxen-bench-back": "jxen-vcpu-0", "kvmref-backend": "kvmref-vcpu-0"}  # the thread that sends to it
 EVENT = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+): (\w+): (.*)$")
 
 
@@ -31,6 +34,12 @@ def main(path):
     switched_in = {}  # backend pid -> when it last started running
     on_cpu = collections.defaultdict(list)  # (comm, where it was woken) -> microseconds per stay on a CPU
     woken_where = {}  # backend pid -> where its last wake went
+    together = {}  # backend comm -> whether its last wake by its vCPU thread went to that thread's CPU
+    wakes_in = collections.defaultdict(collections.Counter)  # backend comm -> wakes made while together/apart
+    changes = collections.defaultdict(collections.Counter)  # backend comm -> joins and partings
+    cpu_time = collections.Counter()  # pid -> seconds on a CPU
+    comm_of = {}  # pid -> its last name seen
+    since = {}  # cpu -> (pid running, since when)
     for line in open(path):
         m = EVENT.match(line)
         if not m:
@@ -40,6 +49,10 @@ def main(path):
             prev_pid = int(re.search(r"prev_pid=(\d+)", rest).group(1))
             next_pid = int(re.search(r"next_pid=(\d+)", rest).group(1))
             last_cpu[prev_pid] = cpu
+            if cpu in since:
+                cpu_time[since[cpu][0]] += when - since[cpu][1]
+            since[cpu] = (next_pid, when)
+            comm_of[next_pid] = rest.split("next_comm=")[1].split(" next_pid=")[0]
             running[cpu] = rest.split("next_comm=")[1].split(" next_pid=")[0]
             if prev_pid in switched_in:
                 on_cpu[(backend_pids[prev_pid], woken_where.get(prev_pid))].append((when - switched_in.pop(prev_pid)) * 1e6)
@@ -63,6 +76,13 @@ def main(path):
             stats[comm][key] += 1
             woken[pid] = (comm, where, when)
             woken_where[pid] = where
+            if m.group(1).strip().startswith(VCPU_OF[comm]):
+                now = target == cpu
+                if comm in together:
+                    wakes_in[comm][together[comm]] += 1
+                    if now != together[comm]:
+                        changes[comm]["join" if now else "part"] += 1
+                together[comm] = now
     for comm, counts in stats.items():
         total = sum(counts.values())
         print(f"{comm}: {total} wakes")
@@ -73,6 +93,12 @@ def main(path):
                 stays = sorted(on_cpu[(comm, where)])
                 print(f"  woken on {where}: running after {statistics.median(d):.1f} us (median of {len(d)}),"
                       f" then on that CPU for {statistics.median(stays):.1f} us (median; p90 {stays[int(0.9 * len(stays))]:.1f})")
+        apart, joined = wakes_in[comm][False], wakes_in[comm][True]
+        print(f"  with {VCPU_OF[comm]}: {changes[comm]['join']} joins in {apart} wakes apart"
+              f" ({100 * changes[comm]['join'] / max(1, apart):.2f} %), {changes[comm]['part']} partings in {joined} wakes together"
+              f" ({100 * changes[comm]['part'] / max(1, joined):.2f} %)")
+        vcpu_seconds = sum(t for pid, t in cpu_time.items() if comm_of.get(pid) == VCPU_OF[comm])
+        print(f"  {VCPU_OF[comm]} on a CPU {vcpu_seconds:.2f} s: {1e6 * vcpu_seconds / total:.0f} us per wake")
 
 
 if __name__ == "__main__":

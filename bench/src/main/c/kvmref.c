@@ -6,6 +6,11 @@
  * an irqfd (an eventfd whose GSI KVM routes as an MSI) for a backend's notify.
  * Registers come through kvm_run's synced area (as jxen reads them), time from CLOCK_MONOTONIC (System.nanoTime).
  * Loaded into the jxen bench process with the other C references; one VM at a time.
+ *
+ * One ablation knob, off by default: KVMREF_BUSY_NS=N makes the vCPU thread spin N ns at each PORT_STAMP exit, before
+ * it takes the time, so outside every measured span. It gives this VMM's vCPU thread the CPU time per event that
+ * jxen's guest's Xen protocol work gives jxen's (docs/benchmarks.md, send-to-backend: that load decides where the
+ * scheduler puts the woken backend).
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -43,6 +48,7 @@ static volatile int stopping;
 static volatile uint32_t mbox_gpa;
 static sem_t hello, armed, stamped, done, woke;
 static volatile int64_t stamp_ns;
+static int64_t stamp_busy_ns; /* KVMREF_BUSY_NS */
 static int64_t *volatile backend_samples;
 static volatile long backend_index;
 static long tsc_khz;
@@ -84,6 +90,11 @@ static void *vcpu_loop(void *arg)
             }
             break;
         case PORT_STAMP:
+            if (stamp_busy_ns) {
+                int64_t until = now_ns() + stamp_busy_ns;
+                while (now_ns() < until)
+                    ;
+            }
             stamp_ns = now_ns();
             sem_post(&stamped);
             break;
@@ -178,6 +189,8 @@ void kvmref_close(void);
 /* Builds the VM and runs the guest until it says hello. 0, or -errno. */
 int kvmref_open(const char *guest)
 {
+    const char *busy = getenv("KVMREF_BUSY_NS");
+    stamp_busy_ns = busy ? atoll(busy) : 0;
     int rc = -ENODEV;
     stopping = 0;
     sem_init(&hello, 0, 0);

@@ -127,6 +127,8 @@ public final class PairedBenchmarks {
                 });
             }
         }
+        String busy = System.getenv("KVMREF_BUSY_NS");
+        if (busy != null && !busy.isBlank() && !busy.strip().equals("0")) progress.println("bench: KVMREF_BUSY_NS=" + busy + ": the C VMM's vCPU thread spins that long at each stamp (an ablation, not the reference)");
         List<Result> results = new ArrayList<>();
         for (int i = 0; i < all.size(); i++) {
             if (!selected(only, names.get(i))) continue;
