@@ -48,7 +48,10 @@ final class StallReport {
         long[] words = wordsUpTo(memory, rsp, STACK_BYTES);
         if (words.length == 0) return " (not readable)";
         StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < Math.min(words.length, STACK_WORDS); i++) sb.append(' ').append(Long.toHexString(words[i]));
+        int shown = Math.min(words.length, STACK_WORDS), nonZero = shown;
+        while (nonZero > 0 && words[nonZero - 1] == 0) nonZero--;
+        for (int i = 0; i < nonZero; i++) sb.append(' ').append(Long.toHexString(words[i]));
+        if (nonZero < shown) sb.append(String.format(" (%s%d zero words)", nonZero == 0 ? "" : "then ", shown - nonZero));
         long base = rsp;
         int i = interruptFrameWithIfClear(words);
         long entered = words[words.length - 1];

@@ -68,4 +68,13 @@ class StallReportTest {
         seg.set(ValueLayout.JAVA_LONG, frameAt + 24, 0x246L); // the same frame with IF set: an ordinary interrupt
         assertFalse(StallReport.stack(ram, paging, rsp).contains(StallReport.INTERRUPT_WITH_IF_CLEAR));
     }
+
+    /** A stack of zeros (a guest without paging stopped with rsp 0, or an untouched stack) is one phrase, not 192 words. */
+    @Test
+    void zeroWordsAreCountedNotPrinted() {
+        GuestMemory ram = new GuestMemory(Arena.ofAuto().allocate(1L << 20, 4096));
+        assertEquals(" (192 zero words)", StallReport.stack(ram, PagingState.FLAT, 0));
+        ram.region(0x8000, 16).orElseThrow().putLongVolatile(8, 0x1234);
+        assertEquals(" 0 1234 (then 190 zero words)", StallReport.stack(ram, PagingState.FLAT, 0x8000));
+    }
 }
