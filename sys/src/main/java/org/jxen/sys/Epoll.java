@@ -13,8 +13,6 @@ import java.lang.foreign.ValueLayout;
  */
 public final class Epoll implements AutoCloseable {
     public static final int EPOLLIN = 0x001;
-    /** Report once, then stay silent until {@link #modify} arms the descriptor again (epoll_ctl(2)). */
-    public static final int EPOLLONESHOT = 1 << 30;
     /** Report each new event (each wake-up of the descriptor), not the level: nothing needs reading to quiet it. */
     public static final int EPOLLET = 1 << 31;
     private static final int EPOLL_CLOEXEC = 0x80000;
@@ -60,12 +58,12 @@ public final class Epoll implements AutoCloseable {
         add(fd, EPOLLIN, token);
     }
 
-    /** Watches {@code fd} for {@code eventMask} (EPOLLIN, optionally with EPOLLONESHOT or EPOLLET). */
+    /** Watches {@code fd} for {@code eventMask} (EPOLLIN, optionally with EPOLLET). */
     public void add(int fd, int eventMask, long token) {
         ctl(EPOLL_CTL_ADD, fd, eventMask, token);
     }
 
-    /** Changes what {@code fd} is watched for: EPOLLIN (with EPOLLONESHOT to re-arm one), or 0 to keep it registered but silent. */
+    /** Changes what {@code fd} is watched for: EPOLLIN, or 0 to keep it registered but silent. */
     public void modify(int fd, int eventMask, long token) {
         ctl(EPOLL_CTL_MOD, fd, eventMask, token);
     }

@@ -21,9 +21,9 @@ import org.jxen.engine.evtchn.Binding;
  * ({@link #fd()}) the backend polls. As with Linux's /dev/xen/evtchn, a port returned by {@link #pending()} stays
  * masked (its wake-ups are held back, not lost) until {@link #unmask} is called. The mask lives here, not in the
  * kernel: each eventfd is registered edge-triggered, so every signal of it is one report and its counter never needs
- * reading, and a report for a masked port is only remembered (unmask then hands the port out again). An event costs
- * the backend the wait and nothing more: no read, no epoll_ctl. (The counter, never read, would saturate after 2^64
- * signals: centuries at any rate an eventfd can be written.)
+ * reading, and a report for a masked port is only remembered (unmask then signals the port's eventfd again). An event
+ * costs the backend the wait and nothing more: no read, no epoll_ctl. (The counter, never read, would saturate after
+ * 2^64 signals: centuries at any rate an eventfd can be written.)
  *
  * <p>Results are ports (≥ 0) or negative Linux errno values, as libxenevtchn's -1/errno pairs would be. Calls are
  * serialized on the handle; {@link #fd()} may be polled from any thread.
@@ -51,7 +51,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
         final EventFd eventFd;
         /** Reported and not yet unmasked: its reports are held back. */
         boolean masked;
-        /** A report came while masked: unmask hands the port out again. */
+        /** A report came while masked: unmask reports the port again. */
         boolean held;
 
         BoundPort(EventFd eventFd) {
@@ -92,7 +92,7 @@ public final class XenEvtchnHandle implements AutoCloseable {
 
     /**
      * The descriptor to poll: readable when some bound port has a notification. One for a masked port is held back
-     * when collected, so {@link #pending()} may then answer -1.
+     * when collected (until its unmask), so {@link #pending()} may then answer -1.
      */
     public int fd() {
         return epoll.fd();
@@ -245,13 +245,12 @@ public final class XenEvtchnHandle implements AutoCloseable {
     public synchronized int unmask(int port) {
         BoundPort bp = bound.get(port);
         if (bp == null) return -Errno.ENOTCONN;
-        if (!bp.masked) return 0;
+        bp.masked = false;
         if (bp.held) {
-            bp.held = false; // reported again now, so it stays masked
-            ready.add(port);
-            if (waiters > 0) kick.signal(); // unmasked from another thread than the waiting one: end its wait
-        } else {
-            bp.masked = false;
+            bp.held = false;
+            // Report it again through its eventfd (a syscall only for a send that came while masked): a wait in
+            // progress on another thread sees it, and fd() is readable, as for any other notification.
+            bp.eventFd.signal();
         }
         return 0;
     }
