@@ -52,8 +52,7 @@ def main(path):
             if cpu in since:
                 cpu_time[since[cpu][0]] += when - since[cpu][1]
             since[cpu] = (next_pid, when)
-            comm_of[next_pid] = rest.split("next_comm=")[1].split(" next_pid=")[0]
-            running[cpu] = rest.split("next_comm=")[1].split(" next_pid=")[0]
+            comm_of[next_pid] = running[cpu] = rest.split("next_comm=")[1].split(" next_pid=")[0]
             if prev_pid in switched_in:
                 on_cpu[(backend_pids[prev_pid], woken_where.get(prev_pid))].append((when - switched_in.pop(prev_pid)) * 1e6)
             if next_pid in backend_pids:
