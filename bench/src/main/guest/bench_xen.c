@@ -71,7 +71,42 @@ static void check(int ok, const char *what)
 #define PORTS 1024 /* the ports this guest uses all lie below */
 
 static volatile u32 events_seen[PORTS]; /* by port, counted by the upcall handler */
-static volatile u8 port_vcpu[PORTS];    /* the vCPU each port notifies, as Linux's per-cpu masks */
+
+/*
+ * A vCPU's own data, found through GS as Linux finds its per-cpu data (this_cpu_read: one %gs-relative load), not
+ * through the local APIC's id register. evtchn is Linux's per-cpu cpu_evtchn_mask (drivers/xen/events/events_2l.c):
+ * the ports this vCPU handles, one bit each, so the handler takes its own ports of a word with one AND.
+ */
+struct percpu {
+    struct percpu *self; /* at %gs:0, as Linux's this_cpu_off */
+    unsigned char *vcpu_info;
+    u64 evtchn[64]; /* every 2-level port of the 64-bit layout */
+};
+static struct percpu percpu[2];
+
+static inline struct percpu *this_cpu(void)
+{
+    struct percpu *p;
+    __asm__("movq %%gs:0, %0" : "=r"(p));
+    return p;
+}
+
+static void percpu_init(u32 vcpu)
+{
+    struct percpu *p = &percpu[vcpu];
+    p->self = p;
+    p->vcpu_info = VCPU_INFO(vcpu);
+    u64 base = (u64)p;
+    __asm__ volatile("wrmsr" : : "c"(0xC0000101u), "a"((u32)base), "d"((u32)(base >> 32)) : "memory"); /* GS base */
+}
+
+/* Which vCPU handles a port: Linux's bind_evtchn_to_cpu (a new port goes to vCPU 0). */
+static void port_to_vcpu(u32 port, u32 vcpu)
+{
+    for (u32 v = 0; v < 2; v++)
+        percpu[v].evtchn[port / 64] &= ~(1ull << (port % 64));
+    percpu[vcpu].evtchn[port / 64] |= 1ull << (port % 64);
+}
 
 static inline void set_bit(volatile u64 *words, u32 bit)
 {
@@ -83,27 +118,29 @@ static inline void clear_bit(volatile u64 *words, u32 bit)
     __asm__ volatile("lock btrq %1, %0" : "+m"(words[bit / 64]) : "r"((u64)(bit % 64)) : "memory");
 }
 
-/* Linux's xen_evtchn_do_upcall for the 2-level ABI, 64-bit words, on the interrupted vCPU (its APIC id is its vCPU id). */
+/*
+ * Linux's xen_evtchn_do_upcall for the 2-level ABI, 64-bit words, on the interrupted vCPU: upcall_pending cleared,
+ * the selector exchanged, each word's pending & ~mask & this vCPU's ports (events_2l.c's active_evtchns), each port's
+ * pending bit cleared (its edge handler's ack) and counted; again while upcall_pending was set meanwhile.
+ */
 INTERRUPT_HANDLER(upcall)
 void upcall_c(void)
 {
-    u32 self = lapic_id();
-    unsigned char *vi = VCPU_INFO(self);
+    struct percpu *pc = this_cpu();
+    unsigned char *vi = pc->vcpu_info;
     do {
         UPCALL_PENDING(vi) = 0;
         u64 sel = __atomic_exchange_n((u64 *)(vi + 8), 0, __ATOMIC_SEQ_CST);
         while (sel) {
-            u32 w = __builtin_ctzll(sel);
+            u64 w = __builtin_ctzll(sel);
             sel &= sel - 1;
-            u64 pend = EVTCHN_PENDING[w] & ~EVTCHN_MASK[w];
+            volatile u64 *pending = &EVTCHN_PENDING[w];
+            u64 pend = *pending & ~EVTCHN_MASK[w] & pc->evtchn[w];
             while (pend) {
-                u32 b = __builtin_ctzll(pend);
+                u64 b = __builtin_ctzll(pend);
                 pend &= pend - 1;
-                u32 port = w * 64 + b;
-                if (port >= PORTS || port_vcpu[port] != self)
-                    continue; /* another vCPU's port in the same word: it is that vCPU's to take */
-                clear_bit(EVTCHN_PENDING, port);
-                events_seen[port]++;
+                __asm__ volatile("lock btrq %1, %0" : "+m"(*pending) : "r"(b) : "memory");
+                events_seen[w * 64 + b]++; /* only ports below PORTS have a bit in evtchn */
             }
         }
     } while (UPCALL_PENDING(vi));
@@ -115,7 +152,7 @@ static u32 bind_ipi(u32 vcpu)
     volatile u32 a[2] = {vcpu, 0};
     check(hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, (u64)a, 0) == 0, "bind_ipi");
     check(a[1] < PORTS, "bind_ipi: port below 1024");
-    port_vcpu[a[1]] = vcpu;
+    port_to_vcpu(a[1], vcpu);
     return a[1];
 }
 
@@ -222,6 +259,7 @@ static void run(u32 cmd, u32 iters)
 void bench_main(u32 vcpu)
 {
     load_idt();
+    percpu_init(vcpu);
     lapic_enable();
     if (vcpu == 1) {
         ap_ready = 1;
@@ -245,7 +283,7 @@ void bench_main(u32 vcpu)
     volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
     check(hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (u64)&u, 0) == 0, "alloc_unbound for dom0");
     check(u.port < PORTS, "alloc_unbound: port below 1024");
-    port_vcpu[u.port] = 0;
+    port_to_vcpu(u.port, 0);
     mailbox.arg[ARG_BACKEND] = u.port;
     mailbox.arg[4] = bind_ipi(0);
     mailbox.arg[5] = bind_ipi(1);
