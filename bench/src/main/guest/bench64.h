@@ -113,11 +113,6 @@ static inline void lapic_enable(void)
     LAPIC[0x380 / 4] = 10000000;
 }
 
-static inline u32 lapic_id(void)
-{
-    return LAPIC[0x20 / 4] >> 24;
-}
-
 /*
  * vCPU 1 sets this once its local APIC is enabled; vCPU 0 waits for it before it tells the host it is ready. Until
  * then a fixed interrupt sent to vCPU 1 would be dropped (a software-disabled APIC accepts none), and an event channel

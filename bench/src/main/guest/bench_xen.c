@@ -78,7 +78,7 @@ static volatile u32 events_seen[PORTS]; /* by port, counted by the upcall handle
  * the ports this vCPU handles, one bit each, so the handler takes its own ports of a word with one AND.
  */
 struct percpu {
-    struct percpu *self; /* at %gs:0, as Linux's this_cpu_off */
+    struct percpu *self; /* at %gs:0: the base, as Linux reads its per-cpu base (this_cpu_off) through %gs */
     unsigned char *vcpu_info;
     u64 evtchn[64]; /* every 2-level port of the 64-bit layout */
 };
