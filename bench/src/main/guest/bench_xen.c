@@ -19,14 +19,28 @@ unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
 unsigned char shared_info[4096] __attribute__((aligned(4096)));
 struct mbox mailbox __attribute__((aligned(4096)));
 
-/* The 64-bit convention (Xen's hvm_hypercall for a guest in long mode): RDI, RSI, RDX; the result in RAX. */
-static long hypercall(int nr, u64 a1, u64 a2, u64 a3)
-{
-    long r;
-    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
-                     : "memory", "rcx", "r8", "r9", "r10", "r11");
-    return r;
-}
+/*
+ * Hypercalls as Linux makes them through the hypercall page (arch/x86/include/asm/xen/hypercall.h, _hypercall2 and
+ * _hypercall3): a direct call of the number's stub; the 64-bit convention (Xen's hvm_hypercall for a guest in long
+ * mode) with the arguments in RDI, RSI, RDX, which Xen may change (outputs too), and the result in RAX; the argument
+ * registers past the used ones (RDX, R10, R8) are clobbered, no other register. nr is a constant.
+ */
+#define hypercall2(nr, a1, a2)                                                                                    \
+    ({                                                                                                            \
+        long r_;                                                                                                  \
+        u64 d_ = (u64)(a1), s_ = (u64)(a2);                                                                       \
+        __asm__ volatile("call hypercall_page + %c[off]" : "=a"(r_), "+D"(d_), "+S"(s_) : [off] "i"((nr) * 32)    \
+                         : "memory", "rdx", "r10", "r8");                                                         \
+        r_;                                                                                                       \
+    })
+#define hypercall3(nr, a1, a2, a3)                                                                                \
+    ({                                                                                                            \
+        long r_;                                                                                                  \
+        u64 d_ = (u64)(a1), s_ = (u64)(a2), x_ = (u64)(a3);                                                       \
+        __asm__ volatile("call hypercall_page + %c[off]" : "=a"(r_), "+D"(d_), "+S"(s_), "+d"(x_)                 \
+                         : [off] "i"((nr) * 32) : "memory", "r10", "r8");                                         \
+        r_;                                                                                                       \
+    })
 
 static int amd; /* VMMCALL rather than VMCALL */
 
@@ -46,7 +60,7 @@ static void print(const char *s)
     u64 n = 0;
     while (s[n])
         n++;
-    hypercall(__HYPERVISOR_console_io, 0, n, (u64)s);
+    hypercall3(__HYPERVISOR_console_io, 0, n, (u64)s);
 }
 
 /* A failed setup step: say which on the console and crash the domain (the host reports the guest's end). */
@@ -58,7 +72,7 @@ static void check(int ok, const char *what)
     print(what);
     print("\n");
     volatile u32 reason = SHUTDOWN_crash;
-    hypercall(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (u64)&reason, 0);
+    hypercall2(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (u64)&reason);
     for (;;)
         __asm__ volatile("cli; hlt");
 }
@@ -150,7 +164,7 @@ void upcall_c(void)
 static u32 bind_ipi(u32 vcpu)
 {
     volatile u32 a[2] = {vcpu, 0};
-    check(hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, (u64)a, 0) == 0, "bind_ipi");
+    check(hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_bind_ipi, (u64)a) == 0, "bind_ipi");
     check(a[1] < PORTS, "bind_ipi: port below 1024");
     port_to_vcpu(a[1], vcpu);
     return a[1];
@@ -159,20 +173,20 @@ static u32 bind_ipi(u32 vcpu)
 static long send(u32 port)
 {
     volatile u32 a = port;
-    return hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u64)&a, 0);
+    return hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_send, (u64)&a);
 }
 
 static void place_shared_info(void)
 {
     volatile struct { u16 domid, size; u32 space; u64 idx, gpfn; } a = {DOMID_SELF, 0, XENMAPSPACE_shared_info, 0,
                                                                       (u64)shared_info >> 12};
-    check(hypercall(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, (u64)&a, 0) == 0, "add_to_physmap shared_info");
+    check(hypercall2(__HYPERVISOR_memory_op, XENMEM_add_to_physmap, (u64)&a) == 0, "add_to_physmap shared_info");
 }
 
 static long set_param(u32 index, u64 value)
 {
     volatile struct { u16 domid, pad; u32 index; u64 value; } a = {DOMID_SELF, 0, index, value};
-    return hypercall(__HYPERVISOR_hvm_op, HVMOP_set_param, (u64)&a, 0);
+    return hypercall2(__HYPERVISOR_hvm_op, HVMOP_set_param, (u64)&a);
 }
 
 /*
@@ -184,8 +198,8 @@ static void start_vcpu1(void)
     static volatile u32 ctx[32] __attribute__((aligned(8)));
     extern void bench_start(void);
     flat32_vcpu_context(ctx, (u32)(u64)bench_start, 1);
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u64)ctx) == 0, "VCPUOP_initialise");
-    check(hypercall(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
+    check(hypercall3(__HYPERVISOR_vcpu_op, VCPUOP_initialise, 1, (u64)ctx) == 0, "VCPUOP_initialise");
+    check(hypercall3(__HYPERVISOR_vcpu_op, VCPUOP_up, 1, 0) == 0, "VCPUOP_up");
 }
 
 static void ap_main(void)
@@ -281,7 +295,7 @@ void bench_main(u32 vcpu)
     set_bit(EVTCHN_MASK, self);
     mailbox.arg[ARG_RTT] = self;
     volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
-    check(hypercall(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (u64)&u, 0) == 0, "alloc_unbound for dom0");
+    check(hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_alloc_unbound, (u64)&u) == 0, "alloc_unbound for dom0");
     check(u.port < PORTS, "alloc_unbound: port below 1024");
     port_to_vcpu(u.port, 0);
     mailbox.arg[ARG_BACKEND] = u.port;
