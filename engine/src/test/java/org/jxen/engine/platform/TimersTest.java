@@ -78,12 +78,15 @@ class TimersTest {
                 assertTrue(fires.get() <= after + 1, "stopped (one may have been in flight)");
             }
 
-            // set_timer_op: 32-bit callers split the 64-bit deadline; 0 stops.
+            // set_timer_op: 32-bit callers split the 64-bit deadline (one far ahead, so that it is read before any load
+            // can make it fire and clear); a near one fires; 0 stops.
             f.clearPendingBit(port);
             TimerOp timerOp = new TimerOp(timers, System::nanoTime);
-            long when = System.nanoTime() + 10_000_000L;
+            long when = System.nanoTime() + 600_000_000_000L;
             assertEquals(0, timerOp.handle(self, HypercallArgs.from32(15, when & 0xFFFF_FFFFL, when >>> 32, 0, 0, 0)));
-            assertEquals(when, timers.singleshotDeadline(2));
+            assertEquals(when, timers.singleshotDeadline(2), "the two halves make one deadline");
+            long soon = System.nanoTime() + 10_000_000L;
+            assertEquals(0, timerOp.handle(self, HypercallArgs.from32(15, soon & 0xFFFF_FFFFL, soon >>> 32, 0, 0, 0)));
             waitFor(() -> f.pending(port));
             timerOp.handle(self, HypercallArgs.from64(15, System.nanoTime() + 50_000_000L, 0, 0, 0, 0));
             timerOp.handle(self, HypercallArgs.from64(15, 0, 0, 0, 0, 0));
@@ -93,19 +96,22 @@ class TimersTest {
     @Test
     void setTimerOpTreatsWrappedAndHugeTimeoutsAsXenDoes() {
         long[] now = {5_000_000_000L};
-        try (var timers = new VcpuTimers(1, () -> now[0], v -> {})) {
+        // vCPU 1's timer is held by a keeper, which records each deadline and fires nothing: a past deadline, which
+        // this engine's own timer would fire (and clear) at once, is read as set.
+        try (var timers = new VcpuTimers(2, () -> now[0], v -> {})) {
+            timers.setKeeper(new HoldingKeeper());
             TimerOp op = new TimerOp(timers, () -> now[0]);
-            var self = new PlatformOpsTest.TestVcpu(0);
+            var self = new PlatformOpsTest.TestVcpu(1);
             op.handle(self, HypercallArgs.from64(15, now[0] + (1L << 50) - 1, 0, 0, 0, 0));
-            assertEquals(now[0] + (1L << 50) - 1, timers.singleshotDeadline(0), "just under 2^50 ns ahead is kept");
+            assertEquals(now[0] + (1L << 50) - 1, timers.singleshotDeadline(1), "just under 2^50 ns ahead is kept");
             op.handle(self, HypercallArgs.from64(15, now[0] + (1L << 50), 0, 0, 0, 0));
-            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(0), "2^50 ns ahead: 100 ms instead");
+            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(1), "2^50 ns ahead: 100 ms instead");
             op.handle(self, HypercallArgs.from64(15, -5, 0, 0, 0, 0));
-            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(0), "wrapped negative: 100 ms instead");
+            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(1), "wrapped negative: 100 ms instead");
             op.handle(self, HypercallArgs.from32(15, 0xFFFF_FFF0L, 0xFFFF_FFFFL, 0, 0, 0));
-            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(0), "a 32-bit caller's wrapped value too");
+            assertEquals(now[0] + TimerOp.HUGE_TIMEOUT_DELAY_NS, timers.singleshotDeadline(1), "a 32-bit caller's wrapped value too");
             op.handle(self, HypercallArgs.from64(15, 1, 0, 0, 0, 0));
-            assertEquals(1, timers.singleshotDeadline(0), "a past (positive) deadline stays: it fires at once");
+            assertEquals(1, timers.singleshotDeadline(1), "a past (positive) deadline stays: it fires at once");
         }
     }
 
