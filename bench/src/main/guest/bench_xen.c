@@ -86,6 +86,11 @@ static void check(int ok, const char *what)
 
 static volatile u32 events_seen[PORTS]; /* by port, counted by the upcall handler */
 
+static inline void wrmsr(u32 msr, u64 value)
+{
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((u32)value), "d"((u32)(value >> 32)) : "memory");
+}
+
 /*
  * A vCPU's own data, found through GS as Linux finds its per-cpu data (this_cpu_read: one %gs-relative load), not
  * through the local APIC's id register. evtchn is Linux's per-cpu cpu_evtchn_mask (drivers/xen/events/events_2l.c):
@@ -110,8 +115,7 @@ static void percpu_init(u32 vcpu)
     struct percpu *p = &percpu[vcpu];
     p->self = p;
     p->vcpu_info = VCPU_INFO(vcpu);
-    u64 base = (u64)p;
-    __asm__ volatile("wrmsr" : : "c"(0xC0000101u), "a"((u32)base), "d"((u32)(base >> 32)) : "memory"); /* GS base */
+    wrmsr(0xC0000101u, (u64)p); /* GS base */
 }
 
 /* Which vCPU handles a port: Linux's bind_evtchn_to_cpu (a new port goes to vCPU 0). */
@@ -127,9 +131,14 @@ static inline void set_bit(volatile u64 *words, u32 bit)
     __asm__ volatile("lock btsq %1, %0" : "+m"(words[bit / 64]) : "r"((u64)(bit % 64)) : "memory");
 }
 
+static inline void clear_word_bit(volatile u64 *word, u64 bit)
+{
+    __asm__ volatile("lock btrq %1, %0" : "+m"(*word) : "r"(bit) : "memory");
+}
+
 static inline void clear_bit(volatile u64 *words, u32 bit)
 {
-    __asm__ volatile("lock btrq %1, %0" : "+m"(words[bit / 64]) : "r"((u64)(bit % 64)) : "memory");
+    clear_word_bit(&words[bit / 64], bit % 64);
 }
 
 /*
@@ -153,7 +162,7 @@ void upcall_c(void)
             while (pend) {
                 u64 b = __builtin_ctzll(pend);
                 pend &= pend - 1;
-                __asm__ volatile("lock btrq %1, %0" : "+m"(*pending) : "r"(b) : "memory");
+                clear_word_bit(pending, b);
                 events_seen[w * 64 + b]++; /* only ports below PORTS have a bit in evtchn */
             }
         }
@@ -285,7 +294,7 @@ void bench_main(u32 vcpu)
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000002), "c"(0));
     (void)a, (void)c, (void)d;
     /* The hypercall page from long mode: jxen latches the 64-bit shared_info layout at this write, as Xen does. */
-    __asm__ volatile("wrmsr" : : "c"(b), "a"((u32)(u64)hypercall_page), "d"(0) : "memory");
+    wrmsr(b, (u64)hypercall_page);
     place_shared_info();
     set_gate(UPCALL_VECTOR, upcall);
     check(set_param(HVM_PARAM_CALLBACK_IRQ, (2ull << 56) | UPCALL_VECTOR) == 0, "CALLBACK_IRQ vector type");
