@@ -119,9 +119,7 @@ final class RunCommand implements Callable<Integer> {
         }
         input.onEscape(() -> domain.requestStop("quit from the console (Ctrl-])"));
         if (terminal != null) System.err.println("jxen: the guest's console is on this terminal; Ctrl-] quits\r");
-        System.err.println("jxen: acceleration " + (domain.accel() == RunConfig.Accel.KVM
-                ? "kvm (KVM's Xen support hands VMCALL/VMMCALL hypercalls to jxen)"
-                : "user (hypercalls through jxen's hypercall page" + (accel.equals("auto") ? "; this KVM has no Xen support)" : ")")));
+        System.err.println("jxen: acceleration " + domain.acceleration().describe());
         CountDownLatch finished = new CountDownLatch(1);
         AtomicInteger exitStatus = new AtomicInteger(RunOutcome.JXEN_ERROR);
         Thread onSignal = new Thread(() -> {

@@ -16,7 +16,7 @@ public final class GuestDomain extends EventDomain {
     private final Pollers pollers;
     private volatile UpcallSink upcalls = UpcallSink.NONE;
     private volatile EventChannelAbi abi;
-    private volatile TwoLevelRaiser raiser;
+    private volatile TwoLevelRaiser raiser = TwoLevelRaiser.NONE;
     /** v->virq_to_evtchn[virq] for each vCPU; 0 when unbound. */
     private final int[][] virqPorts;
     /** pirq -> port; 0 when unbound. */

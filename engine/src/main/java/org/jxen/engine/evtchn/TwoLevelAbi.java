@@ -1,5 +1,7 @@
 package org.jxen.engine.evtchn;
 
+import java.util.Objects;
+
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.SharedInfoLayout;
@@ -25,18 +27,18 @@ public final class TwoLevelAbi implements EventChannelAbi {
     private final SharedState shared;
     private final UpcallSink upcalls;
     private final Pollers pollers;
-    /** Who raises instead of these writes (KVM, in kvm mode), or null. */
+    /** Who raises instead of these writes (KVM's Xen support), or {@link TwoLevelRaiser#NONE}: jxen's own writes. */
     private final TwoLevelRaiser raiser;
 
     public TwoLevelAbi(SharedState shared, UpcallSink upcalls, Pollers pollers) {
-        this(shared, upcalls, pollers, null);
+        this(shared, upcalls, pollers, TwoLevelRaiser.NONE);
     }
 
     public TwoLevelAbi(SharedState shared, UpcallSink upcalls, Pollers pollers, TwoLevelRaiser raiser) {
         this.shared = shared;
         this.upcalls = upcalls;
         this.pollers = pollers;
-        this.raiser = raiser;
+        this.raiser = Objects.requireNonNull(raiser);
     }
 
     @Override
@@ -51,7 +53,7 @@ public final class TwoLevelAbi implements EventChannelAbi {
     public void setPending(int vcpu, int port, int priority) {
         GuestWidth w = shared.width();
         if (port >= w.twoLevelPorts()) return;
-        if (raiser != null && raiser.raise(vcpu, port)) {
+        if (raiser.raise(vcpu, port)) {
             pollers.portPending(port); // jxen's own pollers (SCHEDOP_poll through its hypercall page)
             return;
         }

@@ -10,4 +10,7 @@ package org.jxen.engine.evtchn;
 public interface TwoLevelRaiser {
     /** Raises {@code port} for {@code vcpu}; false if it cannot now (jxen then raises it in guest memory itself). */
     boolean raise(int vcpu, int port);
+
+    /** No raiser: jxen writes every 2-level event into guest memory itself. */
+    TwoLevelRaiser NONE = (vcpu, port) -> false;
 }

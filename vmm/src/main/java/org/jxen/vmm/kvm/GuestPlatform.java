@@ -10,17 +10,13 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.function.BooleanSupplier;
 import java.util.function.Function;
-import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
-import java.util.function.IntPredicate;
 import java.util.function.IntUnaryOperator;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
@@ -34,7 +30,6 @@ import org.jxen.engine.evtchn.Snapshots;
 import org.jxen.engine.evtchn.FifoControl;
 import org.jxen.engine.evtchn.GuestDomain;
 import org.jxen.engine.evtchn.PortManager;
-import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.fastpath.BackendSignals;
 import org.jxen.engine.fastpath.FastPath;
 import org.jxen.engine.fastpath.ReaderSlots;
@@ -64,7 +59,6 @@ import org.jxen.engine.platform.VcpuTimers;
 import org.jxen.engine.platform.VmAssist;
 import org.jxen.engine.platform.XenVersion;
 import org.jxen.engine.pvclock.MasterClock;
-import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.backend.xenbus.BackendContext;
@@ -78,13 +72,19 @@ import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.evtchn.UpcallSink;
 import org.jxen.vmm.control.ControlCommands;
 import org.jxen.vmm.control.ControlTarget;
+import org.jxen.vmm.accel.AcceleratedVcpu;
+import org.jxen.vmm.accel.Acceleration;
+import org.jxen.vmm.accel.EngineParts;
+import org.jxen.vmm.accel.KvmXenCalls;
+import org.jxen.vmm.accel.Offload;
 
 /**
  * Everything a Xen domain is apart from its CPUs: the event-channel engine with its fast path, HVM parameters, the
  * hypercall table (one dispatcher per vCPU), timers, runstates and the vCPU lifecycle rules, grant table, memory ops,
  * the hypercall MSR, pvclock, and the PV console and XenStore backends on their ring pages. It knows nothing of KVM:
- * upcalls leave through an {@link MsiSink} (KVM_SIGNAL_MSI under KVM, a recorder in tests) and the vCPUs are
- * {@link VcpuControl}s, so the whole wiring is tested without a VM.
+ * upcalls leave through an {@link MsiSink} (KVM_SIGNAL_MSI under KVM, a recorder in tests), the vCPUs are
+ * {@link VcpuControl}s, and what KVM's Xen support takes over is asked of the domain's {@link Offload} (see
+ * {@link #accelerate}), so the whole wiring is tested without a VM.
  */
 public final class GuestPlatform implements AutoCloseable {
     /** Delivers an upcall vector to a local APIC; &gt; 0 if delivered (KVM_SIGNAL_MSI's answer). */
@@ -195,12 +195,7 @@ public final class GuestPlatform implements AutoCloseable {
         routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
         fifoControl.setGracePeriod(() -> {
             routes.readers().synchronize();
-            KernelRoutes k = kernelRoutes;
-            if (k != null) k.abiChecked(); // KVM's own senders too: its table empties when the ABI leaves 2-level
-            KernelEventSend send = kernelSend;
-            if (send != null) send.abiChecked(); // and jxen no longer raises through KVM (KVM does 2-level only)
-            KernelIrqfds irqfds = kernelIrqfds;
-            if (irqfds != null) irqfds.abiChecked(); // nor do backends' irqfds
+            offload.abiChecked(); // the acceleration's own senders too (KVM's table, its raises, backends' irqfds)
         });
         signals = new BackendSignals();
         routeSync = RouteSync.install(ports, routes, signals);
@@ -224,9 +219,7 @@ public final class GuestPlatform implements AutoCloseable {
             int vector = params.upcallVector(v);
             upcallsRaised.increment();
             if (vector == 0) return; // no upcall route: nothing is injected and nobody is kicked (hvm_assert_evtchn_irq)
-            KernelCallback k = kernelCallback;
-            if (k != null && k.injects().test(v)) k.nudge().accept(v); // KVM injects it while upcall_pending is set
-            else msi.signalMsi(apicIdOf.applyAsInt(v), vector);
+            if (!offload.deliverUpcall(v)) msi.signalMsi(apicIdOf.applyAsInt(v), vector);
             VcpuControl c = vcpus.apply(v);
             if (c != null) c.wake(); // null while the domain is still being built
         };
@@ -350,10 +343,11 @@ public final class GuestPlatform implements AutoCloseable {
                 m.put("vcpus", vcpuCount);
                 m.put("upcalls", upcallsRaised.sum());
                 m.put("hypercalls", hypercallsHandled());
-                m.put("ports-delivered-by-kvm", portsInKernel().cardinality()); // kvm mode's routes held in KVM's table
-                m.put("backend-notifies-by-irqfd", notifiesThroughIrqfds()); // kvm mode: backends' events KVM raised
-                m.put("timers-handed-to-kvm", timersHandedToKernel()); // kvm mode: vCPU timers KVM took over
-                m.put("runstates-handed-to-kvm", runstatesHandedToKernel()); // kvm mode: runstate areas KVM keeps
+                Offload.Figures accel = offload.figures(); // 0 where KVM takes nothing over
+                m.put("ports-delivered-by-kvm", accel.portsDeliveredByKvm());
+                m.put("backend-notifies-by-irqfd", accel.backendNotifiesByIrqfd());
+                m.put("timers-handed-to-kvm", accel.timersHandedToKvm());
+                m.put("runstates-handed-to-kvm", accel.runstatesHandedToKvm());
                 m.put("hypercall-bugs", hypercallBugs.sum());
                 m.put("console-bytes", devices.console().bytesOut());
                 m.put("xenstore-requests", devices.xenstore().requests());
@@ -392,112 +386,32 @@ public final class GuestPlatform implements AutoCloseable {
         }
     }
 
-    /**
-     * kvm mode: which vCPUs' upcalls KVM injects itself (the domain-wide callback vector, once KVM knows it and their
-     * vcpu_info), how to make such a vCPU re-enter so that it does, and what to run (with the calling vCPU) after a
-     * hypercall that moved shared state or changed an upcall vector.
-     */
-    record KernelCallback(IntPredicate injects, IntConsumer nudge, IntConsumer sync) {}
-
     private final RouteTable routes;
-    /** kvm mode: the route table's copy in KVM (null in user mode). */
-    private volatile KernelRoutes kernelRoutes;
+    private final RouteSync routeSync;
+    /**
+     * What the domain's acceleration has taken over ({@link Offload}): jxen alone until {@link #accelerate}, which a
+     * domain calls once, right after building the platform (a restore's expired timer may fire before that).
+     */
+    private volatile Offload offload = Offload.USER_SPACE;
+    private boolean accelerated;
 
     /**
-     * kvm mode: the routes are mirrored into KVM's event-channel table from now on (2-level only), so guest sends by
-     * VMCALL on routed ports stay in the kernel. Before the guest runs.
+     * Lets {@code acceleration} take over what it can of this platform's engine (see {@link Acceleration#attach}).
+     * Once, before the guest runs.
+     *
+     * @param vcpus the vCPUs' threads by Xen vCPU id; null for one not created yet
      */
-    void mirrorRoutes(KernelRoutes mirror) {
-        kernelRoutes = mirror;
-        routes.setMirror(mirror);
+    public synchronized Offload accelerate(Acceleration acceleration, KvmXenCalls calls, IntFunction<? extends AcceleratedVcpu> vcpus,
+            IntUnaryOperator apicIdOf) {
+        if (accelerated) throw new IllegalStateException("the platform is accelerated already");
+        accelerated = true;
+        offload = acceleration.attach(new EngineParts(guest, ports, params, timers, runstates, routes, routeSync, ram, vcpuCount), calls, vcpus, apicIdOf);
+        return offload;
     }
 
-    /** kvm mode, where KVM offers it: jxen's 2-level raises go through KVM. */
-    private volatile KernelEventSend kernelSend;
-
-    /** kvm mode: 2-level events raised by jxen go through KVM from now on (see {@link KernelEventSend}). Before the guest runs. */
-    void raiseThroughKernel(KernelEventSend send) {
-        kernelSend = send;
-        guest.setTwoLevelRaiser(send);
-        send.install();
-    }
-
-    private RouteSync routeSync;
-    /** kvm mode, where KVM offers it: backends' notifies reach the guest through irqfds. */
-    private volatile KernelIrqfds kernelIrqfds;
-
-    /** kvm mode: backends' notifies go through irqfds KVM routes to the guest's ports (see {@link KernelIrqfds}). Before the guest runs. */
-    void notifyThroughKernel(KernelIrqfds irqfds) {
-        kernelIrqfds = irqfds;
-        routeSync.carryInbound(irqfds);
-    }
-
-    /** kvm mode, where KVM offers it: the vCPUs' singleshot timers KVM holds. */
-    private volatile KernelTimers kernelTimers;
-
-    /**
-     * kvm mode: vCPUs' singleshot timers go to KVM while their VIRQ_TIMER port is routed there (see {@link KernelTimers}).
-     * Before the routes are mirrored and before the guest runs.
-     */
-    KernelTimers keepTimersInKernel(IntFunction<VcpuThread> threads, BooleanSupplier sharedInfoKnown) {
-        KernelTimers k = new KernelTimers(vcpuCount, timers, threads, () -> guest.abi() instanceof TwoLevelAbi, sharedInfoKnown,
-                v -> ports.raiseVirq(v, Virq.TIMER));
-        timers.setKeeper(k);
-        kernelTimers = k;
-        return k;
-    }
-
-    /** kvm mode, where KVM offers it: the runstate areas KVM keeps. */
-    private volatile KernelRunstates kernelRunstates;
-
-    /** kvm mode: KVM keeps the vCPUs' runstate areas (see {@link KernelRunstates}). Before the guest runs. */
-    KernelRunstates keepRunstatesInKernel(KvmVm vm, IntFunction<VcpuThread> threads, int xenCaps) {
-        KernelRunstates k = new KernelRunstates(vm, vcpuCount, runstates, threads, xenCaps);
-        runstates.setKeeper(k);
-        kernelRunstates = k;
-        k.install();
-        return k;
-    }
-
-    /** kvm mode: how many times a vCPU's runstate area went to KVM; 0 in user mode. */
-    long runstatesHandedToKernel() {
-        KernelRunstates k = kernelRunstates;
-        return k == null ? 0 : k.handedOver();
-    }
-
-    /** kvm mode: how many times a vCPU's singleshot timer went to KVM; 0 in user mode. */
-    long timersHandedToKernel() {
-        KernelTimers k = kernelTimers;
-        return k == null ? 0 : k.handedOver();
-    }
-
-    /** kvm mode: backend notifies delivered through an irqfd so far; 0 in user mode. */
-    long notifiesThroughIrqfds() {
-        KernelIrqfds k = kernelIrqfds;
-        return k == null ? 0 : k.delivered();
-    }
-
-    /** kvm mode: whether jxen has promised KVM that every event goes through it (KVM_XEN_HVM_CONFIG_EVTCHN_SEND). */
-    boolean eventSendPromised() {
-        KernelEventSend s = kernelSend;
-        return s != null && s.promised();
-    }
-
-    /** kvm mode: the send ports KVM delivers itself now; empty in user mode. */
-    BitSet portsInKernel() {
-        KernelRoutes k = kernelRoutes;
-        return k == null ? new BitSet() : k.portsInKernel();
-    }
-
-    /** Set in kvm mode, where KVM also owns pvclock and the wallclock (jxen's publisher stands aside). */
-    private volatile KernelCallback kernelCallback;
-
-    /**
-     * kvm mode: KVM injects the domain-wide callback vector (an upcall on it nudges the vCPU instead of an MSI) and
-     * writes pvclock and the wallclock (jxen's publisher stands aside). Before the guest runs.
-     */
-    void handOverToKernel(KernelCallback callback) {
-        kernelCallback = callback;
+    /** What the domain's acceleration has taken over (the vCPUs ask it before they enter; tests read its figures). */
+    public Offload offload() {
+        return offload;
     }
 
     /**
@@ -512,9 +426,7 @@ public final class GuestPlatform implements AutoCloseable {
     public ExitHandler exitHandler(GuestMemory ram, VcpuControl self) {
         ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, hypervisorConsole, ioPorts, self.vcpu());
         h.afterPlacement(() -> {
-            KernelCallback k = kernelCallback;
-            if (k != null) k.sync().accept(self.vcpu());
-            else pvclock.publishAll();
+            if (!offload.afterPlacement(self.vcpu())) pvclock.publishAll();
         });
         return h;
     }
@@ -606,8 +518,7 @@ public final class GuestPlatform implements AutoCloseable {
             boolean all = true;
             for (PvBackend b : backends) all &= b.stop();
             stopped = all & devices.stop() & timers.stop(ThreadStop.JOIN_MILLIS);
-            KernelIrqfds irqfds = kernelIrqfds;
-            if (irqfds != null) irqfds.close(); // a backend that did not stop then notifies through the engine
+            offload.close(); // a backend that did not stop then notifies through the engine
         }
         return stopped;
     }

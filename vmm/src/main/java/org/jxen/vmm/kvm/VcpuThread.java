@@ -14,6 +14,8 @@ import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.sys.kvm.KvmVcpu;
+import org.jxen.vmm.accel.AcceleratedVcpu;
+import org.jxen.vmm.accel.Offload;
 import org.jxen.vmm.backend.ThreadStop;
 
 /**
@@ -22,12 +24,14 @@ import org.jxen.vmm.backend.ThreadStop;
  * an exception from exit handling is a jxen bug, reported as the run's outcome. Other threads stop it with
  * {@link #kick}: immediate_exit plus SIGPIPE to its kernel thread, so a vCPU halted inside KVM comes out too.
  */
-final class VcpuThread implements VcpuControl {
+final class VcpuThread implements AcceleratedVcpu {
     private static final long RFLAGS_IF = 1L << 9;
     private final int id;
     private final KvmVcpu vcpu;
     private final KvmRun run;
     private final DomainStop stop;
+    /** What the domain's acceleration keeps per vCPU (set on this thread before an entry) and asks of a blocked vCPU. */
+    private final Offload offload;
     private final Semaphore wakes = new Semaphore(0);
     private final Semaphore upSignal = new Semaphore(0);
     private volatile ExitHandler exits;
@@ -50,13 +54,16 @@ final class VcpuThread implements VcpuControl {
     private boolean launched;
     /** The VCPUOP_up setup a parked thread applies before its next entry. */
     private final AtomicReference<Consumer<KvmVcpu>> pendingSetup = new AtomicReference<>();
-    /** Work another thread asked for before the next KVM_RUN (per-vCPU KVM state only this thread may set). */
-    private volatile Consumer<KvmVcpu> entryWork = v -> {};
-    private final AtomicBoolean entryWorkRequested = new AtomicBoolean();
+    /**
+     * Another thread asked for {@link Offload#beforeEntry} before the next KVM_RUN (per-vCPU KVM state only this thread
+     * may set); asked for before the first entry too, so what the acceleration set up before this thread existed applies.
+     */
+    private final AtomicBoolean entryWorkRequested = new AtomicBoolean(true);
     private Thread thread;
 
-    VcpuThread(int id, KvmVcpu vcpu, DomainStop stop) {
+    VcpuThread(int id, KvmVcpu vcpu, DomainStop stop, Offload offload) {
         this.id = id;
+        this.offload = offload;
         this.vcpu = vcpu;
         this.run = new KvmRun(vcpu.runArea());
         this.stop = stop;
@@ -128,7 +135,7 @@ final class VcpuThread implements VcpuControl {
                     upSignal.acquireUninterruptibly();
                     continue;
                 }
-                if (entryWorkRequested.getAndSet(false)) entryWork.accept(vcpu);
+                if (entryWorkRequested.getAndSet(false)) offload.beforeEntry(id);
                 Consumer<KvmVcpu> setup = pendingSetup.getAndSet(null);
                 if (setup != null) setup.accept(vcpu);
                 enteredAt = System.nanoTime();
@@ -198,13 +205,8 @@ final class VcpuThread implements VcpuControl {
         return since != 0 && System.nanoTime() - since >= nanos;
     }
 
-    /** What {@link #requestEntryWork} runs, on this thread, before its next KVM_RUN. */
-    void setEntryWork(Consumer<KvmVcpu> work) {
-        this.entryWork = work;
-    }
-
-    /** Asks for the entry work before the next KVM_RUN, taking the thread out of the one it may be in. */
-    void requestEntryWork() {
+    @Override
+    public void requestEntryWork() {
         entryWorkRequested.set(true);
         nudge();
     }
@@ -213,7 +215,8 @@ final class VcpuThread implements VcpuControl {
      * Takes the thread out of KVM_RUN so that it enters again (KVM then re-evaluates what it injects, e.g. the Xen
      * callback vector while evtchn_upcall_pending is set). Nothing to do from the thread itself: it is not inside.
      */
-    void nudge() {
+    @Override
+    public void nudge() {
         if (Thread.currentThread() != thread) interruptRun();
     }
 
@@ -225,12 +228,14 @@ final class VcpuThread implements VcpuControl {
         upSignal.release();
     }
 
-    boolean alive() {
+    @Override
+    public boolean alive() {
         return thread != null && thread.isAlive();
     }
 
     /** Whether the caller is this vCPU's thread (it may then use the vCPU's descriptor: it is not inside KVM_RUN). */
-    boolean isCurrent() {
+    @Override
+    public boolean isCurrent() {
         return thread != null && Thread.currentThread() == thread;
     }
 
@@ -283,19 +288,14 @@ final class VcpuThread implements VcpuControl {
     }
 
     /**
-     * kvm mode with routes in KVM: sends the kernel delivers never pass jxen, so a vCPU blocked here (SCHEDOP_block or
-     * poll by jxen's hypercall page) re-checks its wake conditions in guest memory every millisecond as well.
+     * Where events can reach the guest without passing jxen (sends KVM delivers itself), a vCPU blocked here
+     * (SCHEDOP_block or poll by jxen's hypercall page) re-checks its wake conditions in guest memory this often as well.
      */
-    void recheckWhileBlocked() {
-        recheckWhileBlocked = true;
-    }
-
-    private volatile boolean recheckWhileBlocked;
     private static final long RECHECK_NANOS = 1_000_000L;
 
     @Override
     public void block(long deadlineNanos, BooleanSupplier woken) {
-        if (!recheckWhileBlocked) {
+        if (!offload.deliversWithoutJxen()) {
             block(deadlineNanos);
             return;
         }

@@ -16,16 +16,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
-import org.jxen.engine.abi.Virq;
 import org.jxen.engine.evtchn.DomainConfig;
-import org.jxen.engine.evtchn.GuestDomain;
-import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.PagingState;
 import org.jxen.engine.platform.VcpuControl;
@@ -52,6 +50,12 @@ import org.jxen.vmm.backend.block.BlockBackend;
 import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.backend.net.NetBackend;
 import org.jxen.vmm.backend.net.NetSpec;
+import org.jxen.vmm.accel.Acceleration;
+import org.jxen.vmm.accel.KvmXenAcceleration;
+import org.jxen.vmm.accel.KvmXenCalls;
+import org.jxen.vmm.accel.Offload;
+import org.jxen.vmm.accel.UserSpaceAcceleration;
+import org.jxen.vmm.accel.XenOffer;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
@@ -89,7 +93,10 @@ public final class XenDomain implements AutoCloseable {
     /** The vCPUs {@link #run} starts: vCPU 0 at boot, every vCPU that was up in a restored domain. */
     private final List<Integer> firstToRun = new ArrayList<>();
     private final boolean xsave;
-    private final RunConfig.Accel accel;
+    /** What the run asked for, resolved against this host (KVM or USER): reported, never branched on. */
+    private final RunConfig.Accel accelMode;
+    /** How the Xen work is split between jxen and KVM, chosen once ({@link #chooseAcceleration}). */
+    private final Acceleration acceleration;
     private final LongSupplier systemTime;
 
     private XenDomain(RunConfig config, Kvm kvm, SaveFile.Reader restore) throws ImageException, IOException {
@@ -99,13 +106,15 @@ public final class XenDomain implements AutoCloseable {
             if (kvm.checkExtension(REQUIRED_CAPS[i]) == 0) throw new KvmException("this KVM lacks KVM_CAP_" + CAP_NAMES[i] + ", which jxen needs");
         if ((kvm.checkExtension(KVM_CAP_SYNC_REGS) & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS)) != (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS))
             throw new KvmException("this KVM cannot sync regs and sregs through kvm_run");
-        this.accel = chooseAccel(config.accel(), kvm);
+        XenOffer offer = XenOffer.probe(kvm);
+        this.accelMode = chooseAccel(config.accel(), offer);
+        this.acceleration = chooseAcceleration(config.accel(), offer);
         SaveFile saved = restore == null ? null : restore.saved;
         byte[] image = saved == null ? KernelImage.elfOf(Files.readAllBytes(config.image())) : null; // a bzImage unpacked once
-        if (image != null && accel == RunConfig.Accel.USER && ElfImage.parse(image).callsXenByVmcall())
+        String noVmcall = acceleration.vmcallRefusal();
+        if (image != null && noVmcall != null && ElfImage.parse(image).callsXenByVmcall())
             throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
-                    + "(KVM_CAP_XEN_HVM) hands to jxen; " + (config.accel() == RunConfig.Accel.USER ? "--accel user has none"
-                            : "this host's KVM has none: run it inside tools/kvm-vm (README)"));
+                    + "(KVM_CAP_XEN_HVM) hands to jxen; " + noVmcall);
         byte[] initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
         List<BlockFile> disks = openDisks(config.disks()); // a missing image is reported before anything is built
         List<TapDevice> taps;
@@ -140,18 +149,11 @@ public final class XenDomain implements AutoCloseable {
             vm.createIrqchip();
             vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
             vm.denyMsrs(XenCpuid.HYPERCALL_MSR); // jxen writes the hypercall page in both modes
-            if (accel == RunConfig.Accel.KVM) vm.xenHvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL, XenCpuid.HYPERCALL_MSR);
+            acceleration.configureVm(vm);
             xsave = VcpuState.hasXsave(vm);
 
             int n = config.vcpus();
-            if (accel == RunConfig.Accel.KVM) {
-                // KVM writes pvclock from its own clock, so that clock is system time (timers, runstates, saves).
-                if (saved != null) vm.setClockNanos(saved.systemTimeNs());
-                systemTime = vm::clockNanos;
-            } else {
-                long t0 = System.nanoTime() - (saved == null ? 0 : saved.systemTimeNs()); // a resumed domain's clock continues the saved one
-                systemTime = () -> System.nanoTime() - t0;
-            }
+            systemTime = acceleration.systemTime(vm, saved == null ? OptionalLong.empty() : OptionalLong.of(saved.systemTimeNs()));
             VcpuLifecycle lifecycle = new VcpuLifecycle() {
                 @Override
                 public void start(int vcpu, VcpuHvmContext context) {
@@ -191,6 +193,8 @@ public final class XenDomain implements AutoCloseable {
                             config.console(), config.consoleInput(), holes)
                     : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
                             systemTime, released, config.console(), config.consoleInput(), holes);
+            IntFunction<VcpuThread> threads = v -> v < vcpus.size() ? vcpus.get(v) : null;
+            Offload offload = platform.accelerate(acceleration, KvmXenCalls.of(vm, kvmVcpus::get), threads, XenDomain::apicIdOf);
             platform.routeHypervisorConsole(config.hypervisorConsole());
             for (int i = 0; i < disks.size(); i++) {
                 int index = i;
@@ -202,36 +206,9 @@ public final class XenDomain implements AutoCloseable {
                 platform.attach(context -> new NetBackend(context, index, config.nets().get(index), taps.get(index)));
             }
             for (int v = 0; v < n; v++) {
-                VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop);
+                VcpuThread t = new VcpuThread(v, kvmVcpus.get(v), stop, offload);
                 t.setExitHandler(platform.exitHandler(ram, t));
                 vcpus.add(t);
-            }
-            if (accel == RunConfig.Accel.KVM) {
-                KernelXenState kernel = new KernelXenState(vm, platform.guest().shared(), platform.params(), ram, n, vcpus::get);
-                kernel.install(kvmVcpus::get);
-                KernelTimers kernelTimers = KernelTimers.offered(kvm.checkExtension(KVM_CAP_XEN_HVM))
-                        ? platform.keepTimersInKernel(v -> v < vcpus.size() ? vcpus.get(v) : null, kernel::sharedInfoKnown)
-                        : null;
-                if (kernelTimers != null) kernel.afterSharedInfoPlaced(kernelTimers::recheckAll);
-                int xenCaps = kvm.checkExtension(KVM_CAP_XEN_HVM);
-                KernelRunstates kernelRunstates = KernelRunstates.offered(xenCaps)
-                        ? platform.keepRunstatesInKernel(vm, v -> v < vcpus.size() ? vcpus.get(v) : null, xenCaps)
-                        : null;
-                for (VcpuThread t : vcpus) t.setEntryWork(k -> {
-                    kernel.applyVcpu(t.vcpu(), k);
-                    if (kernelTimers != null) kernelTimers.apply(t.vcpu(), k);
-                    if (kernelRunstates != null) kernelRunstates.apply(t.vcpu(), k);
-                });
-                platform.handOverToKernel(new GuestPlatform.KernelCallback(kernel::kernelInjects, v -> vcpus.get(v).nudge(), kernel::sync));
-                GuestDomain guest = platform.guest();
-                platform.mirrorRoutes(new KernelRoutes(vm, () -> guest.abi() instanceof TwoLevelAbi, kernelTimers, v -> guest.boundVirqPort(v, Virq.TIMER)));
-                for (VcpuThread t : vcpus) t.recheckWhileBlocked();
-                kernel.sync(-1); // a restored guest's shared_info and vcpu_infos are placed already
-                if (KernelIrqfds.offered(kvm.checkExtension(KVM_CAP_XEN_HVM)))
-                    platform.notifyThroughKernel(new KernelIrqfds(vm, () -> guest.abi() instanceof TwoLevelAbi, kernel::sharedInfoKnown));
-                if (KernelEventSend.offered(kvm.checkExtension(KVM_CAP_XEN_HVM)))
-                    platform.raiseThroughKernel(new KernelEventSend(vm, XenCpuid.HYPERCALL_MSR, () -> guest.abi() instanceof TwoLevelAbi,
-                            kernel::sharedInfoKnown, v -> v < vcpus.size() ? vcpus.get(v) : null, v -> platform.params().upcallVector(v) != 0));
             }
             if (saved == null) {
                 VcpuRegisters.loadPvhEntry(kvmVcpus.getFirst(), boot);
@@ -385,8 +362,8 @@ public final class XenDomain implements AutoCloseable {
      * The acceleration a run asked for, resolved against what this KVM offers (KVM_CAP_XEN_HVM with INTERCEPT_HCALL):
      * KVM or USER; a one-line KvmException if KVM was asked for and the host has no Xen support.
      */
-    static RunConfig.Accel chooseAccel(RunConfig.Accel wanted, Kvm kvm) {
-        boolean offered = (kvm.checkExtension(KVM_CAP_XEN_HVM) & KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
+    static RunConfig.Accel chooseAccel(RunConfig.Accel wanted, XenOffer offer) {
+        boolean offered = offer.interceptsHypercalls();
         return switch (wanted) {
             case USER -> RunConfig.Accel.USER;
             case AUTO -> offered ? RunConfig.Accel.KVM : RunConfig.Accel.USER;
@@ -398,9 +375,27 @@ public final class XenDomain implements AutoCloseable {
         };
     }
 
+    /**
+     * The one place that picks a domain's {@link Acceleration}: KVM's Xen support with what this host offers, or jxen's
+     * hypercall page alone (saying why, for a guest that needs VMCALL/VMMCALL). Everything after asks the acceleration.
+     */
+    static Acceleration chooseAcceleration(RunConfig.Accel wanted, XenOffer offer) {
+        return switch (chooseAccel(wanted, offer)) {
+            case KVM -> new KvmXenAcceleration(offer, XenCpuid.HYPERCALL_MSR);
+            case USER, AUTO -> wanted == RunConfig.Accel.USER
+                    ? new UserSpaceAcceleration("--accel user has none", null)
+                    : new UserSpaceAcceleration("this host's KVM has none: run it inside tools/kvm-vm (README)", "this KVM has no Xen support");
+        };
+    }
+
     /** KVM (VMCALL/VMMCALL intercepted by KVM's Xen support and handed to jxen) or USER (jxen's hypercall page only). */
     public RunConfig.Accel accel() {
-        return accel;
+        return accelMode;
+    }
+
+    /** The domain's acceleration (what {@code jxen run} reports; what the platform's {@link Offload} came from). */
+    public Acceleration acceleration() {
+        return acceleration;
     }
 
     /** Guest RAM, as the engine and backends see it. */

@@ -166,7 +166,7 @@ class XenDomainTest {
             RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
             assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
             // In kvm mode KVM held the 20 s timer (the guest's call on jxen's hypercall page went to it): the save reads it back.
-            if (savedIn == RunConfig.Accel.KVM) assertTrue(d.platform().timersHandedToKernel() >= 1, "the timer was KVM's before the save");
+            if (savedIn == RunConfig.Accel.KVM) assertTrue(d.platform().offload().figures().timersHandedToKvm() >= 1, "the timer was KVM's before the save");
             d.save(file);
             handle.close();
         }
@@ -185,7 +185,7 @@ class XenDomainTest {
             answered = handle.awaitPending((int) (WAIT_NANOS / 1_000_000));
             o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
             handle.close();
-            if (restoredIn == RunConfig.Accel.KVM) assertTrue(d.platform().timersHandedToKernel() >= 1, "the restored timer went to KVM");
+            if (restoredIn == RunConfig.Accel.KVM) assertTrue(d.platform().offload().figures().timersHandedToKvm() >= 1, "the restored timer went to KVM");
         }
         String out = after.toString();
         System.out.println("pvh-resume-32.elf after the restore:\n" + out.strip());
@@ -248,7 +248,7 @@ class XenDomainTest {
             var run = runAsync(d);
             // The guest's last stage polls a masked port in the kernel; dom0 (here) raises it once the guest says which.
             Matcher m = awaitLine(console, "poll: host port (\\d+)\n", run);
-            promised = d.platform().eventSendPromised();
+            promised = d.platform().offload().figures().eventSendPromised();
             try (var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals())) {
                 int port = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
                 assertTrue(port > 0, "bind_interdomain: " + port);
@@ -258,7 +258,7 @@ class XenDomainTest {
             }
             assertEquals(0, d.platform().hypercallBugs());
             handledByJxen = d.platform().hypercallsHandled();
-            byIrqfd = d.platform().notifiesThroughIrqfds();
+            byIrqfd = d.platform().offload().figures().backendNotifiesByIrqfd();
         }
         String out = console.toString();
         System.out.println("pvh-direct-32.elf (kvm mode):\n" + out.strip());

@@ -1,4 +1,4 @@
-package org.jxen.vmm.kvm;
+package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
@@ -10,8 +10,6 @@ import org.jxen.engine.platform.RunstateKeeper;
 import org.jxen.engine.platform.Runstates;
 import org.jxen.sys.Errno;
 import org.jxen.sys.kvm.KvmException;
-import org.jxen.sys.kvm.KvmVcpu;
-import org.jxen.sys.kvm.KvmVm;
 
 /**
  * kvm mode: each vCPU's runstate area kept by KVM ({@code KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR} and {@code _DATA};
@@ -26,18 +24,18 @@ import org.jxen.sys.kvm.KvmVm;
  * KVM takes one guest-physical range, so an area whose two pages are not adjacent in guest memory stays jxen's; so does
  * every area while the guest wants XEN_RUNSTATE_UPDATE and this KVM cannot bracket its writes with it.
  *
- * <p>Per-vCPU attributes are set on the vCPU's own thread ({@link VcpuThread#requestEntryWork}). A held vCPU's figures
+ * <p>Per-vCPU attributes are set on the vCPU's own thread ({@link AcceleratedVcpu#requestEntryWork}). A held vCPU's figures
  * are read from KVM on its own thread or while it is stopped, else from its area in guest memory, which KVM keeps
  * current.
  */
-final class KernelRunstates implements RunstateKeeper {
+final class KvmRunstateKeeper implements RunstateKeeper {
     private static final long NOT_HELD = -1;
     private static final int ENTRY_WORD = (OFFSETOF_KVM_XEN_VCPU_ATTR_RUNSTATE_ENTRY_TIME - OFFSETOF_KVM_XEN_VCPU_ATTR_U) / 8;
     private static final int WORDS = (OFFSETOF_KVM_XEN_VCPU_ATTR_RUNSTATE_TIME_OFFLINE - OFFSETOF_KVM_XEN_VCPU_ATTR_U) / 8 + 1;
 
-    private final KvmVm vm;
+    private final KvmXenCalls calls;
     private final Runstates runstates;
-    private final IntFunction<VcpuThread> threads;
+    private final IntFunction<? extends AcceleratedVcpu> threads;
     private final boolean updateFlagOffered;
     /** The guest-physical address KVM writes each vCPU's area at, or NOT_HELD. */
     private final AtomicLongArray held;
@@ -45,18 +43,13 @@ final class KernelRunstates implements RunstateKeeper {
     private boolean toldUpdateFlag;
     private volatile boolean refused;
 
-    KernelRunstates(KvmVm vm, int vcpus, Runstates runstates, IntFunction<VcpuThread> threads, int xenCaps) {
-        this.vm = vm;
+    KvmRunstateKeeper(KvmXenCalls calls, int vcpus, Runstates runstates, IntFunction<? extends AcceleratedVcpu> threads, boolean updateFlagOffered) {
+        this.calls = calls;
         this.runstates = runstates;
         this.threads = threads;
-        this.updateFlagOffered = (xenCaps & KVM_XEN_HVM_CONFIG_RUNSTATE_UPDATE_FLAG) != 0;
+        this.updateFlagOffered = updateFlagOffered;
         this.held = new AtomicLongArray(vcpus);
         for (int v = 0; v < vcpus; v++) held.set(v, NOT_HELD);
-    }
-
-    /** Whether this KVM keeps runstate areas (it does when the host kernel has scheduler statistics). */
-    static boolean offered(int xenCaps) {
-        return (xenCaps & KVM_XEN_HVM_CONFIG_RUNSTATE) != 0;
     }
 
     @Override
@@ -77,14 +70,14 @@ final class KernelRunstates implements RunstateKeeper {
     private synchronized void tellUpdateFlag() {
         boolean flag = runstates.updateFlag();
         if (!updateFlagOffered || flag == toldUpdateFlag) return;
-        int rc = vm.setXenAttr(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG, flag ? 1 : 0);
+        int rc = calls.setAttr(KVM_XEN_ATTR_TYPE_RUNSTATE_UPDATE_FLAG, flag ? 1 : 0);
         if (rc != 0) refuse("RUNSTATE_UPDATE_FLAG", rc);
         else toldUpdateFlag = flag;
     }
 
     private void recheck(int v) {
         if (wanted(v) == held.get(v)) return;
-        VcpuThread t = threads.apply(v);
+        AcceleratedVcpu t = threads.apply(v);
         if (t != null) t.requestEntryWork();
     }
 
@@ -97,16 +90,16 @@ final class KernelRunstates implements RunstateKeeper {
     }
 
     /** On vCPU {@code v}'s thread before it enters (or while it is stopped): KVM keeps its area iff it should. */
-    void apply(int v, KvmVcpu vcpu) {
+    void apply(int v) {
         synchronized (runstates) { // no registration, save or snapshot between reading one side and writing the other
             long want = wanted(v), now = held.get(v);
             if (want == now) return;
-            if (now != NOT_HELD) giveBack(v, vcpu);
-            if (want != NOT_HELD) take(v, vcpu, want);
+            if (now != NOT_HELD) giveBack(v);
+            if (want != NOT_HELD) take(v, want);
         }
     }
 
-    private void take(int v, KvmVcpu vcpu, long gpa) {
+    private void take(int v, long gpa) {
         Runstates.Figures f = runstates.ownFigures(v);
         long[] t = f.time();
         long sum = t[0] + t[1] + t[2] + t[3];
@@ -114,8 +107,8 @@ final class KernelRunstates implements RunstateKeeper {
         // start. The difference is time before the vCPU existed: offline.
         t[Runstates.OFFLINE] += Math.max(0, f.entryTime() - sum);
         long entry = Math.max(f.entryTime(), sum);
-        int rc = vcpu.setXenAttrWords(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, f.state(), entry, t[0], t[1], t[2], t[3]);
-        if (rc == 0) rc = vcpu.setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, gpa);
+        int rc = calls.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, f.state(), entry, t[0], t[1], t[2], t[3]);
+        if (rc == 0) rc = calls.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, gpa);
         if (rc != 0) {
             refuse("RUNSTATE", rc);
             return;
@@ -124,17 +117,17 @@ final class KernelRunstates implements RunstateKeeper {
         handedOver.increment();
     }
 
-    private void giveBack(int v, KvmVcpu vcpu) {
-        Runstates.Figures f = read(vcpu);
-        int rc = vcpu.setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, -1L); // KVM_XEN_INVALID_GPA: KVM writes there no more
+    private void giveBack(int v) {
+        Runstates.Figures f = read(v);
+        int rc = calls.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_ADDR, -1L); // KVM_XEN_INVALID_GPA: KVM writes there no more
         if (rc != 0) refuse("RUNSTATE_ADDR (drop)", rc);
         held.set(v, NOT_HELD);
         if (f != null) runstates.takeBack(v, f);
     }
 
-    private Runstates.Figures read(KvmVcpu vcpu) {
+    private Runstates.Figures read(int v) {
         try {
-            long[] w = vcpu.xenAttr(KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, WORDS);
+            long[] w = calls.vcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_RUNSTATE_DATA, WORDS);
             return new Runstates.Figures((int) w[0], w[ENTRY_WORD], new long[] {w[ENTRY_WORD + 1], w[ENTRY_WORD + 2], w[ENTRY_WORD + 3], w[ENTRY_WORD + 4]});
         } catch (KvmException e) {
             refuse("RUNSTATE_DATA (read)", -e.errno());
@@ -146,9 +139,9 @@ final class KernelRunstates implements RunstateKeeper {
     @Override
     public Runstates.Figures figures(int vcpu) {
         if (held.get(vcpu) == NOT_HELD) return null;
-        VcpuThread t = threads.apply(vcpu);
+        AcceleratedVcpu t = threads.apply(vcpu);
         if (t == null) return null;
-        if (t.isCurrent() || !t.alive()) return read(t.kvmVcpu());
+        if (t.isCurrent() || !t.alive()) return read(vcpu);
         for (int i = 0; i < 100; i++) { // KVM brackets its writes (update flag) or the copy is re-read: a torn one is rare
             Runstates.Figures f = runstates.readArea(vcpu);
             if (f != null) return f;

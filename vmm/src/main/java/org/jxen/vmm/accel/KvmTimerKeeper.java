@@ -1,4 +1,4 @@
-package org.jxen.vmm.kvm;
+package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
@@ -13,7 +13,6 @@ import org.jxen.engine.platform.SingleshotKeeper;
 import org.jxen.engine.platform.VcpuTimers;
 import org.jxen.sys.Errno;
 import org.jxen.sys.kvm.KvmException;
-import org.jxen.sys.kvm.KvmVcpu;
 
 /**
  * kvm mode, 2-level events: each vCPU's singleshot timer held by KVM's Xen timer ({@code KVM_XEN_VCPU_ATTR_TYPE_TIMER};
@@ -28,19 +27,20 @@ import org.jxen.sys.kvm.KvmVcpu;
  * for a vCPU it holds, and a save reads KVM's deadline. Handing over moves the armed deadline across: to KVM with the
  * TIMER attribute; back by reading it (KVM_XEN_VCPU_GET_ATTR delivers an expired one first) and stopping KVM's.
  *
- * <p>A vCPU's attributes are set on its own thread ({@link VcpuThread#requestEntryWork}; KVM holds the vCPU's mutex
+ * <p>A vCPU's attributes are set on its own thread ({@link AcceleratedVcpu#requestEntryWork}; KVM holds the vCPU's mutex
  * through KVM_RUN), so a change asked from another vCPU takes effect at that vCPU's next entry, as in QEMU's Xen
  * emulation. Until then KVM may still raise the old port: after a close from another vCPU, one late event can mark a
  * freed port pending (a guest ignores an event on a port it no longer has). After a switch to FIFO an expiry KVM
  * wrote into 2-level bits would be lost, so a timer given back then is raised once through the engine: an early
  * timer event is harmless, a lost one would stop the guest's clock events.
  */
-final class KernelTimers implements SingleshotKeeper {
+final class KvmTimerKeeper implements SingleshotKeeper {
+    private final KvmXenCalls calls;
     /** u.timer's expires_ns as a word of the attribute's union (the first holds port and priority). */
     private static final int EXPIRES_WORD = (OFFSETOF_KVM_XEN_VCPU_ATTR_TIMER_EXPIRES_NS - OFFSETOF_KVM_XEN_VCPU_ATTR_U) / 8;
 
     private final VcpuTimers timers;
-    private final IntFunction<VcpuThread> threads;
+    private final IntFunction<? extends AcceleratedVcpu> threads;
     private final BooleanSupplier twoLevel, sharedInfoKnown;
     private final IntConsumer raiseTimerVirq;
     /** Each vCPU's routed VIRQ_TIMER port (0: none); guarded by this. */
@@ -50,8 +50,9 @@ final class KernelTimers implements SingleshotKeeper {
     private final LongAdder handedOver = new LongAdder();
     private volatile boolean refused;
 
-    KernelTimers(int vcpus, VcpuTimers timers, IntFunction<VcpuThread> threads, BooleanSupplier twoLevel, BooleanSupplier sharedInfoKnown,
+    KvmTimerKeeper(KvmXenCalls calls, int vcpus, VcpuTimers timers, IntFunction<? extends AcceleratedVcpu> threads, BooleanSupplier twoLevel, BooleanSupplier sharedInfoKnown,
             IntConsumer raiseTimerVirq) {
+        this.calls = calls;
         this.timers = timers;
         this.threads = threads;
         this.twoLevel = twoLevel;
@@ -59,11 +60,6 @@ final class KernelTimers implements SingleshotKeeper {
         this.raiseTimerVirq = raiseTimerVirq;
         this.routed = new int[vcpus];
         this.held = new AtomicIntegerArray(vcpus);
-    }
-
-    /** Whether this KVM has the TIMER attribute (it came with EVTCHN_SEND, Linux 5.19). */
-    static boolean offered(int xenCaps) {
-        return KernelEventSend.offered(xenCaps);
     }
 
     /** {@code port} now carries VIRQ_TIMER for {@code vcpu} (under the route table's lock). */
@@ -99,7 +95,7 @@ final class KernelTimers implements SingleshotKeeper {
     /** Asks vCPU {@code v} to bring KVM in step at its next entry (at once, on its own thread). */
     private void recheck(int v) {
         if (wanted(v) == held.get(v)) return;
-        VcpuThread t = threads.apply(v);
+        AcceleratedVcpu t = threads.apply(v);
         if (t != null) t.requestEntryWork();
     }
 
@@ -108,19 +104,19 @@ final class KernelTimers implements SingleshotKeeper {
     }
 
     /** On vCPU {@code v}'s thread before it enters (or while it is stopped): KVM holds its timer iff it should. */
-    void apply(int v, KvmVcpu vcpu) {
+    void apply(int v) {
         int want = wanted(v);
         int now = held.get(v);
         if (want == now) return;
         synchronized (timers) { // no engine timer call for v between reading one side and arming the other
-            if (now != 0) giveBack(v, vcpu);
-            if (want != 0) take(v, vcpu, want);
+            if (now != 0) giveBack(v);
+            if (want != 0) take(v, want);
         }
     }
 
-    private void take(int v, KvmVcpu vcpu, int port) {
+    private void take(int v, int port) {
         long deadline = timers.detachSingleshot(v);
-        int rc = vcpu.setXenAttrWords(KVM_XEN_VCPU_ATTR_TYPE_TIMER, timerWord(port), deadline);
+        int rc = calls.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_TIMER, timerWord(port), deadline);
         if (rc != 0) {
             refuse("TIMER", rc);
             if (deadline != 0) timers.setSingleshot(v, deadline); // held is still 0: the engine's again
@@ -130,16 +126,16 @@ final class KernelTimers implements SingleshotKeeper {
         handedOver.increment();
     }
 
-    private void giveBack(int v, KvmVcpu vcpu) {
+    private void giveBack(int v) {
         long deadline = 0;
         boolean known = true;
         try {
-            deadline = vcpu.xenAttr(KVM_XEN_VCPU_ATTR_TYPE_TIMER, EXPIRES_WORD + 1)[EXPIRES_WORD];
+            deadline = calls.vcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_TIMER, EXPIRES_WORD + 1)[EXPIRES_WORD];
         } catch (KvmException e) {
             refuse("TIMER (read back)", -e.errno());
             known = false;
         }
-        int rc = vcpu.setXenAttrWords(KVM_XEN_VCPU_ATTR_TYPE_TIMER, 0, 0);
+        int rc = calls.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_TIMER, 0, 0);
         if (rc != 0) refuse("TIMER (stop)", rc);
         held.set(v, 0);
         if (deadline != 0) timers.setSingleshot(v, deadline);
@@ -165,7 +161,7 @@ final class KernelTimers implements SingleshotKeeper {
     public boolean set(int vcpu, long deadlineNs) {
         int port = held.get(vcpu);
         if (port == 0) return false;
-        int rc = threads.apply(vcpu).kvmVcpu().setXenAttrWords(KVM_XEN_VCPU_ATTR_TYPE_TIMER, timerWord(port), deadlineNs);
+        int rc = calls.setVcpuAttr(vcpu, KVM_XEN_VCPU_ATTR_TYPE_TIMER, timerWord(port), deadlineNs);
         if (rc != 0) refuse("TIMER", rc); // KVM kept what it had; the next entry gives it back
         return true;
     }
@@ -179,7 +175,7 @@ final class KernelTimers implements SingleshotKeeper {
     public long deadline(int vcpu) {
         if (held.get(vcpu) == 0) return -1;
         try {
-            return threads.apply(vcpu).kvmVcpu().xenAttr(KVM_XEN_VCPU_ATTR_TYPE_TIMER, EXPIRES_WORD + 1)[EXPIRES_WORD];
+            return calls.vcpuAttr(vcpu, KVM_XEN_VCPU_ATTR_TYPE_TIMER, EXPIRES_WORD + 1)[EXPIRES_WORD];
         } catch (KvmException e) {
             return 0;
         }

@@ -1,4 +1,4 @@
-package org.jxen.vmm.kvm;
+package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
@@ -13,8 +13,6 @@ import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.platform.XenVersion;
 import org.jxen.sys.Errno;
-import org.jxen.sys.kvm.KvmVcpu;
-import org.jxen.sys.kvm.KvmVm;
 
 /**
  * kvm mode: the guest-visible Xen state KVM's Xen support keeps, in step with the engine's (Linux
@@ -26,17 +24,17 @@ import org.jxen.sys.kvm.KvmVm;
  * is set, as Xen does ({@code arch/x86/hvm/irq.c: hvm_vcpu_has_pending_irq}): no LAPIC ISR bit, no EOI, level.
  *
  * <p>KVM holds a vCPU's mutex through KVM_RUN, so per-vCPU attributes are set by that vCPU's own thread before it
- * next enters the guest ({@link VcpuThread#requestEntryWork}); the calling vCPU applies its own at once.
+ * next enters the guest ({@link AcceleratedVcpu#requestEntryWork}); the calling vCPU applies its own at once.
  */
-final class KernelXenState {
+final class KvmSharedInfoSync {
     /** KVM_XEN_INVALID_GFN / KVM_XEN_INVALID_GPA: not mapped. */
     private static final long INVALID = -1L;
 
-    private final KvmVm vm;
+    private final KvmXenCalls vm;
     private final SharedState shared;
     private final HvmParams params;
     private final GuestMemory ram;
-    private final IntFunction<VcpuThread> threads;
+    private final IntFunction<? extends AcceleratedVcpu> threads;
     private final int vcpuCount;
 
     private Runnable afterSharedInfoPlaced = () -> {};
@@ -46,7 +44,7 @@ final class KernelXenState {
     private final long[] vcpuInfoGpa, toldVcpuInfoGpa;
     private final int[] vcpuVector, toldVcpuVector;
 
-    KernelXenState(KvmVm vm, SharedState shared, HvmParams params, GuestMemory ram, int vcpuCount, IntFunction<VcpuThread> threads) {
+    KvmSharedInfoSync(KvmXenCalls vm, SharedState shared, HvmParams params, GuestMemory ram, int vcpuCount, IntFunction<? extends AcceleratedVcpu> threads) {
         this.vm = vm;
         this.shared = shared;
         this.params = params;
@@ -65,9 +63,9 @@ final class KernelXenState {
      * Before any vCPU runs: each vCPU's Xen id (it names vCPUs in KVM's event delivery) and the version KVM answers
      * XENVER_version with in the kernel.
      */
-    void install(IntFunction<KvmVcpu> kvmVcpus) {
-        for (int v = 0; v < vcpuCount; v++) check("VCPU_ID", kvmVcpus.apply(v).setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID, v));
-        check("XEN_VERSION", vm.setXenAttr(KVM_XEN_ATTR_TYPE_XEN_VERSION, (XenVersion.MAJOR << 16) | XenVersion.MINOR));
+    void install() {
+        for (int v = 0; v < vcpuCount; v++) check("VCPU_ID", vm.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_VCPU_ID, v));
+        check("XEN_VERSION", vm.setAttr(KVM_XEN_ATTR_TYPE_XEN_VERSION, (XenVersion.MAJOR << 16) | XenVersion.MINOR));
     }
 
     /**
@@ -77,42 +75,45 @@ final class KernelXenState {
     synchronized void sync(int caller) {
         int longMode = shared.width() == GuestWidth.BITS_64 ? 1 : 0;
         if (longMode != toldLongMode) { // first: the layout of what KVM writes next
-            check("LONG_MODE", vm.setXenAttr(KVM_XEN_ATTR_TYPE_LONG_MODE, longMode));
+            check("LONG_MODE", vm.setAttr(KVM_XEN_ATTR_TYPE_LONG_MODE, longMode));
             toldLongMode = longMode;
         }
         long gfn = gpaOf(shared.sharedInfo());
         gfn = gfn == INVALID ? INVALID : gfn >>> GuestMemory.PAGE_SHIFT;
         if (gfn != toldSharedInfoGfn) {
-            check("SHARED_INFO", vm.setXenAttr(KVM_XEN_ATTR_TYPE_SHARED_INFO, gfn));
+            check("SHARED_INFO", vm.setAttr(KVM_XEN_ATTR_TYPE_SHARED_INFO, gfn));
             toldSharedInfoGfn = gfn;
             afterSharedInfoPlaced.run();
         }
         long cb = params.get(HvmParam.CALLBACK_IRQ);
         int callback = (cb >>> 56) == HvmParam.CALLBACK_TYPE_VECTOR ? (int) (cb & 0xFF) : 0;
         if (callback != toldCallbackVector) {
-            check("UPCALL_VECTOR", vm.setXenAttr(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, callback));
+            check("UPCALL_VECTOR", vm.setAttr(KVM_XEN_ATTR_TYPE_UPCALL_VECTOR, callback));
             toldCallbackVector = callback;
         }
         for (int v = 0; v < vcpuCount; v++) {
             vcpuInfoGpa[v] = gpaOf(shared.vcpuInfo(v));
             vcpuVector[v] = params.vcpuUpcallVector(v);
             if (vcpuInfoGpa[v] == toldVcpuInfoGpa[v] && vcpuVector[v] == toldVcpuVector[v]) continue;
-            VcpuThread t = threads.apply(v);
-            if (v == caller) applyVcpu(v, t.kvmVcpu());
-            else t.requestEntryWork();
+            if (v == caller) {
+                applyVcpu(v);
+                continue;
+            }
+            AcceleratedVcpu t = threads.apply(v);
+            if (t != null) t.requestEntryWork(); // one not created yet applies everything before its first entry
         }
     }
 
     /** On vCPU {@code v}'s thread (or before it runs): its vcpu_info address and per-vCPU upcall vector. */
-    synchronized void applyVcpu(int v, KvmVcpu vcpu) {
+    synchronized void applyVcpu(int v) {
         if (vcpuInfoGpa[v] != toldVcpuInfoGpa[v]) {
             // KVM then writes this vCPU's pvclock there (a clock update is requested with it) and reads
             // evtchn_upcall_pending there to inject the callback vector.
-            check("VCPU_INFO", vcpu.setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, vcpuInfoGpa[v]));
+            check("VCPU_INFO", vm.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_VCPU_INFO, vcpuInfoGpa[v]));
             toldVcpuInfoGpa[v] = vcpuInfoGpa[v];
         }
         if (vcpuVector[v] != toldVcpuVector[v]) {
-            check("vCPU UPCALL_VECTOR", vcpu.setXenAttr(KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, vcpuVector[v]));
+            check("vCPU UPCALL_VECTOR", vm.setVcpuAttr(v, KVM_XEN_VCPU_ATTR_TYPE_UPCALL_VECTOR, vcpuVector[v]));
             toldVcpuVector[v] = vcpuVector[v];
         }
     }

@@ -1,4 +1,4 @@
-package org.jxen.vmm.kvm;
+package org.jxen.vmm.accel;
 
 import java.util.BitSet;
 import java.util.List;
@@ -9,7 +9,6 @@ import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.fastpath.Route;
 import org.jxen.engine.fastpath.RouteMirror;
 import org.jxen.sys.Errno;
-import org.jxen.sys.kvm.KvmVm;
 import org.jxen.vmm.backend.EventFdSignal;
 
 /**
@@ -25,27 +24,29 @@ import org.jxen.vmm.backend.EventFdSignal;
  * in the switch's grace period, before the pending 2-level bits are carried over, so a send KVM finished is carried
  * and none comes after); back on 2-level (EVTCHNOP_reset closes every port first) routes are mirrored as they come.
  *
- * <p>VIRQ_TIMER routes go to {@link KernelTimers} instead, where KVM holds the vCPU's timer.
+ * <p>VIRQ_TIMER routes go to {@link KvmTimerKeeper} instead, where KVM holds the vCPU's timer.
  *
  * <p>Removal waits out KVM's own senders (its deassign and reset call synchronize_srcu), so once the route table's
  * deassign returns no send in the kernel or in jxen can reach the port. Calls arrive under the route table's lock
  * (and {@link #abiChecked} under the port manager's); this object's lock is a leaf.
  */
-final class KernelRoutes implements RouteMirror {
-    private final KvmVm vm;
+final class KvmSendRoutes implements RouteMirror {
+    private final KvmXenCalls vm;
+    private final IntUnaryOperator apicIdOf;
     private final BooleanSupplier twoLevel;
     /** Send ports KVM holds now. */
     private final BitSet inKernel = new BitSet();
     private boolean refusalReported;
-    private final KernelTimers timers;
+    private final KvmTimerKeeper timers;
     private final IntUnaryOperator timerPort;
 
     /**
      * @param timers where VIRQ_TIMER routes go (null: KVM has no Xen timer)
      * @param timerPort the port bound to VIRQ_TIMER on a vCPU (0: none)
      */
-    KernelRoutes(KvmVm vm, BooleanSupplier twoLevel, KernelTimers timers, IntUnaryOperator timerPort) {
+    KvmSendRoutes(KvmXenCalls vm, BooleanSupplier twoLevel, KvmTimerKeeper timers, IntUnaryOperator timerPort, IntUnaryOperator apicIdOf) {
         this.vm = vm;
+        this.apicIdOf = apicIdOf;
         this.twoLevel = twoLevel;
         this.timers = timers;
         this.timerPort = timerPort;
@@ -59,8 +60,8 @@ final class KernelRoutes implements RouteMirror {
         }
         if (!twoLevel.getAsBoolean()) return;
         int rc;
-        if (r.signal() == null) rc = vm.xenEvtchnAssignPort(r.sendPort(), r.type(), r.targetPort(), XenDomain.apicIdOf(r.vcpu()));
-        else if (r.signal() instanceof EventFdSignal s) rc = vm.xenEvtchnAssignEventFd(r.sendPort(), r.type(), s.eventFd().fd());
+        if (r.signal() == null) rc = vm.assignPort(r.sendPort(), r.type(), r.targetPort(), apicIdOf.applyAsInt(r.vcpu()));
+        else if (r.signal() instanceof EventFdSignal s) rc = vm.assignEventFd(r.sendPort(), r.type(), s.eventFd().fd());
         else return; // a signal that is no eventfd (tests' fakes) has nothing KVM can hold
         if (rc == 0) inKernel.set(r.sendPort());
         else refused("assign of port " + r.sendPort(), rc);
@@ -69,7 +70,7 @@ final class KernelRoutes implements RouteMirror {
     @Override
     public synchronized void updated(Route r) {
         if (!inKernel.get(r.sendPort())) return;
-        int rc = vm.xenEvtchnUpdate(r.sendPort(), r.type(), r.targetPort(), XenDomain.apicIdOf(r.vcpu()));
+        int rc = vm.updatePort(r.sendPort(), r.type(), r.targetPort(), apicIdOf.applyAsInt(r.vcpu()));
         if (rc != 0) { // never leave KVM delivering to the old vCPU
             refused("update of port " + r.sendPort(), rc);
             remove(r.sendPort());
@@ -101,7 +102,7 @@ final class KernelRoutes implements RouteMirror {
     }
 
     private void remove(int port) {
-        int rc = vm.xenEvtchnDeassign(port);
+        int rc = vm.deassignPort(port);
         if (rc != 0 && rc != -Errno.ENOENT) {
             // A route KVM might still hold, on a port jxen frees: empty the whole table rather than leave it.
             refused("deassign of port " + port, rc);
@@ -112,7 +113,7 @@ final class KernelRoutes implements RouteMirror {
     }
 
     private void empty() {
-        int rc = vm.xenEvtchnReset();
+        int rc = vm.resetPorts();
         if (rc != 0) throw new IllegalStateException("KVM refused to empty its event-channel table: " + Errno.describe(-rc));
         inKernel.clear();
     }

@@ -1,4 +1,4 @@
-package org.jxen.vmm.kvm;
+package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
@@ -10,12 +10,12 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.BooleanSupplier;
+import java.util.function.IntUnaryOperator;
 
 import org.jxen.engine.evtchn.InboundRoutes;
 import org.jxen.sys.Errno;
 import org.jxen.sys.EventFd;
 import org.jxen.sys.kvm.GsiRoute;
-import org.jxen.sys.kvm.KvmVm;
 
 /**
  * kvm mode, 2-level events: a backend's notify reaches the guest through an irqfd. Each guest port bound to a backend
@@ -30,13 +30,14 @@ import org.jxen.sys.kvm.KvmVm;
  * flushes its work), so nothing is delivered to a port after it closes or leaves 2-level. Route changes arrive under
  * the port manager's write lock, notifies under its read lock; this object's lock is a leaf.
  */
-final class KernelIrqfds implements InboundRoutes, AutoCloseable {
+final class KvmBackendIrqfds implements InboundRoutes, AutoCloseable {
     /** GSIs below this are the in-kernel PIC's and IOAPIC's (KVM_IOAPIC_NUM_PINS), kept as KVM set them up. */
     private static final int FIRST_GSI = 24;
 
     private record Route(int guestPort, int backendPort, int vcpu, int gsi, EventFd eventFd) {}
 
-    private final KvmVm vm;
+    private final KvmXenCalls vm;
+    private final IntUnaryOperator apicIdOf;
     private final BooleanSupplier twoLevel, sharedInfoKnown;
     /** By guest port: every route, installed or not. */
     private final Map<Integer, Route> routes = new HashMap<>();
@@ -48,15 +49,11 @@ final class KernelIrqfds implements InboundRoutes, AutoCloseable {
     private volatile boolean refused;
     private volatile boolean closed;
 
-    KernelIrqfds(KvmVm vm, BooleanSupplier twoLevel, BooleanSupplier sharedInfoKnown) {
+    KvmBackendIrqfds(KvmXenCalls vm, BooleanSupplier twoLevel, BooleanSupplier sharedInfoKnown, IntUnaryOperator apicIdOf) {
         this.vm = vm;
+        this.apicIdOf = apicIdOf;
         this.twoLevel = twoLevel;
         this.sharedInfoKnown = sharedInfoKnown;
-    }
-
-    /** Whether this KVM routes GSIs to Xen event channels (KVM_CAP_XEN_HVM's EVTCHN_2LEVEL bit). */
-    static boolean offered(int xenCaps) {
-        return (xenCaps & KVM_XEN_HVM_CONFIG_EVTCHN_2LEVEL) != 0;
     }
 
     @Override
@@ -159,7 +156,7 @@ final class KernelIrqfds implements InboundRoutes, AutoCloseable {
 
     private boolean pushTable() {
         List<GsiRoute> table = defaultRoutes();
-        for (Route r : routes.values()) table.add(new GsiRoute.XenEvtchn(r.gsi(), r.guestPort(), XenDomain.apicIdOf(r.vcpu())));
+        for (Route r : routes.values()) table.add(new GsiRoute.XenEvtchn(r.gsi(), r.guestPort(), apicIdOf.applyAsInt(r.vcpu())));
         int rc = vm.setGsiRouting(table);
         if (rc != 0) report("the GSI routing of " + routes.size() + " backend ports", rc);
         return rc == 0;

@@ -1,15 +1,15 @@
-package org.jxen.vmm.kvm;
+package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.util.function.BooleanSupplier;
 import java.util.function.IntFunction;
 import java.util.function.IntPredicate;
+import java.util.function.IntUnaryOperator;
 
 import org.jxen.engine.evtchn.TwoLevelRaiser;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.sys.Errno;
-import org.jxen.sys.kvm.KvmVm;
 
 /**
  * kvm mode, 2-level events: jxen's raises go through KVM (KVM_XEN_HVM_EVTCHN_SEND), after jxen promised so with
@@ -23,29 +23,26 @@ import org.jxen.sys.kvm.KvmVm;
  * raise after a return to 2-level. Until KVM knows where shared_info is, jxen raises in guest memory itself (KVM would
  * have nowhere to write); a refusal does the same, reported once.
  */
-final class KernelEventSend implements TwoLevelRaiser {
-    private final KvmVm vm;
+final class KvmEventRaiser implements TwoLevelRaiser {
+    private final KvmXenCalls vm;
+    private final IntUnaryOperator apicIdOf;
     private final int hypercallMsr;
     private final BooleanSupplier twoLevel, sharedInfoInKernel;
-    private final IntFunction<VcpuControl> vcpus;
+    private final IntFunction<? extends VcpuControl> vcpus;
     private final IntPredicate upcallRoute;
     private volatile boolean promised;
     /** A refused send was reported (once); a refused promise is not tried again. Apart: one must not silence the other. */
     private volatile boolean sendRefusalReported, promiseRefused;
 
-    KernelEventSend(KvmVm vm, int hypercallMsr, BooleanSupplier twoLevel, BooleanSupplier sharedInfoInKernel, IntFunction<VcpuControl> vcpus,
-            IntPredicate upcallRoute) {
+    KvmEventRaiser(KvmXenCalls vm, int hypercallMsr, BooleanSupplier twoLevel, BooleanSupplier sharedInfoInKernel,
+            IntFunction<? extends VcpuControl> vcpus, IntPredicate upcallRoute, IntUnaryOperator apicIdOf) {
         this.vm = vm;
+        this.apicIdOf = apicIdOf;
         this.upcallRoute = upcallRoute;
         this.hypercallMsr = hypercallMsr;
         this.twoLevel = twoLevel;
         this.sharedInfoInKernel = sharedInfoInKernel;
         this.vcpus = vcpus;
-    }
-
-    /** Whether this KVM offers the promise (KVM_CAP_XEN_HVM's EVTCHN_SEND bit). */
-    static boolean offered(int xenCaps) {
-        return (xenCaps & KVM_XEN_HVM_CONFIG_EVTCHN_SEND) != 0;
     }
 
     /** Before the guest runs: the promise, if the guest starts (or was restored) on 2-level events. */
@@ -57,7 +54,7 @@ final class KernelEventSend implements TwoLevelRaiser {
     public boolean raise(int vcpu, int port) {
         if (!sharedInfoInKernel.getAsBoolean()) return false;
         if (!promised) promise(true);
-        int rc = vm.xenEvtchnSend(port, XenDomain.apicIdOf(vcpu));
+        int rc = vm.send(port, apicIdOf.applyAsInt(vcpu));
         if (rc != 0) {
             if (!sendRefusalReported) System.err.println("jxen: KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
             sendRefusalReported = true;
@@ -79,7 +76,7 @@ final class KernelEventSend implements TwoLevelRaiser {
     private synchronized void promise(boolean on) {
         if (promised == on || (on && promiseRefused)) return;
         try {
-            vm.xenHvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL | (on ? KVM_XEN_HVM_CONFIG_EVTCHN_SEND : 0), hypercallMsr);
+            vm.hvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL | (on ? KVM_XEN_HVM_CONFIG_EVTCHN_SEND : 0), hypercallMsr);
             promised = on;
         } catch (RuntimeException e) { // KVM keeps its previous flags: a poll stays what it was
             System.err.println("jxen: KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
