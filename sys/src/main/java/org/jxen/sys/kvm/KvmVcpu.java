@@ -7,12 +7,15 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.OptionalLong;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import org.jxen.sys.Libc;
 
 /**
- * A vCPU descriptor and its mmapped {@code struct kvm_run}. Used by its own thread only (KVM requires vCPU ioctls
- * from one thread at a time); the exits are read and answered through {@link #run()}'s segment, with registers
+ * A vCPU descriptor and its mmapped {@code struct kvm_run}. KVM_RUN and the exits belong to the vCPU's own thread;
+ * any other ioctl may come from any thread (KVM serialises them on the vCPU's mutex, so one waits while the vCPU is
+ * inside KVM_RUN) and is safe against {@link #close}, which waits for it and after which it throws. The exits are read and answered through {@link #run()}'s segment, with registers
  * exchanged through kvm_run's synced-register area rather than KVM_GET/SET_REGS (a vCPU ioctl costs ~2 µs here).
  */
 public final class KvmVcpu implements AutoCloseable {
@@ -30,6 +33,8 @@ public final class KvmVcpu implements AutoCloseable {
      * EINTR of a kicked KVM_RUN with that thread's stale errno, and the vCPU loop would stop on a bogus error.
      */
     private final MemorySegment runErrno = Libc.errnoBuffer(arena);
+    /** Readers: ioctls in progress (any thread); the writer: {@link #close}. */
+    private final ReentrantReadWriteLock descriptor = new ReentrantReadWriteLock();
     private boolean closed;
 
     KvmVcpu(int fd, int runSize) {
@@ -49,7 +54,7 @@ public final class KvmVcpu implements AutoCloseable {
 
     private void ioctl(String name, long request, MemorySegment arg) {
         try (Arena a = Arena.ofConfined()) {
-            int rc = Libc.ioctl(fd, request, arg, Libc.errnoBuffer(a));
+            int rc = call(request, arg, Libc.errnoBuffer(a));
             if (rc < 0) throw new KvmException(name, -rc);
         }
     }
@@ -142,7 +147,7 @@ public final class KvmVcpu implements AutoCloseable {
             MemorySegment msrs = a.allocate(SIZEOF_KVM_MSRS + SIZEOF_KVM_MSR_ENTRY, 8);
             msrs.set(ValueLayout.JAVA_INT, 0, 1);
             msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
-            int rc = Libc.ioctl(fd, KVM_GET_MSRS, msrs, Libc.errnoBuffer(a));
+            int rc = call(KVM_GET_MSRS, msrs, Libc.errnoBuffer(a));
             if (rc < 0) throw new KvmException("KVM_GET_MSRS", -rc);
             return rc == 1 ? OptionalLong.of(msrs.get(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA))
                     : OptionalLong.empty();
@@ -156,7 +161,7 @@ public final class KvmVcpu implements AutoCloseable {
             msrs.set(ValueLayout.JAVA_INT, 0, 1);
             msrs.set(ValueLayout.JAVA_INT, SIZEOF_KVM_MSRS, index);
             msrs.set(ValueLayout.JAVA_LONG, SIZEOF_KVM_MSRS + OFFSETOF_KVM_MSR_ENTRY_DATA, value);
-            int rc = Libc.ioctl(fd, KVM_SET_MSRS, msrs, Libc.errnoBuffer(a));
+            int rc = call(KVM_SET_MSRS, msrs, Libc.errnoBuffer(a));
             if (rc < 0) throw new KvmException("KVM_SET_MSRS", -rc);
             return rc == 1;
         }
@@ -172,7 +177,7 @@ public final class KvmVcpu implements AutoCloseable {
             MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_VCPU_ATTR, 8);
             attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
             attr.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_VCPU_ATTR_U, value);
-            int rc = Libc.ioctl(fd, KVM_XEN_VCPU_SET_ATTR, attr, Libc.errnoBuffer(a));
+            int rc = call(KVM_XEN_VCPU_SET_ATTR, attr, Libc.errnoBuffer(a));
             return Math.min(rc, 0);
         }
     }
@@ -187,7 +192,7 @@ public final class KvmVcpu implements AutoCloseable {
             MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_VCPU_ATTR, 8);
             attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
             for (int i = 0; i < words.length; i++) attr.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_VCPU_ATTR_U + 8L * i, words[i]);
-            int rc = Libc.ioctl(fd, KVM_XEN_VCPU_SET_ATTR, attr, Libc.errnoBuffer(a));
+            int rc = call(KVM_XEN_VCPU_SET_ATTR, attr, Libc.errnoBuffer(a));
             return Math.min(rc, 0);
         }
     }
@@ -200,7 +205,7 @@ public final class KvmVcpu implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment attr = a.allocate(SIZEOF_KVM_XEN_VCPU_ATTR, 8);
             attr.set(ValueLayout.JAVA_SHORT, 0, (short) type);
-            int rc = Libc.ioctl(fd, KVM_XEN_VCPU_GET_ATTR, attr, Libc.errnoBuffer(a));
+            int rc = call(KVM_XEN_VCPU_GET_ATTR, attr, Libc.errnoBuffer(a));
             if (rc < 0) throw new KvmException("KVM_XEN_VCPU_GET_ATTR(" + type + ")", -rc);
             long[] out = new long[words];
             for (int i = 0; i < words; i++) out[i] = attr.get(ValueLayout.JAVA_LONG, OFFSETOF_KVM_XEN_VCPU_ATTR_U + 8L * i);
@@ -211,7 +216,7 @@ public final class KvmVcpu implements AutoCloseable {
     /** The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
     public int tscKhz() {
         try (Arena a = Arena.ofConfined()) {
-            return Libc.ioctl(fd, KVM_GET_TSC_KHZ, 0, Libc.errnoBuffer(a));
+            return call(KVM_GET_TSC_KHZ, MemorySegment.NULL, Libc.errnoBuffer(a));
         }
     }
 
@@ -225,10 +230,32 @@ public final class KvmVcpu implements AutoCloseable {
      * thread that runs this vCPU has stopped: while it is inside an ioctl the arena is in use and this throws.
      */
     @Override
-    public synchronized void close() {
-        if (closed) return;
-        arena.close();
-        closed = true;
-        Libc.close(fd);
+    public void close() {
+        Lock l = descriptor.writeLock();
+        l.lock();
+        try {
+            if (closed) return;
+            arena.close();
+            closed = true;
+            Libc.close(fd);
+        } finally {
+            l.unlock();
+        }
+    }
+
+    /**
+     * One ioctl other than KVM_RUN, from any thread: the descriptor stays open until it returns (a close waits), and
+     * after the close it throws instead of reaching whatever file took the number. KVM_RUN needs no such guard: its
+     * errno buffer belongs to the vCPU's arena, which cannot close while the call is inside and throws after.
+     */
+    private int call(long request, MemorySegment arg, MemorySegment errno) {
+        Lock l = descriptor.readLock();
+        l.lock();
+        try {
+            if (closed) throw new IllegalStateException("the vCPU is closed");
+            return Libc.ioctl(fd, request, arg, errno);
+        } finally {
+            l.unlock();
+        }
     }
 }

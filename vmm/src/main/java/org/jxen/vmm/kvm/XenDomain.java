@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.OptionalLong;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -87,7 +88,14 @@ public final class XenDomain implements AutoCloseable {
     private final MemorySegment ramMapping;
     private final GuestMemory ram;
     private final DomainStop stop = new DomainStop();
-    private final List<VcpuThread> vcpus = new ArrayList<>();
+    /**
+     * The vCPU threads by KVM vCPU index, appended while the domain is built. Other threads read it meanwhile (the
+     * engine's timer thread: a restored timer that has expired fires during construction; backends' upcalls), so the
+     * list publishes each append safely; a vCPU not appended yet reads as absent.
+     */
+    private final List<VcpuThread> vcpus = new CopyOnWriteArrayList<>();
+    /** KVM_GET_TSC_KHZ, asked once while building: other threads (benchmarks) must not make the vCPU's ioctls. */
+    private final int tscKhz;
     private final GuestPlatform platform;
 
     /** The vCPUs {@link #run} starts: vCPU 0 at boot, every vCPU that was up in a restored domain. */
@@ -172,6 +180,7 @@ public final class XenDomain implements AutoCloseable {
             for (int v = 0; v < n; v++) kvmVcpus.add(vm.createVcpu(v));
             int khz = kvmVcpus.getFirst().tscKhz();
             if (khz <= 0) throw new KvmException("KVM_GET_TSC_KHZ", -khz);
+            tscKhz = khz;
             boolean tscStable = vm.tscStable(); // asked once the vCPUs exist: KVM matches their TSCs at creation
             int domid = saved == null ? DomainConfig.of(n).domid() : saved.platform().snapshot().domid();
             for (int v = 0; v < n; v++) kvmVcpus.get(v).setCpuid(XenCpuid.forVcpu(hostCpuid, v, apicIdOf(v), domid, khz, tscStable));
@@ -185,7 +194,7 @@ public final class XenDomain implements AutoCloseable {
             }
             // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
             MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(kvmVcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
-            IntFunction<VcpuControl> controls = v -> v < vcpus.size() ? vcpus.get(v) : null;
+            IntFunction<VcpuControl> controls = this::vcpuOrNull;
             LongConsumer released = gfn -> Libc.madvise(ramMapping.asSlice(gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE), Libc.MADV_DONTNEED);
             HoleMappings holes = new HoleMappings(vm, ramArena, ram.frames()); // grant frames the guest places above RAM
             platform = built = saved == null
@@ -193,8 +202,7 @@ public final class XenDomain implements AutoCloseable {
                             config.console(), config.consoleInput(), holes)
                     : GuestPlatform.restore(saved.platform(), ram, layout, n, controls, XenDomain::apicIdOf, lifecycle, vm::signalMsi, clock,
                             systemTime, released, config.console(), config.consoleInput(), holes);
-            IntFunction<VcpuThread> threads = v -> v < vcpus.size() ? vcpus.get(v) : null;
-            Offload offload = platform.accelerate(acceleration, KvmXenCalls.of(vm, kvmVcpus::get), threads, XenDomain::apicIdOf);
+            Offload offload = platform.accelerate(acceleration, KvmXenCalls.of(vm, kvmVcpus::get), this::vcpuOrNull, XenDomain::apicIdOf);
             platform.routeHypervisorConsole(config.hypervisorConsole());
             for (int i = 0; i < disks.size(); i++) {
                 int index = i;
@@ -355,7 +363,7 @@ public final class XenDomain implements AutoCloseable {
 
     /** The guest TSC frequency KVM reports (kHz): guest-side TSC readings to nanoseconds. */
     public int tscKhz() {
-        return vcpus.getFirst().kvmVcpu().tscKhz();
+        return tscKhz;
     }
 
     /**
@@ -406,6 +414,11 @@ public final class XenDomain implements AutoCloseable {
     /** The domain's devices, grant table and event channels (for backends beside the built-in ones). */
     public GuestPlatform platform() {
         return platform;
+    }
+
+    /** vCPU {@code v}'s thread, or null while the domain is built and it is not yet (the list only grows). */
+    private VcpuThread vcpuOrNull(int v) {
+        return v < vcpus.size() ? vcpus.get(v) : null;
     }
 
     /** The local APIC id KVM gives vCPU index {@code vcpu} (its index); kept as a function so the two stay apart. */

@@ -7,19 +7,22 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.jxen.engine.memory.PagingState;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.sys.kvm.KvmRun;
+import org.jxen.vmm.accel.AcceleratedVcpu;
+import org.jxen.vmm.accel.Offload;
 import org.jxen.vmm.cpu.HypercallPage;
 
 /**
  * A vCPU without KVM: a kvm_run area this test fills as KVM does at an exit (a 4-byte OUT to the hypercall port with
  * the registers synced, a WRMSR), handed to the vCPU's real {@link ExitHandler}; and the {@link VcpuControl} its
- * hypercalls see.
+ * hypercalls see, with what an acceleration asks of a vCPU's thread (the test's thread is this vCPU's: {@link #enter}).
  */
-final class FakeVcpu implements VcpuControl {
+final class FakeVcpu implements AcceleratedVcpu {
     private static final long DATA = 4096;
 
     final int id;
@@ -27,6 +30,8 @@ final class FakeVcpu implements VcpuControl {
     final KvmRun run = new KvmRun(area);
     final Semaphore wakes = new Semaphore(0);
     final AtomicInteger shutdownReason = new AtomicInteger(-1);
+    final AtomicBoolean entryWorkRequested = new AtomicBoolean(true);
+    final AtomicInteger nudges = new AtomicInteger();
     ExitHandler exits;
 
     FakeVcpu(int id) {
@@ -106,5 +111,30 @@ final class FakeVcpu implements VcpuControl {
     @Override
     public void shutdown(int reason) {
         shutdownReason.set(reason);
+    }
+
+    /** What VcpuThread does before KVM_RUN: the acceleration's entry work, if asked for since the last entry. */
+    void enter(Offload offload) {
+        if (entryWorkRequested.getAndSet(false)) offload.beforeEntry(id);
+    }
+
+    @Override
+    public void requestEntryWork() {
+        entryWorkRequested.set(true);
+    }
+
+    @Override
+    public void nudge() {
+        nudges.incrementAndGet();
+    }
+
+    @Override
+    public boolean isCurrent() {
+        return true;
+    }
+
+    @Override
+    public boolean alive() {
+        return false;
     }
 }
