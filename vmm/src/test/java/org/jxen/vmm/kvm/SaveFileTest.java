@@ -1,10 +1,12 @@
 package org.jxen.vmm.kvm;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -15,6 +17,10 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPInputStream;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,8 +30,10 @@ import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.pvclock.ClockSample;
 import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.engine.pvclock.TscScale;
+import org.jxen.sys.kvm.Kvm;
 import org.jxen.sys.kvm.KvmAbi;
 import org.jxen.sys.kvm.KvmVcpu.StateBlock;
+import org.jxen.vmm.backend.XenEvtchnHandle;
 import org.jxen.vmm.boot.GuestLayout;
 
 /**
@@ -101,6 +109,53 @@ class SaveFileTest {
             Files.write(damaged, b);
             assertRefusedOrRead(damaged, "flip " + i);
         }
+    }
+
+    /**
+     * A save in format 1, written by the jxen of before the section container (see saves/pvh-resume-format1.txt: the
+     * guest's console then, and the dom0 port its backend had bound), restores and runs on to its end: the backend's
+     * event reaches it, its timer is still pending, it answers on the same port and powers off.
+     */
+    @Test
+    void aFormatOneSaveStillRestores(@TempDir Path dir) throws Exception {
+        assumeTrue(Kvm.present(), "no /dev/kvm on this machine: the restore is skipped");
+        Path file = legacyFixture(dir);
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        RunOutcome o;
+        int answered;
+        try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(1200), console, new ByteArrayInputStream(new byte[0]))) {
+            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            assertEquals(LEGACY_BACKEND_PORT, handle.reattach(LEGACY_BACKEND_PORT), "the saved binding is taken over");
+            var run = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return d.run();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertEquals(0, handle.notify(LEGACY_BACKEND_PORT));
+            answered = handle.awaitPending(600_000);
+            o = run.get(1200, TimeUnit.SECONDS);
+            handle.close();
+        }
+        String out = console.toString();
+        System.out.println("format-1 fixture after the restore:\n" + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("resumed: the timer is still pending"), out);
+        assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+        assertEquals(LEGACY_BACKEND_PORT, answered, "the guest's answer reached the backend's eventfd");
+    }
+
+    /** The dom0 port bound to the fixture guest's port when it was saved (saves/pvh-resume-format1.txt). */
+    private static final int LEGACY_BACKEND_PORT = 3;
+
+    /** The format-1 fixture, unpacked into {@code dir}. */
+    static Path legacyFixture(Path dir) throws IOException {
+        Path file = dir.resolve("pvh-resume-format1.jxensave");
+        try (InputStream in = new GZIPInputStream(SaveFileTest.class.getResourceAsStream("/saves/pvh-resume-format1.jxensave.gz"))) {
+            Files.copy(in, file);
+        }
+        return file;
     }
 
     /** Reading either works or fails with an IOException; nothing else may escape. */
