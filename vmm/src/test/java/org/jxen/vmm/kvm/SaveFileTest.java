@@ -112,7 +112,8 @@ class SaveFileTest {
     }
 
     /**
-     * A save in format 1, written by the jxen of before the section container (see saves/pvh-resume-format1.txt: the
+     * A save in format 1, written by the jxen of before the section container (by LegacySaveFixtureMaker, in the commit
+     * that added the fixture; see saves/pvh-resume-format1.txt: the
      * guest's console then, and the dom0 port its backend had bound), restores and runs on to its end: the backend's
      * event reaches it, its timer is still pending, it answers on the same port and powers off.
      */
