@@ -244,7 +244,14 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
          * records begin, if anything follows it.
          */
         private static GuestPlatform.Saved splitDevices(DomainSnapshot snapshot, byte[] blob) throws IOException {
-            ByteArrayInputStream bytes = new ByteArrayInputStream(blob);
+            try {
+                return splitDevices(snapshot, blob, new ByteArrayInputStream(blob));
+            } catch (EOFException e) {
+                throw new IOException("the saved devices end early");
+            }
+        }
+
+        private static GuestPlatform.Saved splitDevices(DomainSnapshot snapshot, byte[] blob, ByteArrayInputStream bytes) throws IOException {
             DataInputStream in = new DataInputStream(bytes);
             in.skipNBytes(16); // console port, store port, their backends' ports
             new XenStore(XenStore.Quota.DEFAULT).readTree(in); // read again (and checked) by the restore
