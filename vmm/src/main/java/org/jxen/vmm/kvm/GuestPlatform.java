@@ -122,8 +122,21 @@ public final class GuestPlatform implements AutoCloseable {
     private final LongAdder upcallsRaised = new LongAdder();
     private final LongAdder hypercallBugs = new LongAdder();
 
-    /** What a saved domain keeps of its platform: the event channels with the platform's sections, and the devices. */
-    public record Saved(DomainSnapshot snapshot, byte[] devices) {}
+    /**
+     * What a saved domain keeps of its platform, each part a section of the save (SaveFile): the event channels with
+     * the platform's extensions, the console's and XenStore's state ({@code PvDevices.save}), and one record per disk
+     * and NIC in the order they were attached.
+     */
+    public record Saved(DomainSnapshot snapshot, byte[] devices, List<byte[]> backends) {
+        public Saved {
+            backends = List.copyOf(backends);
+        }
+
+        /** A platform without disks or NICs. */
+        public Saved(DomainSnapshot snapshot, byte[] devices) {
+            this(snapshot, devices, List.of());
+        }
+    }
 
     /**
      * @param vcpus      the vCPUs' controls (block/wake, shutdown) by Xen vCPU id; null for one not created yet
@@ -242,10 +255,16 @@ public final class GuestPlatform implements AutoCloseable {
                     PlatformState.restore(saved.snapshot(), parts);
                     return null;
                 });
-                DataInputStream devicesIn = new DataInputStream(new ByteArrayInputStream(saved.devices()));
-                devices = unchecked(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console,
-                        consoleInput, devicesIn));
-                savedBackends = unchecked(() -> readBackends(devicesIn));
+                ByteArrayInputStream devicesIn = new ByteArrayInputStream(saved.devices());
+                PvDevices restored = unchecked(() -> new PvDevices(ports, signals, ram, store, layout.consoleGfn(), layout.storeGfn(), console,
+                        consoleInput, new DataInputStream(devicesIn)));
+                if (devicesIn.available() != 0) {
+                    restored.stop();
+                    throw new UncheckedIOException(new IOException("the saved console and XenStore state has " + devicesIn.available()
+                            + " bytes after its end"));
+                }
+                devices = restored;
+                savedBackends = saved.backends();
             } catch (RuntimeException e) {
                 timers.close(); // a save that does not fit leaves no timer thread behind
                 throw e;
@@ -256,21 +275,6 @@ public final class GuestPlatform implements AutoCloseable {
 
     /** The disks' and NICs' records of a save (each: kind, configuration, connection), which the VMM restores. */
     private List<byte[]> savedBackends = List.of();
-
-    private static List<byte[]> readBackends(DataInputStream in) throws IOException {
-        if (in.available() == 0) return List.of(); // a save from before disks and NICs were saved
-        int n = in.readInt();
-        if (n < 0 || n > MAX_SAVED_BACKENDS) throw new IOException("the save lists " + n + " PV devices");
-        List<byte[]> records = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            int len = in.readInt();
-            if (len < 0 || len > in.available()) throw new IOException("a saved PV device's record is damaged");
-            records.add(in.readNBytes(len));
-        }
-        return records;
-    }
-
-    private static final int MAX_SAVED_BACKENDS = 64;
 
     /** A restored domain's saved disks and NICs, one record each, for the VMM to open and take over. */
     public List<byte[]> savedBackends() {
@@ -313,19 +317,17 @@ public final class GuestPlatform implements AutoCloseable {
         var parts = new PlatformState.Parts(runstates, vcpuSet, grants, ram, holes);
         DomainSnapshot snap = Snapshots.capture(ports, ram).withExtensions(PlatformState.capture(params, timers, vcpuCount, parts));
         ByteArrayOutputStream d = new ByteArrayOutputStream();
+        List<byte[]> records = new ArrayList<>();
         unchecked(() -> {
-            DataOutputStream out = new DataOutputStream(d);
-            devices.save(out);
-            out.writeInt(backends.size());
+            devices.save(new DataOutputStream(d));
             for (PvBackend b : backends) {
                 ByteArrayOutputStream one = new ByteArrayOutputStream();
                 b.save(new DataOutputStream(one));
-                out.writeInt(one.size());
-                one.writeTo(out);
+                records.add(one.toByteArray());
             }
             return null;
         });
-        return new Saved(snap, d.toByteArray());
+        return new Saved(snap, d.toByteArray(), records);
     }
 
     /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */

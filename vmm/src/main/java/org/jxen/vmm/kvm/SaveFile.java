@@ -3,14 +3,13 @@ package org.jxen.vmm.kvm;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -18,40 +17,63 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
+import org.jxen.engine.evtchn.DomainSnapshot;
 import org.jxen.engine.evtchn.SnapshotCodec;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.sys.kvm.KvmAbi;
+import org.jxen.vmm.snapshot.DomainSections;
+import org.jxen.vmm.snapshot.RamSections;
+import org.jxen.vmm.snapshot.SectionCodec;
+import org.jxen.vmm.snapshot.SectionHeader;
+import org.jxen.vmm.snapshot.SnapshotException;
+import org.jxen.vmm.snapshot.SnapshotFormat;
+import org.jxen.vmm.snapshot.SnapshotReader;
+import org.jxen.vmm.snapshot.SnapshotWriter;
+import org.jxen.vmm.xenstore.XenStore;
 
 /**
  * A whole saved domain, as {@code jxen run --save-on-exit} writes it and {@code --restore} reads it (format in
- * docs/save-format.md): the RAM size and vCPU count, Xen system time at the save, the event channels with the
- * platform's sections, the PV devices, the in-kernel interrupt controllers, each vCPU's KVM state, and the RAM's
- * non-zero pages. Big-endian. Reading checks every count and size before allocating: a damaged file is one
- * IOException line, never a partly built domain.
+ * docs/save-format.md): a section container ({@link org.jxen.vmm.snapshot}) of the domain's size and clock, the
+ * engine's event channels, the platform's state, the console and XenStore, each disk and NIC, the in-kernel interrupt
+ * controllers, each vCPU's KVM state, then the RAM's non-zero pages. Saves in format 1 (before the container) are
+ * still read. Reading checks every count and size before allocating: a damaged file is one IOException line naming
+ * the section, never a partly built domain.
  */
 record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Saved platform, List<byte[]> irqchips,
         List<VcpuState> vcpuStates) {
-    static final byte[] MAGIC = "JXENSAVE".getBytes(StandardCharsets.US_ASCII);
-    static final int VERSION = 1;
+    private static final int MAX_VCPUS = 32, IRQCHIPS = 3, MAX_DEVICES = 64;
     private static final int MAX_SECTION = 64 << 20;
+
+    /** The domain's shape and clock: the first section, so a reader knows the RAM and vCPUs before anything else. */
+    record Domain(long memoryBytes, int vcpus, long systemTimeNs) {}
+
+    static final SectionCodec<Domain> DOMAIN = SectionCodec.of("domain", 1, 20, (d, out) -> {
+        out.writeLong(d.memoryBytes());
+        out.writeInt(d.vcpus());
+        out.writeLong(d.systemTimeNs());
+    }, (v, in) -> checked(new Domain(in.readLong(), in.readInt(), in.readLong())));
+    /** The console's and XenStore's ports, the XenStore tree and the guest's XenStore connection ({@code PvDevices.save}). */
+    static final SectionCodec<byte[]> PV_DEVICES = SectionCodec.bytes("pv-devices", 1, 16, MAX_SECTION);
+    /** One disk's or NIC's record, as its backend writes it ({@code PvBackend.save}); device/N in the order attached. */
+    static final SectionCodec<byte[]> DEVICE = SectionCodec.bytes("device", 1, 1, 1 << 20);
+    /** {@code struct kvm_irqchip} as KVM_GET_IRQCHIP gives it: irqchip/0 master PIC, /1 slave PIC, /2 IOAPIC. */
+    static final SectionCodec<byte[]> IRQCHIP = SectionCodec.bytes("irqchip", 1, KvmAbi.SIZEOF_KVM_IRQCHIP, KvmAbi.SIZEOF_KVM_IRQCHIP);
+    /** One vCPU's KVM state ({@link VcpuState}); vcpu/N for KVM vCPU index N. */
+    static final SectionCodec<VcpuState> VCPU = SectionCodec.of("vcpu", 1, 1 << 20, (s, out) -> s.write(out), (v, in) -> VcpuState.read(in));
+
+    private static Domain checked(Domain d) throws IOException {
+        if (d.memoryBytes() < (2L << 20) || d.memoryBytes() > (3L << 30) || (d.memoryBytes() & (GuestMemory.PAGE_SIZE - 1)) != 0)
+            throw new IOException("RAM size " + d.memoryBytes());
+        if (d.vcpus() < 1 || d.vcpus() > MAX_VCPUS) throw new IOException(d.vcpus() + " vCPUs");
+        if (d.systemTimeNs() < 0) throw new IOException("system time " + d.systemTimeNs());
+        return d;
+    }
 
     /** Writes the file (to a temporary beside it, renamed at the end: a failed save leaves no half file). */
     void write(Path file, GuestMemory ram) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".partial");
-        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16))) {
-            out.write(MAGIC);
-            out.writeShort(VERSION);
-            out.writeLong(memoryBytes);
-            out.writeInt(vcpus);
-            out.writeLong(systemTimeNs);
-            ByteArrayOutputStream snap = new ByteArrayOutputStream();
-            SnapshotCodec.write(platform.snapshot(), new DataOutputStream(snap));
-            writeBytes(out, snap.toByteArray());
-            writeBytes(out, platform.devices());
-            out.writeInt(irqchips.size());
-            for (byte[] chip : irqchips) out.write(chip);
-            for (VcpuState v : vcpuStates) v.write(out);
-            writeRam(out, ram);
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
+            write(out, ram);
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(tmp);
             throw e;
@@ -59,87 +81,209 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** Non-zero populated pages as (gfn, 4096 bytes), then -1: a mostly empty RAM stays a small file. */
-    private static void writeRam(DataOutputStream out, GuestMemory ram) throws IOException {
-        MemorySegment seg = ram.segment();
-        byte[] page = new byte[(int) GuestMemory.PAGE_SIZE];
-        for (long gfn = 0; gfn < ram.frames(); gfn++) {
-            if (!ram.populated(gfn)) continue;
-            long at = gfn << GuestMemory.PAGE_SHIFT;
-            if (isZero(seg, at)) continue;
-            MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, at, page, 0, page.length);
-            out.writeLong(gfn);
-            out.write(page);
-        }
-        out.writeLong(-1);
+    /** Writes the container to {@code out} (a file, a socket), RAM last and streamed; flushed, not closed. */
+    void write(OutputStream out, GuestMemory ram) throws IOException {
+        SnapshotWriter w = new SnapshotWriter(out);
+        w.write(DOMAIN, new Domain(memoryBytes, vcpus, systemTimeNs));
+        w.write(DomainSections.ENGINE, platform.snapshot());
+        w.write(DomainSections.PLATFORM, platform.snapshot().extensions());
+        w.write(PV_DEVICES, platform.devices());
+        for (int i = 0; i < platform.backends().size(); i++) w.write(DEVICE, i, platform.backends().get(i));
+        for (int i = 0; i < irqchips.size(); i++) w.write(IRQCHIP, i, irqchips.get(i));
+        for (int v = 0; v < vcpuStates.size(); v++) w.write(VCPU, v, vcpuStates.get(v));
+        RamSections.write(w, ram);
+        w.finish();
     }
 
-    private static boolean isZero(MemorySegment seg, long at) {
-        for (long o = 0; o < GuestMemory.PAGE_SIZE; o += 8) if (seg.get(ValueLayout.JAVA_LONG_UNALIGNED, at + o) != 0) return false;
-        return true;
-    }
-
-    private static void writeBytes(DataOutputStream out, byte[] b) throws IOException {
-        out.writeInt(b.length);
-        out.write(b);
-    }
-
-    private static byte[] readBytes(DataInputStream in, String what) throws IOException {
-        int n = in.readInt();
-        if (n < 0 || n > MAX_SECTION) throw new IOException(what + ": " + n + " bytes");
-        byte[] b = new byte[n];
-        in.readFully(b);
-        return b;
-    }
-
-    /** An open save file: its state read, its RAM still to be copied into the new domain's memory. */
+    /** An open save: its state read (either format), its RAM still to be copied into the new domain's memory. */
     static final class Reader implements AutoCloseable {
-        private final DataInputStream in;
+        private final InputStream in;
+        /** Format 2's sections, and the first RAM section's header (null if none); null for format 1. */
+        private final SnapshotReader sections;
+        private SectionHeader firstRam;
         final SaveFile saved;
 
         Reader(Path file) throws IOException {
-            in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file), 1 << 16));
+            this(new BufferedInputStream(Files.newInputStream(file), 1 << 16), Files.size(file), "save file");
+        }
+
+        /**
+         * Reads a save's state from {@code in} ({@code size} bytes, or -1 if unknown; {@code source} names it in
+         * messages: "save file"). Closes {@code in} if that fails.
+         */
+        Reader(InputStream in, long size, String source) throws IOException {
+            this.in = in;
             try {
-                saved = readState();
-            } catch (EOFException e) {
-                in.close();
-                throw new IOException("the save file ends early");
+                int format = SnapshotReader.readFormat(in, source);
+                if (format == SnapshotFormat.LEGACY) {
+                    sections = null;
+                    saved = FormatOne.readState(new DataInputStream(in), source);
+                } else {
+                    sections = new SnapshotReader(in, size < 0 ? -1 : size - SnapshotFormat.MAGIC.length - 2, source);
+                    saved = readSections();
+                }
             } catch (IOException | RuntimeException e) {
                 in.close();
                 throw e;
             }
         }
 
-        private SaveFile readState() throws IOException {
-            byte[] magic = new byte[MAGIC.length];
-            in.readFully(magic);
-            if (!Arrays.equals(magic, MAGIC)) throw new IOException("not a jxen save file");
-            int version = in.readUnsignedShort();
-            if (version != VERSION) throw new IOException("save format version " + version + " (this jxen reads " + VERSION + ")");
-            long memory = in.readLong();
-            if (memory < (2L << 20) || memory > (3L << 30) || (memory & (GuestMemory.PAGE_SIZE - 1)) != 0)
-                throw new IOException("RAM size " + memory);
-            int vcpus = in.readInt();
-            if (vcpus < 1 || vcpus > 32) throw new IOException(vcpus + " vCPUs");
-            long systemTime = in.readLong();
-            if (systemTime < 0) throw new IOException("system time " + systemTime);
-            var snapshot = SnapshotCodec.read(new DataInputStream(new ByteArrayInputStream(readBytes(in, "event channels"))));
-            byte[] devices = readBytes(in, "devices");
-            int chips = in.readInt();
-            if (chips < 0 || chips > 3) throw new IOException(chips + " interrupt controllers");
-            List<byte[]> irqchips = new ArrayList<>();
-            for (int i = 0; i < chips; i++) {
-                byte[] chip = new byte[KvmAbi.SIZEOF_KVM_IRQCHIP];
-                in.readFully(chip);
-                irqchips.add(chip);
+        private SaveFile readSections() throws IOException {
+            SectionHeader h = sections.next();
+            if (h == null || !h.tag().equals(DOMAIN.kind()))
+                throw new SnapshotException(h == null ? null : h.tag(), "the save does not begin with its domain section");
+            Domain domain = sections.read(DOMAIN, h);
+            DomainSnapshot engine = null;
+            List<DomainSnapshot.Extension> platform = null;
+            byte[] devices = null;
+            byte[][] backends = new byte[MAX_DEVICES][], chips = new byte[IRQCHIPS][];
+            VcpuState[] states = new VcpuState[domain.vcpus()];
+            while ((h = sections.next()) != null && !h.kind().equals(RamSections.KIND)) {
+                switch (h.kind()) {
+                    case "engine" -> engine = sections.read(DomainSections.ENGINE, once(h, engine));
+                    case "platform" -> platform = sections.read(DomainSections.PLATFORM, once(h, platform));
+                    case "pv-devices" -> devices = sections.read(PV_DEVICES, once(h, devices));
+                    case "device" -> backends[indexed(h, backends, "devices")] = sections.read(DEVICE, h);
+                    case "irqchip" -> chips[indexed(h, chips, "interrupt controllers")] = sections.read(IRQCHIP, h);
+                    case "vcpu" -> states[indexed(h, states, "vCPUs")] = sections.read(VCPU, h);
+                    default -> throw sections.unknown(h);
+                }
             }
-            List<VcpuState> states = new ArrayList<>();
-            for (int v = 0; v < vcpus; v++) states.add(VcpuState.read(in));
-            return new SaveFile(memory, vcpus, systemTime, new GuestPlatform.Saved(snapshot, devices), irqchips, states);
+            firstRam = h;
+            missing(engine, DomainSections.ENGINE.kind());
+            missing(platform, DomainSections.PLATFORM.kind());
+            missing(devices, PV_DEVICES.kind());
+            for (int i = 0; i < IRQCHIPS; i++) missing(chips[i], SnapshotFormat.tag(IRQCHIP.kind(), i));
+            for (int v = 0; v < states.length; v++) missing(states[v], SnapshotFormat.tag(VCPU.kind(), v));
+            int count = 0;
+            while (count < MAX_DEVICES && backends[count] != null) count++;
+            for (int i = count; i < MAX_DEVICES; i++) if (backends[i] != null) missing(null, SnapshotFormat.tag(DEVICE.kind(), count));
+            return new SaveFile(domain.memoryBytes(), domain.vcpus(), domain.systemTimeNs(),
+                    new GuestPlatform.Saved(engine.withExtensions(platform), devices, List.of(Arrays.copyOf(backends, count))),
+                    List.of(chips), List.of(states));
         }
 
-        /** Copies the saved pages into {@code ram} (zeroed, of the saved size). */
+        /** {@code h}, a section that has no index and is not there twice. */
+        private SectionHeader once(SectionHeader h, Object already) throws SnapshotException {
+            if (h.index() >= 0) throw sections.misplaced(h, "has an index; there is one " + h.kind() + " section");
+            if (already != null) throw sections.misplaced(h, "appears twice");
+            return h;
+        }
+
+        /** The index of {@code h}, one of {@code slots.length} sections of its kind, not there twice. */
+        private int indexed(SectionHeader h, Object[] slots, String what) throws SnapshotException {
+            int i = h.index();
+            if (i < 0) throw sections.misplaced(h, "has no index");
+            if (i >= slots.length) throw sections.misplaced(h, "is beyond the save's " + slots.length + " " + what);
+            if (slots[i] != null) throw sections.misplaced(h, "appears twice");
+            return i;
+        }
+
+        private static void missing(Object part, String tag) throws SnapshotException {
+            if (part == null) throw new SnapshotException(tag, "the save has no section " + tag);
+        }
+
+        /** Copies the saved pages into {@code ram} (zeroed, of the saved size); then the save must end. */
         void readRam(GuestMemory ram) throws IOException {
+            if (sections == null) {
+                FormatOne.readRam(new DataInputStream(in), ram);
+                return;
+            }
+            for (SectionHeader h = firstRam; h != null; h = sections.next()) {
+                if (!h.kind().equals(RamSections.KIND)) throw sections.misplaced(h, "follows the RAM (the domain's state comes before it)");
+                RamSections.read(sections, h, ram);
+            }
+            if (sections.trailing() > 0) throw new SnapshotException(null, "the save has " + sections.trailing() + " bytes after its end section");
+        }
+
+        @Override
+        public void close() throws IOException {
+            in.close();
+        }
+    }
+
+    /**
+     * Format 1, written before the section container: one record, field after field (docs/save-format.md, "Format
+     * 1"). Read only.
+     */
+    private static final class FormatOne {
+        private FormatOne() {}
+
+        static SaveFile readState(DataInputStream in, String source) throws IOException {
+            try {
+                Domain domain = checked(new Domain(in.readLong(), in.readInt(), in.readLong()));
+                var snapshot = SnapshotCodec.read(new DataInputStream(new ByteArrayInputStream(readBytes(in, "event channels"))));
+                byte[] devices = readBytes(in, "devices");
+                int chips = in.readInt();
+                if (chips < 0 || chips > IRQCHIPS) throw new IOException(chips + " interrupt controllers");
+                List<byte[]> irqchips = new ArrayList<>();
+                for (int i = 0; i < chips; i++) {
+                    byte[] chip = new byte[KvmAbi.SIZEOF_KVM_IRQCHIP];
+                    in.readFully(chip);
+                    irqchips.add(chip);
+                }
+                List<VcpuState> states = new ArrayList<>();
+                for (int v = 0; v < domain.vcpus(); v++) states.add(VcpuState.read(in));
+                return new SaveFile(domain.memoryBytes(), domain.vcpus(), domain.systemTimeNs(), splitDevices(snapshot, devices), irqchips, states);
+            } catch (EOFException e) {
+                throw new IOException("the " + source + " ends early");
+            }
+        }
+
+        private static byte[] readBytes(DataInputStream in, String what) throws IOException {
+            int n = in.readInt();
+            if (n < 0 || n > MAX_SECTION) throw new IOException(what + ": " + n + " bytes");
+            byte[] b = in.readNBytes(n);
+            if (b.length != n) throw new EOFException();
+            return b;
+        }
+
+        /**
+         * Format 1 keeps the disks' and NICs' records after the console's and XenStore's state, in the same bytes, and
+         * a save from before disks and NICs has none: the state is walked (ports, tree, connection) to find where the
+         * records begin, if anything follows it.
+         */
+        private static GuestPlatform.Saved splitDevices(DomainSnapshot snapshot, byte[] blob) throws IOException {
+            try {
+                return splitDevices(snapshot, blob, new ByteArrayInputStream(blob));
+            } catch (EOFException e) {
+                throw new IOException("the saved devices end early");
+            }
+        }
+
+        private static GuestPlatform.Saved splitDevices(DomainSnapshot snapshot, byte[] blob, ByteArrayInputStream bytes) throws IOException {
+            DataInputStream in = new DataInputStream(bytes);
+            in.skipNBytes(16); // console port, store port, their backends' ports
+            new XenStore(XenStore.Quota.DEFAULT).readTree(in); // read again (and checked) by the restore
+            skipBytes(in, bytes, "a partial XenStore request");
+            int replies = in.readInt();
+            if (replies < 0 || replies > 1 << 16) throw new IOException("xenstore: " + replies + " pending replies");
+            for (int i = 0; i < replies; i++) skipBytes(in, bytes, "a pending XenStore reply");
+            int watches = in.readInt();
+            if (watches < 0 || watches > 1 << 16) throw new IOException("xenstore: " + watches + " watches");
+            for (int i = 0; i < 2 * watches; i++) in.readUTF();
+            int transactions = in.readInt();
+            if (transactions < 0 || transactions > 1 << 16) throw new IOException("xenstore: " + transactions + " transactions");
+            in.skipNBytes(4L * transactions);
+            byte[] devices = Arrays.copyOf(blob, blob.length - bytes.available());
+            List<byte[]> records = new ArrayList<>();
+            if (bytes.available() > 0) {
+                int n = in.readInt();
+                if (n < 0 || n > MAX_DEVICES) throw new IOException("the save lists " + n + " PV devices");
+                for (int i = 0; i < n; i++) records.add(skipBytes(in, bytes, "a saved PV device's record"));
+                if (bytes.available() > 0) throw new IOException("the saved devices have " + bytes.available() + " bytes after their end");
+            }
+            return new GuestPlatform.Saved(snapshot, devices, records);
+        }
+
+        /** Reads an i32 length and that many bytes, the length checked against what is left. */
+        private static byte[] skipBytes(DataInputStream in, ByteArrayInputStream bytes, String what) throws IOException {
+            int len = in.readInt();
+            if (len < 0 || len > bytes.available()) throw new IOException(what + " is damaged");
+            return in.readNBytes(len);
+        }
+
+        static void readRam(DataInputStream in, GuestMemory ram) throws IOException {
             byte[] page = new byte[(int) GuestMemory.PAGE_SIZE];
             try {
                 for (long gfn = in.readLong(); gfn != -1; gfn = in.readLong()) {
@@ -150,11 +294,6 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             } catch (EOFException e) {
                 throw new IOException("the save file ends early");
             }
-        }
-
-        @Override
-        public void close() throws IOException {
-            in.close();
         }
     }
 }
