@@ -77,11 +77,11 @@ public final class ControlServer implements AutoCloseable {
                     else tooLong = true;
                 }
                 if (b == -1 && len == 0) return;
-                String request = new String(buf, 0, len, StandardCharsets.UTF_8).strip();
-                if (!tooLong && request.isEmpty()) continue; // an empty line asks nothing
+                if (!tooLong && blank(buf, len)) continue; // an empty line asks nothing
+                // The bytes go to the parser as they are, so invalid UTF-8 is an error reply, not a replaced character.
                 String reply = tooLong
                         ? ControlCommands.error("GenericError", "request longer than " + MAX_LINE + " bytes")
-                        : commands.handle(request);
+                        : commands.handle(buf, len);
                 out.write((reply + "\n").getBytes(StandardCharsets.UTF_8));
                 out.flush();
                 if (b == -1) return;
@@ -92,6 +92,13 @@ public final class ControlServer implements AutoCloseable {
             clients.remove(client);
             serving.remove(Thread.currentThread());
         }
+    }
+
+    private static boolean blank(byte[] line, int length) {
+        for (int k = 0; k < length; k++) {
+            if (" \t\r".indexOf(line[k]) < 0) return false;
+        }
+        return true;
     }
 
     /** Stops accepting, disconnects every client and waits for the threads serving them (they touch the ports). */
