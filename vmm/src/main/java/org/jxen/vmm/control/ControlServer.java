@@ -3,6 +3,8 @@ package org.jxen.vmm.control;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
@@ -22,6 +24,7 @@ import org.jxen.vmm.backend.ThreadStop;
  * line for each. A malformed request never closes the socket or the connection.
  */
 public final class ControlServer implements AutoCloseable {
+    private static final Logger LOG = System.getLogger(ControlServer.class.getName());
     static final int MAX_LINE = 64 * 1024;
 
     private final Path path;
@@ -59,7 +62,7 @@ public final class ControlServer implements AutoCloseable {
                     serving.add(Thread.ofVirtual().start(() -> serve(client)));
                 }
             } catch (IOException e) {
-                if (!closed) System.err.println("jxen: control socket: " + e.getMessage());
+                if (!closed) LOG.log(Level.ERROR, "the control socket stops accepting", e);
                 return;
             }
         }
