@@ -1,5 +1,7 @@
 package org.jxen.sys;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -17,6 +19,7 @@ import java.lang.invoke.VarHandle;
  * signal) are marked {@code critical} so the call skips the thread-state transition.
  */
 public final class Libc {
+    private static final Logger LOG = System.getLogger(Libc.class.getName());
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
@@ -168,7 +171,7 @@ public final class Libc {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = errnoBuffer(a);
             int rc = (int) MUNMAP.invokeExact(st, MemorySegment.ofAddress(address), length);
-            if (rc != 0) System.err.println("jxen: munmap of 0x" + Long.toHexString(address) + " failed: " + Errno.describe(errno(st)));
+            if (rc != 0) LOG.log(Level.ERROR, "munmap of 0x" + Long.toHexString(address) + " failed: " + Errno.describe(errno(st)));
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -2,19 +2,24 @@ package org.jxen.bench.paired;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.Supplier;
 
 import org.HdrHistogram.Histogram;
 import org.jxen.sys.kvm.Kvm;
 import org.jxen.sys.kvm.KvmAbi;
 import org.jxen.sys.kvm.KvmUnavailableException;
+import org.jxen.vmm.control.Json;
 import org.jxen.vmm.kvm.RunConfig;
 
 /**
@@ -245,45 +250,40 @@ public final class PairedBenchmarks {
         return v >= 1000 ? String.format(Locale.ROOT, "%.1f us", v / 1000) : String.format(Locale.ROOT, "%.1f ns", v);
     }
 
-    /** The report as bench-format.md's JSON. */
+    /** The report as bench-format.md's JSON: medians and percentiles to 2 decimals, ratios and targets to 3. */
     public static String json(Report report) {
-        StringBuilder sb = new StringBuilder();
-        sb.append("{\"machine\": ").append(quote(report.machine())).append(", \"jdk\": ").append(quote(report.jdk()))
-                .append(", \"date\": ").append(quote(report.date())).append(", \"results\": [");
-        for (int i = 0; i < report.results().size(); i++) {
-            Result r = report.results().get(i);
-            if (i > 0) sb.append(", ");
-            sb.append(String.format(Locale.ROOT,
-                    "{\"op\": %s, \"jxen_median_ns\": %.2f, \"jxen_p99_ns\": %.2f, \"c_median_ns\": %s, \"c_p99_ns\": %s, "
-                            + "\"ratio\": %s, \"target\": %s, \"runs\": %d}",
-                    quote(r.op()), r.jxenMedianNs(), r.jxenP99Ns(), num(r.cMedianNs()), num(r.cP99Ns()), num(r.ratio()),
-                    num(r.target()), r.runs()));
+        List<Object> results = new ArrayList<>();
+        for (Result r : report.results()) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("op", r.op());
+            row.put("jxen_median_ns", decimals(r.jxenMedianNs(), 2));
+            row.put("jxen_p99_ns", decimals(r.jxenP99Ns(), 2));
+            row.put("c_median_ns", decimals(r.cMedianNs(), 3));
+            row.put("c_p99_ns", decimals(r.cP99Ns(), 3));
+            row.put("ratio", decimals(r.ratio(), 3));
+            row.put("target", decimals(r.target(), 3));
+            row.put("runs", r.runs());
+            results.add(row);
         }
-        sb.append("], \"skipped\": [");
-        for (int i = 0; i < report.skipped().size(); i++) {
-            Skipped s = report.skipped().get(i);
-            if (i > 0) sb.append(", ");
-            sb.append("{\"op\": ").append(quote(s.op())).append(", \"reason\": ").append(quote(s.reason())).append("}");
+        List<Object> skipped = new ArrayList<>();
+        for (Skipped s : report.skipped()) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("op", s.op());
+            row.put("reason", s.reason());
+            skipped.add(row);
         }
-        return sb.append("]}\n").toString();
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("machine", report.machine());
+        doc.put("jdk", report.jdk());
+        doc.put("date", report.date());
+        doc.put("results", results);
+        doc.put("skipped", skipped);
+        return Json.write(doc) + "\n";
     }
 
-    private static String num(Double v) {
-        return v == null ? "null" : String.format(Locale.ROOT, "%.3f", v);
-    }
-
-    private static String quote(String s) {
-        StringBuilder sb = new StringBuilder("\"");
-        for (char ch : s.toCharArray()) {
-            switch (ch) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                default -> {
-                    if (ch < 0x20) sb.append(String.format("\\u%04x", (int) ch));
-                    else sb.append(ch);
-                }
-            }
-        }
-        return sb.append('"').toString();
+    /** {@code v} rounded half-up to {@code places} decimals, as {@code %.Nf} prints it; null (JSON null) for none or a non-finite value. */
+    private static BigDecimal decimals(Double v, int places) {
+        if (v == null || !Double.isFinite(v)) return null;
+        return BigDecimal.valueOf(v).setScale(places, RoundingMode.HALF_UP);
     }
 }

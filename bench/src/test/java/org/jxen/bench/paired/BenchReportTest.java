@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -12,6 +13,7 @@ import org.HdrHistogram.Histogram;
 import org.jfree.data.xy.XYSeries;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.jxen.vmm.control.Json;
 
 /** {@code jxen bench --report}: the files a reader gets, from a report with known distributions. */
 class BenchReportTest {
@@ -47,6 +49,30 @@ class BenchReportTest {
             byte[] b = Files.readAllBytes(out.resolve(png));
             assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png + " is a PNG");
         }
+    }
+
+    /** bench-format.md's JSON, digit for digit as jxen has always written it, and readable JSON. */
+    @Test
+    void theJsonIsBenchFormatMd() throws Exception {
+        String json = PairedBenchmarks.json(report());
+        assertEquals("{\"machine\": \"test machine\", \"jdk\": \"test jdk\", \"date\": \"2026-12-06T00:00:00Z\", \"results\": ["
+                + "{\"op\": \"send-2l\", \"jxen_median_ns\": 600.00, \"jxen_p99_ns\": 1090.00, \"c_median_ns\": 500.000, "
+                + "\"c_p99_ns\": 990.000, \"ratio\": 1.200, \"target\": 1.300, \"runs\": 20}, "
+                + "{\"op\": \"status-scan-4096\", \"jxen_median_ns\": 600.00, \"jxen_p99_ns\": 1090.00, \"c_median_ns\": null, "
+                + "\"c_p99_ns\": null, \"ratio\": null, \"target\": null, \"runs\": 20}], "
+                + "\"skipped\": [{\"op\": \"hypercall-rtt\", \"reason\": \"no /dev/kvm\"}]}\n", json);
+        Map<?, ?> parsed = (Map<?, ?>) Json.parse(json);
+        Map<?, ?> first = (Map<?, ?>) ((List<?>) parsed.get("results")).getFirst();
+        assertEquals(1.2, first.get("ratio"));
+        assertEquals(20L, first.get("runs"));
+        var odd = new PairedBenchmarks.Result("q\"uote\n", 0.125, 1e7 / 3, 0.0, 0.0, Double.POSITIVE_INFINITY, null, 1, uniform(0), null);
+        String written = PairedBenchmarks.json(new PairedBenchmarks.Report("m", "j", "d", List.of(odd), List.of()));
+        Map<?, ?> row = (Map<?, ?>) ((List<?>) ((Map<?, ?>) Json.parse(written)).get("results")).getFirst();
+        assertEquals("q\"uote\n", row.get("op"));
+        assertEquals(0.13, row.get("jxen_median_ns"), "half-up, as %.2f");
+        assertEquals(3333333.33, row.get("jxen_p99_ns"));
+        assertNull(row.get("ratio"), "a non-finite ratio is null, still JSON");
+        assertTrue(row.containsKey("ratio"));
     }
 
     @Test

@@ -13,6 +13,7 @@ import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.jxen.sys.kvm.Kvm;
 
@@ -23,6 +24,7 @@ import org.jxen.sys.kvm.Kvm;
  * guests take interrupts with iretq only) and, where the VM of tools/kvm-vm is prepared, inside it too, on a standard
  * KVM with KVM's Xen support, so that kvm mode's rows run as well.
  */
+@Tag("kvm")
 class KvmRowsTest {
     private static final List<String> USER_MODE_ROWS = List.of("hypercall-rtt", "hypercall-exit", "raise-to-upcall", "send-to-backend", "ipi-pingpong", "notify-to-upcall",
             "upcall-handler");

@@ -1,5 +1,7 @@
 package org.jxen.engine.fastpath;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.WeakReference;
@@ -26,6 +28,8 @@ import java.util.concurrent.locks.LockSupport;
  * after the delivery.
  */
 public final class ReaderSlots {
+    private static final Logger LOG = System.getLogger(ReaderSlots.class.getName());
+
     /** One thread's reader state, padded against false sharing with other slots. */
     public static final class Slot {
         private static final VarHandle SEQ;
@@ -130,7 +134,7 @@ public final class ReaderSlots {
                 } else {
                     if (start == 0) start = System.nanoTime();
                     else if (!reported && System.nanoTime() - start > 1_000_000_000L) {
-                        System.err.println("jxen: route grace period waiting >1 s on reader slot " + i + " (a Sender shared between threads?)");
+                        LOG.log(Level.WARNING, "route grace period waiting >1 s on reader slot " + i + " (a Sender shared between threads?)");
                         reported = true;
                     }
                     LockSupport.parkNanos(10_000);

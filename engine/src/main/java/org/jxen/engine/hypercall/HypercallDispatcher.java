@@ -1,5 +1,7 @@
 package org.jxen.engine.hypercall;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -15,6 +17,8 @@ import org.jxen.engine.jfr.HypercallEvent;
  * the bug is counted and reported, and the vCPU loop goes on (in strict mode, used by tests and fuzzers, it throws).
  */
 public final class HypercallDispatcher {
+    private static final Logger LOG = System.getLogger(HypercallDispatcher.class.getName());
+
     /** One hypercall's implementation. Returns Xen's result; must not throw for any guest input. */
     @FunctionalInterface
     public interface Handler {
@@ -30,7 +34,7 @@ public final class HypercallDispatcher {
     private final AtomicReferenceArray<Handler> handlers = new AtomicReferenceArray<>(Hypercall.COUNT);
     private final LongAdder calls = new LongAdder();
     private final LongAdder bugs = new LongAdder();
-    private volatile BugReporter bugReporter = (args, bug) -> System.err.println("jxen: bug in hypercall " + args.number() + ": " + bug);
+    private volatile BugReporter bugReporter = (args, bug) -> LOG.log(Level.ERROR, "bug in hypercall " + args.number() + " (answered -EFAULT)", bug);
     private final boolean strict;
 
     public HypercallDispatcher(boolean strict) {

@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.evtchn.DomainConfig;
@@ -23,6 +24,7 @@ import org.jxen.engine.testing.EventFixture;
  *
  * <p>{@code -Djxen.hostile.calls=N} (CI: 400,000; the documented run: 10,000,000). Seed: {@code -Djxen.hostile.seed}.
  */
+@Tag("slow")
 class HostileHypercallTest {
     private static final int VCPUS = 2;
 

@@ -10,6 +10,8 @@ import org.jxen.engine.testing.EventFixture;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 
+import org.junit.jupiter.api.Tag;
+
 /**
  * Coverage-guided fuzzing of the hypercall surface with Jazzer: an input is a guest (layout, vCPUs, fast path on or
  * off) and a sequence of hypercalls with arbitrary registers, interleaved with scribbles over guest RAM and host-side
@@ -19,6 +21,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  * <p>CI fuzzes for maxDuration; a longer run: {@code mvn -B -pl engine test -Dtest=HypercallFuzzTest -Djazzer.max_duration=1h}.
  * With {@code -Djxen.fuzz=} (empty) only the committed inputs are replayed.
  */
+@Tag("slow")
 class HypercallFuzzTest {
     @FuzzTest(maxDuration = "45s")
     void hypercalls(FuzzedDataProvider data) {

@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.EvtchnStructs;
@@ -34,6 +35,7 @@ import org.jxen.engine.evtchn.TwoLevelAbi;
  * master seed (default: random, printed); {@code -Djxen.diff.sequence=S} replays one sequence. A failure prints the
  * sequence's seed and its trace.
  */
+@Tag("slow")
 class EventDifferentialTest {
     private static final int DOMID = 1;
 

@@ -145,7 +145,7 @@ final class KvmBackendIrqfds implements InboundRoutes, AutoCloseable {
             byBackend.put(r.backendPort(), bare);
         }
         int rc = vm.setGsiRouting(defaultRoutes());
-        if (rc != 0) System.err.println("jxen: KVM refused its default GSI routing back (" + Errno.describe(-rc) + ")");
+        if (rc != 0) System.getLogger(KernelIrqfds.class.getName()).log(System.Logger.Level.WARNING, "KVM refused its default GSI routing back (" + Errno.describe(-rc) + ")");
     }
 
     private boolean assign(Route r) {
@@ -169,7 +169,7 @@ final class KvmBackendIrqfds implements InboundRoutes, AutoCloseable {
     }
 
     private void report(String what, int rc) {
-        if (!refused) System.err.println("jxen: KVM refused " + what + " (" + Errno.describe(-rc) + "); jxen raises backends' events itself");
+        if (!refused) System.getLogger(KernelIrqfds.class.getName()).log(System.Logger.Level.WARNING, "KVM refused " + what + " (" + Errno.describe(-rc) + "); jxen raises backends' events itself");
     }
 
     /**

@@ -56,7 +56,7 @@ final class KvmEventRaiser implements TwoLevelRaiser {
         if (!promised) promise(true);
         int rc = vm.send(port, apicIdOf.applyAsInt(vcpu));
         if (rc != 0) {
-            if (!sendRefusalReported) System.err.println("jxen: KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
+            if (!sendRefusalReported) System.getLogger(KernelEventSend.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
             sendRefusalReported = true;
             return false;
         }
@@ -79,7 +79,7 @@ final class KvmEventRaiser implements TwoLevelRaiser {
             vm.hvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL | (on ? KVM_XEN_HVM_CONFIG_EVTCHN_SEND : 0), hypercallMsr);
             promised = on;
         } catch (RuntimeException e) { // KVM keeps its previous flags: a poll stays what it was
-            System.err.println("jxen: KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
+            System.getLogger(KernelEventSend.class.getName()).log(System.Logger.Level.WARNING, "KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
             promiseRefused = true;
         }
     }

@@ -152,7 +152,7 @@ final class KvmRunstateKeeper implements RunstateKeeper {
 
     /** A refusal leaves the areas with jxen (no steal time): one line. */
     private void refuse(String what, int rc) {
-        if (!refused) System.err.println("jxen: KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); runstate areas stay with jxen");
+        if (!refused) System.getLogger(KernelRunstates.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); runstate areas stay with jxen");
         refused = true;
         for (int v = 0; v < held.length(); v++) recheck(v);
     }

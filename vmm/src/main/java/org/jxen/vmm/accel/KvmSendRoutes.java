@@ -122,6 +122,6 @@ final class KvmSendRoutes implements RouteMirror {
     private void refused(String what, int rc) {
         if (refusalReported) return;
         refusalReported = true;
-        System.err.println("jxen: KVM refused the event-channel " + what + " (" + Errno.describe(-rc) + "); such sends stay with jxen");
+        System.getLogger(KernelRoutes.class.getName()).log(System.Logger.Level.WARNING, "KVM refused the event-channel " + what + " (" + Errno.describe(-rc) + "); such sends stay with jxen");
     }
 }

@@ -143,6 +143,6 @@ final class KvmSharedInfoSync {
      * the engine did (its hypercall already answered).
      */
     private static void check(String what, int rc) {
-        if (rc < 0) System.err.println("jxen: KVM refused KVM_XEN " + what + ": " + Errno.describe(-rc));
+        if (rc < 0) System.getLogger(KernelXenState.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN " + what + ": " + Errno.describe(-rc));
     }
 }

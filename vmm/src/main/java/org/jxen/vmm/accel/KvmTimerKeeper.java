@@ -149,7 +149,7 @@ final class KvmTimerKeeper implements SingleshotKeeper {
 
     /** A refusal leaves every timer with the engine (correct, two exits slower per tick): one line. */
     private void refuse(String what, int rc) {
-        if (!refused) System.err.println("jxen: KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); vCPU timers stay with jxen");
+        if (!refused) System.getLogger(KernelTimers.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); vCPU timers stay with jxen");
         refused = true;
         recheckAll();
     }

@@ -1,5 +1,8 @@
 package org.jxen.vmm.backend;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
+
 import org.jxen.sys.Errno;
 
 /**
@@ -7,6 +10,7 @@ import org.jxen.sys.Errno;
  * each time it is woken — by the guest's notification, or by host-side work ({@link #wake()}). Nothing polls.
  */
 public final class BackendLoop implements AutoCloseable {
+    private static final Logger LOG = System.getLogger(BackendLoop.class.getName());
     private final XenEvtchnHandle xce;
     private final Runnable service;
     private final Thread thread;
@@ -20,16 +24,20 @@ public final class BackendLoop implements AutoCloseable {
     }
 
     private void run() {
-        service.run();
+        serviceOnce();
         while (!stop) {
             int port = xce.awaitPending(-1);
             if (stop || port == -Errno.EBADF) return; // stopped, or the handle was closed under us
             if (port >= 0) xce.unmask(port);
-            try {
-                service.run();
-            } catch (RuntimeException bug) {
-                System.err.println("jxen: backend " + thread.getName() + ": " + bug); // keep serving
-            }
+            serviceOnce();
+        }
+    }
+
+    private void serviceOnce() {
+        try {
+            service.run();
+        } catch (RuntimeException bug) { // a jxen bug: the guest's other requests still deserve answers
+            LOG.log(Level.ERROR, "bug in backend " + thread.getName() + "; it keeps serving", bug);
         }
     }
 

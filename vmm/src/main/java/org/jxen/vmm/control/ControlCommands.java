@@ -24,11 +24,11 @@ public final class ControlCommands {
         this.target = target;
     }
 
-    /** The reply line (without newline) for one request line. */
-    public String handle(String line) {
+    /** The reply line (without newline) for one request line: {@code length} bytes of UTF-8 as the client sent them. */
+    public String handle(byte[] line, int length) {
         Object request;
         try {
-            request = Json.parse(line);
+            request = Json.parseRequest(line, length);
         } catch (Json.ParseException e) {
             return error("GenericError", "invalid JSON: " + e.getMessage());
         }

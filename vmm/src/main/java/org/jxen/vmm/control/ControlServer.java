@@ -3,6 +3,8 @@ package org.jxen.vmm.control;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
@@ -22,6 +24,7 @@ import org.jxen.vmm.backend.ThreadStop;
  * line for each. A malformed request never closes the socket or the connection.
  */
 public final class ControlServer implements AutoCloseable {
+    private static final Logger LOG = System.getLogger(ControlServer.class.getName());
     static final int MAX_LINE = 64 * 1024;
 
     private final Path path;
@@ -59,7 +62,7 @@ public final class ControlServer implements AutoCloseable {
                     serving.add(Thread.ofVirtual().start(() -> serve(client)));
                 }
             } catch (IOException e) {
-                if (!closed) System.err.println("jxen: control socket: " + e.getMessage());
+                if (!closed) LOG.log(Level.ERROR, "the control socket stops accepting", e);
                 return;
             }
         }
@@ -77,11 +80,11 @@ public final class ControlServer implements AutoCloseable {
                     else tooLong = true;
                 }
                 if (b == -1 && len == 0) return;
-                String request = new String(buf, 0, len, StandardCharsets.UTF_8).strip();
-                if (!tooLong && request.isEmpty()) continue; // an empty line asks nothing
+                if (!tooLong && blank(buf, len)) continue; // an empty line asks nothing
+                // The bytes go to the parser as they are, so invalid UTF-8 is an error reply, not a replaced character.
                 String reply = tooLong
                         ? ControlCommands.error("GenericError", "request longer than " + MAX_LINE + " bytes")
-                        : commands.handle(request);
+                        : commands.handle(buf, len);
                 out.write((reply + "\n").getBytes(StandardCharsets.UTF_8));
                 out.flush();
                 if (b == -1) return;
@@ -92,6 +95,13 @@ public final class ControlServer implements AutoCloseable {
             clients.remove(client);
             serving.remove(Thread.currentThread());
         }
+    }
+
+    private static boolean blank(byte[] line, int length) {
+        for (int k = 0; k < length; k++) {
+            if (" \t\r".indexOf(line[k]) < 0) return false;
+        }
+        return true;
     }
 
     /** Stops accepting, disconnects every client and waits for the threads serving them (they touch the ports). */

@@ -1,213 +1,213 @@
 package org.jxen.vmm.control;
 
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.math.BigDecimal;
+import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.StreamWriteFeature;
+import com.fasterxml.jackson.core.util.MinimalPrettyPrinter;
+
 /**
- * The JSON the control socket speaks: objects (Map), arrays (List), strings, numbers (Long, or Double with a
- * fraction or exponent), booleans and null. A strict recursive-descent reader with a nesting limit; a writer.
+ * The JSON the control socket and {@code jxen bench --json} speak, through Jackson's streaming core: objects (Map, in
+ * order), arrays (List), strings, numbers (Long, or Double with a fraction or exponent), booleans and null.
+ *
+ * <p>A control-socket client may be hostile, so {@link #parseRequest} is bounded by {@link StreamReadConstraints}
+ * (nesting, string, name and number lengths, tokens, the document itself) on top of the server's own line limit; strict
+ * UTF-8, no duplicate member names, no trailing data, integers within a long. Every violation is a
+ * {@link ParseException}, never anything else.
+ * Written JSON has a space after each ':' and ',' on one line, as the protocol's replies always had.
  */
 public final class Json {
-    /** Malformed input: the message says where and what. */
+    /** Malformed or over-limit input: the message says what and where. */
     public static final class ParseException extends Exception {
         ParseException(String message) {
             super(message);
         }
     }
 
-    private static final int MAX_DEPTH = 32;
-    private final String s;
-    private int i;
+    /** Deeper than any request of the protocol needs. */
+    static final int MAX_DEPTH = 32;
+    /** A long has at most 20 characters; a double written by Java at most 24. */
+    static final int MAX_NUMBER_LENGTH = 32;
+    static final int MAX_NAME_LENGTH = 256;
+    /** Command names and arguments are short. */
+    static final int MAX_STRING_LENGTH = 4096;
+    /** A request is a handful of tokens. */
+    static final int MAX_TOKENS = 4096;
+    /** No more than the control socket accepts in one line. */
+    static final int MAX_DOCUMENT = ControlServer.MAX_LINE;
 
-    private Json(String s) {
-        this.s = s;
+    /** For requests from a control-socket client: every limit set. */
+    private static final JsonFactory REQUESTS = JsonFactory.builder()
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNestingDepth(MAX_DEPTH)
+                    .maxNumberLength(MAX_NUMBER_LENGTH)
+                    .maxNameLength(MAX_NAME_LENGTH)
+                    .maxStringLength(MAX_STRING_LENGTH)
+                    .maxDocumentLength(MAX_DOCUMENT)
+                    .maxTokenCount(MAX_TOKENS)
+                    .build())
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+    /**
+     * For what jxen wrote itself (a reply read by {@code jxen events}, a test): Jackson's default limits, since a
+     * port list of a large FIFO guest is longer than any request may be.
+     */
+    private static final JsonFactory TRUSTED = JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(StreamWriteFeature.WRITE_BIGDECIMAL_AS_PLAIN)
+            .build();
+
+    private Json() {}
+
+    /** Parses one JSON value that jxen wrote (a reply line, a bench report). */
+    public static Object parse(String text) throws ParseException {
+        try (JsonParser p = TRUSTED.createParser(text)) {
+            return document(p);
+        } catch (IOException e) {
+            throw failure(e);
+        }
     }
 
-    public static Object parse(String text) throws ParseException {
-        Json p = new Json(text);
-        p.ws();
-        Object v = p.value(0);
-        p.ws();
-        if (p.i != p.s.length()) throw p.error("trailing characters");
+    /**
+     * Parses one request from a control-socket client: {@code length} bytes of UTF-8 as they came off the socket,
+     * within this class's limits.
+     */
+    public static Object parseRequest(byte[] utf8, int length) throws ParseException {
+        try (JsonParser p = REQUESTS.createParser(utf8, 0, length)) {
+            return document(p);
+        } catch (IOException e) {
+            throw failure(e);
+        }
+    }
+
+    private static Object document(JsonParser p) throws IOException, ParseException {
+        JsonToken first = p.nextToken();
+        if (first == null) throw new ParseException("no JSON value");
+        Object v = value(p, first);
+        if (p.nextToken() != null) throw new ParseException("trailing data after the value" + at(p.currentLocation()));
         return v;
     }
 
-    private ParseException error(String what) {
-        return new ParseException(what + " at offset " + i);
-    }
-
-    private void ws() {
-        while (i < s.length() && " \t\r\n".indexOf(s.charAt(i)) >= 0) i++;
-    }
-
-    private Object value(int depth) throws ParseException {
-        if (depth > MAX_DEPTH) throw error("nesting too deep");
-        if (i >= s.length()) throw error("unexpected end");
-        char c = s.charAt(i);
-        return switch (c) {
-            case '{' -> object(depth);
-            case '[' -> array(depth);
-            case '"' -> string();
-            case 't' -> literal("true", Boolean.TRUE);
-            case 'f' -> literal("false", Boolean.FALSE);
-            case 'n' -> literal("null", null);
-            default -> {
-                if (c == '-' || (c >= '0' && c <= '9')) yield number();
-                throw error("unexpected '" + c + "'");
+    /** The value starting at token {@code t}; recursion is bounded by the parser's nesting limit. */
+    private static Object value(JsonParser p, JsonToken t) throws IOException, ParseException {
+        return switch (t) {
+            case START_OBJECT -> {
+                Map<String, Object> m = new LinkedHashMap<>();
+                String name;
+                while ((name = p.nextFieldName()) != null) m.put(name, value(p, next(p)));
+                yield m;
             }
+            case START_ARRAY -> {
+                List<Object> l = new ArrayList<>();
+                JsonToken e;
+                while ((e = next(p)) != JsonToken.END_ARRAY) l.add(value(p, e));
+                yield l;
+            }
+            case VALUE_STRING -> p.getText();
+            case VALUE_NUMBER_INT -> {
+                if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
+                    throw new ParseException("integer out of range" + at(p.currentTokenLocation()));
+                }
+                yield p.getLongValue();
+            }
+            case VALUE_NUMBER_FLOAT -> p.getDoubleValue();
+            case VALUE_TRUE -> Boolean.TRUE;
+            case VALUE_FALSE -> Boolean.FALSE;
+            case VALUE_NULL -> null;
+            default -> throw new ParseException("unexpected " + t + at(p.currentTokenLocation()));
         };
     }
 
-    private Object literal(String word, Object v) throws ParseException {
-        if (!s.startsWith(word, i)) throw error("bad literal");
-        i += word.length();
-        return v;
+    private static JsonToken next(JsonParser p) throws IOException, ParseException {
+        JsonToken t = p.nextToken();
+        if (t == null) throw new ParseException("unexpected end of input");
+        return t;
     }
 
-    private Map<String, Object> object(int depth) throws ParseException {
-        Map<String, Object> m = new LinkedHashMap<>();
-        i++;
-        ws();
-        if (i < s.length() && s.charAt(i) == '}') {
-            i++;
-            return m;
-        }
-        while (true) {
-            ws();
-            if (i >= s.length() || s.charAt(i) != '"') throw error("expected a member name");
-            String k = string();
-            ws();
-            if (i >= s.length() || s.charAt(i) != ':') throw error("expected ':'");
-            i++;
-            ws();
-            m.put(k, value(depth + 1));
-            ws();
-            if (i >= s.length()) throw error("unterminated object");
-            char c = s.charAt(i++);
-            if (c == '}') return m;
-            if (c != ',') throw error("expected ',' or '}'");
-        }
+    private static ParseException failure(IOException e) {
+        // Jackson's own message names the limit or the syntax error; its location is added in our words.
+        String what = e instanceof JsonProcessingException j ? j.getOriginalMessage() + at(j.getLocation()) : e.toString();
+        return new ParseException(what);
     }
 
-    private List<Object> array(int depth) throws ParseException {
-        List<Object> l = new ArrayList<>();
-        i++;
-        ws();
-        if (i < s.length() && s.charAt(i) == ']') {
-            i++;
-            return l;
-        }
-        while (true) {
-            ws();
-            l.add(value(depth + 1));
-            ws();
-            if (i >= s.length()) throw error("unterminated array");
-            char c = s.charAt(i++);
-            if (c == ']') return l;
-            if (c != ',') throw error("expected ',' or ']'");
-        }
+    private static String at(JsonLocation where) {
+        if (where == null) return "";
+        long offset = where.getCharOffset() >= 0 ? where.getCharOffset() : where.getByteOffset();
+        return offset >= 0 ? " at offset " + offset : "";
     }
 
-    private String string() throws ParseException {
-        StringBuilder b = new StringBuilder();
-        i++;
-        while (i < s.length()) {
-            char c = s.charAt(i++);
-            if (c == '"') return b.toString();
-            if (c < 0x20) throw error("control character in string");
-            if (c != '\\') {
-                b.append(c);
-                continue;
-            }
-            if (i >= s.length()) break;
-            char e = s.charAt(i++);
-            switch (e) {
-                case '"', '\\', '/' -> b.append(e);
-                case 'b' -> b.append('\b');
-                case 'f' -> b.append('\f');
-                case 'n' -> b.append('\n');
-                case 'r' -> b.append('\r');
-                case 't' -> b.append('\t');
-                case 'u' -> {
-                    if (i + 4 > s.length()) throw error("bad \\u escape");
-                    try {
-                        b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-                    } catch (NumberFormatException x) {
-                        throw error("bad \\u escape");
-                    }
-                    i += 4;
-                }
-                default -> throw error("bad escape");
-            }
-        }
-        throw error("unterminated string");
-    }
-
-    private Object number() throws ParseException {
-        int start = i;
-        if (s.charAt(i) == '-') i++;
-        while (i < s.length() && "0123456789.eE+-".indexOf(s.charAt(i)) >= 0) i++;
-        String t = s.substring(start, i);
-        try {
-            if (t.contains(".") || t.contains("e") || t.contains("E")) return Double.parseDouble(t);
-            return Long.parseLong(t);
-        } catch (NumberFormatException x) {
-            throw new ParseException("bad number '" + t + "' at offset " + start);
-        }
-    }
-
-    /** Serializes maps, lists, strings, numbers, booleans and null. */
+    /**
+     * Serializes maps, lists, strings, numbers (a {@link BigDecimal} as written, so a caller controls the digits),
+     * booleans and null; anything else as its string.
+     */
     public static String write(Object v) {
-        StringBuilder b = new StringBuilder();
-        write(v, b);
-        return b.toString();
+        StringWriter out = new StringWriter();
+        try (JsonGenerator g = TRUSTED.createGenerator(out)) {
+            g.setPrettyPrinter(new OneLine());
+            write(v, g);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // a StringWriter does not fail
+        }
+        return out.toString();
     }
 
-    private static void write(Object v, StringBuilder b) {
+    private static void write(Object v, JsonGenerator g) throws IOException {
         switch (v) {
-            case null -> b.append("null");
-            case String str -> quote(str, b);
-            case Number n -> b.append(n);
-            case Boolean bool -> b.append(bool);
+            case null -> g.writeNull();
+            case String s -> g.writeString(s);
+            case Boolean b -> g.writeBoolean(b);
+            case BigDecimal d -> g.writeNumber(d);
+            case BigInteger i -> g.writeNumber(i);
+            case Double d -> g.writeNumber(d);
+            case Float f -> g.writeNumber(f);
+            case Number n -> g.writeNumber(n.longValue());
             case Map<?, ?> m -> {
-                b.append('{');
-                boolean first = true;
+                g.writeStartObject();
                 for (var e : m.entrySet()) {
-                    if (!first) b.append(", ");
-                    first = false;
-                    quote(String.valueOf(e.getKey()), b);
-                    b.append(": ");
-                    write(e.getValue(), b);
+                    g.writeFieldName(String.valueOf(e.getKey()));
+                    write(e.getValue(), g);
                 }
-                b.append('}');
+                g.writeEndObject();
             }
             case List<?> l -> {
-                b.append('[');
-                for (int k = 0; k < l.size(); k++) {
-                    if (k > 0) b.append(", ");
-                    write(l.get(k), b);
-                }
-                b.append(']');
+                g.writeStartArray();
+                for (Object o : l) write(o, g);
+                g.writeEndArray();
             }
-            default -> quote(v.toString(), b);
+            default -> g.writeString(v.toString());
         }
     }
 
-    private static void quote(String str, StringBuilder b) {
-        b.append('"');
-        for (char c : str.toCharArray()) {
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                default -> {
-                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
-                    else b.append(c);
-                }
-            }
+    /** {@code {"a": 1, "b": [2, 3]}}: one line, a space after each separator. */
+    private static final class OneLine extends MinimalPrettyPrinter {
+        @Override
+        public void writeObjectFieldValueSeparator(JsonGenerator g) throws IOException {
+            g.writeRaw(": ");
         }
-        b.append('"');
+
+        @Override
+        public void writeObjectEntrySeparator(JsonGenerator g) throws IOException {
+            g.writeRaw(", ");
+        }
+
+        @Override
+        public void writeArrayValueSeparator(JsonGenerator g) throws IOException {
+            g.writeRaw(", ");
+        }
     }
 }

@@ -438,7 +438,7 @@ public final class GuestPlatform implements AutoCloseable {
         dispatchers.add(d);
         d.setBugReporter((args, bug) -> {
             hypercallBugs.increment();
-            System.err.println("jxen: bug in hypercall " + args.number() + " on vCPU " + self.vcpu() + ": " + bug);
+            System.getLogger(GuestPlatform.class.getName()).log(System.Logger.Level.ERROR, "bug in hypercall " + args.number() + " on vCPU " + self.vcpu() + " (answered -EFAULT)", bug);
         });
         return d;
     }

@@ -167,6 +167,7 @@ final class VcpuThread implements AcceleratedVcpu {
             }
             completePendingExit();
         } catch (RuntimeException bug) {
+            System.getLogger(VcpuThread.class.getName()).log(System.Logger.Level.ERROR, "jxen bug on vCPU " + id + "; the domain stops", bug);
             stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "jxen bug on vCPU " + id + ": " + bug));
         }
     }

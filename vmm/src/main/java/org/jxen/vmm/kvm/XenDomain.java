@@ -291,7 +291,7 @@ public final class XenDomain implements AutoCloseable {
             f.close();
             throw new IOException(origin + ": a disk image needs at least one 512-byte sector");
         }
-        if (f.size() % 512 != 0) System.err.println("jxen: " + d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
+        if (f.size() % 512 != 0) System.getLogger(XenDomain.class.getName()).log(System.Logger.Level.WARNING, d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
         return f;
     }
 
@@ -558,7 +558,7 @@ public final class XenDomain implements AutoCloseable {
         for (VcpuThread t : vcpus) t.join(ThreadStop.JOIN_MILLIS);
         if (report != null && (o.status() == RunOutcome.TIMEOUT || o == stuck)) {
             stallReport = report.events() + "\n" + describeVcpus() + "\n" + report.threads();
-            System.err.println("jxen: " + (o == stuck ? "the guest is stuck" : "the guest made no end before --timeout") + "; what jxen saw:\n" + stallReport);
+            System.getLogger(XenDomain.class.getName()).log(System.Logger.Level.WARNING, (o == stuck ? "the guest is stuck" : "the guest made no end before --timeout") + "; what jxen saw:\n" + stallReport);
         }
         return o;
     }

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.jxen.engine.abi.EvtchnOp;
 import org.jxen.engine.abi.GuestWidth;
@@ -34,6 +35,7 @@ import org.jxen.vmm.kvm.GracePeriodFence;
  * <p>{@code -Djxen.route.stress.ops=N} sets the number of route operations (CI: 200,000; documented full run:
  * 1,000,000).
  */
+@Tag("slow")
 class RouteStressTest {
     private static final int PORTS = 32;
 

@@ -23,6 +23,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.jxen.engine.abi.EvtchnOp;
@@ -53,6 +54,7 @@ import org.jxen.vmm.control.ControlServer;
  * {@link XenDomain#close} uses. The JVM must survive; the grant user's late access must throw
  * IllegalStateException; the process's descriptors and mappings must come back to where they started.
  */
+@Tag("slow")
 class DomainCloseStressTest {
     private static final long RAM = 4L << 20;
     private static final int ITERATIONS = Integer.getInteger("jxen.close.iterations", 1000);

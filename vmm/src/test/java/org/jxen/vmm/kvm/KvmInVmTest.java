@@ -12,6 +12,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.jxen.sys.kvm.Kvm;
 
@@ -20,6 +21,7 @@ import org.jxen.sys.kvm.Kvm;
  * the KVM-in-TCG VM of {@code tools/kvm-vm}: a real KVM (kvm_amd on an emulated SVM CPU, Debian 6.12 with
  * KVM_CAP_XEN_HVM), the same JDK and classes over 9p. Skipped, with the reason, when the VM is not prepared.
  */
+@Tag("kvm")
 class KvmInVmTest {
     static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName(), LinuxGuestTest.class.getName());
 

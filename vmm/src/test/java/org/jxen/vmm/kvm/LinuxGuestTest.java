@@ -29,6 +29,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -45,6 +46,7 @@ import org.jxen.vmm.boot.ImageException;
  * on its console, and that its {@code poweroff} ends the run with status 0. It needs KVM's Xen support, so it runs
  * inside {@code tools/kvm-vm} ({@link KvmInVmTest}); elsewhere it is skipped with the reason.
  */
+@Tag("kvm")
 class LinuxGuestTest {
     private static final Path GUEST = Path.of(System.getProperty("jxen.linux.guest", "/var/tmp/jxen-linux-guest"));
 

@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,6 +36,7 @@ import org.jxen.vmm.backend.XenEvtchnHandle;
  * Guests on /dev/kvm: the gcc-built PVH guests run to their end. Skipped, with the reason, where there is no
  * /dev/kvm (as on a host whose kernel is itself a PVM guest); there the missing device must give a one-line reason.
  */
+@Tag("kvm")
 class XenDomainTest {
     private static final String NO_KVM = "no /dev/kvm on this machine: the KVM guest tests are skipped";
     /** A limit on a guest run, never a measure: a guest ends long before it, but KVM under TCG on a loaded host is slow. */

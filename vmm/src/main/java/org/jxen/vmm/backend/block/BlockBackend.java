@@ -5,6 +5,8 @@ import static org.jxen.vmm.backend.block.Blkif.*;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -40,6 +42,7 @@ import org.jxen.vmm.backend.xenbus.XenbusDevice;
  * producer index runs past it stops the device with one line; the domain runs on.
  */
 public final class BlockBackend extends PvBackend {
+    private static final Logger LOG = System.getLogger(BlockBackend.class.getName());
     private final BlockFile file;
     private final long sectors;
     private final LongAdder requests = new LongAdder(), errors = new LongAdder(), bytesRead = new LongAdder(), bytesWritten = new LongAdder();
@@ -78,7 +81,7 @@ public final class BlockBackend extends PvBackend {
     public BlockBackend(BackendContext context, SavedDisk saved, BlockFile file, DataInputStream connection) {
         super(context, "vbd", DiskSpec.deviceId(saved.index()), "vbd " + DiskSpec.deviceName(saved.index()));
         if (file.size() >>> SECTOR_SHIFT != bus.readBackendUnsigned("sectors", file.size() >>> SECTOR_SHIFT))
-            System.err.println("jxen: " + name() + ": " + saved.spec().file() + " is not the size it had when the domain was saved");
+            LOG.log(Level.WARNING, name() + ": " + saved.spec().file() + " is not the size it had when the domain was saved");
         this.file = file;
         this.index = saved.index();
         this.spec = saved.spec();
@@ -359,7 +362,7 @@ public final class BlockBackend extends PvBackend {
     }
 
     private short ioError(int rc) {
-        System.err.println("jxen: " + name() + ": I/O error on the image: " + Errno.describe(-rc));
+        LOG.log(Level.ERROR, name() + ": I/O error on the image: " + Errno.describe(-rc));
         return RSP_ERROR;
     }
 

@@ -5,6 +5,8 @@ import static org.jxen.vmm.backend.net.Netif.*;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -39,6 +41,7 @@ import org.jxen.vmm.backend.xenbus.XenbusDevice;
  * with one line, as netback's {@code xenvif_fatal_tx_err} does; a bad grant only fails that packet.
  */
 public final class NetBackend extends PvBackend {
+    private static final Logger LOG = System.getLogger(NetBackend.class.getName());
     private final TapDevice tap;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment txFrame = arena.allocate(MAX_FRAME), rxFrame = arena.allocate(MAX_FRAME);
@@ -365,7 +368,7 @@ public final class NetBackend extends PvBackend {
                     break;
                 }
                 if (n < 0) {
-                    if (!tapErrorReported) System.err.println("jxen: " + name() + ": reading " + tap.name() + ": " + Errno.describe(-n));
+                    if (!tapErrorReported) LOG.log(Level.ERROR, name() + ": reading " + tap.name() + ": " + Errno.describe(-n));
                     tapErrorReported = true;
                     xce.armHost(false);
                     break;

@@ -1,5 +1,7 @@
 package org.jxen.vmm.backend.xenbus;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
@@ -15,6 +17,7 @@ import org.jxen.vmm.xenstore.XsError;
  * lock), and the backend's own thread reads the state.
  */
 public final class XenbusDevice {
+    private static final Logger LOG = System.getLogger(XenbusDevice.class.getName());
     public static final int UNKNOWN = 0, INITIALISING = 1, INIT_WAIT = 2, INITIALISED = 3, CONNECTED = 4, CLOSING = 5, CLOSED = 6;
 
     private final XenStore store;
@@ -160,11 +163,11 @@ public final class XenbusDevice {
     }
 
     /**
-     * xenbus_dev_fatal: the reason in the backend's {@code error} node and on standard error (one line), and the
+     * xenbus_dev_fatal: the reason in the backend's {@code error} node and in the log (an error), and the
      * device goes to Closing; the domain runs on.
      */
     public void fatal(String reason) {
-        System.err.println("jxen: " + name + ": " + reason);
+        LOG.log(Level.ERROR, name + ": " + reason);
         writeBackend("error", reason);
         switchState(CLOSING);
     }
