@@ -1,6 +1,7 @@
 package org.jxen.bench;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.GuestWidth;
@@ -17,6 +18,8 @@ import org.jxen.engine.fastpath.RouteSync;
 import org.jxen.engine.fastpath.RouteTable;
 import org.jxen.engine.hypercall.EventChannelOp;
 import org.jxen.engine.memory.AddressTranslator;
+import org.jxen.engine.memory.GuestBitmap;
+import org.jxen.engine.memory.GuestBits;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.memory.GuestVirtualMemory;
@@ -46,6 +49,12 @@ public final class BenchDomain implements AutoCloseable {
     private final GuestRegion[] guestVcpuInfo;
     private final GuestRegion[] guestControlBlocks;
     private GuestRegion[] guestEventPages = new GuestRegion[0];
+    /** The same as the undo addresses them, fixed once as the C undo's pointers: segment, words and masks. */
+    private final GuestBitmap guestPending;
+    private final GuestBitmap[] guestUpcall;
+    private final long[] guestSelector;
+    private final GuestBitmap[] guestReady;
+    private long[] guestEventWords0 = new long[0];
 
     public BenchDomain(int vcpus) {
         guest = new GuestDomain(DomainConfig.of(vcpus));
@@ -54,6 +63,14 @@ public final class BenchDomain implements AutoCloseable {
         guestSharedInfo = guest.shared().sharedInfo();
         guestVcpuInfo = new GuestRegion[vcpus];
         for (int v = 0; v < vcpus; v++) guestVcpuInfo[v] = guest.shared().vcpuInfo(v);
+        guestPending = guestSharedInfo.bitmap(width.pendingOffset, width.twoLevelPorts());
+        guestUpcall = new GuestBitmap[vcpus];
+        guestSelector = new long[vcpus];
+        for (int v = 0; v < vcpus; v++) {
+            guestUpcall[v] = guestVcpuInfo[v].bitmap(SharedInfoLayout.UPCALL_PENDING, 1);
+            guestSelector[v] = guestVcpuInfo[v].bitmap(width.pendingSelOffset, 64).base();
+        }
+        guestReady = new GuestBitmap[vcpus];
         guestControlBlocks = new GuestRegion[vcpus];
         ports = new PortManager(guest, new BackendDomain(DomId.DOM0));
         GracePeriodFence.installed(); // as jxen runs: senders without a fence, route changes with membarrier
@@ -75,10 +92,13 @@ public final class BenchDomain implements AutoCloseable {
      * regions looked up once, as the C reference's undo uses fixed pointers: the undo is the guest's work, not jxen's.
      */
     public void consume(int vcpu, int port) {
-        guestSharedInfo.clearBit(width.pendingOffset, port);
-        GuestRegion vi = guestVcpuInfo[vcpu];
-        vi.getAndSetLong(width.pendingSelOffset, 0);
-        vi.clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
+        GuestBitmap pending = guestPending, upcall = guestUpcall[vcpu];
+        MemorySegment m = pending.segment(), vi = upcall.segment();
+        long pendingWord = pending.word(port), selector = guestSelector[vcpu], upcallWord = upcall.word(0);
+        int pendingMask = pending.mask(port), upcallMask = upcall.mask(0);
+        GuestBits.testAndClear(m, pendingWord, pendingMask);
+        GuestBits.getAndSetLong(vi, selector, 0);
+        GuestBits.testAndClear(vi, upcallWord, upcallMask);
     }
 
     /** Switches to FIFO: a control block for every vCPU and enough event-array pages for {@code ports} ports. */
@@ -86,12 +106,15 @@ public final class BenchDomain implements AutoCloseable {
         for (int v = 0; v < guest.vcpuCount(); v++) {
             if (fifo.initControl(CONTROL_GFN + v, 0, v) != 0) throw new IllegalStateException("init_control");
             guestControlBlocks[v] = ram.page(CONTROL_GFN + v).orElseThrow();
+            guestReady[v] = guestControlBlocks[v].bitmap(0, 16);
         }
         int pages = (ports + 1 + 1023) / 1024;
         guestEventPages = new GuestRegion[pages];
+        guestEventWords0 = new long[pages];
         for (int page = 0; page < pages; page++) {
             if (fifo.expandArray(ARRAY_GFN + page) != 0) throw new IllegalStateException("expand_array");
             guestEventPages[page] = ram.page(ARRAY_GFN + page).orElseThrow();
+            guestEventWords0[page] = guestEventPages[page].baseOffset();
         }
     }
 
@@ -102,14 +125,17 @@ public final class BenchDomain implements AutoCloseable {
 
     /** The same on vCPU {@code vcpu} (its control block, its vcpu_info). */
     public void consumeFifo(int vcpu, int port, int priority) {
-        GuestRegion page = guestEventPages[port >>> 10];
-        long off = (port & 1023) * 4L;
+        MemorySegment m = ram.segment();
+        long word = guestEventWords0[port >>> 10] + (port & 1023) * 4L;
+        GuestBitmap ready = guestReady[vcpu], upcall = guestUpcall[vcpu];
+        long readyWord = ready.word(priority), upcallWord = upcall.word(0);
+        int readyMask = ready.mask(priority), upcallMask = upcall.mask(0);
         while (true) {
-            int w = page.getIntVolatile(off);
-            if (page.compareAndSetInt(off, w, w & ~((1 << 29) | ((1 << 17) - 1) | (1 << 31)))) break;
+            int w = GuestBits.test(m, word, -1);
+            if (GuestBits.compareAndSet(m, word, w, w & ~((1 << 29) | ((1 << 17) - 1) | (1 << 31)))) break;
         }
-        guestControlBlocks[vcpu].clearBit(0, priority);
-        guestVcpuInfo[vcpu].clearBit(SharedInfoLayout.UPCALL_PENDING, 0);
+        GuestBits.testAndClear(ready.segment(), readyWord, readyMask);
+        GuestBits.testAndClear(upcall.segment(), upcallWord, upcallMask);
     }
 
     @Override

@@ -1,13 +1,19 @@
 package org.jxen.bench;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.jxen.engine.abi.FifoLayout;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.evtchn.TwoLevelAbi;
 import org.jxen.engine.fastpath.FastPath;
+import org.jxen.engine.memory.GuestBitmap;
+import org.jxen.engine.memory.GuestBits;
 import org.jxen.engine.memory.GuestRegion;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -44,6 +50,16 @@ import org.openjdk.jmh.annotations.Warmup;
 public class SendAblationBenchmark {
     private static final GuestWidth W = GuestWidth.BITS_64;
     private static final int PRIORITY = FifoLayout.PRIORITY_DEFAULT;
+    private static final VarHandle INT = ValueLayout.JAVA_INT.varHandle().withInvokeExactBehavior();
+    private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle().withInvokeExactBehavior();
+
+    /** Bare FFM: guest RAM and the send's int words (absolute offsets) and bits, computed once. */
+    private MemorySegment ram;
+    private long pendingWord, maskWord, selectorWord, selectorLong, upcallWord;
+    private int pendingBit, maskBit, selectorBit, upcallBit;
+    private long siBase, viBase;
+    private GuestBitmap pendingMap, maskMap, selectorMap, upcallMap;
+    private TwoLevelAbi twoLevelAbi;
 
     private BenchDomain twoLevel;
     private FastPath.Sender twoLevelSender;
@@ -69,6 +85,23 @@ public class SendAblationBenchmark {
         sharedInfo = twoLevel.sharedInfo();
         vcpuInfo = twoLevel.guest.shared().vcpuInfo(0);
         globalPage = GuestRegion.of(Arena.global().allocate(4096, 4096), 0, 4096);
+        ram = twoLevel.ram.segment();
+        pendingMap = sharedInfo.bitmap(W.pendingOffset, W.twoLevelPorts());
+        maskMap = sharedInfo.bitmap(W.maskOffset, W.twoLevelPorts());
+        selectorMap = vcpuInfo.bitmap(W.pendingSelOffset, W.bitsPerWord());
+        upcallMap = vcpuInfo.bitmap(SharedInfoLayout.UPCALL_PENDING, 1);
+        twoLevelAbi = (TwoLevelAbi) twoLevel.guest.abi();
+        siBase = sharedInfo.baseOffset();
+        viBase = vcpuInfo.baseOffset();
+        pendingWord = wordOf(siBase + W.pendingOffset, port);
+        pendingBit = 1 << bitOf(siBase + W.pendingOffset, port);
+        maskWord = wordOf(siBase + W.maskOffset, port);
+        maskBit = 1 << bitOf(siBase + W.maskOffset, port);
+        selectorWord = wordOf(viBase + W.pendingSelOffset, port >>> W.selectorShift);
+        selectorBit = 1 << bitOf(viBase + W.pendingSelOffset, port >>> W.selectorShift);
+        selectorLong = viBase + W.pendingSelOffset;
+        upcallWord = wordOf(viBase + SharedInfoLayout.UPCALL_PENDING, 0);
+        upcallBit = 1 << bitOf(viBase + SharedInfoLayout.UPCALL_PENDING, 0);
         fifo = new BenchDomain(1);
         fifo.switchToFifo(64);
         fifoPort = fifo.ports.bindIpi(0);
@@ -89,10 +122,26 @@ public class SendAblationBenchmark {
         twoLevel.consume(0, port);
     }
 
+    /** The undo, then the send's operations through GuestRegion's per-access methods (jxen's access path before issue 36). */
     @Benchmark
-    public boolean atomics2l() {
+    public boolean region2l() {
         twoLevel.consume(0, port);
         return send2l(sharedInfo, vcpuInfo, port);
+    }
+
+    /** The undo, then the send's operations as the ABI now issues them: words from GuestBitmaps into locals, GuestBits. */
+    @Benchmark
+    public boolean words2l() {
+        twoLevel.consume(0, port);
+        GuestBitmap pending = pendingMap, mask = maskMap, selector = selectorMap, upcall = upcallMap;
+        int p = port, sel = p >>> W.selectorShift;
+        MemorySegment si = pending.segment(), vi = selector.segment();
+        long pw = pending.word(p), mw = mask.word(p), sw = selector.word(sel), uw = upcall.word(0);
+        int pm = pending.mask(p), mm = mask.mask(p), sm = selector.mask(sel), um = upcall.mask(0);
+        if (GuestBits.testAndSet(si, pw, pm) != 0) return false;
+        if (GuestBits.test(si, mw, mm) != 0) return false;
+        if (GuestBits.testAndSet(vi, sw, sm) != 0) return false;
+        return GuestBits.testAndSet(vi, uw, um) == 0;
     }
 
     @Benchmark
@@ -108,6 +157,56 @@ public class SendAblationBenchmark {
         if (si.testBit(W.maskOffset, port)) return false;
         if (vi.testAndSetBit(W.pendingSelOffset, port >>> W.selectorShift)) return false;
         return !vi.testAndSetBit(SharedInfoLayout.UPCALL_PENDING, 0);
+    }
+
+    private static long wordOf(long field, long bit) {
+        return (field + (bit >>> 3)) & ~3L;
+    }
+
+    private static int bitOf(long field, long bit) {
+        return (int) ((((field + (bit >>> 3)) & 3L) << 3) | (bit & 7));
+    }
+
+    /** Bare FFM, int words and bits computed once: the floor. */
+    @Benchmark
+    public boolean ffm2l() {
+        MemorySegment m = ram;
+        int pb = pendingBit, ub = upcallBit;
+        int x = (int) INT.getAndBitwiseAnd(m, pendingWord, ~pb);
+        x += (int) (long) LONG.getAndSet(m, selectorLong, 0L);
+        x += (int) INT.getAndBitwiseAnd(m, upcallWord, ~ub);
+        if (((int) INT.getAndBitwiseOr(m, pendingWord, pb) & pb) != 0) return false;
+        if (((int) INT.getVolatile(m, maskWord) & maskBit) != 0) return false;
+        int sb = selectorBit;
+        if (((int) INT.getAndBitwiseOr(m, selectorWord, sb) & sb) != 0) return false;
+        return ((int) INT.getAndBitwiseOr(m, upcallWord, ub) & ub) == 0 && x != 42;
+    }
+
+    /** Bare FFM with GuestRegion's word and bit arithmetic on every access (the offsets from base, field and bit). */
+    @Benchmark
+    public boolean ffm2lArith() {
+        MemorySegment m = ram;
+        long si = siBase, vi = viBase;
+        int p = port;
+        int x = (int) INT.getAndBitwiseAnd(m, wordOf(si + W.pendingOffset, p), ~(1 << bitOf(si + W.pendingOffset, p)));
+        x += (int) (long) LONG.getAndSet(m, vi + W.pendingSelOffset, 0L);
+        x += (int) INT.getAndBitwiseAnd(m, wordOf(vi, 0), ~(1 << bitOf(vi, 0)));
+        int b = 1 << bitOf(si + W.pendingOffset, p);
+        if (((int) INT.getAndBitwiseOr(m, wordOf(si + W.pendingOffset, p), b) & b) != 0) return false;
+        b = 1 << bitOf(si + W.maskOffset, p);
+        if (((int) INT.getVolatile(m, wordOf(si + W.maskOffset, p)) & b) != 0) return false;
+        long sel = p >>> W.selectorShift;
+        b = 1 << bitOf(vi + W.pendingSelOffset, sel);
+        if (((int) INT.getAndBitwiseOr(m, wordOf(vi + W.pendingSelOffset, sel), b) & b) != 0) return false;
+        b = 1 << bitOf(vi, 0);
+        return ((int) INT.getAndBitwiseOr(m, wordOf(vi, 0), b) & b) == 0 && x != 42;
+    }
+
+    /** The undo, then the 2-level ABI's setPending called directly: the ABI without routing. */
+    @Benchmark
+    public void abi2l() {
+        twoLevel.consume(0, port);
+        twoLevelAbi.setPending(0, port, 0);
     }
 
     @Benchmark

@@ -2,11 +2,13 @@ package org.jxen.engine.evtchn;
 
 import static org.jxen.engine.abi.FifoLayout.*;
 
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 import org.jxen.engine.abi.Errno;
-import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.memory.GuestBitmap;
+import org.jxen.engine.memory.GuestBits;
 import org.jxen.engine.memory.GuestRegion;
 
 /**
@@ -30,6 +32,10 @@ import org.jxen.engine.memory.GuestRegion;
  * The guest may concurrently set or clear MASKED, clear PENDING, and clear LINKED and LINK of a linked word; it never
  * writes another bit of a word we link, so the tail cmpxchg fails at most a few times.
  *
+ * <p>The send reads the guest words it will touch (the event word's segment and offset, the control block's READY
+ * bitmap and HEAD words, the vCPU's upcall_pending from {@link SendWords}) before its first atomic, and then issues
+ * only {@link GuestBits} operations on them (see {@code GuestBits} for why).
+ *
  * <p>Fields guarded by a queue lock: that queue's tail. {@code lastq} is written under the old queue's lock and read
  * before taking it (then re-checked), as in Xen.
  */
@@ -51,7 +57,20 @@ public final class FifoAbi implements EventChannelAbi {
     private final UpcallSink upcalls;
     private final Pollers pollers;
     private final Queue[][] queues;
-    private final AtomicReferenceArray<GuestRegion> controlBlocks;
+    /** A vCPU's control block: the region, and its READY bitmap and HEAD words as the send addresses them. */
+    private record Control(GuestRegion region, GuestBitmap ready, MemorySegment segment, long head0) {
+        static Control of(GuestRegion block) {
+            return new Control(block, block.bitmap(CONTROL_READY, MAX_QUEUES), block.backing(),
+                    block.bitmap(CONTROL_HEAD, 32L * MAX_QUEUES).base());
+        }
+
+        long head(int priority) {
+            return head0 + 4L * priority;
+        }
+    }
+
+    private final AtomicReferenceArray<Control> controlBlocks;
+    private final SendWords.Cache words;
     private final AtomicReferenceArray<GuestRegion> eventPages = new AtomicReferenceArray<>(MAX_EVENT_ARRAY_PAGES);
     /** Ports covered by the event array (a multiple of WORDS_PER_PAGE); published after the page. */
     private volatile int eventWords;
@@ -72,6 +91,7 @@ public final class FifoAbi implements EventChannelAbi {
             for (int p = 0; p < MAX_QUEUES; p++) queues[v][p] = new Queue(v, p);
         }
         this.controlBlocks = new AtomicReferenceArray<>(vcpus);
+        this.words = new SendWords.Cache(shared);
     }
 
     // ---- setup (under the domain's write lock) -------------------------------------------------------------------
@@ -79,7 +99,8 @@ public final class FifoAbi implements EventChannelAbi {
     /** map_control_block: -EINVAL if the vCPU already has one. */
     int mapControlBlock(int vcpu, GuestRegion block) {
         if (controlBlocks.get(vcpu) != null) return -Errno.EINVAL;
-        controlBlocks.set(vcpu, block);
+        if ((block.baseOffset() & 7) != 0) throw new IllegalArgumentException("control block must be 8-byte aligned");
+        controlBlocks.set(vcpu, Control.of(block));
         return 0;
     }
 
@@ -92,6 +113,7 @@ public final class FifoAbi implements EventChannelAbi {
     int addEventPage(GuestRegion page) {
         int slot = eventWords / WORDS_PER_PAGE;
         if (slot >= MAX_EVENT_ARRAY_PAGES) return -Errno.ENOSPC;
+        if ((page.baseOffset() & 3) != 0) throw new IllegalArgumentException("event-array page must be 4-byte aligned");
         eventPages.set(slot, page);
         int first = eventWords;
         eventWords = first + WORDS_PER_PAGE; // volatile: publishes the page
@@ -162,7 +184,8 @@ public final class FifoAbi implements EventChannelAbi {
 
     /** The control block of {@code vcpu}, or null. */
     public GuestRegion controlBlock(int vcpu) {
-        return controlBlocks.get(vcpu);
+        Control c = controlBlocks.get(vcpu);
+        return c == null ? null : c.region();
     }
 
     // ---- EventChannelAbi ------------------------------------------------------------------------------------------
@@ -184,18 +207,19 @@ public final class FifoAbi implements EventChannelAbi {
             setHeld(port, true);
             return;
         }
-        long word = wordOffset(port);
+        MemorySegment events = page.backing();
+        long word = page.baseOffset() + wordOffset(port);
         Queue q = queues[vcpu][priority];
+        Control cb = controlBlocks.get(vcpu);
         Queue oldQ = lockOldQueue(port);
         Queue locked = oldQ;
         boolean linked = true;
-        boolean wasPending;
+        int wasPending;
         try {
-            wasPending = page.testAndSetBit(word, PENDING);
-            GuestRegion cb = controlBlocks.get(vcpu);
+            wasPending = GuestBits.testAndSet(events, word, 1 << PENDING);
             if (cb == null) {
                 // No control block: the guest may not unmask before it has one, so the event can wait as PENDING.
-            } else if (!page.testBit(word, MASKED) && !page.testAndSetBit(word, LINKED)) {
+            } else if (GuestBits.test(events, word, 1 << MASKED) == 0 && GuestBits.testAndSet(events, word, 1 << LINKED) == 0) {
                 if (oldQ.tail == port) oldQ.tail = 0; // it was consumed: the old queue's tail is stale
                 if (oldQ != q) {
                     lastq.set(port, (vcpu << 8) | priority);
@@ -206,17 +230,17 @@ public final class FifoAbi implements EventChannelAbi {
                 }
                 linked = q.tail != 0 && setLink(q.tail, port);
                 // Xen's write_atomic: a plain store; the READY test-and-set below orders it for the guest.
-                if (!linked) cb.putIntRelease(headOffset(q.priority), port);
+                if (!linked) GuestBits.putRelease(cb.segment(), cb.head(priority), port);
                 q.tail = port;
             }
         } finally {
             if (locked != null) locked.lock.unlock();
         }
         if (!linked) {
-            GuestRegion cb = controlBlocks.get(vcpu);
-            if (!cb.testAndSetBit(CONTROL_READY, q.priority)) markEventsPending(vcpu);
+            GuestBitmap ready = cb.ready();
+            if (GuestBits.testAndSet(ready.segment(), ready.word(priority), ready.mask(priority)) == 0) markEventsPending(vcpu);
         }
-        if (!wasPending) pollers.portPending(port);
+        if (wasPending == 0) pollers.portPending(port);
     }
 
     /** lock_old_queue: lock the queue of lastq, then make sure lastq did not change meanwhile. */
@@ -260,8 +284,10 @@ public final class FifoAbi implements EventChannelAbi {
         return page.compareAndSetInt(off, w, updated) ? 1 : -1;
     }
 
+    /** vcpu_mark_events_pending: the upcall fires only on the 0 to 1 edge of evtchn_upcall_pending. */
     private void markEventsPending(int vcpu) {
-        if (!shared.vcpuInfo(vcpu).testAndSetBit(SharedInfoLayout.UPCALL_PENDING, 0)) upcalls.upcall(vcpu);
+        GuestBitmap upcall = words.get().vcpu(vcpu).upcallPending();
+        if (GuestBits.testAndSet(upcall.segment(), upcall.word(0), upcall.mask(0)) == 0) upcalls.upcall(vcpu);
     }
 
     @Override

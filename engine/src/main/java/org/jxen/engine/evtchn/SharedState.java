@@ -23,6 +23,8 @@ public final class SharedState {
     private volatile GuestWidth width = GuestWidth.BITS_64;
     private volatile GuestRegion sharedInfo;
     private final AtomicReferenceArray<GuestRegion> vcpuInfo;
+    /** Bumped after every change of the width or of a location, so the ABIs know when to recompute their send words. */
+    private volatile int generation;
     /** Whether vcpu_info[v] was explicitly registered (VCPUOP_register_vcpu_info) rather than the default slot. */
     private final boolean[] registered;
 
@@ -54,6 +56,16 @@ public final class SharedState {
     /** Latches the layout (hvm_latch_shinfo_size). Existing bits are not converted, as in Xen. */
     public void latch(GuestWidth newWidth) {
         width = newWidth;
+        changed();
+    }
+
+    /** Changes so far: a value other than the last one seen means the width or a location moved since. */
+    int generation() {
+        return generation;
+    }
+
+    private synchronized void changed() {
+        generation = generation + 1;
     }
 
     /** The current shared_info page. */
@@ -84,6 +96,7 @@ public final class SharedState {
         for (int v = 0; v < Math.min(vcpuCount, SharedInfoLayout.LEGACY_MAX_VCPUS); v++) {
             if (!registered[v]) vcpuInfo.set(v, defaultVcpuInfo(v));
         }
+        changed();
     }
 
     /**
@@ -100,6 +113,7 @@ public final class SharedState {
         else region.putIntVolatile(w.pendingSelOffset, -1);
         registered[vcpu] = true;
         vcpuInfo.set(vcpu, region);
+        changed();
         region.setBit(SharedInfoLayout.UPCALL_PENDING, 0); // and the caller injects the upcall, as Xen does
         return region;
     }
@@ -108,6 +122,7 @@ public final class SharedState {
     synchronized void restoreVcpuInfo(int vcpu, GuestRegion region) {
         registered[vcpu] = true;
         vcpuInfo.set(vcpu, region);
+        changed();
     }
 
     /** Whether {@code vcpu} registered its own vcpu_info. */

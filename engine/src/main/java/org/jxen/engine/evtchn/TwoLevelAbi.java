@@ -1,10 +1,13 @@
 package org.jxen.engine.evtchn;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.abi.SharedInfoLayout;
+import org.jxen.engine.memory.GuestBitmap;
+import org.jxen.engine.memory.GuestBits;
 import org.jxen.engine.memory.GuestRegion;
 
 /**
@@ -22,6 +25,10 @@ import org.jxen.engine.memory.GuestRegion;
  * With a {@link TwoLevelRaiser} (kvm mode) the raiser does steps 1 and 2 instead. Ports at or beyond the current
  * layout's limit are ignored rather than written past the bitmaps (a guest that
  * re-latches 32-bit mode with high ports bound must not make us write into the mask array).
+ *
+ * <p>The send reads its words ({@link SendWords}: segment, word offset and mask of each bit, bounds proven when the
+ * layout last changed) into locals before its first atomic and then issues only {@link GuestBits} operations, so each
+ * locked instruction is followed by FFM's own checks and nothing else (see {@code GuestBits} for why that matters).
  */
 public final class TwoLevelAbi implements EventChannelAbi {
     private final SharedState shared;
@@ -29,6 +36,7 @@ public final class TwoLevelAbi implements EventChannelAbi {
     private final Pollers pollers;
     /** Who raises instead of these writes (KVM's Xen support), or {@link TwoLevelRaiser#NONE}: jxen's own writes. */
     private final TwoLevelRaiser raiser;
+    private final SendWords.Cache words;
 
     public TwoLevelAbi(SharedState shared, UpcallSink upcalls, Pollers pollers) {
         this(shared, upcalls, pollers, TwoLevelRaiser.NONE);
@@ -39,6 +47,7 @@ public final class TwoLevelAbi implements EventChannelAbi {
         this.upcalls = upcalls;
         this.pollers = pollers;
         this.raiser = Objects.requireNonNull(raiser);
+        this.words = new SendWords.Cache(shared);
     }
 
     @Override
@@ -51,15 +60,27 @@ public final class TwoLevelAbi implements EventChannelAbi {
 
     @Override
     public void setPending(int vcpu, int port, int priority) {
-        GuestWidth w = shared.width();
-        if (port >= w.twoLevelPorts()) return;
+        SendWords sw = words.get();
+        if (Integer.compareUnsigned(port, sw.twoLevelPorts) >= 0) return;
         if (raiser.raise(vcpu, port)) {
             pollers.portPending(port); // jxen's own pollers (SCHEDOP_poll through its hypercall page)
             return;
         }
-        GuestRegion si = shared.sharedInfo();
-        if (si.testAndSetBit(w.pendingOffset, port)) return;
-        if (!si.testBit(w.maskOffset, port)) raiseSelector(vcpu, port, w);
+        GuestBitmap pending = sw.pending, mask = sw.mask;
+        SendWords.Vcpu v = sw.vcpu(vcpu);
+        GuestBitmap selector = v.selector(), upcall = v.upcallPending();
+        int selectorBit = port >>> sw.selectorShift;
+        MemorySegment si = pending.segment(), vi = selector.segment();
+        long pendingWord = pending.word(port), maskWord = mask.word(port);
+        long selectorWord = selector.word(selectorBit), upcallWord = upcall.word(0);
+        int portMask = pending.mask(port), maskMask = mask.mask(port);
+        int selectorMask = selector.mask(selectorBit), upcallMask = upcall.mask(0);
+        if (GuestBits.testAndSet(si, pendingWord, portMask) != 0) return;
+        if (GuestBits.test(si, maskWord, maskMask) == 0
+                && GuestBits.testAndSet(vi, selectorWord, selectorMask) == 0
+                && GuestBits.testAndSet(vi, upcallWord, upcallMask) == 0) {
+            upcalls.upcall(vcpu); // vcpu_mark_events_pending: only on the 0 to 1 edge of upcall_pending
+        }
         pollers.portPending(port);
     }
 

@@ -2,7 +2,10 @@ package org.jxen.engine.fastpath;
 
 import org.jxen.engine.abi.Errno;
 import org.jxen.engine.abi.EvtchnOp;
+import org.jxen.engine.evtchn.EventChannelAbi;
+import org.jxen.engine.evtchn.FifoAbi;
 import org.jxen.engine.evtchn.GuestDomain;
+import org.jxen.engine.evtchn.TwoLevelAbi;
 
 /**
  * EVTCHNOP_send for the ports the route table knows, without the port manager: look the route up without a lock,
@@ -75,8 +78,19 @@ public final class FastPath {
         }
     }
 
+    /**
+     * One call site per ABI: a domain switches from 2-level to FIFO at most once a boot, and through one shared
+     * interface call the 2-level sends' type profile made C2 throw the compiled send away at the switch and left the
+     * FIFO send interpreted or at C1's profiling tier for a while (issue 36); each site here stays monomorphic.
+     */
     private void deliver(Route r) {
-        if (r.isLocal()) guest.abi().setPending(r.vcpu(), r.targetPort(), r.priority());
-        else r.signal().signal();
+        if (!r.isLocal()) {
+            r.signal().signal();
+            return;
+        }
+        EventChannelAbi abi = guest.abi();
+        if (abi instanceof TwoLevelAbi twoLevel) twoLevel.setPending(r.vcpu(), r.targetPort(), r.priority());
+        else if (abi instanceof FifoAbi fifo) fifo.setPending(r.vcpu(), r.targetPort(), r.priority());
+        else abi.setPending(r.vcpu(), r.targetPort(), r.priority());
     }
 }

@@ -167,6 +167,18 @@ public final class GuestRegion {
         testAndClearBit(fieldOffset, bit);
     }
 
+    /**
+     * The bitmap of {@code bits} bits at {@code fieldOffset}, its bounds checked here once so that the send path can
+     * address any bit below {@code bits} with no check of its own (FFM still checks every access against the segment).
+     */
+    public GuestBitmap bitmap(long fieldOffset, long bits) {
+        Objects.checkFromIndexSize(fieldOffset, (bits + 7) >>> 3, length);
+        long at = base + fieldOffset;
+        long wordsEnd = ((at & 3) * 8 + bits + 31) >>> 5 << 2;
+        Objects.checkFromIndexSize(at & ~3L, wordsEnd, backing.byteSize());
+        return new GuestBitmap(backing, at & ~3L, (int) ((at & 3) << 3), bits);
+    }
+
     /** Zeroes the whole region (host-side initialisation, never while a guest races on it). */
     public void clear() {
         backing.asSlice(base, length).fill((byte) 0);
