@@ -21,6 +21,8 @@ public final class GrantTable {
     public static final int ENTRY_SIZE = 8, ENTRIES_PER_FRAME = 4096 / ENTRY_SIZE;
     public static final int GTF_INVALID = 0, GTF_PERMIT_ACCESS = 1, GTF_TYPE_MASK = 3, GTF_READONLY = 1 << 2,
             GTF_READING = 1 << 3, GTF_WRITING = 1 << 4;
+    /** The refs Xen's toolstack fills before the guest runs ({@code public/grant_table.h} GNTTAB_RESERVED_*). */
+    public static final int RESERVED_CONSOLE = 0, RESERVED_XENSTORE = 1;
     /** INVALID_GFN as setup_table reports an unplaced frame. */
     public static final long INVALID_GFN = -1L;
 
@@ -117,6 +119,22 @@ public final class GrantTable {
             frames.set(i, page);
             gfns.set(i, gfn);
         }
+    }
+
+    /**
+     * Entry {@code ref} grants {@code backendDomid} access to the guest's frame {@code gfn}, as xc_dom_gnttab_seed
+     * (tools/libs/guest/xg_dom_boot.c) writes the console's and XenStore's entries before the guest starts: a guest
+     * that allocates grants by scanning for a free entry (PVH GRUB from ref 0) then keeps its hands off them. Nothing
+     * is written when the backend is the guest itself, as there.
+     */
+    public synchronized void seed(int ref, int guestDomid, int backendDomid, long gfn) {
+        if (guestDomid == backendDomid) return;
+        GuestRegion frame = frameOf(ref);
+        if (frame == null) throw new IllegalArgumentException("grant ref " + ref + " is beyond the table");
+        long at = entryOffset(ref);
+        frame.asSegment().set(ValueLayout.JAVA_SHORT_UNALIGNED, at + 2, (short) backendDomid);
+        frame.asSegment().set(ValueLayout.JAVA_INT_UNALIGNED, at + 4, (int) gfn);
+        frame.asSegment().set(ValueLayout.JAVA_SHORT_UNALIGNED, at, (short) GTF_PERMIT_ACCESS);
     }
 
     /** The frame holding entry {@code ref}, or null if ref is beyond the table. */

@@ -2,6 +2,7 @@ package org.jxen.engine.platform;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.function.LongConsumer;
@@ -19,11 +20,13 @@ import org.jxen.engine.grant.GrantTable;
 
 /**
  * HYPERVISOR_memory_op ({@code public/memory.h}): XENMEM_memory_map (min(requested, offered) packed e820 entries),
- * current/maximum_reservation (every RAM page: no ballooning yet), maximum_ram_page, and XENMEM_add_to_physmap with
- * XENMAPSPACE_shared_info places shared_info at a RAM gfn the guest chooses; from then on shared_info is that guest
- * page and every pending bit lands there; XENMAPSPACE_grant_table places grant-table frame idx the same way, in RAM
- * or in a hole above it ({@link HoleFrames}). Other
- * spaces and commands: errnos (the rest of memory_op is the VMM's).
+ * XENMEM_set_memory_map (the domain's own map replaced, as x86's arch_memory_op does for a domain acting on itself: a
+ * PVH GRUB hands its edited map back), current/maximum_reservation (every RAM page: no ballooning yet),
+ * maximum_ram_page, and XENMEM_add_to_physmap: XENMAPSPACE_shared_info places shared_info at a gfn the guest chooses,
+ * in RAM or in a hole outside it ({@link HoleFrames}); from then on shared_info is that guest page and every pending
+ * bit lands there; XENMAPSPACE_grant_table places grant-table frame idx the same way. Other spaces and commands:
+ * errnos (the rest of memory_op is the VMM's). Every struct is read in the layout of the calling guest's width (the
+ * compat layouts of {@code xen/include/compat/memory.h}: 32-bit xen_ulong_t, xen_pfn_t and handles).
  */
 public final class MemoryOp {
     public static final int INCREASE_RESERVATION = 0, DECREASE_RESERVATION = 1, POPULATE_PHYSMAP = 6;
@@ -37,7 +40,9 @@ public final class MemoryOp {
      */
     public static final long MAX_EXTENTS_PER_CALL = 1L << 16;
     public static final int MAXIMUM_RAM_PAGE = 2, CURRENT_RESERVATION = 3, MAXIMUM_RESERVATION = 4, ADD_TO_PHYSMAP = 7,
-            MEMORY_MAP = 9;
+            MEMORY_MAP = 9, SET_MEMORY_MAP = 13;
+    /** The most entries XENMEM_set_memory_map takes (Xen's E820MAX, {@code arch/x86/include/asm/e820.h}). */
+    public static final int E820_MAX = 1024;
     public static final int MAPSPACE_SHARED_INFO = 0, MAPSPACE_GRANT_TABLE = 1;
     /** MEMOP_CMD_MASK: the low bits are the command, the rest a continuation's start extent. */
     private static final int CMD_MASK = 0x3F;
@@ -45,7 +50,10 @@ public final class MemoryOp {
     private final PortManager ports;
     private final GuestMemory ram;
     private final GrantTable grants;
-    private final List<E820Entry> memoryMap;
+    /** What XENMEM_memory_map offers: the toolstack's map until the guest sets its own. */
+    private volatile List<E820Entry> memoryMap;
+    /** The gfn shared_info is placed at, or -1 while it is Xen's private page (guarded by this). */
+    private long sharedInfoGfn = -1;
     /** Told of every frame the guest gives back, so the VMM can release the host page (madvise). */
     private volatile LongConsumer released = gfn -> {};
     private volatile HoleFrames holes = HoleFrames.NONE;
@@ -88,6 +96,7 @@ public final class MemoryOp {
                     reservation(cmd, Integer.toUnsignedLong(raw) >>> 6, wide, args.a2(), mem);
             case ADD_TO_PHYSMAP -> addToPhysmap(wide, args, mem);
             case MEMORY_MAP -> memoryMap(wide, args.a2(), mem);
+            case SET_MEMORY_MAP -> setMemoryMap(wide, args.a2(), mem);
             case MAXIMUM_RAM_PAGE -> raw != cmd ? -Errno.EINVAL : ram.size() / GuestMemory.PAGE_SIZE - 1;
             case CURRENT_RESERVATION, MAXIMUM_RESERVATION -> {
                 MemorySegment domid = MemorySegment.ofArray(new byte[2]); // domid_t
@@ -152,7 +161,7 @@ public final class MemoryOp {
      * frame replaces whatever the gfn held). A RAM frame the guest gave back becomes populated again; a gfn above RAM
      * is a hole the VMM backs ({@link HoleFrames}); a hole page the frame leaves is released.
      */
-    private long placeGrantFrame(int idx, long gfn, Optional<GuestRegion> ramPage) {
+    private synchronized long placeGrantFrame(int idx, long gfn, Optional<GuestRegion> ramPage) {
         Optional<GuestRegion> page = ramPage;
         boolean hole = false;
         if (page.isEmpty() && gfn >= 0 && gfn < ram.frames()) {
@@ -166,12 +175,23 @@ public final class MemoryOp {
         long previous = grants.gfn(idx);
         int rc = grants.place(idx, gfn, page.get());
         if (rc != 0) {
-            if (hole) holes.unmap(gfn);
+            if (hole) releaseHole(gfn);
             return rc;
         }
-        if (previous != gfn && previous >= ram.frames()) holes.unmap(previous); // INVALID_GFN (-1) is below
+        if (previous != gfn) releaseHole(previous);
 
         return 0;
+    }
+
+    /**
+     * Gives a hole page back to the VMM once nothing of Xen's is placed there any more (a grant frame or shared_info
+     * moved away); RAM gfns and INVALID_GFN (-1) are left alone.
+     */
+    private void releaseHole(long gfn) {
+        if (gfn < ram.frames()) return;
+        if (gfn == sharedInfoGfn) return;
+        if (grants != null) for (int i = 0; i < grants.frames(); i++) if (grants.gfn(i) == gfn) return;
+        holes.unmap(gfn);
     }
 
     private long memoryMap(boolean wide, long arg, GuestVirtualMemory mem) {
@@ -179,12 +199,13 @@ public final class MemoryOp {
         MemorySegment s = MemorySegment.ofArray(new byte[wide ? 16 : 8]);
         int rc = mem.read(arg, s);
         if (rc != 0) return rc;
-        if (memoryMap.isEmpty()) return -Errno.ENOSYS;
-        int n = (int) Math.min(Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 0)), memoryMap.size());
+        List<E820Entry> offered = memoryMap;
+        if (offered.isEmpty()) return -Errno.ENOSYS;
+        int n = (int) Math.min(Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 0)), offered.size());
         long buffer = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 8) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 4));
         MemorySegment entries = MemorySegment.ofArray(new byte[n * E820Entry.SIZE]);
         for (int i = 0; i < n; i++) {
-            E820Entry e = memoryMap.get(i);
+            E820Entry e = offered.get(i);
             entries.set(ValueLayout.JAVA_LONG_UNALIGNED, (long) i * E820Entry.SIZE, e.addr());
             entries.set(ValueLayout.JAVA_LONG_UNALIGNED, (long) i * E820Entry.SIZE + 8, e.size());
             entries.set(ValueLayout.JAVA_INT_UNALIGNED, (long) i * E820Entry.SIZE + 16, e.type());
@@ -192,6 +213,39 @@ public final class MemoryOp {
         if (n > 0 && mem.write(buffer, entries) != 0) return -Errno.EFAULT;
         s.set(ValueLayout.JAVA_INT_UNALIGNED, 0, n);
         return mem.write(arg, s) == 0 ? 0 : -Errno.EFAULT;
+    }
+
+    /**
+     * XENMEM_set_memory_map as x86's arch_memory_op (xen/arch/x86/mm.c) does it: the struct (-EFAULT), at most
+     * E820MAX entries (-EINVAL), the domain (rcu_lock_domain_by_any_id, then XSM_TARGET: only itself), the entries
+     * (-EFAULT); then the map XENMEM_memory_map offers is the one given (none, for zero entries: -ENOSYS from then on).
+     */
+    private long setMemoryMap(boolean wide, long arg, GuestVirtualMemory mem) {
+        // struct xen_foreign_memory_map { domid_t domid; struct xen_memory_map map; } (map 8-aligned in 64-bit)
+        MemorySegment s = MemorySegment.ofArray(new byte[wide ? 24 : 12]);
+        int rc = mem.read(arg, s);
+        if (rc != 0) return rc;
+        int domid = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0));
+        long n = Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, wide ? 8 : 4));
+        long buffer = wide ? s.get(ValueLayout.JAVA_LONG_UNALIGNED, 16) : Integer.toUnsignedLong(s.get(ValueLayout.JAVA_INT_UNALIGNED, 8));
+        if (n > E820_MAX) return -Errno.EINVAL;
+        int denied = DomId.checkSelf(domid, ports.guest().domid());
+        if (denied != 0) return denied;
+        MemorySegment entries = MemorySegment.ofArray(new byte[(int) n * E820Entry.SIZE]);
+        if (n > 0 && mem.read(buffer, entries) != 0) return -Errno.EFAULT;
+        List<E820Entry> map = new ArrayList<>((int) n);
+        for (int i = 0; i < n; i++) {
+            long at = (long) i * E820Entry.SIZE;
+            map.add(new E820Entry(entries.get(ValueLayout.JAVA_LONG_UNALIGNED, at), entries.get(ValueLayout.JAVA_LONG_UNALIGNED, at + 8),
+                    entries.get(ValueLayout.JAVA_INT_UNALIGNED, at + 16)));
+        }
+        memoryMap = List.copyOf(map);
+        return 0;
+    }
+
+    /** The map XENMEM_memory_map offers now (the guest may have set its own). */
+    public List<E820Entry> memoryMap() {
+        return memoryMap;
     }
 
     private long addToPhysmap(boolean wide, HypercallArgs args, GuestVirtualMemory mem) {
@@ -212,8 +266,29 @@ public final class MemoryOp {
         }
         if (space != MAPSPACE_SHARED_INFO) return -Errno.EINVAL; // gmfn, gmfn_range, foreign, dev_mmio: not here
         if (idx != 0) return -Errno.EINVAL;
+        return placeSharedInfo(gpfn, page);
+    }
+
+    /**
+     * shared_info at {@code gfn} (xenmem_add_to_physmap_one, XENMAPSPACE_shared_info, then guest_physmap_add_page: the
+     * page replaces whatever the gfn held): a RAM frame the guest gave back is populated again; a gfn outside RAM is a
+     * hole the VMM backs ({@link HoleFrames}), as a PVH GRUB picks the first hole of its memory map; a hole page
+     * shared_info leaves is released. The contents move with it (pvclock's vcpu_time_info included).
+     */
+    private synchronized long placeSharedInfo(long gfn, Optional<GuestRegion> ramPage) {
+        Optional<GuestRegion> page = ramPage;
+        if (page.isEmpty() && gfn >= 0 && gfn < ram.frames()) {
+            ram.populate(gfn);
+            page = ram.page(gfn);
+        } else if (page.isEmpty()) {
+            page = holes.map(gfn);
+        }
         if (page.isEmpty()) return -Errno.EINVAL;
-        ports.withWriteLock(() -> ports.guest().shared().relocateSharedInfo(page.get()));
+        GuestRegion placed = page.get();
+        ports.withWriteLock(() -> ports.guest().shared().relocateSharedInfo(placed));
+        long previous = sharedInfoGfn;
+        sharedInfoGfn = gfn;
+        if (previous != gfn) releaseHole(previous);
         return 0;
     }
 }

@@ -218,6 +218,10 @@ public final class GuestPlatform implements AutoCloseable {
         runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
         vcpuSet = new VcpuSet(vcpuCount, lifecycle);
         grants = new GrantTable(32);
+        if (saved == null) { // the console's and XenStore's entries, as Xen's toolstack seeds them (a restore has its own)
+            grants.seed(GrantTable.RESERVED_CONSOLE, guest.domid(), DomId.DOM0, layout.consoleGfn());
+            grants.seed(GrantTable.RESERVED_XENSTORE, guest.domid(), DomId.DOM0, layout.storeGfn());
+        }
         grantMapper = new GrantMapper(grants, ram, DomId.DOM0);
         memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
         memoryOp.onRelease(released);

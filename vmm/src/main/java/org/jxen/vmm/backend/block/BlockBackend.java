@@ -30,7 +30,7 @@ import org.jxen.vmm.backend.xenbus.XenbusDevice;
 /**
  * blkback for xen-blkfront: a raw image file as the guest's {@code xvdX}, following Linux's
  * {@code drivers/block/xen-blkback} (the XenStore keys it writes and reads, its checks on every request) over the
- * {@code blkif.h} ring. Reads, writes, flushes (fdatasync before the response: a flushed write survives the guest and
+ * {@code blkif.h} ring, in the layout the frontend names ({@link BlkifProtocol}: 64-bit guests' and 32-bit ones'). Reads, writes, flushes (fdatasync before the response: a flushed write survives the guest and
  * jxen), barriers (served as flushes), discards (holes punched in the image), indirect descriptors (up to 256
  * segments), multi-page rings and persistent grants (kept mapped until the frontend disconnects).
  *
@@ -57,6 +57,8 @@ public final class BlockBackend extends PvBackend {
     private final List<Mapping> ringPages = new ArrayList<>();
     private int port = -1;
     private boolean persistent;
+    /** The ring's layout, from the frontend's protocol node at connect. */
+    private BlkifProtocol protocol = BlkifProtocol.X86_64;
     private final Map<Integer, Mapping> persistentGrants = new HashMap<>();
 
     private final int index;
@@ -129,6 +131,8 @@ public final class BlockBackend extends PvBackend {
         if (kept < 0 || kept > MAX_PERSISTENT_GRANTS) throw new IOException("a saved disk keeps " + kept + " grants");
         int[] refs = new int[kept];
         for (int i = 0; i < kept; i++) refs[i] = saved.readInt();
+        protocol = BlkifProtocol.named(bus.readFrontend("protocol"));
+        if (protocol == null) return fail("unknown fe protocol " + bus.readFrontend("protocol"));
         if (!mapRing()) return false;
         port = xce.reattach(savedPort);
         if (port < 0) return fail("taking over event channel " + savedPort + " after the restore: " + Errno.describe(-port));
@@ -168,8 +172,9 @@ public final class BlockBackend extends PvBackend {
     /** connect_ring (read_per_ring_refs) and connect: the frontend's ring and port, then the disk's details. */
     @Override
     protected boolean connect() {
-        String protocol = bus.readFrontend("protocol");
-        if (protocol != null && !protocol.equals("x86_64-abi")) return fail("unknown fe protocol " + protocol);
+        String named = bus.readFrontend("protocol");
+        protocol = BlkifProtocol.named(named);
+        if (protocol == null) return fail("unknown fe protocol " + named);
         if (bus.readFrontendUnsigned("multi-queue-num-queues", 1) != 1) return fail("the guest asks for more queues than the 1 offered");
         long evtchn = bus.readFrontendUnsigned("event-channel", -1);
         if (evtchn < 0) return fail("reading " + bus.frontendPath() + "/event-channel");
@@ -208,7 +213,7 @@ public final class BlockBackend extends PvBackend {
             ringPages.add(r.mapping());
             regions.add(r.mapping().page());
         }
-        ring = SharedRing.attach(regions, REQUEST_SIZE);
+        ring = SharedRing.attach(regions, protocol.slotSize);
         return true;
     }
 
@@ -255,7 +260,7 @@ public final class BlockBackend extends PvBackend {
     private void serveOne() {
         requests.increment();
         int op = request.get(OPERATION) & 0xFF;
-        long id = request.getLong(ID);
+        long id = request.getLong(protocol.id);
         int answeredOp = op == OP_INDIRECT ? request.get(INDIRECT_OP) & 0xFF : op;
         short status = switch (op) {
             case OP_READ, OP_WRITE, OP_FLUSH_DISKCACHE, OP_WRITE_BARRIER -> transfer(op, directSegments(op));
@@ -267,7 +272,7 @@ public final class BlockBackend extends PvBackend {
         responseView.putLong(RSP_ID, id);
         responseView.put(RSP_OPERATION, (byte) answeredOp);
         responseView.putShort(RSP_STATUS, status);
-        ring.putResponse(response, RESPONSE_SIZE);
+        ring.putResponse(response, protocol.responseSize);
     }
 
     /** A segment: a granted page and the sectors of it (first..last, 0..7) the transfer covers. */
@@ -284,7 +289,7 @@ public final class BlockBackend extends PvBackend {
         if (n > MAX_DIRECT_SEGMENTS || (n == 0 && !flush)) return null;
         List<Segment> segs = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            int at = SEGMENTS + i * SEGMENT_SIZE;
+            int at = protocol.segments + i * SEGMENT_SIZE;
             segs.add(new Segment(request.getInt(at), request.get(at + 4) & 0xFF, request.get(at + 5) & 0xFF));
         }
         return segs;
@@ -298,7 +303,7 @@ public final class BlockBackend extends PvBackend {
         List<Segment> segs = new ArrayList<>(n);
         ByteBuffer page = ByteBuffer.wrap(indirectPage).order(ByteOrder.LITTLE_ENDIAN);
         for (int p = 0; p < pages; p++) {
-            int gref = request.getInt(INDIRECT_GREFS + 4 * p);
+            int gref = request.getInt(protocol.indirectGrefs + 4 * p);
             Mapping m = mapped(gref, false);
             if (m == null) return null;
             try {
@@ -319,7 +324,7 @@ public final class BlockBackend extends PvBackend {
         if (segs == null) return RSP_ERROR;
         boolean toGuest = op == OP_READ;
         if (!toGuest && file.readOnly()) return RSP_ERROR;
-        long sector = request.getLong(SECTOR), total = 0;
+        long sector = request.getLong(protocol.sector), total = 0;
         for (Segment s : segs) {
             if (s.last() >= SECTORS_PER_PAGE || s.last() < s.first()) return RSP_ERROR;
             total += s.sectors();
@@ -353,7 +358,7 @@ public final class BlockBackend extends PvBackend {
 
     private short discard() {
         if (file.readOnly()) return RSP_ERROR;
-        long sector = request.getLong(SECTOR), count = request.getLong(DISCARD_NR_SECTORS);
+        long sector = request.getLong(protocol.sector), count = request.getLong(protocol.discardNrSectors);
         if (sector < 0 || count < 0 || sector + count < sector || sector + count > sectors) return RSP_ERROR;
         if (count == 0) return RSP_OKAY;
         int rc = file.discard(sector << SECTOR_SHIFT, count << SECTOR_SHIFT);

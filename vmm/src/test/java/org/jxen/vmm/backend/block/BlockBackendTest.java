@@ -101,6 +101,50 @@ class BlockBackendTest {
     }
 
     /**
+     * A 32-bit frontend's ring (PVH GRUB's xendisk: protocol x86_32-abi, 108-byte slots with the id at 4, 12-byte
+     * responses): its reads and writes land where it asked, its ids come back whole, a discard's count is read from
+     * its offset, and a response leaves the rest of its slot alone. Then GRUB's hand-over: Closed, back to
+     * Initialising (the backend to InitWait, as Linux's blkback frontend_changed does), and a 64-bit frontend
+     * connects to the same device.
+     */
+    @Test
+    void aThirtyTwoBitFrontendIsServedInItsLayoutAndHandsTheDiskOver() throws Exception {
+        Path img = image(true);
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false))) {
+            BlkFront fe = new BlkFront(rig, DiskSpec.deviceId(0), BlkifProtocol.X86_32);
+            assertEquals("2", rig.read(fe.backend() + "/state"), "InitWait before the frontend does anything (GRUB only waits while it is 2)");
+            fe.connect(false);
+            GuestRegion page = rig.page(DATA_GFN);
+            int ref = rig.grant(DATA_GFN, false);
+            long id = 0x1122_3344_5566_7788L;
+            assertEquals(RSP_OKAY, fe.call(fe.rw(OP_READ, id, 300, new int[] {ref, 0, 7})));
+            byte[] disk = Files.readAllBytes(img);
+            assertArrayEquals(Arrays.copyOfRange(disk, 300 * 512, 308 * 512), bytes(page, 0, 4096), "sector_number read at offset 12");
+            long slot0 = 64;
+            assertEquals(300, fe.ring.page.getIntVolatile(slot0 + 12), "the response is 12 bytes: the request's sector_number after it remains");
+
+            for (int i = 0; i < 4096; i++) page.putByte(i, (byte) (i * 3));
+            assertEquals(RSP_OKAY, fe.call(fe.rw(OP_WRITE, 2, 40, new int[] {ref, 1, 2})));
+            assertArrayEquals(bytes(page, 512, 1024), Arrays.copyOfRange(Files.readAllBytes(img), 40 * 512, 42 * 512), "seg[0] read at offset 20");
+            ByteBuffer discard = fe.slot().put(0, (byte) OP_DISCARD).putLong(4, 3).putLong(12, 512).putLong(20, 16);
+            int st = fe.call(discard);
+            assertTrue(st == RSP_OKAY || st == RSP_EOPNOTSUPP, "discard answered " + st);
+            if (st == RSP_OKAY) assertArrayEquals(new byte[16 * 512], Arrays.copyOfRange(Files.readAllBytes(img), 512 * 512, 528 * 512));
+            assertEquals(RSP_ERROR, fe.call(fe.rw(OP_READ, 4, SECTORS - 1, new int[] {ref, 0, 7})), "past the end, in this layout too");
+
+            rig.write(fe.dir + "/state", "6"); // grub_xendisk_fini: Closed, wait for the backend's Closed
+            rig.await(fe.backend() + "/state", "6");
+            rig.write(fe.dir + "/state", "1"); // "prepare for handoff"
+            rig.await(fe.backend() + "/state", "2");
+            rig.page(BlkFront.RING_GFN).clear(); // the next frontend's fresh ring
+            BlkFront linux = new BlkFront(rig, DiskSpec.deviceId(0));
+            linux.connect(false);
+            assertEquals(RSP_OKAY, linux.call(linux.rw(OP_READ, 5, 40, new int[] {ref, 0, 7})));
+            assertArrayEquals(Arrays.copyOfRange(Files.readAllBytes(img), 40 * 512, 48 * 512), bytes(page, 0, 4096), "served in the 64-bit layout now");
+        }
+    }
+
+    /**
      * A save and restore with the disk connected (jxen save / restore): the backend pauses and writes its record, the
      * domain's event channels and XenStore are restored into a new domain over the same RAM, and a new backend takes
      * the ring over from the record: the frontend goes on with the same ring, port and grants, never told.
@@ -167,6 +211,24 @@ class BlockBackendTest {
                 assertFalse(be.connected());
                 assertTrue(rig.read("/local/domain/0/backend/vbd/" + rig.domid + "/" + DiskSpec.deviceId(0) + "/error").contains("damaged"));
             }
+        }
+    }
+
+    @Test
+    void anUnknownProtocolIsFatalForTheConnection() throws Exception {
+        Path img = image(false);
+        try (FrontendRig rig = new FrontendRig(); BlockBackend be = new BlockBackend(rig.context, 0, new DiskSpec(img, false), BlockFile.open(img, false))) {
+            String dir = "/local/domain/" + rig.domid + "/device/vbd/" + DiskSpec.deviceId(0);
+            String backend = rig.read(dir + "/backend");
+            rig.await(backend + "/state", "2");
+            rig.page(BlkFront.RING_GFN);
+            rig.write(dir + "/ring-ref", Integer.toString(rig.grant(BlkFront.RING_GFN, false)));
+            rig.write(dir + "/event-channel", Integer.toString(rig.allocPort()));
+            rig.write(dir + "/protocol", "arm-abi");
+            rig.write(dir + "/state", "3");
+            rig.await(backend + "/state", "5");
+            assertEquals("unknown fe protocol arm-abi", rig.read(backend + "/error"), "Linux blkback's message");
+            assertFalse(be.connected());
         }
     }
 
