@@ -17,7 +17,7 @@ my $peer = $ENV{JXEN_PEER} // '/var/tmp/jxen-peer';
 my $ram_mib = 512;
 my $cmdline = "console=hvc0 quiet peer.secs=$secs";
 my $log = "$logdir/$vmm-$index";
-my $monitor = "$log.monitor";
+(my $monitor = $image) =~ s/[^\/]*$/$vmm-$index.monitor/; # beside the image, on a tmpfs: a 9p file system binds no socket
 my @cmd;
 if ($vmm eq 'jxen') {
     # The jxen launcher's own java command (./jxen's last line), without its rebuild check, which walks the source tree;
@@ -120,6 +120,7 @@ while (!$eof) {
     }
 }
 close $out;
+unlink $monitor if $vmm eq 'qemu';
 my $status = $? >> 8;
 $r{exit_status} = $status;
 $r{disk} = \%disk;
@@ -142,6 +143,8 @@ else {
     else { $r{signature} = "exit $status before the end"; }
     my @tail = @console > 30 ? @console[-30 .. -1] : @console;
     $r{console_tail} = join("\n", @tail);
+    my @errs = split /\n/, $stderr;
+    $r{stderr_tail} = join("\n", @errs > 30 ? @errs[-30 .. -1] : @errs);
 }
 open(my $res, '>>', $results) or die;
 print $res JSON::PP->new->canonical->encode(\%r), "\n";

@@ -3,21 +3,23 @@
 # PVH) and under QEMU's Xen emulation (Xen HVM), alternating, N boots each, on this machine's KVM, which needs
 # KVM_CAP_XEN_HVM: inside tools/kvm-vm, `tools/kvm-vm/run.sh tools/peer/run.sh`. Writes each boot's record
 # (results.jsonl), console and stderr, and the summary (results.md, results.json) into the output directory.
-# Usage: run.sh [--boots N] [--secs S] [--timeout S] [--out DIR]
+# Usage: run.sh [--boots N] [--secs S] [--timeout S] [--out DIR] [--only jxen|qemu]
 #   --boots N    boots per VMM (default 3)      --secs S   seconds per disk run in the guest (default 5)
 #   --timeout S  a boot's limit (default 900)   --out DIR  default /var/tmp/jxen-peer/runs/DATE
+#   --only VMM   boots of that one VMM only (a quick look; no comparison)
 # Before it, on the host: tools/peer/prepare.sh (root), and ./jxen --help (so the jar is built, not rebuilt inside).
 set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 peer="${JXEN_PEER:-/var/tmp/jxen-peer}"
-boots=3 secs=5 timeout=900 out=""
+boots=3 secs=5 timeout=900 out="" only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --boots) boots=$2; shift 2 ;;
     --secs) secs=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
     *) echo "peer: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +52,7 @@ i=1
 while [ "$i" -le "$boots" ]; do
   # Alternating, and each pair in the other order than the last, so neither VMM always follows the other.
   if [ $((i % 2)) = 1 ]; then order="jxen qemu"; else order="qemu jxen"; fi
+  [ -z "$only" ] || order=$only
   for vmm in $order; do
     img="$images/xvda-$vmm-$i.img"
     rm -f "$img"
