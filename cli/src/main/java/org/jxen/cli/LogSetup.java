@@ -115,7 +115,7 @@ final class LogSetup {
         return "TRACE";
     }
 
-    /** {@code 2026-12-07T07:45:01.123Z WARNING org.jxen.vmm.kvm.KernelTimers: message}, then the stack trace if any. */
+    /** {@code 2026-12-07T07:45:01.123Z WARNING org.jxen.vmm.accel.KvmTimerKeeper: message}, then the stack trace if any. */
     static final class OneLine extends Formatter {
         @Override
         public String format(LogRecord r) {

@@ -2,6 +2,8 @@ package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.HashMap;
@@ -31,6 +33,7 @@ import org.jxen.sys.kvm.GsiRoute;
  * the port manager's write lock, notifies under its read lock; this object's lock is a leaf.
  */
 final class KvmBackendIrqfds implements InboundRoutes, AutoCloseable {
+    private static final Logger LOG = System.getLogger(KvmBackendIrqfds.class.getName());
     /** GSIs below this are the in-kernel PIC's and IOAPIC's (KVM_IOAPIC_NUM_PINS), kept as KVM set them up. */
     private static final int FIRST_GSI = 24;
 
@@ -145,7 +148,7 @@ final class KvmBackendIrqfds implements InboundRoutes, AutoCloseable {
             byBackend.put(r.backendPort(), bare);
         }
         int rc = vm.setGsiRouting(defaultRoutes());
-        if (rc != 0) System.getLogger(KernelIrqfds.class.getName()).log(System.Logger.Level.WARNING, "KVM refused its default GSI routing back (" + Errno.describe(-rc) + ")");
+        if (rc != 0) LOG.log(Level.WARNING, "KVM refused its default GSI routing back (" + Errno.describe(-rc) + ")");
     }
 
     private boolean assign(Route r) {
@@ -169,7 +172,7 @@ final class KvmBackendIrqfds implements InboundRoutes, AutoCloseable {
     }
 
     private void report(String what, int rc) {
-        if (!refused) System.getLogger(KernelIrqfds.class.getName()).log(System.Logger.Level.WARNING, "KVM refused " + what + " (" + Errno.describe(-rc) + "); jxen raises backends' events itself");
+        if (!refused) LOG.log(Level.WARNING, "KVM refused " + what + " (" + Errno.describe(-rc) + "); jxen raises backends' events itself");
     }
 
     /**

@@ -2,6 +2,8 @@ package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.function.BooleanSupplier;
 import java.util.function.IntFunction;
 import java.util.function.IntPredicate;
@@ -24,6 +26,7 @@ import org.jxen.sys.Errno;
  * have nowhere to write); a refusal does the same, reported once.
  */
 final class KvmEventRaiser implements TwoLevelRaiser {
+    private static final Logger LOG = System.getLogger(KvmEventRaiser.class.getName());
     private final KvmXenCalls vm;
     private final IntUnaryOperator apicIdOf;
     private final int hypercallMsr;
@@ -56,7 +59,7 @@ final class KvmEventRaiser implements TwoLevelRaiser {
         if (!promised) promise(true);
         int rc = vm.send(port, apicIdOf.applyAsInt(vcpu));
         if (rc != 0) {
-            if (!sendRefusalReported) System.getLogger(KernelEventSend.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
+            if (!sendRefusalReported) LOG.log(Level.WARNING, "KVM refused KVM_XEN_HVM_EVTCHN_SEND (" + Errno.describe(-rc) + "); jxen raises events itself");
             sendRefusalReported = true;
             return false;
         }
@@ -79,7 +82,7 @@ final class KvmEventRaiser implements TwoLevelRaiser {
             vm.hvmConfig(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL | (on ? KVM_XEN_HVM_CONFIG_EVTCHN_SEND : 0), hypercallMsr);
             promised = on;
         } catch (RuntimeException e) { // KVM keeps its previous flags: a poll stays what it was
-            System.getLogger(KernelEventSend.class.getName()).log(System.Logger.Level.WARNING, "KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
+            LOG.log(Level.WARNING, "KVM refused to " + (on ? "take" : "drop") + " the EVTCHN_SEND promise: " + e.getMessage());
             promiseRefused = true;
         }
     }

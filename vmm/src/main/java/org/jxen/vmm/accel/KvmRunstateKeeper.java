@@ -2,6 +2,8 @@ package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntFunction;
@@ -29,6 +31,7 @@ import org.jxen.sys.kvm.KvmException;
  * current.
  */
 final class KvmRunstateKeeper implements RunstateKeeper {
+    private static final Logger LOG = System.getLogger(KvmRunstateKeeper.class.getName());
     private static final long NOT_HELD = -1;
     private static final int ENTRY_WORD = (OFFSETOF_KVM_XEN_VCPU_ATTR_RUNSTATE_ENTRY_TIME - OFFSETOF_KVM_XEN_VCPU_ATTR_U) / 8;
     private static final int WORDS = (OFFSETOF_KVM_XEN_VCPU_ATTR_RUNSTATE_TIME_OFFLINE - OFFSETOF_KVM_XEN_VCPU_ATTR_U) / 8 + 1;
@@ -152,7 +155,7 @@ final class KvmRunstateKeeper implements RunstateKeeper {
 
     /** A refusal leaves the areas with jxen (no steal time): one line. */
     private void refuse(String what, int rc) {
-        if (!refused) System.getLogger(KernelRunstates.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); runstate areas stay with jxen");
+        if (!refused) LOG.log(Level.WARNING, "KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); runstate areas stay with jxen");
         refused = true;
         for (int v = 0; v < held.length(); v++) recheck(v);
     }

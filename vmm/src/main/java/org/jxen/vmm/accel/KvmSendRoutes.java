@@ -1,5 +1,7 @@
 package org.jxen.vmm.accel;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.BitSet;
 import java.util.List;
 import java.util.function.BooleanSupplier;
@@ -31,6 +33,7 @@ import org.jxen.vmm.backend.EventFdSignal;
  * (and {@link #abiChecked} under the port manager's); this object's lock is a leaf.
  */
 final class KvmSendRoutes implements RouteMirror {
+    private static final Logger LOG = System.getLogger(KvmSendRoutes.class.getName());
     private final KvmXenCalls vm;
     private final IntUnaryOperator apicIdOf;
     private final BooleanSupplier twoLevel;
@@ -122,6 +125,6 @@ final class KvmSendRoutes implements RouteMirror {
     private void refused(String what, int rc) {
         if (refusalReported) return;
         refusalReported = true;
-        System.getLogger(KernelRoutes.class.getName()).log(System.Logger.Level.WARNING, "KVM refused the event-channel " + what + " (" + Errno.describe(-rc) + "); such sends stay with jxen");
+        LOG.log(Level.WARNING, "KVM refused the event-channel " + what + " (" + Errno.describe(-rc) + "); such sends stay with jxen");
     }
 }

@@ -2,6 +2,8 @@ package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.Arrays;
 import java.util.function.IntFunction;
 
@@ -27,6 +29,7 @@ import org.jxen.sys.Errno;
  * next enters the guest ({@link AcceleratedVcpu#requestEntryWork}); the calling vCPU applies its own at once.
  */
 final class KvmSharedInfoSync {
+    private static final Logger LOG = System.getLogger(KvmSharedInfoSync.class.getName());
     /** KVM_XEN_INVALID_GFN / KVM_XEN_INVALID_GPA: not mapped. */
     private static final long INVALID = -1L;
 
@@ -143,6 +146,6 @@ final class KvmSharedInfoSync {
      * the engine did (its hypercall already answered).
      */
     private static void check(String what, int rc) {
-        if (rc < 0) System.getLogger(KernelXenState.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN " + what + ": " + Errno.describe(-rc));
+        if (rc < 0) LOG.log(Level.WARNING, "KVM refused KVM_XEN " + what + ": " + Errno.describe(-rc));
     }
 }

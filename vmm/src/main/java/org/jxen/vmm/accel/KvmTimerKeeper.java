@@ -2,6 +2,8 @@ package org.jxen.vmm.accel;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.LongAdder;
@@ -35,6 +37,7 @@ import org.jxen.sys.kvm.KvmException;
  * timer event is harmless, a lost one would stop the guest's clock events.
  */
 final class KvmTimerKeeper implements SingleshotKeeper {
+    private static final Logger LOG = System.getLogger(KvmTimerKeeper.class.getName());
     private final KvmXenCalls calls;
     /** u.timer's expires_ns as a word of the attribute's union (the first holds port and priority). */
     private static final int EXPIRES_WORD = (OFFSETOF_KVM_XEN_VCPU_ATTR_TIMER_EXPIRES_NS - OFFSETOF_KVM_XEN_VCPU_ATTR_U) / 8;
@@ -149,7 +152,7 @@ final class KvmTimerKeeper implements SingleshotKeeper {
 
     /** A refusal leaves every timer with the engine (correct, two exits slower per tick): one line. */
     private void refuse(String what, int rc) {
-        if (!refused) System.getLogger(KernelTimers.class.getName()).log(System.Logger.Level.WARNING, "KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); vCPU timers stay with jxen");
+        if (!refused) LOG.log(Level.WARNING, "KVM refused KVM_XEN " + what + " (" + Errno.describe(-rc) + "); vCPU timers stay with jxen");
         refused = true;
         recheckAll();
     }

@@ -1,5 +1,7 @@
 package org.jxen.vmm.kvm;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -87,6 +89,7 @@ import org.jxen.vmm.accel.Offload;
  * {@link #accelerate}), so the whole wiring is tested without a VM.
  */
 public final class GuestPlatform implements AutoCloseable {
+    private static final Logger LOG = System.getLogger(GuestPlatform.class.getName());
     /** Delivers an upcall vector to a local APIC; &gt; 0 if delivered (KVM_SIGNAL_MSI's answer). */
     @FunctionalInterface
     public interface MsiSink {
@@ -442,7 +445,7 @@ public final class GuestPlatform implements AutoCloseable {
         dispatchers.add(d);
         d.setBugReporter((args, bug) -> {
             hypercallBugs.increment();
-            System.getLogger(GuestPlatform.class.getName()).log(System.Logger.Level.ERROR, "bug in hypercall " + args.number() + " on vCPU " + self.vcpu() + " (answered -EFAULT)", bug);
+            LOG.log(Level.ERROR, "bug in hypercall " + args.number() + " on vCPU " + self.vcpu() + " (answered -EFAULT)", bug);
         });
         return d;
     }

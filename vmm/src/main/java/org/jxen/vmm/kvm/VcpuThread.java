@@ -2,6 +2,8 @@ package org.jxen.vmm.kvm;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -25,6 +27,7 @@ import org.jxen.vmm.backend.ThreadStop;
  * {@link #kick}: immediate_exit plus SIGPIPE to its kernel thread, so a vCPU halted inside KVM comes out too.
  */
 final class VcpuThread implements AcceleratedVcpu {
+    private static final Logger LOG = System.getLogger(VcpuThread.class.getName());
     private static final long RFLAGS_IF = 1L << 9;
     private final int id;
     private final KvmVcpu vcpu;
@@ -167,7 +170,7 @@ final class VcpuThread implements AcceleratedVcpu {
             }
             completePendingExit();
         } catch (RuntimeException bug) {
-            System.getLogger(VcpuThread.class.getName()).log(System.Logger.Level.ERROR, "jxen bug on vCPU " + id + "; the domain stops", bug);
+            LOG.log(Level.ERROR, "jxen bug on vCPU " + id + "; the domain stops", bug);
             stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "jxen bug on vCPU " + id + ": " + bug));
         }
     }

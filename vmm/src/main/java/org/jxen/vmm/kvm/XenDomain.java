@@ -2,6 +2,8 @@ package org.jxen.vmm.kvm;
 
 import static org.jxen.sys.kvm.KvmAbi.*;
 
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.io.ByteArrayInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -71,6 +73,7 @@ import org.jxen.vmm.cpu.XenCpuid;
  * KVM_SIGNAL_MSI to the vCPU's APIC (APIC id = Xen vCPU id = KVM vCPU index here; they are kept apart in the code).
  */
 public final class XenDomain implements AutoCloseable {
+    private static final Logger LOG = System.getLogger(XenDomain.class.getName());
     private static final int[] REQUIRED_CAPS = {KVM_CAP_IRQCHIP, KVM_CAP_SIGNAL_MSI, KVM_CAP_SYNC_REGS,
             KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_X86_USER_SPACE_MSR, KVM_CAP_X86_MSR_FILTER, KVM_CAP_GET_TSC_KHZ};
     private static final String[] CAP_NAMES = {"IRQCHIP", "SIGNAL_MSI", "SYNC_REGS", "IMMEDIATE_EXIT",
@@ -291,7 +294,7 @@ public final class XenDomain implements AutoCloseable {
             f.close();
             throw new IOException(origin + ": a disk image needs at least one 512-byte sector");
         }
-        if (f.size() % 512 != 0) System.getLogger(XenDomain.class.getName()).log(System.Logger.Level.WARNING, d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
+        if (f.size() % 512 != 0) LOG.log(Level.WARNING, d.file() + ": the last " + (f.size() % 512) + " bytes (less than a sector) are not part of the disk");
         return f;
     }
 
@@ -558,7 +561,7 @@ public final class XenDomain implements AutoCloseable {
         for (VcpuThread t : vcpus) t.join(ThreadStop.JOIN_MILLIS);
         if (report != null && (o.status() == RunOutcome.TIMEOUT || o == stuck)) {
             stallReport = report.events() + "\n" + describeVcpus() + "\n" + report.threads();
-            System.getLogger(XenDomain.class.getName()).log(System.Logger.Level.WARNING, (o == stuck ? "the guest is stuck" : "the guest made no end before --timeout") + "; what jxen saw:\n" + stallReport);
+            LOG.log(Level.WARNING, (o == stuck ? "the guest is stuck" : "the guest made no end before --timeout") + "; what jxen saw:\n" + stallReport);
         }
         return o;
     }
