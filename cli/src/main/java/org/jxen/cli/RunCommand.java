@@ -11,6 +11,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import org.jxen.sys.Terminal;
 import org.jxen.sys.kvm.KvmUnavailableException;
@@ -19,6 +20,7 @@ import org.jxen.vmm.backend.net.NetSpec;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.ImageException;
 import org.jxen.vmm.boot.KernelImage;
+import org.jxen.vmm.kvm.GrubConsoleWatch;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.control.ControlServer;
@@ -36,8 +38,14 @@ import picocli.CommandLine.Parameters;
  * (status 0 at the time limit; after a signal the JVM still exits 130/143, once the file is written); --restore
  * resumes one.
  */
-@Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (a PVH ELF image or a bzImage, with an initrd) on KVM, or resume a saved one.")
+@Command(name = "run", mixinStandardHelpOptions = true, description = "Run a Xen PVH guest (a PVH ELF image or a bzImage, with an initrd; or a --disk image booted by PVH GRUB) on KVM, or resume a saved one.")
 final class RunCommand implements Callable<Integer> {
+    /** Where Debian's package grub-xen-host installs its PVH GRUB (every module built in; it searches for /boot/grub/grub.cfg). */
+    static final Path DEFAULT_BOOTLOADER = Path.of("/usr/lib/grub-xen/grub-i386-xen_pvh.bin");
+
+    /** No kernel was given: the --disk is booted by the PVH GRUB (--bootloader). */
+    private boolean bootingDisk;
+
     @Parameters(paramLabel = "IMAGE", arity = "0..1", description = "The guest kernel (as --kernel).")
     Path image;
 
@@ -55,6 +63,17 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]",
             description = "A PV NIC (Linux's xen-netfront) joined to the host TAP interface NAME: an existing one (ip tuntap add NAME mode tap user $USER; no root needed then) or, with CAP_NET_ADMIN, a new one that lasts the run. MAC generated in 00:16:3e unless given. Repeatable.")
     List<String> nets = new ArrayList<>();
+
+    @Option(names = "--bootloader", paramLabel = "FILE",
+            description = "With --disk and no kernel, the PVH bootloader that boots the first disk the Xen way, reading the image's own "
+                    + "/boot/grub/grub.cfg (default: Debian's PVH GRUB, " + "/usr/lib/grub-xen/grub-i386-xen_pvh.bin from the package grub-xen-host; "
+                    + "or an image made by grub-mkimage -O i386-xen_pvh).")
+    Path bootloader;
+
+    @Option(names = "--on-reboot", defaultValue = "restart", paramLabel = "restart|exit",
+            description = "What a guest's reboot does: restart = a new domain with the same kernel, disks and NICs, as Xen's on_reboot "
+                    + "default (default ${DEFAULT-VALUE}); exit = jxen ends with status 4.")
+    String onReboot;
 
     @Option(names = "--save-on-exit", paramLabel = "FILE", description = "If the guest is still running when the run ends (--timeout, SIGINT, SIGTERM), save it to FILE.")
     Path saveFile;
@@ -92,7 +111,20 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (image != null && kernel != null) throw new IllegalArgumentException("give the kernel once: IMAGE or --kernel FILE");
         if (kernel != null) image = kernel;
-        if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE (or --kernel FILE) or --restore FILE (one of them)");
+        if (bootloader != null && (image != null || restoreFile != null))
+            throw new IllegalArgumentException("--bootloader boots a --disk in place of a kernel: not with IMAGE, --kernel or --restore");
+        if (!onReboot.equals("restart") && !onReboot.equals("exit")) throw new IllegalArgumentException("--on-reboot must be restart or exit, not " + onReboot);
+        if (image == null && restoreFile == null && !disks.isEmpty()) {
+            // No kernel: boot the disk as Xen boots a PVH domU with pvgrub2 (kernel = the PVH GRUB, the image's grub.cfg does the rest).
+            if (initrd != null) throw new IllegalArgumentException("--initrd is for a kernel; GRUB loads the initrd its grub.cfg names");
+            image = bootloader != null ? bootloader : DEFAULT_BOOTLOADER;
+            if (!Files.isReadable(image))
+                throw new IllegalArgumentException(image + ": no PVH GRUB to boot the disk with (Debian's package grub-xen-host installs it; "
+                        + (bootloader != null ? "check --bootloader FILE)" : "or name one with --bootloader FILE)"));
+            bootingDisk = true;
+        }
+        if ((image == null) == (restoreFile == null))
+            throw new IllegalArgumentException("give an IMAGE (or --kernel FILE, or a --disk to boot with GRUB) or --restore FILE (one of them)");
         if ((!disks.isEmpty() || !nets.isEmpty()) && restoreFile != null)
             throw new IllegalArgumentException("--disk and --net are for a new guest; a restored guest gets the devices it was saved with");
         if (initrd != null && restoreFile != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --restore");
@@ -110,19 +142,19 @@ final class RunCommand implements Callable<Integer> {
 
     private Integer run(Terminal terminal) throws Exception {
         ConsoleEscape input = new ConsoleEscape(System.in);
-        consoleInput = input;
-        XenDomain domain;
-        try {
-            domain = restoreFile != null ? restore() : create();
-        } catch (KvmUnavailableException e) {
-            throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
-        }
-        input.onEscape(() -> domain.requestStop("quit from the console (Ctrl-])"));
-        if (terminal != null) System.err.println("jxen: the guest's console is on this terminal; Ctrl-] quits\r");
-        System.err.println("jxen: acceleration " + domain.acceleration().describe());
+        ConsoleHandoff handoff = new ConsoleHandoff(input);
+        long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
+        // The domain running now: a reboot replaces it (--on-reboot restart), so the signal hook and Ctrl-] ask this.
+        AtomicReference<XenDomain> current = new AtomicReference<>();
+        input.onEscape(() -> {
+            XenDomain d = current.get();
+            if (d != null) d.requestStop("quit from the console (Ctrl-])");
+        });
         CountDownLatch finished = new CountDownLatch(1);
         AtomicInteger exitStatus = new AtomicInteger(RunOutcome.JXEN_ERROR);
         Thread onSignal = new Thread(() -> {
+            XenDomain domain = current.get();
+            if (domain == null) return;
             if (saveFile == null) {
                 // As xl shutdown: ask the guest to power off (XenStore control/shutdown); destroy it if it will not.
                 System.err.println("jxen: asking the guest to power off (control/shutdown); it has " + shutdownTimeoutSeconds + " s");
@@ -137,7 +169,7 @@ final class RunCommand implements Callable<Integer> {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-                domain.requestStop("the guest did not power off within " + shutdownTimeoutSeconds + " s (--shutdown-timeout): destroyed");
+                current.get().requestStop("the guest did not power off within " + shutdownTimeoutSeconds + " s (--shutdown-timeout): destroyed");
             } else {
                 domain.requestStop("stopped by a signal");
             }
@@ -148,6 +180,60 @@ final class RunCommand implements Callable<Integer> {
             }
         });
         Runtime.getRuntime().addShutdownHook(onSignal);
+        try {
+            if (terminal != null) System.err.println("jxen: the guest's console is on this terminal; Ctrl-] quits\r");
+            while (true) {
+                long left = deadline - System.nanoTime();
+                if (left < 1_000_000_000L) {
+                    System.err.println("jxen: guest still running after " + timeoutSeconds + " s (--timeout)");
+                    return RunOutcome.TIMEOUT;
+                }
+                consoleInput = handoff.next();
+                GrubConsoleWatch grub = bootingDisk ? new GrubConsoleWatch(terminal != null) : null;
+                XenDomain domain = build(restoreFile != null ? Duration.ofSeconds(timeoutSeconds) : Duration.ofNanos(left), grub);
+                current.set(domain);
+                RunOutcome outcome;
+                try {
+                    outcome = runOnce(domain, grub);
+                } finally {
+                    domain.close();
+                }
+                if (outcome.status() == RunOutcome.REBOOT && onReboot.equals("restart") && restoreFile == null) {
+                    // Xen's on_reboot = "restart": the domain is destroyed and built again from its configuration.
+                    System.err.println("jxen: the guest rebooted: starting it again (--on-reboot exit leaves instead)\r");
+                    continue;
+                }
+                if (saveFile != null && outcome.guestAlive()) return 0; // saved by runOnce
+                if (outcome.status() != RunOutcome.POWEROFF) System.err.println("jxen: " + outcome.reason());
+                if (saveFile != null) System.err.println("jxen: the guest is no longer running; nothing saved");
+                exitStatus.set(outcome.status());
+                return outcome.status();
+            }
+        } finally {
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(onSignal);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns now that the run has finished
+            }
+        }
+    }
+
+    /** Builds the domain (a new one, or the restored one); a host without KVM is one line. */
+    private XenDomain build(Duration timeout, GrubConsoleWatch grub) throws Exception {
+        try {
+            return restoreFile != null ? restore() : create(timeout, grub);
+        } catch (KvmUnavailableException e) {
+            throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
+        }
+    }
+
+    /**
+     * Runs one domain to its end; a guest still alive at the end is saved when --save-on-exit asks. A GRUB that stopped
+     * before starting a kernel (halted, or at its prompt with nobody to type) gets GRUB's own messages in the reason.
+     */
+    private RunOutcome runOnce(XenDomain domain, GrubConsoleWatch grub) throws InterruptedException {
+        System.err.println("jxen: acceleration " + domain.acceleration().describe());
         // Close order: the control socket (its clients touch the ports) before the save and before the domain.
         ControlServer control = null;
         try {
@@ -171,21 +257,11 @@ final class RunCommand implements Callable<Integer> {
                     throw new IllegalStateException("saving to " + saveFile + " failed: " + e.getMessage());
                 }
                 System.err.println("jxen: " + outcome.reason() + "; saved to " + saveFile);
-                return 0;
+                return outcome;
             }
-            if (outcome.status() != RunOutcome.POWEROFF) System.err.println("jxen: " + outcome.reason());
-            if (saveFile != null) System.err.println("jxen: the guest is no longer running; nothing saved");
-            exitStatus.set(outcome.status());
-            return outcome.status();
+            return grub != null ? grub.explain(outcome, domain) : outcome;
         } finally {
             if (control != null) control.close();
-            domain.close();
-            finished.countDown();
-            try {
-                Runtime.getRuntime().removeShutdownHook(onSignal);
-            } catch (IllegalStateException shuttingDown) {
-                // the hook is running: it returns now that the run has finished
-            }
         }
     }
 
@@ -201,17 +277,20 @@ final class RunCommand implements Callable<Integer> {
         };
     }
 
-    private XenDomain create() throws Exception {
+    private XenDomain create(Duration timeout, GrubConsoleWatch grub) throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
             ElfImage.parse(KernelImage.elfOf(Files.readAllBytes(image))); // a bad image is reported before KVM is needed
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
-        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice(), initrd,
+        RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, timeout, System.out, consoleInput, System.err, accelChoice(), initrd,
                 disks.stream().map(DiskSpec::parse).toList(), nets.stream().map(NetSpec::parse).toList());
         try {
-            return XenDomain.create(config);
+            if (grub == null) return XenDomain.create(config);
+            XenDomain domain = XenDomain.create(grub.watching(config));
+            grub.attach(domain);
+            return domain;
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }

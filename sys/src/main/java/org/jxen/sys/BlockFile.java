@@ -25,8 +25,15 @@ public final class BlockFile implements AutoCloseable {
             ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
     private static final MethodHandle LSEEK = handle("lseek", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
             ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+    private static final MethodHandle FCNTL_LOCK = LINKER.downcallHandle(LINKER.defaultLookup().find("fcntl").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS),
+            Linker.Option.firstVariadicArg(2), Linker.Option.captureCallState("errno"));
     /** O_RDONLY; FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE; SEEK_END. */
     private static final int O_RDONLY = 0, PUNCH_HOLE = 0x01 | 0x02, SEEK_END = 2;
+    /** fcntl's F_OFD_SETLK and the lock types (asm-generic/fcntl.h). */
+    private static final int F_OFD_SETLK = 37, F_RDLCK = 0, F_WRLCK = 1;
+    /** struct flock on x86-64: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (32 bytes). */
+    private static final long FLOCK_SIZE = 32, L_TYPE = 0, L_WHENCE = 2, L_START = 8, L_LEN = 16, L_PID = 24;
 
     private final int fd;
     private final long size;
@@ -45,15 +52,35 @@ public final class BlockFile implements AutoCloseable {
         this.readOnly = readOnly;
     }
 
-    /** Opens an image (read-only or read-write); SyscallException naming the file if it cannot be opened. */
+    /**
+     * Opens an image (read-only or read-write) and locks it for as long as it is open: a read-write image exclusively,
+     * a read-only one shared, so a second user that would write is refused while anyone uses it, and read-only users
+     * share it. The lock is an open file description lock ({@code F_OFD_SETLK}) over the whole file, the kind QEMU
+     * takes on its images ({@code util/osdep.c} {@code qemu_lock_fd}): it belongs to this open, not to the process, so
+     * two opens conflict even within one process, and it goes with the last descriptor of the open. SyscallException
+     * naming the file if it cannot be opened; {@link SyscallException#errno()} EAGAIN (or EACCES) if another open holds
+     * a conflicting lock.
+     */
     public static BlockFile open(Path file, boolean readOnly) {
         int fd = Libc.open(file.toString(), (readOnly ? O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = Libc.errnoBuffer(a);
+            MemorySegment lock = a.allocate(FLOCK_SIZE, 8); // zeroed: SEEK_SET, from 0, to the end and beyond; l_pid 0 as OFD locks need
+            lock.set(ValueLayout.JAVA_SHORT, L_TYPE, (short) (readOnly ? F_RDLCK : F_WRLCK));
+            lock.set(ValueLayout.JAVA_SHORT, L_WHENCE, (short) 0);
+            lock.set(ValueLayout.JAVA_LONG, L_START, 0L);
+            lock.set(ValueLayout.JAVA_LONG, L_LEN, 0L);
+            lock.set(ValueLayout.JAVA_INT, L_PID, 0);
+            if ((int) FCNTL_LOCK.invokeExact(st, fd, F_OFD_SETLK, lock) < 0) {
+                int e = Libc.errno(st);
+                Libc.close(fd);
+                throw new SyscallException(file + ": F_OFD_SETLK", e);
+            }
             long end = (long) LSEEK.invokeExact(st, fd, 0L, SEEK_END);
             if (end < 0) {
+                int e = Libc.errno(st);
                 Libc.close(fd);
-                throw new SyscallException(file + ": lseek", Libc.errno(st));
+                throw new SyscallException(file + ": lseek", e);
             }
             return new BlockFile(fd, end, readOnly);
         } catch (Throwable t) {

@@ -287,6 +287,9 @@ public final class XenDomain implements AutoCloseable {
         try {
             f = BlockFile.open(d.file(), d.readOnly());
         } catch (SyscallException e) {
+            if (e.errno() == Errno.EAGAIN || e.errno() == Errno.EACCES) // another open holds a conflicting lock (BlockFile.open)
+                throw new IOException(origin + ": the image is in use (locked by another process, e.g. a second jxen or a QEMU"
+                        + (d.readOnly() ? " writing it" : "; only ,ro users can share an image") + ")");
             throw new IOException(origin + ": cannot open it " + (d.readOnly() ? "read-only" : "read-write") + " ("
                     + Errno.describe(e.errno()) + ")");
         }
@@ -480,6 +483,22 @@ public final class XenDomain implements AutoCloseable {
     /** Stops the run from outside (a signal, a test): {@link #run} returns {@link RunOutcome#STOPPED} and the guest can be saved. */
     public void requestStop(String why) {
         stop.request(new RunOutcome(RunOutcome.STOPPED, why));
+    }
+
+    /** Ends the run with {@code outcome} (a host-side decision, e.g. a bootloader that stopped at its prompt with nobody to type). */
+    public void end(RunOutcome outcome) {
+        stop.request(outcome);
+    }
+
+    /**
+     * After the run: whether vCPU 0 had paging on (CR0.PG) when it stopped. PVH GRUB runs its whole life with paging
+     * off (GRUB's {@code kern/i386/xen/startup_pvh.S}); any kernel it starts turns paging on, so this tells a stopped
+     * GRUB from a kernel that stopped.
+     */
+    public boolean bootVcpuPaging() {
+        if (vcpus.getFirst().alive()) throw new IllegalStateException("vCPU 0 is still running");
+        var sregs = ByteBuffer.wrap(vcpus.getFirst().kvmVcpu().getState(KvmVcpu.StateBlock.SREGS)).order(ByteOrder.LITTLE_ENDIAN);
+        return (sregs.getLong(OFFSETOF_KVM_SREGS_CR0) & 0x8000_0000L) != 0;
     }
 
     /**
