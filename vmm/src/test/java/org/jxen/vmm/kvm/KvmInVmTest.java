@@ -23,7 +23,7 @@ import org.jxen.sys.kvm.Kvm;
  */
 @Tag("kvm")
 class KvmInVmTest {
-    static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName(), LinuxGuestTest.class.getName());
+    static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName(), LinuxGuestTest.class.getName(), GrubGuestTest.class.getName());
 
     @Test
     void kvmGuestTestsPassInsideAVmWithKvm() throws Exception {
