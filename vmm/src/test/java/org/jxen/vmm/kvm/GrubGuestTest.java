@@ -94,7 +94,7 @@ class GrubGuestTest {
         return root;
     }
 
-    private record Run(RunOutcome outcome, String console, String hypervisor) {}
+    private record Run(RunOutcome outcome, String console, String hypervisor, String stall) {}
 
     /** PVH GRUB as the kernel with {@code image} as xvda, as {@code jxen run --disk IMAGE} builds it, nobody at the console. */
     private static Run boot(Path image, RunConfig.Accel accel) throws Exception {
@@ -109,8 +109,7 @@ class GrubGuestTest {
             System.out.println(out);
             System.out.println(hv);
             System.out.println("outcome: " + o);
-            if (o.status() == RunOutcome.TIMEOUT || o.reason().contains("every vCPU")) System.out.println(d.stallReport());
-            return new Run(o, out, hv);
+            return new Run(o, out, hv, d.stallReport());
         }
     }
 
@@ -159,8 +158,8 @@ class GrubGuestTest {
         assumeTrue(Files.isReadable(LINUX.resolve("vmlinuz")), "no Linux guest prepared at " + LINUX + " (tools/linux-guest/prepare.sh)");
         Path cut = Files.createDirectories(tmp.resolve("cut")).resolve("vmlinuz");
         byte[] kernel = Files.readAllBytes(LINUX.resolve("vmlinuz"));
-        Files.write(cut, Arrays.copyOf(kernel, 4096)); // the setup header, not the setup code it announces
-        grubStopsWith(partitionedImage("cut.img", root("linux /boot/vmlinuz console=hvc0\nboot\n", cut), 16), "error: premature end of file");
+        Files.write(cut, Arrays.copyOf(kernel, 4096)); // the setup header, without the setup code and kernel it announces
+        grubStopsWith(partitionedImage("cut.img", root("linux /boot/vmlinuz console=hvc0\nboot\n", cut), 16), "error: attempt to seek outside of the file.");
     }
 
     /**
@@ -209,6 +208,12 @@ class GrubGuestTest {
                 """;
         Path image = partitionedImage("debian.img", root(cfg, LINUX.resolve("vmlinuz"), LINUX.resolve("initrd.gz")), 48);
         Run r = boot(image, RunConfig.Accel.KVM);
+        // The host's known fault under tools/kvm-vm's emulated SVM (a vector delivered with IF clear: docs/kvm-runtime.md)
+        // stops the kernel now and then, as it does LinuxGuestTest's: the whole boot, from GRUB, runs again then.
+        for (int attempt = 1; LinuxGuestTest.environmentFault(r.stall(), r.console(), attempt); attempt++) {
+            image = partitionedImage("debian-" + attempt + ".img", root(cfg, LINUX.resolve("vmlinuz"), LINUX.resolve("initrd.gz")), 48);
+            r = boot(image, RunConfig.Accel.KVM);
+        }
         assertTrue(r.console().contains("jxen: kernel and initrd loaded"), r.console());
         assertEquals(RunOutcome.POWEROFF, r.outcome().status(), r.outcome().reason());
         assertTrue(r.console().contains("Hypervisor detected: Xen HVM"), r.console());

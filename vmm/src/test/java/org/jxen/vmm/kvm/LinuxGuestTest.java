@@ -331,10 +331,10 @@ class LinuxGuestTest {
      * Measured inside tools/kvm-vm (2026-12-06): about one boot in ten meets the emulated SVM's duplicated callback
      * vector; a crashed attempt costs seconds, a stalled one the watchdog's minute (docs/kvm-runtime.md).
      */
-    private static final int ATTEMPTS = 5;
+    static final int ATTEMPTS = 5;
 
     /** Whether attempt {@code attempt} stopped for the host's fault (above) and another one is allowed (reported if so). */
-    private static boolean environmentFault(String stall, String console, int attempt) {
+    static boolean environmentFault(String stall, String console, int attempt) {
         if (attempt >= ATTEMPTS) return false;
         if (stall != null && stall.contains(XenDomain.INTERRUPT_WITH_IF_CLEAR)) {
             System.out.println("LinuxGuestTest: attempt " + attempt + " of " + ATTEMPTS + " stalled: " + XenDomain.INTERRUPT_WITH_IF_CLEAR
