@@ -155,6 +155,6 @@ public final class GrubConsoleWatch {
         List<String> all = new ArrayList<>(messages);
         String pending = line.toString().strip(); // a message still without its line end
         if (pending.startsWith("error: ") && (all.isEmpty() || !all.getLast().equals(pending))) all.add(pending);
-        return String.join(" ", all);
+        return String.join(" ", all.subList(Math.max(0, all.size() - KEPT), all.size()));
     }
 }
