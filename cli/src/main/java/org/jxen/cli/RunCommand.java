@@ -190,7 +190,9 @@ final class RunCommand implements Callable<Integer> {
                 }
                 consoleInput = handoff.next();
                 GrubConsoleWatch grub = bootingDisk ? new GrubConsoleWatch(terminal != null) : null;
-                XenDomain domain = build(restoreFile != null ? Duration.ofSeconds(timeoutSeconds) : Duration.ofNanos(left), grub);
+                // The first domain has the whole --timeout (its message names it); one a reboot starts, what is left of it.
+                boolean first = current.get() == null;
+                XenDomain domain = build(first || restoreFile != null ? Duration.ofSeconds(timeoutSeconds) : Duration.ofNanos(left), grub);
                 current.set(domain);
                 RunOutcome outcome;
                 try {
