@@ -64,7 +64,14 @@ public final class GrubConsoleWatch {
         } catch (IllegalStateException vcpuStillRunning) {
             return outcome;
         }
-        if (!grubRan) return outcome;
+        if (!grubRan) {
+            // The kernel GRUB started stopped. Where VMCALL cannot reach jxen, say so: a kernel that calls Xen that way
+            // (Linux 6.12, booted by GRUB as Xen HVM) gets KVM's own answer to its first hypercall and halts before its
+            // console is up, so nothing else would tell the user why.
+            String noVmcall = d.acceleration().vmcallRefusal();
+            return noVmcall == null ? outcome : new RunOutcome(outcome.status(), "the kernel GRUB started stopped: " + outcome.reason()
+                    + " (a kernel that calls Xen by VMCALL/VMMCALL, as Linux 6.12 does, needs KVM's Xen support: " + noVmcall + ")");
+        }
         String said = messages();
         return new RunOutcome(outcome.status(), "GRUB stopped before starting a kernel: " + (said.isEmpty() ? "it printed no error" : said)
                 + " (" + outcome.reason() + ")");
