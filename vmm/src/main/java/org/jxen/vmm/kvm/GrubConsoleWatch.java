@@ -16,7 +16,8 @@ import java.util.List;
  *
  * <p>What the end of such a run means: GRUB at its prompt with nobody to type (not {@code interactive}) ends the run
  * there; a run that ended in a fault while GRUB still ran (paging off, {@link XenDomain#bootVcpuPaging}) is GRUB's
- * stop, not the kernel's. Either way the reason quotes GRUB.
+ * stop, not the kernel's. Either way the reason quotes GRUB. A kernel GRUB started that stopped where VMCALL cannot
+ * reach jxen (user mode) is told as that.
  *
  * <p>GRUB draws its console with ANSI sequences (colours, cursor positioning): they are dropped, and a cursor move
  * ends the line being read, as it ends what GRUB was writing there. Bytes are read as Latin-1 (GRUB's messages are
@@ -54,7 +55,8 @@ public final class GrubConsoleWatch {
 
     /**
      * The run's outcome as the user should read it: a fault (a halt nothing can end, a triple fault) while GRUB still
-     * ran quotes GRUB's messages; anything else is the run's own outcome.
+     * ran quotes GRUB's messages; one after GRUB started a kernel, in user mode, says that the kernel may need KVM's
+     * Xen support; anything else is the run's own outcome.
      */
     public RunOutcome explain(RunOutcome outcome, XenDomain d) {
         if (outcome.status() != RunOutcome.GUEST_FAULT || promptSeen()) return outcome;
