@@ -18,7 +18,7 @@ import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.backend.net.NetSpec;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.ImageException;
-import org.jxen.vmm.boot.KernelImage;
+import org.jxen.vmm.boot.KernelCache;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.control.ControlServer;
@@ -204,7 +204,7 @@ final class RunCommand implements Callable<Integer> {
     private XenDomain create() throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
-            ElfImage.parse(KernelImage.elfOf(Files.readAllBytes(image))); // a bad image is reported before KVM is needed
+            ElfImage.parse(KernelCache.shared().elfOf(Files.readAllBytes(image))); // a bad image is reported before KVM is needed (unpacked once: the domain takes it from the cache)
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }

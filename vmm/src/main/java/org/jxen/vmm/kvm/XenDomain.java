@@ -62,7 +62,7 @@ import org.jxen.vmm.accel.XenOffer;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
-import org.jxen.vmm.boot.KernelImage;
+import org.jxen.vmm.boot.KernelCache;
 import org.jxen.vmm.boot.PvhLoader;
 import org.jxen.vmm.cpu.XenCpuid;
 
@@ -121,7 +121,7 @@ public final class XenDomain implements AutoCloseable {
         this.accelMode = chooseAccel(config.accel(), offer);
         this.acceleration = chooseAcceleration(config.accel(), offer);
         SaveFile saved = restore == null ? null : restore.saved;
-        byte[] image = saved == null ? KernelImage.elfOf(Files.readAllBytes(config.image())) : null; // a bzImage unpacked once
+        byte[] image = saved == null ? KernelCache.shared().elfOf(Files.readAllBytes(config.image())) : null; // a bzImage unpacked once per kernel
         String noVmcall = acceleration.vmcallRefusal();
         if (image != null && noVmcall != null && ElfImage.parse(image).callsXenByVmcall())
             throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
