@@ -204,7 +204,9 @@ final class RunCommand implements Callable<Integer> {
     private XenDomain create() throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
-            ElfImage.parse(KernelCache.shared().elfOf(Files.readAllBytes(image))); // a bad image is reported before KVM is needed (unpacked once: the domain takes it from the cache)
+            try (KernelCache.Kernel k = KernelCache.shared().open(image)) {
+                ElfImage.parse(k.elf()); // a bad image is reported before KVM is needed (unpacked once: the domain maps the cache's entry)
+            }
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }

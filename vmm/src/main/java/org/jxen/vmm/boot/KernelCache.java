@@ -1,6 +1,11 @@
 package org.jxen.vmm.boot;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
@@ -22,6 +27,10 @@ import java.util.Map;
  * load (the guest's RAM holds it then). An entry is trusted only as far as the file
  * it came from: it must be an ELF image of exactly the size the bzImage declares, else it is unpacked again and
  * replaced. A cache that cannot be written costs speed only: one line at INFO, and the run goes on.
+ *
+ * <p>{@link #open} maps the kernel's file, or its cache entry, instead of reading it onto the heap: the JVM keeps a heap
+ * it grew for a 60 MiB kernel, and the NIO read of one would leave a direct buffer of that size cached on the thread,
+ * all of it resident for the life of the domain though the kernel is in guest RAM after the load.
  */
 public final class KernelCache {
     private static final Logger LOG = System.getLogger(KernelCache.class.getName());
@@ -58,6 +67,74 @@ public final class KernelCache {
         return base.resolve("jxen").resolve("kernels");
     }
 
+    /** An ELF image, mapped (or on the heap, where no cache entry could be written); its close unmaps it. */
+    public static final class Kernel implements AutoCloseable {
+        private final Arena arena;
+        private final MemorySegment elf;
+
+        private Kernel(Arena arena, MemorySegment elf) {
+            this.arena = arena;
+            this.elf = elf;
+        }
+
+        /** The ELF file's bytes; an access after {@link #close} throws. */
+        public MemorySegment elf() {
+            return elf;
+        }
+
+        @Override
+        public void close() {
+            arena.close();
+        }
+    }
+
+    /**
+     * The ELF image of the kernel in {@code image}: the file itself if it is one, else the cache's entry for it, unpacked
+     * and written first if there is none. Mapped read-only, owned by the returned {@link Kernel}.
+     */
+    public Kernel open(Path image) throws IOException, ImageException {
+        Arena arena = Arena.ofShared();
+        try {
+            MemorySegment file = map(image, arena);
+            if (file.byteSize() > KernelImage.MAX_KERNEL) throw new ImageException("a kernel file of " + file.byteSize() + " bytes");
+            if (file.byteSize() >= 4 && file.get(ValueLayout.JAVA_INT_UNALIGNED, 0) == ELF_MAGIC) return new Kernel(arena, file);
+            String key = HexFormat.of().formatHex(sha256(file));
+            long declared = declaredSize(file);
+            Path entry = directory == null ? null : directory.resolve(key + ".elf");
+            if (entry == null || !valid(entry, declared)) {
+                byte[] elf = elfOf(file.toArray(ValueLayout.JAVA_BYTE));
+                if (entry == null || !valid(entry, declared)) return new Kernel(arena, MemorySegment.ofArray(elf));
+            }
+            MemorySegment elf = map(entry, arena);
+            return new Kernel(arena, elf);
+        } catch (IOException | ImageException | RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** "\x7FELF" read as a little-endian int. */
+    private static final int ELF_MAGIC = 0x464C_457F;
+
+    private static MemorySegment map(Path file, Arena arena) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        }
+    }
+
+    /** Whether the cache's {@code entry} holds an ELF image of the {@code declared} size. */
+    private static boolean valid(Path entry, long declared) {
+        try {
+            if (declared <= 0 || !Files.isRegularFile(entry) || Files.size(entry) != declared) return false;
+            try (FileChannel ch = FileChannel.open(entry, StandardOpenOption.READ)) {
+                ByteBuffer head = ByteBuffer.allocate(4);
+                return ch.read(head, 0) == 4 && KernelImage.isElf(head.array());
+            }
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** The ELF image of {@code file}'s bytes: the file itself if it is one, else its unpacked payload (see {@link KernelImage}). */
     public byte[] elfOf(byte[] file) throws ImageException {
         if (KernelImage.isElf(file)) return file;
@@ -75,24 +152,29 @@ public final class KernelCache {
         return elf;
     }
 
-    /** The unpacked size a bzImage's payload ends with, or -1 if the header does not lead to it (unpacking will say why). */
-    private static long declaredSize(byte[] file) {
-        if (file.length < PAYLOAD_LENGTH_AT + 4) return -1;
-        ByteBuffer b = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
-        int setupSects = Byte.toUnsignedInt(file[SETUP_SECTS_AT]);
+    private static long declaredSize(MemorySegment file) {
+        byte[] header = file.asSlice(0, Math.min(file.byteSize(), PAYLOAD_LENGTH_AT + 4)).toArray(ValueLayout.JAVA_BYTE);
+        if (header.length < PAYLOAD_LENGTH_AT + 4) return -1;
+        ByteBuffer b = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
+        int setupSects = Byte.toUnsignedInt(header[SETUP_SECTS_AT]);
         if (setupSects == 0) setupSects = 4;
         long end = (setupSects + 1L) * 512 + Integer.toUnsignedLong(b.getInt(PAYLOAD_OFFSET_AT)) + Integer.toUnsignedLong(b.getInt(PAYLOAD_LENGTH_AT));
-        if (end < 4 || end > file.length) return -1;
-        return Integer.toUnsignedLong(b.getInt((int) end - 4));
+        if (end < 4 || end > file.byteSize()) return -1;
+        return Integer.toUnsignedLong(file.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), end - 4));
+    }
+
+    /** The unpacked size a bzImage's payload ends with, or -1 if the header does not lead to it (unpacking will say why). */
+    private static long declaredSize(byte[] file) {
+        return declaredSize(MemorySegment.ofArray(file));
     }
 
     private byte[] read(String key, long declared) {
-        if (directory == null || declared <= 0) return null;
+        if (directory == null) return null;
         Path entry = directory.resolve(key + ".elf");
+        if (!valid(entry, declared)) return null;
         try {
-            if (!Files.isRegularFile(entry) || Files.size(entry) != declared) return null;
             byte[] elf = Files.readAllBytes(entry);
-            return elf.length == declared && KernelImage.isElf(elf) ? elf : null;
+            return elf.length == declared ? elf : null;
         } catch (IOException e) {
             return null;
         }
@@ -124,8 +206,14 @@ public final class KernelCache {
     }
 
     private static byte[] sha256(byte[] file) {
+        return sha256(MemorySegment.ofArray(file));
+    }
+
+    private static byte[] sha256(MemorySegment file) {
         try {
-            return MessageDigest.getInstance("SHA-256").digest(file);
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            d.update(file.asByteBuffer());
+            return d.digest();
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("the JDK has no SHA-256", e);
         }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -76,6 +77,31 @@ class KernelCacheTest {
         byte[] elf = elf();
         Path notADirectory = Files.writeString(dir.resolve("file"), "x");
         assertArrayEquals(elf, new KernelCache(notADirectory.resolve("kernels")).elfOf(bzImage(elf)));
+    }
+
+    @Test
+    void openMapsTheKernelOrItsEntryAndItsCloseUnmapsIt(@TempDir Path dir) throws Exception {
+        byte[] elf = elf();
+        Path elfFile = Files.write(dir.resolve("vmlinux"), elf), bzFile = Files.write(dir.resolve("vmlinuz"), bzImage(elf));
+        Path cacheDir = dir.resolve("cache");
+        KernelCache cache = new KernelCache(cacheDir);
+        KernelCache.Kernel k = cache.open(elfFile);
+        assertArrayEquals(elf, k.elf().toArray(ValueLayout.JAVA_BYTE), "an ELF file is mapped as it is");
+        assertTrue(k.elf().isMapped());
+        k.close();
+        assertThrows(IllegalStateException.class, () -> k.elf().get(ValueLayout.JAVA_BYTE, 0), "a late access throws");
+        assertFalse(Files.exists(cacheDir), "nothing cached for an ELF file");
+
+        try (KernelCache.Kernel first = cache.open(bzFile); KernelCache.Kernel second = new KernelCache(cacheDir).open(bzFile)) {
+            assertArrayEquals(elf, first.elf().toArray(ValueLayout.JAVA_BYTE));
+            assertTrue(first.elf().isMapped(), "the entry just written, mapped");
+            assertArrayEquals(elf, second.elf().toArray(ValueLayout.JAVA_BYTE));
+        }
+        try (KernelCache.Kernel heap = new KernelCache(null).open(bzFile)) {
+            assertArrayEquals(elf, heap.elf().toArray(ValueLayout.JAVA_BYTE), "without a cache: unpacked onto the heap");
+        }
+        Files.write(bzFile, new byte[] {1, 2, 3});
+        assertThrows(ImageException.class, () -> cache.open(bzFile), "neither ELF nor bzImage");
     }
 
     @Test
