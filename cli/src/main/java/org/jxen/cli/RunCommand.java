@@ -19,7 +19,7 @@ import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.backend.net.NetSpec;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.ImageException;
-import org.jxen.vmm.boot.KernelImage;
+import org.jxen.vmm.boot.KernelCache;
 import org.jxen.vmm.kvm.GrubConsoleWatch;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
@@ -282,7 +282,9 @@ final class RunCommand implements Callable<Integer> {
     private XenDomain create(Duration timeout, GrubConsoleWatch grub) throws Exception {
         if (!Files.isReadable(image)) throw new IllegalArgumentException(image + ": no such readable file");
         try {
-            ElfImage.parse(KernelImage.elfOf(Files.readAllBytes(image))); // a bad image is reported before KVM is needed
+            try (KernelCache.Kernel k = KernelCache.shared().open(image)) {
+                ElfImage.parse(k.elf()); // a bad image is reported before KVM is needed (unpacked once: the domain maps the cache's entry)
+            }
         } catch (ImageException e) {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }

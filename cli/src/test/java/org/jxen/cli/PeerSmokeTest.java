@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.jxen.sys.kvm.Kvm;
@@ -22,6 +23,7 @@ import org.jxen.sys.kvm.KvmAbi;
  * the emulated VM's are not for asserting). It runs where KVM has Xen support: here, or else inside tools/kvm-vm;
  * skipped, with the reason, where neither is, or where tools/peer/prepare.sh could not prepare QEMU.
  */
+@Tag("kvm")
 class PeerSmokeTest {
     private static final Path PEER = Path.of(System.getenv().getOrDefault("JXEN_PEER", "/var/tmp/jxen-peer"));
     private static final Path TOOLS = Path.of(System.getProperty("jxen.tools", "../tools")).toAbsolutePath().normalize();

@@ -1,5 +1,6 @@
 package org.jxen.vmm.boot;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -30,14 +31,21 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
     }
 
     public static ElfImage parse(byte[] file) throws ImageException {
-        if (file.length < 52 || file[0] != 0x7F || file[1] != 'E' || file[2] != 'L' || file[3] != 'F')
+        return parse(MemorySegment.ofArray(file));
+    }
+
+    /** The headers and notes of the ELF image in {@code file} (a heap array or a mapped file; read, never kept). */
+    public static ElfImage parse(MemorySegment file) throws ImageException {
+        if (file.byteSize() > Integer.MAX_VALUE) throw new ImageException("ELF file of " + file.byteSize() + " bytes: too large");
+        ByteBuffer b = file.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        int length = b.capacity();
+        if (length < 52 || b.get(0) != 0x7F || b.get(1) != 'E' || b.get(2) != 'L' || b.get(3) != 'F')
             throw new ImageException("not an ELF file");
-        int elfClass = file[4];
+        int elfClass = b.get(4);
         if (elfClass != CLASS_32 && elfClass != CLASS_64) throw new ImageException("unknown ELF class " + elfClass);
-        if (file[5] != 1) throw new ImageException("not a little-endian ELF file");
+        if (b.get(5) != 1) throw new ImageException("not a little-endian ELF file");
         boolean is64 = elfClass == CLASS_64;
-        if (is64 && file.length < 64) throw new ImageException("ELF header truncated");
-        ByteBuffer b = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
+        if (is64 && length < 64) throw new ImageException("ELF header truncated");
         int machine = Short.toUnsignedInt(b.getShort(18));
         if (machine != EM_386 && machine != EM_X86_64)
             throw new ImageException("ELF machine " + machine + " is not x86 (EM_386 or EM_X86_64)");
@@ -48,7 +56,7 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
         int minEntry = is64 ? 56 : 32;
         if (phnum == 0) throw new ImageException("ELF file has no program headers");
         if (phentsize < minEntry) throw new ImageException("ELF program header size " + phentsize + " too small");
-        if (!fits(phoff, (long) phentsize * phnum, file.length)) throw new ImageException("ELF program headers beyond the end of the file");
+        if (!fits(phoff, (long) phentsize * phnum, length)) throw new ImageException("ELF program headers beyond the end of the file");
 
         List<Segment> segments = new ArrayList<>();
         Notes notes = new Notes();
@@ -68,7 +76,7 @@ public record ElfImage(int elfClass, int machine, long entry, List<Segment> segm
                 memsz = Integer.toUnsignedLong(b.getInt(at + 20));
             }
             if (type != PT_LOAD && type != PT_NOTE) continue;
-            if (!fits(offset, filesz, file.length)) throw new ImageException("segment " + i + " extends beyond the end of the file");
+            if (!fits(offset, filesz, length)) throw new ImageException("segment " + i + " extends beyond the end of the file");
             if (type == PT_LOAD) {
                 if (memsz < filesz) throw new ImageException("segment " + i + " has memsz < filesz");
                 if (paddr < 0 || memsz < 0 || paddr + memsz < paddr) throw new ImageException("segment " + i + " wraps the address space");

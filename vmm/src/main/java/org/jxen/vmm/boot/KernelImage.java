@@ -106,6 +106,11 @@ public final class KernelImage {
         return true;
     }
 
+    /** Whether {@code b} begins with the ELF magic. */
+    static boolean isElf(byte[] b) {
+        return isElf(b, 0);
+    }
+
     private static boolean isElf(byte[] b, int at) {
         return b.length >= at + 4 && b[at] == 0x7F && b[at + 1] == 'E' && b[at + 2] == 'L' && b[at + 3] == 'F';
     }

@@ -29,7 +29,11 @@ public final class PvhLoader {
      * given, and writes the start info.
      */
     public static Boot load(byte[] file, byte[] initrd, GuestMemory ram, GuestLayout layout, String cmdline, int[] apicIds) throws ImageException {
-        byte[] elf = KernelImage.elfOf(file);
+        return load(MemorySegment.ofArray(KernelImage.elfOf(file)), initrd, ram, layout, cmdline, apicIds);
+    }
+
+    /** As above, from an ELF image already unpacked ({@link KernelCache#open}: a mapped file, no copy on the heap). */
+    public static Boot load(MemorySegment elf, byte[] initrd, GuestMemory ram, GuestLayout layout, String cmdline, int[] apicIds) throws ImageException {
         ElfImage image = ElfImage.parse(elf);
         long entry;
         if (image.pvhEntry().isPresent()) entry = image.pvhEntry().getAsLong();
@@ -46,9 +50,8 @@ public final class PvhLoader {
         }
         if (!image.segments().stream().anyMatch(s -> entry >= s.physAddr() && entry < s.end()))
             throw new ImageException(String.format("entry point 0x%x is not inside any loaded segment", entry));
-        MemorySegment src = MemorySegment.ofArray(elf);
         for (ElfImage.Segment s : image.segments()) {
-            MemorySegment.copy(src, s.fileOffset(), ram.segment(), s.physAddr(), s.fileSize());
+            MemorySegment.copy(elf, s.fileOffset(), ram.segment(), s.physAddr(), s.fileSize());
             ram.segment().asSlice(s.physAddr() + s.fileSize(), s.memSize() - s.fileSize()).fill((byte) 0);
         }
         List<StartInfo.Module> modules = new ArrayList<>();

@@ -62,7 +62,7 @@ import org.jxen.vmm.accel.XenOffer;
 import org.jxen.vmm.boot.ElfImage;
 import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.boot.ImageException;
-import org.jxen.vmm.boot.KernelImage;
+import org.jxen.vmm.boot.KernelCache;
 import org.jxen.vmm.boot.PvhLoader;
 import org.jxen.vmm.cpu.XenCpuid;
 
@@ -121,36 +121,44 @@ public final class XenDomain implements AutoCloseable {
         this.accelMode = chooseAccel(config.accel(), offer);
         this.acceleration = chooseAcceleration(config.accel(), offer);
         SaveFile saved = restore == null ? null : restore.saved;
-        byte[] image = saved == null ? KernelImage.elfOf(Files.readAllBytes(config.image())) : null; // a bzImage unpacked once
-        String noVmcall = acceleration.vmcallRefusal();
-        if (image != null && noVmcall != null && ElfImage.parse(image).callsXenByVmcall())
-            throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
-                    + "(KVM_CAP_XEN_HVM) hands to jxen; " + noVmcall);
-        byte[] initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
-        List<BlockFile> disks = openDisks(config.disks()); // a missing image is reported before anything is built
+        // A bzImage unpacked once per kernel (KernelCache), mapped until it is in guest RAM.
+        KernelCache.Kernel image = saved == null ? KernelCache.shared().open(config.image()) : null;
+        byte[] initrd;
+        List<BlockFile> disks;
         List<TapDevice> taps;
-        try {
-            taps = openTaps(config.nets());
-        } catch (IOException e) {
-            disks.forEach(BlockFile::close);
-            throw e;
-        }
-        ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
-                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
-        ram = new GuestMemory(ramMapping);
-        GuestLayout layout = GuestLayout.standard(config.memoryBytes());
+        GuestLayout layout;
         PvhLoader.Boot boot = null;
         try {
-            // Before the VM: a bad image or save file leaves nothing behind.
-            int[] apicIds = new int[config.vcpus()];
-            for (int v = 0; v < apicIds.length; v++) apicIds[v] = apicIdOf(v);
-            if (saved == null) boot = PvhLoader.load(image, initrd, ram, layout, config.cmdline(), apicIds);
-            else restore.readRam(ram);
-        } catch (ImageException | IOException | RuntimeException e) {
-            ramArena.close();
-            disks.forEach(BlockFile::close);
-            taps.forEach(TapDevice::close);
-            throw e;
+            String noVmcall = acceleration.vmcallRefusal();
+            if (image != null && noVmcall != null && ElfImage.parse(image.elf()).callsXenByVmcall())
+                throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
+                        + "(KVM_CAP_XEN_HVM) hands to jxen; " + noVmcall);
+            initrd = saved == null && config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
+            disks = openDisks(config.disks()); // a missing image is reported before anything is built
+            try {
+                taps = openTaps(config.nets());
+            } catch (IOException e) {
+                disks.forEach(BlockFile::close);
+                throw e;
+            }
+            ramMapping = Libc.mmap(ramArena, config.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
+                    Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
+            ram = new GuestMemory(ramMapping);
+            layout = GuestLayout.standard(config.memoryBytes());
+            try {
+                // Before the VM: a bad image or save file leaves nothing behind.
+                int[] apicIds = new int[config.vcpus()];
+                for (int v = 0; v < apicIds.length; v++) apicIds[v] = apicIdOf(v);
+                if (saved == null) boot = PvhLoader.load(image.elf(), initrd, ram, layout, config.cmdline(), apicIds);
+                else restore.readRam(ram);
+            } catch (ImageException | IOException | RuntimeException e) {
+                ramArena.close();
+                disks.forEach(BlockFile::close);
+                taps.forEach(TapDevice::close);
+                throw e;
+            }
+        } finally {
+            if (image != null) image.close();
         }
         vm = kvm.createVm();
         List<KvmVcpu> kvmVcpus = new ArrayList<>();
