@@ -141,42 +141,21 @@ public final class GuestPlatform implements AutoCloseable {
         }
     }
 
-    /**
-     * @param vcpus      the vCPUs' controls (block/wake, shutdown) by Xen vCPU id; null for one not created yet
-     * @param apicIdOf   the local APIC id of a Xen vCPU id
-     * @param released   told of every frame the guest gives back (the host page can be released)
-     */
-    public GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
-            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) {
-        this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null, HoleFrames.NONE);
-    }
-
-    /** As above, with the VMM's backing for guest frames above RAM ({@link HoleFrames}: grant frames placed in a hole). */
-    public GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
-            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, HoleFrames holes) {
-        this(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, null, holes);
+    /** A booting domain's platform: the console's and XenStore's grants seeded, as Xen's toolstack does. */
+    public GuestPlatform(PlatformSpec spec) {
+        this(spec, null);
     }
 
     /**
-     * The platform of a saved domain, over {@code ram} that holds the saved contents, with a clock that continues the
-     * saved one (pending timers are absolute system times). IOException with a one-line reason if the save does not
-     * fit.
+     * The platform of a saved domain, over RAM that holds the saved contents, with a clock that continues the saved one
+     * (pending timers are absolute system times); a saved grant frame in a hole is mapped there again. IOException with
+     * a one-line reason if the save does not fit.
      */
-    public static GuestPlatform restore(Saved saved, GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
-            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput) throws IOException {
-        return restore(saved, ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, HoleFrames.NONE);
-    }
-
-    /** As above, with the backing for frames above RAM; a saved grant frame in a hole is mapped there again. */
-    public static GuestPlatform restore(Saved saved, GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock, LongSupplier systemTime,
-            LongConsumer released, OutputStream console, InputStream consoleInput, HoleFrames holes) throws IOException {
-        if (saved.snapshot().vcpus() != vcpuCount) throw new IOException("the save has " + saved.snapshot().vcpus() + " vCPUs, not " + vcpuCount);
+    public static GuestPlatform restore(PlatformSpec spec, Saved saved) throws IOException {
+        if (saved.snapshot().vcpus() != spec.vcpuCount())
+            throw new IOException("the save has " + saved.snapshot().vcpus() + " vCPUs, not " + spec.vcpuCount());
         try {
-            return new GuestPlatform(ram, layout, vcpuCount, vcpus, apicIdOf, lifecycle, msi, clock, systemTime, released, console, consoleInput, saved, holes);
+            return new GuestPlatform(spec, saved);
         } catch (UncheckedIOException e) {
             IOException cause = e.getCause();
             if (cause instanceof EOFException) throw new IOException("the save's platform state ends early");
@@ -187,9 +166,15 @@ public final class GuestPlatform implements AutoCloseable {
         }
     }
 
-    private GuestPlatform(GuestMemory ram, GuestLayout layout, int vcpuCount, IntFunction<VcpuControl> vcpus,
-            IntUnaryOperator apicIdOf, VcpuLifecycle lifecycle, MsiSink msi, MasterClock clock,
-            LongSupplier systemTime, LongConsumer released, OutputStream console, InputStream consoleInput, Saved saved, HoleFrames holes) {
+    private GuestPlatform(PlatformSpec spec, Saved saved) {
+        GuestMemory ram = spec.ram();
+        GuestLayout layout = spec.layout();
+        int vcpuCount = spec.vcpuCount();
+        IntFunction<VcpuControl> vcpus = spec.vcpus();
+        LongSupplier systemTime = spec.systemTime();
+        OutputStream console = spec.console();
+        InputStream consoleInput = spec.consoleInput();
+        HoleFrames holes = spec.holes();
         this.ram = ram;
         this.holes = holes;
         this.vcpuCount = vcpuCount;
@@ -219,7 +204,7 @@ public final class GuestPlatform implements AutoCloseable {
         params = new HvmParams(vcpuCount);
         timers = new VcpuTimers(vcpuCount, systemTime, v -> ports.raiseVirq(v, Virq.TIMER));
         runstates = new Runstates(ram, vcpuCount, systemTime.getAsLong());
-        vcpuSet = new VcpuSet(vcpuCount, lifecycle);
+        vcpuSet = new VcpuSet(vcpuCount, spec.lifecycle());
         grants = new GrantTable(32);
         if (saved == null) { // the console's and XenStore's entries, as Xen's toolstack seeds them (a restore has its own)
             grants.seed(GrantTable.RESERVED_CONSOLE, guest.domid(), DomId.DOM0, layout.consoleGfn());
@@ -227,19 +212,19 @@ public final class GuestPlatform implements AutoCloseable {
         }
         grantMapper = new GrantMapper(grants, ram, DomId.DOM0);
         memoryOp = new MemoryOp(ports, ram, grants, layout.memoryMap());
-        memoryOp.onRelease(released);
+        memoryOp.onRelease(spec.released());
         memoryOp.onHoles(holes);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
                 new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
                 memoryOp, new ConsoleIo(hypervisorConsole), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
                 new VmAssist(runstates), new TimerOp(timers, systemTime));
         msrs = new XenMsrs(ram, guest);
-        pvclock = new PvClockPublisher(guest, clock, System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
+        pvclock = new PvClockPublisher(guest, spec.clock(), System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
         upcall = v -> {
             int vector = params.upcallVector(v);
             upcallsRaised.increment();
             if (vector == 0) return; // no upcall route: nothing is injected and nobody is kicked (hvm_assert_evtchn_irq)
-            if (!offload.deliverUpcall(v)) msi.signalMsi(apicIdOf.applyAsInt(v), vector);
+            if (!offload.deliverUpcall(v)) spec.msi().signalMsi(spec.apicIdOf().applyAsInt(v), vector);
             VcpuControl c = vcpus.apply(v);
             if (c != null) c.wake(); // null while the domain is still being built
         };
@@ -271,21 +256,12 @@ public final class GuestPlatform implements AutoCloseable {
                             + " bytes after its end"));
                 }
                 devices = restored;
-                savedBackends = saved.backends();
             } catch (RuntimeException e) {
                 timers.close(); // a save that does not fit leaves no timer thread behind
                 throw e;
             }
         }
         pvclock.publishAll();
-    }
-
-    /** The disks' and NICs' records of a save (each: kind, configuration, connection), which the VMM restores. */
-    private List<byte[]> savedBackends = List.of();
-
-    /** A restored domain's saved disks and NICs, one record each, for the VMM to open and take over. */
-    public List<byte[]> savedBackends() {
-        return savedBackends;
     }
 
     /** SLP_EN in the hardware-reduced sleep control register; the sched.h shutdown codes ACPI maps to. */
