@@ -86,7 +86,12 @@ import org.jxen.vmm.accel.Offload;
  * the hypercall MSR, pvclock, and the PV console and XenStore backends on their ring pages. It knows nothing of KVM:
  * upcalls leave through an {@link MsiSink} (KVM_SIGNAL_MSI under KVM, a recorder in tests), the vCPUs are
  * {@link VcpuControl}s, and what KVM's Xen support takes over is asked of the domain's {@link Offload} (see
- * {@link #accelerate}), so the whole wiring is tested without a VM.
+ * {@link #accelerate}), so the whole wiring is tested without a VM. It is built from one {@link PlatformSpec}.
+ *
+ * <p>Why it is over 350 lines: the constructor is the wiring itself (about twenty engine parts, each given the few
+ * others it needs), and the save and the restore of that wiring stay beside it because they reach the same private
+ * parts; what is left (the control socket's counters, accessors) is small. Splitting the save out comes with the
+ * snapshot sections' per-component savers (issue 32 item 3).
  */
 public final class GuestPlatform implements AutoCloseable {
     private static final Logger LOG = System.getLogger(GuestPlatform.class.getName());

@@ -50,7 +50,8 @@ final class ResourceScope implements AutoCloseable {
 
     /**
      * Pushes the threads that use what was pushed before: {@code stop} stops them and says whether all ended. If one
-     * would not (it reported itself), nothing older is released: a leak, never a thread touching unmapped memory.
+     * would not (it reported itself), older threads are still stopped but nothing older is released: a leak, never a
+     * thread touching unmapped memory.
      */
     void pushThreads(String name, BooleanSupplier stop) {
         if (closed) throw new IllegalStateException("the scope is closed: " + name + " would never be stopped");
@@ -74,6 +75,7 @@ final class ResourceScope implements AutoCloseable {
      * added to it as suppressed), for the caller to rethrow: {@code throw scope.unwind(e)}.
      */
     <E extends Throwable> E unwind(E failure) {
+        if (closed) return failure;
         for (Throwable t : releaseAll()) failure.addSuppressed(t);
         return failure;
     }
@@ -94,9 +96,10 @@ final class ResourceScope implements AutoCloseable {
     private List<Throwable> releaseAll() {
         closed = true;
         List<Throwable> failures = new ArrayList<>();
+        List<String> kept = new ArrayList<>();
         while (!opened.isEmpty()) {
             Entry e = opened.pop();
-            if (e.stops() != null) {
+            if (e.stops() != null) { // threads are stopped even when others did not stop: they only ask to end
                 boolean stopped;
                 try {
                     stopped = e.stops().getAsBoolean();
@@ -105,19 +108,19 @@ final class ResourceScope implements AutoCloseable {
                     stopped = false;
                 }
                 released.accept(e.name());
-                if (!stopped) {
-                    LOG.log(Level.WARNING, e.name() + " did not stop: kept open so they never touch released memory: " + names());
-                    opened.clear();
+                if (!stopped) kept.add(e.name() + " (did not stop)");
+            } else if (!kept.isEmpty()) {
+                kept.add(e.name()); // a thread that did not stop may still use it
+            } else {
+                try {
+                    e.release().release();
+                } catch (Exception t) {
+                    failures.add(t);
                 }
-                continue;
+                released.accept(e.name());
             }
-            try {
-                e.release().release();
-            } catch (Exception t) {
-                failures.add(t);
-            }
-            released.accept(e.name());
         }
+        if (!kept.isEmpty()) LOG.log(Level.WARNING, "kept open, as threads may still use them: " + String.join(", ", kept));
         return failures;
     }
 }

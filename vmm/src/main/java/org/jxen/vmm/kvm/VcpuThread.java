@@ -32,6 +32,10 @@ import org.jxen.vmm.backend.ThreadStop;
  * {@link #kick}: immediate_exit plus SIGPIPE to its kernel thread, so a vCPU halted inside KVM comes out too.
  * Other threads never make this vCPU's ioctls: they {@link #ask} it, and the thread answers before its next entry
  * (or, once it has ended or before it starts, the asker may, as nobody else uses the descriptor then).
+ *
+ * <p>Why it is over 350 lines: the run loop, the messages other threads send it (start, down, questions, entry work,
+ * kicks) and the halt watchdog's look all meet on the same few volatile fields, read in one place (the loop), which
+ * is easier to check as one class than as several sharing them.
  */
 final class VcpuThread implements AcceleratedVcpu {
     private static final Logger LOG = System.getLogger(VcpuThread.class.getName());
