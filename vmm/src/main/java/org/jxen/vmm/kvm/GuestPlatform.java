@@ -13,14 +13,11 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.function.IntUnaryOperator;
-import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 
 import org.jxen.engine.abi.DomId;
@@ -54,13 +51,11 @@ import org.jxen.engine.platform.Runstates;
 import org.jxen.engine.platform.SchedOp;
 import org.jxen.engine.platform.TimerOp;
 import org.jxen.engine.platform.VcpuControl;
-import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.platform.VcpuOp;
 import org.jxen.engine.platform.VcpuSet;
 import org.jxen.engine.platform.VcpuTimers;
 import org.jxen.engine.platform.VmAssist;
 import org.jxen.engine.platform.XenVersion;
-import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.backend.xenbus.BackendContext;
@@ -72,7 +67,6 @@ import org.jxen.vmm.xenstore.XenStore;
 import org.jxen.vmm.backend.ThreadStop;
 import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.evtchn.UpcallSink;
-import org.jxen.vmm.control.ControlCommands;
 import org.jxen.vmm.control.ControlTarget;
 import org.jxen.vmm.accel.AcceleratedVcpu;
 import org.jxen.vmm.accel.Acceleration;
@@ -90,7 +84,7 @@ import org.jxen.vmm.accel.Offload;
  *
  * <p>Why it is over 350 lines: the constructor is the wiring itself (about twenty engine parts, each given the few
  * others it needs), and the save and the restore of that wiring stay beside it because they reach the same private
- * parts; what is left (the control socket's counters, accessors) is small. Splitting the save out comes with the
+ * parts; the control socket's counters are {@link PlatformCounters}. Splitting the save out comes with the
  * snapshot sections' per-component savers (issue 32 item 3).
  */
 public final class GuestPlatform implements AutoCloseable {
@@ -320,45 +314,7 @@ public final class GuestPlatform implements AutoCloseable {
 
     /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */
     public ControlTarget controlTarget() {
-        return new ControlTarget() {
-            @Override
-            public PortManager ports() {
-                return ports;
-            }
-
-            @Override
-            public Map<String, Object> counters() {
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("abi", ControlCommands.abiName(ports));
-                m.put("vcpus", vcpuCount);
-                m.put("upcalls", upcallsRaised.sum());
-                m.put("hypercalls", hypercallsHandled());
-                Offload.Figures accel = offload.figures(); // 0 where KVM takes nothing over
-                m.put("ports-delivered-by-kvm", accel.portsDeliveredByKvm());
-                m.put("backend-notifies-by-irqfd", accel.backendNotifiesByIrqfd());
-                m.put("timers-handed-to-kvm", accel.timersHandedToKvm());
-                m.put("runstates-handed-to-kvm", accel.runstatesHandedToKvm());
-                m.put("hypercall-bugs", hypercallBugs.sum());
-                m.put("console-bytes", devices.console().bytesOut());
-                m.put("xenstore-requests", devices.xenstore().requests());
-                List<Object> rs = new ArrayList<>();
-                for (int v = 0; v < vcpuCount; v++) {
-                    Runstates.Figures f = runstates.figures(v);
-                    long[] t = f.time();
-                    Map<String, Object> e = new LinkedHashMap<>();
-                    e.put("vcpu", v);
-                    e.put("state", f.state());
-                    e.put("running-ns", t[Runstates.RUNNING]);
-                    e.put("runnable-ns", t[Runstates.RUNNABLE]);
-                    e.put("blocked-ns", t[Runstates.BLOCKED]);
-                    e.put("offline-ns", t[Runstates.OFFLINE]);
-                    rs.add(e);
-                }
-                m.put("runstates", rs); // per vCPU, as the guest's runstate area has them (kvm mode: KVM's accounting)
-                for (PvBackend b : backends) m.put(b.name(), b.counters());
-                return m;
-            }
-        };
+        return new PlatformCounters(this, vcpuCount, runstates, backends, upcallsRaised);
     }
 
     /** Whether vCPU {@code v} is up (VCPUOP_up / down): the vCPUs a resumed domain runs. */
