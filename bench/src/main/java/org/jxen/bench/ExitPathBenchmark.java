@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 import org.jxen.engine.abi.DomId;
 import org.jxen.engine.abi.GuestWidth;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
@@ -24,6 +25,7 @@ import org.jxen.vmm.boot.GuestLayout;
 import org.jxen.vmm.cpu.HypercallPage;
 import org.jxen.vmm.kvm.ExitHandler;
 import org.jxen.vmm.kvm.GuestPlatform;
+import org.jxen.vmm.kvm.PlatformSpec;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -105,9 +107,9 @@ public class ExitPathBenchmark {
             @Override
             public void shutdown(int reason) {}
         };
-        platform = new GuestPlatform(ram, GuestLayout.standard(RAM), 2, v -> self, v -> v, none, (apic, vector) -> 1,
+        platform = new GuestPlatform(new PlatformSpec(ram, GuestLayout.standard(RAM), 2, v -> self, v -> v, none, (apic, vector) -> 1,
                 new MasterClock(TscScale.forKhz(2_000_000), new ClockSample(0, 0)), System::nanoTime, g -> {},
-                OutputStream.nullOutputStream(), new ByteArrayInputStream(new byte[0]));
+                OutputStream.nullOutputStream(), new ByteArrayInputStream(new byte[0]), HoleFrames.NONE));
         exits = platform.exitHandler(ram, self);
         area = Arena.ofAuto().allocate(2 * 4096, 4096);
         run = new KvmRun(area);

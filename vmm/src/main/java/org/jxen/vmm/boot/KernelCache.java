@@ -82,9 +82,10 @@ public final class KernelCache {
             return elf;
         }
 
+        /** Unmaps it; a second close does nothing. */
         @Override
-        public void close() {
-            arena.close();
+        public synchronized void close() {
+            if (arena.scope().isAlive()) arena.close();
         }
     }
 

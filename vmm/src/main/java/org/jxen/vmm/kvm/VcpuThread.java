@@ -4,12 +4,17 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
+import java.util.function.Function;
 
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.sys.Errno;
@@ -25,6 +30,12 @@ import org.jxen.vmm.backend.ThreadStop;
  * hypercalls see (SCHEDOP_block sleeps here until an upcall wakes it). Nothing a guest does throws out of the loop:
  * an exception from exit handling is a jxen bug, reported as the run's outcome. Other threads stop it with
  * {@link #kick}: immediate_exit plus SIGPIPE to its kernel thread, so a vCPU halted inside KVM comes out too.
+ * Other threads never make this vCPU's ioctls: they {@link #ask} it, and the thread answers before its next entry
+ * (or, once it has ended or before it starts, the asker may, as nobody else uses the descriptor then).
+ *
+ * <p>Why it is over 350 lines: the run loop, the messages other threads send it (start, down, questions, entry work,
+ * kicks) and the halt watchdog's look all meet on the same few volatile fields, read in one place (the loop), which
+ * is easier to check as one class than as several sharing them.
  */
 final class VcpuThread implements AcceleratedVcpu {
     private static final Logger LOG = System.getLogger(VcpuThread.class.getName());
@@ -63,6 +74,10 @@ final class VcpuThread implements AcceleratedVcpu {
      */
     private final AtomicBoolean entryWorkRequested = new AtomicBoolean(true);
     private Thread thread;
+    /** Questions from other threads, answered by this thread before its next entry ({@link #ask}). */
+    private final Queue<FutureTask<?>> questions = new ConcurrentLinkedQueue<>();
+    /** The loop has ended and answered its last questions: {@link #ask} answers itself from now on. */
+    private boolean finished;
 
     VcpuThread(int id, KvmVcpu vcpu, DomainStop stop, Offload offload) {
         this.id = id;
@@ -76,6 +91,47 @@ final class VcpuThread implements AcceleratedVcpu {
         this.exits = exits;
     }
 
+    /**
+     * Answers {@code question} about this vCPU's KVM state on the thread that may make its ioctls: the vCPU thread, before
+     * its next entry (it is taken out of KVM_RUN for that), or the caller when no thread runs the vCPU (not started yet,
+     * or ended). Waits for the answer; an exception from the question is thrown here, unchecked.
+     */
+    <T> T ask(Function<KvmVcpu, T> question) {
+        FutureTask<T> task = new FutureTask<>(() -> question.apply(vcpu));
+        synchronized (this) {
+            if (thread == null || finished) {
+                return question.apply(vcpu);
+            }
+            questions.add(task);
+        }
+        if (Thread.currentThread() == thread) answerQuestions();
+        else nudgeOut();
+        try {
+            return task.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while vCPU " + id + " answered", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    private void answerQuestions() {
+        for (FutureTask<?> q; (q = questions.poll()) != null; ) q.run();
+    }
+
+    /**
+     * Out of KVM_RUN (or a VCPUOP_down wait) for a question: immediate_exit covers a signal sent just before the thread
+     * enters. A vCPU blocked in a hypercall (SCHEDOP_block) answers when it returns.
+     */
+    private void nudgeOut() {
+        run.setImmediateExit(true);
+        interruptRun();
+        upSignal.release();
+    }
+
+    /** The descriptor itself, for the domain's last release (every thread has stopped then). */
     KvmVcpu kvmVcpu() {
         return vcpu;
     }
@@ -134,8 +190,9 @@ final class VcpuThread implements AcceleratedVcpu {
             beforeFirstRun.accept(vcpu);
             run.requestSyncedRegs(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
             while (!stop.requested()) {
+                answerQuestions();
                 if (down) {
-                    upSignal.acquireUninterruptibly();
+                    upSignal.acquireUninterruptibly(); // a question releases it too: the loop answers, then waits again
                     continue;
                 }
                 if (entryWorkRequested.getAndSet(false)) offload.beforeEntry(id);
@@ -172,6 +229,11 @@ final class VcpuThread implements AcceleratedVcpu {
         } catch (RuntimeException bug) {
             LOG.log(Level.ERROR, "jxen bug on vCPU " + id + "; the domain stops", bug);
             stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "jxen bug on vCPU " + id + ": " + bug));
+        } finally {
+            synchronized (this) {
+                finished = true;
+            }
+            answerQuestions(); // those asked before the end; later ones are answered by their askers
         }
     }
 

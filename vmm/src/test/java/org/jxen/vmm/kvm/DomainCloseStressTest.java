@@ -33,6 +33,7 @@ import org.jxen.engine.grant.GrantMapper;
 import org.jxen.engine.grant.GrantTable;
 import org.jxen.engine.hvm.HvmParam;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
@@ -93,8 +94,8 @@ class DomainCloseStressTest {
             public void stop(int vcpu) {}
         };
         OutputStream discard = OutputStream.nullOutputStream();
-        GuestPlatform platform = new GuestPlatform(ram, layout, 2, v -> vcpus[v], v -> v, lifecycle, (apic, vector) -> 1, clock,
-                () -> System.nanoTime() - t0, gfn -> {}, discard, new ByteArrayInputStream(new byte[0]));
+        GuestPlatform platform = new GuestPlatform(new PlatformSpec(ram, layout, 2, v -> vcpus[v], v -> v, lifecycle, (apic, vector) -> 1, clock,
+                () -> System.nanoTime() - t0, gfn -> {}, discard, new ByteArrayInputStream(new byte[0]), HoleFrames.NONE));
         for (FakeVcpu v : vcpus) v.exits = platform.exitHandler(ram, v);
         MemorySegment mem = ram.segment();
 

@@ -19,6 +19,7 @@ import org.jxen.engine.abi.Hypercall;
 import org.jxen.engine.abi.SharedInfoLayout;
 import org.jxen.engine.hvm.HvmParam;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.pvclock.ClockSample;
 import org.jxen.engine.pvclock.MasterClock;
@@ -80,10 +81,10 @@ class GuestPlatformTest {
         };
         try {
             return saved == null
-                    ? new GuestPlatform(memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0, gfn -> {},
-                            syncedConsole(), new ByteArrayInputStream(new byte[0]))
-                    : GuestPlatform.restore(saved, memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0,
-                            gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]));
+                    ? new GuestPlatform(new PlatformSpec(memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0, gfn -> {},
+                            syncedConsole(), new ByteArrayInputStream(new byte[0]), HoleFrames.NONE))
+                    : GuestPlatform.restore(new PlatformSpec(memory, layout, 2, v -> vcpus[v], v -> v + 4, lc, sink, clock, () -> System.nanoTime() - t0,
+                            gfn -> {}, syncedConsole(), new ByteArrayInputStream(new byte[0]), HoleFrames.NONE), saved);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

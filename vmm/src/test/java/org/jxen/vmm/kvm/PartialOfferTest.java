@@ -24,6 +24,7 @@ import org.jxen.engine.abi.Hypercall;
 import org.jxen.engine.abi.Virq;
 import org.jxen.engine.hvm.HvmParam;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.platform.VcpuOp;
@@ -71,11 +72,11 @@ class PartialOfferTest {
             @Override
             public void stop(int vcpu) {}
         };
-        platform = new GuestPlatform(ram, GuestLayout.standard(RAM), 2, v -> vcpus[v], v -> v, lc, (apic, vector) -> {
+        platform = new GuestPlatform(new PlatformSpec(ram, GuestLayout.standard(RAM), 2, v -> vcpus[v], v -> v, lc, (apic, vector) -> {
             msiVectors.add(vector);
             return 1;
         }, new MasterClock(TscScale.forKhz(2_445_000), new ClockSample(1_000_000, 0)), () -> System.nanoTime() - t0, gfn -> {},
-                OutputStream.nullOutputStream(), new ByteArrayInputStream(new byte[0]));
+                OutputStream.nullOutputStream(), new ByteArrayInputStream(new byte[0]), HoleFrames.NONE));
         offload = platform.accelerate(new KvmXenAcceleration(new XenOffer(flags), XenCpuid.HYPERCALL_MSR), kvm, v -> vcpus[v], v -> v);
         for (FakeVcpu v : vcpus) v.exits = platform.exitHandler(ram, v);
         enterAll();
@@ -298,15 +299,15 @@ class PartialOfferTest {
 
     @Test
     void theChoiceFollowsHypercallInterception() {
-        assertInstanceOf(UserSpaceAcceleration.class, XenDomain.chooseAcceleration(RunConfig.Accel.AUTO, XenOffer.NONE));
-        assertInstanceOf(UserSpaceAcceleration.class, XenDomain.chooseAcceleration(RunConfig.Accel.USER, new XenOffer(EVERYTHING)));
-        assertNotNull(XenDomain.chooseAcceleration(RunConfig.Accel.USER, new XenOffer(EVERYTHING)).vmcallRefusal());
-        assertInstanceOf(KvmXenAcceleration.class, XenDomain.chooseAcceleration(RunConfig.Accel.AUTO, new XenOffer(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL)));
-        assertNull(XenDomain.chooseAcceleration(RunConfig.Accel.KVM, new XenOffer(EVERYTHING)).vmcallRefusal());
+        assertInstanceOf(UserSpaceAcceleration.class, DomainBuilder.chooseAcceleration(RunConfig.Accel.AUTO, XenOffer.NONE));
+        assertInstanceOf(UserSpaceAcceleration.class, DomainBuilder.chooseAcceleration(RunConfig.Accel.USER, new XenOffer(EVERYTHING)));
+        assertNotNull(DomainBuilder.chooseAcceleration(RunConfig.Accel.USER, new XenOffer(EVERYTHING)).vmcallRefusal());
+        assertInstanceOf(KvmXenAcceleration.class, DomainBuilder.chooseAcceleration(RunConfig.Accel.AUTO, new XenOffer(KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL)));
+        assertNull(DomainBuilder.chooseAcceleration(RunConfig.Accel.KVM, new XenOffer(EVERYTHING)).vmcallRefusal());
         // Every flag but interception: no kvm mode at all.
         int noIntercept = EVERYTHING & ~KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL;
-        assertInstanceOf(UserSpaceAcceleration.class, XenDomain.chooseAcceleration(RunConfig.Accel.AUTO, new XenOffer(noIntercept)));
-        KvmException e = assertThrows(KvmException.class, () -> XenDomain.chooseAcceleration(RunConfig.Accel.KVM, new XenOffer(noIntercept)));
+        assertInstanceOf(UserSpaceAcceleration.class, DomainBuilder.chooseAcceleration(RunConfig.Accel.AUTO, new XenOffer(noIntercept)));
+        KvmException e = assertThrows(KvmException.class, () -> DomainBuilder.chooseAcceleration(RunConfig.Accel.KVM, new XenOffer(noIntercept)));
         assertTrue(e.getMessage().contains("KVM_CAP_XEN_HVM") && !e.getMessage().contains("\n"), e.getMessage());
     }
 

@@ -29,6 +29,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.jxen.engine.evtchn.DomainSnapshot;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.engine.memory.HoleFrames;
 import org.jxen.engine.platform.VcpuHvmContext;
 import org.jxen.engine.platform.VcpuLifecycle;
 import org.jxen.engine.pvclock.ClockSample;
@@ -65,8 +66,8 @@ class SaveFileTest {
         };
         MasterClock clock = new MasterClock(TscScale.forKhz(2_000_000), new ClockSample(0, 0));
         SaveFile saved;
-        try (GuestPlatform p = new GuestPlatform(ram, layout, 2, v -> null, v -> v, none, (a, v) -> 1, clock, () -> 42, g -> {},
-                new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0]))) {
+        try (GuestPlatform p = new GuestPlatform(new PlatformSpec(ram, layout, 2, v -> null, v -> v, none, (a, v) -> 1, clock, () -> 42, g -> {},
+                new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0]), HoleFrames.NONE))) {
             assertEquals(0, p.ports().bindIpi(1) > 0 ? 0 : -1);
             Map<StateBlock, byte[]> blocks = new EnumMap<>(StateBlock.class);
             Random r = new Random(7);
