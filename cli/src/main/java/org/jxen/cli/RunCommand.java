@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -22,6 +23,12 @@ import org.jxen.vmm.boot.KernelCache;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.control.ControlServer;
+import org.jxen.vmm.control.ControlTarget;
+import org.jxen.vmm.migrate.IncomingMigration;
+import org.jxen.vmm.migrate.MigrationAddress;
+import org.jxen.vmm.migrate.MigrationProgress;
+import org.jxen.vmm.migrate.MigrationSource;
+import org.jxen.engine.evtchn.PortManager;
 import org.jxen.vmm.kvm.XenDomain;
 
 import picocli.CommandLine.Command;
@@ -65,6 +72,11 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--restore", paramLabel = "FILE", description = "Resume the guest saved in FILE (its RAM size and vCPU count come from the file).")
     Path restoreFile;
 
+    @Option(names = "--incoming", paramLabel = "tcp:[ADDR:]PORT",
+            description = "Wait for a live migration (jxen migrate --to) on PORT (loopback unless ADDR is given) and resume its guest; "
+                    + "its disks and NICs are opened again at the source's paths (shared storage). The stream is not encrypted: tunnel it.")
+    String incoming;
+
     @Option(names = "--memory", defaultValue = "64", paramLabel = "MiB", description = "Guest RAM in MiB (default ${DEFAULT-VALUE}).")
     long memoryMiB;
 
@@ -92,9 +104,11 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (image != null && kernel != null) throw new IllegalArgumentException("give the kernel once: IMAGE or --kernel FILE");
         if (kernel != null) image = kernel;
-        if ((image == null) == (restoreFile == null)) throw new IllegalArgumentException("give an IMAGE (or --kernel FILE) or --restore FILE (one of them)");
-        if ((!disks.isEmpty() || !nets.isEmpty()) && restoreFile != null)
-            throw new IllegalArgumentException("--disk and --net are for a new guest; a restored guest gets the devices it was saved with");
+        int sources = (image == null ? 0 : 1) + (restoreFile == null ? 0 : 1) + (incoming == null ? 0 : 1);
+        if (sources != 1) throw new IllegalArgumentException("give an IMAGE (or --kernel FILE), --restore FILE or --incoming tcp:[ADDR:]PORT (one of them)");
+        if ((!disks.isEmpty() || !nets.isEmpty()) && (restoreFile != null || incoming != null))
+            throw new IllegalArgumentException("--disk and --net are for a new guest; a restored or migrated guest gets the devices it was saved with, at the same paths");
+        if (initrd != null && incoming != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --incoming");
         if (initrd != null && restoreFile != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --restore");
         if (initrd != null && !Files.isReadable(initrd)) throw new IllegalArgumentException(initrd + ": no such readable file");
         if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))
@@ -113,7 +127,7 @@ final class RunCommand implements Callable<Integer> {
         consoleInput = input;
         XenDomain domain;
         try {
-            domain = restoreFile != null ? restore() : create();
+            domain = incoming != null ? receive() : restoreFile != null ? restore() : create();
         } catch (KvmUnavailableException e) {
             throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
         }
@@ -148,18 +162,20 @@ final class RunCommand implements Callable<Integer> {
             }
         });
         Runtime.getRuntime().addShutdownHook(onSignal);
+        MigrationsUnderWay migrating = new MigrationsUnderWay(0);
         // Close order: the control socket (its clients touch the ports) before the save and before the domain.
         ControlServer control = null;
         try {
             if (socket != null) {
                 try {
-                    control = new ControlServer(socket, domain.platform().controlTarget());
+                    control = new ControlServer(socket, migratable(domain, domain.platform().controlTarget(), migrating));
                 } catch (IOException e) {
                     throw new IllegalArgumentException(socket + ": cannot serve the control socket: " + e.getMessage());
                 }
             }
             RunOutcome outcome = domain.run();
             System.out.flush();
+            migrating.await(); // a migration that stopped the guest replies before the control socket closes
             if (control != null) {
                 control.close();
                 control = null;
@@ -186,6 +202,71 @@ final class RunCommand implements Callable<Integer> {
             } catch (IllegalStateException shuttingDown) {
                 // the hook is running: it returns now that the run has finished
             }
+        }
+    }
+
+    /** Counts the migrations under way, so the run's end waits for theirs. */
+    private static final class MigrationsUnderWay {
+        private int running;
+
+        MigrationsUnderWay(int running) {
+            this.running = running;
+        }
+
+        synchronized void begin() {
+            running++;
+        }
+
+        synchronized void end() {
+            running--;
+            notifyAll();
+        }
+
+        synchronized void await() throws InterruptedException {
+            while (running > 0) wait();
+        }
+    }
+
+    /** The control socket's target, with {@code migrate}: progress on this terminal's stderr, the figures in the reply. */
+    private static ControlTarget migratable(XenDomain domain, ControlTarget base, MigrationsUnderWay migrating) {
+        return new ControlTarget() {
+            @Override
+            public PortManager ports() {
+                return base.ports();
+            }
+
+            @Override
+            public Map<String, Object> counters() {
+                return base.counters();
+            }
+
+            @Override
+            public Map<String, Object> migrate(String uri, long maxDowntimeMillis) throws Exception {
+                migrating.begin();
+                try {
+                    System.err.println("jxen: migrating the guest to " + uri + " (max downtime " + maxDowntimeMillis + " ms)");
+                    MigrationProgress done = MigrationSource.migrate(domain, uri, maxDowntimeMillis, p -> System.err.println("jxen: " + p.line()));
+                    return done.toMap();
+                } catch (MigrationSource.MigrationFailed e) {
+                    System.err.println("jxen: migration failed: " + e.getMessage());
+                    throw e;
+                } finally {
+                    migrating.end();
+                }
+            }
+        };
+    }
+
+    private XenDomain receive() throws Exception {
+        if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
+        MigrationAddress at = MigrationAddress.parse(incoming);
+        try (IncomingMigration listener = IncomingMigration.listen(at)) {
+            System.err.println("jxen: waiting for a migration on " + new MigrationAddress(at.host(), listener.port()));
+            XenDomain d = listener.accept(Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice());
+            System.err.println("jxen: the migrated guest resumes");
+            return d;
+        } catch (IOException e) {
+            throw new IllegalArgumentException("incoming migration: " + e.getMessage());
         }
     }
 

@@ -12,6 +12,7 @@ import org.jxen.engine.memory.GuestMemory;
 import org.jxen.sys.kvm.DirtyLog;
 import org.jxen.sys.kvm.KvmException;
 import org.jxen.vmm.kvm.LiveSource;
+import org.jxen.vmm.kvm.XenDomain;
 import org.jxen.vmm.snapshot.RamSections;
 import org.jxen.vmm.snapshot.SnapshotWriter;
 
@@ -120,6 +121,20 @@ public final class MigrationSource {
         } finally {
             closeQuietly(socket);
         }
+    }
+
+    /** Migrates running {@code domain} to {@code uri} (tcp:HOST:PORT) with the downtime target {@code maxDowntimeMillis}. */
+    public static MigrationProgress migrate(XenDomain domain, String uri, long maxDowntimeMillis, Consumer<MigrationProgress> progress)
+            throws MigrationFailed {
+        MigrationAddress to = MigrationAddress.parse(uri);
+        ConvergencePolicy policy = ConvergencePolicy.withMaxDowntime(maxDowntimeMillis);
+        LiveSource source;
+        try {
+            source = domain.liveSource();
+        } catch (IllegalStateException e) {
+            throw new MigrationFailed(e.getMessage(), !e.getMessage().contains("not running"));
+        }
+        return migrate(source, to, policy, progress);
     }
 
     private static final int CONNECT_MILLIS = 30_000;
