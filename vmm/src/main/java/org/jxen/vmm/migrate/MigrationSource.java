@@ -151,6 +151,7 @@ public final class MigrationSource {
         long[] pending;
         long dirtyRate;
         long stoppedAt;
+        long expectedAtSwitch;
         try (DirtyLog log = domain.startDirtyLog()) {
             try {
                 domain.writeDomain(writer);
@@ -167,6 +168,7 @@ public final class MigrationSource {
                     lastFetch = now;
                     long expected = expected(dirty);
                     if (policy.switchOver(round, expected)) {
+                        expectedAtSwitch = expected;
                         report("switch-over", dirty, dirtyRate, expected, -1);
                         break;
                     }
@@ -199,7 +201,7 @@ public final class MigrationSource {
             }
         }
         long downtime = (System.nanoTime() - stoppedAt) / 1_000_000;
-        return report("completed", 0, dirtyRate, 0, downtime);
+        return report("completed", 0, dirtyRate, expectedAtSwitch, downtime);
     }
 
     private long expected(long dirtyPages) {
