@@ -164,6 +164,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             Domain domain = sections.read(DOMAIN, h);
             long systemTime = domain.systemTimeNs();
             boolean stateBegun = false;
+            Long clock = null;
             DomainSnapshot engine = null;
             List<DomainSnapshot.Extension> platform = null;
             byte[] devices = null;
@@ -173,7 +174,10 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
                 stateBegun |= !h.kind().equals(RamSections.KIND);
                 switch (h.kind()) {
                     case RamSections.KIND -> RamSections.read(sections, h, early(domain), gfn -> earlyFrames.set((int) gfn));
-                    case "clock" -> systemTime = sections.read(CLOCK, h);
+                    case "clock" -> {
+                        clock = sections.read(CLOCK, once(h, clock));
+                        systemTime = clock;
+                    }
                     case "engine" -> engine = sections.read(DomainSections.ENGINE, once(h, engine));
                     case "platform" -> platform = sections.read(DomainSections.PLATFORM, once(h, platform));
                     case "pv-devices" -> devices = sections.read(PV_DEVICES, once(h, devices));
