@@ -23,6 +23,11 @@ int main(void)
     C(KVM_SET_MSRS); C(KVM_GET_FPU); C(KVM_SET_FPU); C(KVM_GET_LAPIC); C(KVM_SET_LAPIC); C(KVM_GET_VCPU_EVENTS);
     C(KVM_SET_VCPU_EVENTS); C(KVM_GET_XSAVE); C(KVM_SET_XSAVE); C(KVM_GET_XCRS); C(KVM_SET_XCRS);
     C(KVM_GET_IRQCHIP); C(KVM_SET_IRQCHIP);
+    C(KVM_GET_DIRTY_LOG); C(KVM_CLEAR_DIRTY_LOG); C(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+    C(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE); C(KVM_MEM_LOG_DIRTY_PAGES);
+    S(kvm_dirty_log); O(kvm_dirty_log, dirty_bitmap);
+    S(kvm_clear_dirty_log); O(kvm_clear_dirty_log, num_pages); O(kvm_clear_dirty_log, first_page); O(kvm_clear_dirty_log, dirty_bitmap);
+    O(kvm_userspace_memory_region, flags);
     C(KVM_CAP_VCPU_EVENTS); C(KVM_CAP_XSAVE); C(KVM_CAP_XCRS);
     C(KVM_IRQCHIP_PIC_MASTER); C(KVM_IRQCHIP_PIC_SLAVE); C(KVM_IRQCHIP_IOAPIC);
     S(kvm_fpu); S(kvm_lapic_state); S(kvm_vcpu_events); S(kvm_xsave); S(kvm_xcrs); S(kvm_irqchip); O(kvm_irqchip, chip);

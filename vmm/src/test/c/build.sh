@@ -19,3 +19,5 @@ for g in xen events ipi2 fifo xenstore platform grant hostile resume conform dir
 done
 # A 64-bit guest: ELF64 with a 32-bit PVH entry that switches to long mode.
 gcc -m64 $flags -mcmodel=small -o "$out/pvh-long-64.elf" "$src/pvh_long.c"
+# A 64-bit guest that keeps dirtying memory while it is live-migrated.
+gcc -m64 $flags -mcmodel=small -o "$out/pvh-migrate-64.elf" "$src/pvh_migrate.c"

@@ -12,7 +12,7 @@ import picocli.CommandLine.ScopeType;
 /** The {@code jxen} command. Host-side misuse gets one clear line on standard error, never a stack trace. */
 @Command(name = "jxen", mixinStandardHelpOptions = true, version = "jxen 0.1.0",
         description = "Xen event channels and Xen HVM/PVH guest support on KVM, in Java.",
-        subcommands = {RunCommand.class, DemoCommand.class, BenchCommand.class, EventsCommand.class})
+        subcommands = {RunCommand.class, DemoCommand.class, BenchCommand.class, EventsCommand.class, MigrateCommand.class})
 public final class Main implements Runnable {
     private static final System.Logger LOG = System.getLogger(Main.class.getName());
 

@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -24,6 +25,12 @@ import org.jxen.vmm.kvm.GrubConsoleWatch;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.control.ControlServer;
+import org.jxen.vmm.control.ControlTarget;
+import org.jxen.vmm.migrate.IncomingMigration;
+import org.jxen.vmm.migrate.MigrationAddress;
+import org.jxen.vmm.migrate.MigrationProgress;
+import org.jxen.vmm.migrate.MigrationSource;
+import org.jxen.engine.evtchn.PortManager;
 import org.jxen.vmm.kvm.XenDomain;
 
 import picocli.CommandLine.Command;
@@ -84,6 +91,11 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--restore", paramLabel = "FILE", description = "Resume the guest saved in FILE (its RAM size and vCPU count come from the file).")
     Path restoreFile;
 
+    @Option(names = "--incoming", paramLabel = "tcp:[ADDR:]PORT",
+            description = "Wait for a live migration (jxen migrate --to) on PORT (loopback unless ADDR is given) and resume its guest; "
+                    + "its disks and NICs are opened again at the source's paths (shared storage). The stream is not encrypted: tunnel it.")
+    String incoming;
+
     @Option(names = "--memory", defaultValue = "64", paramLabel = "MiB", description = "Guest RAM in MiB (default ${DEFAULT-VALUE}).")
     long memoryMiB;
 
@@ -111,10 +123,10 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (image != null && kernel != null) throw new IllegalArgumentException("give the kernel once: IMAGE or --kernel FILE");
         if (kernel != null) image = kernel;
-        if (bootloader != null && (image != null || restoreFile != null))
+        if (bootloader != null && (image != null || restoreFile != null || incoming != null))
             throw new IllegalArgumentException("--bootloader boots a --disk in place of a kernel: not with IMAGE, --kernel or --restore");
         if (!onReboot.equals("restart") && !onReboot.equals("exit")) throw new IllegalArgumentException("--on-reboot must be restart or exit, not " + onReboot);
-        if (image == null && restoreFile == null && !disks.isEmpty()) {
+        if (image == null && restoreFile == null && incoming == null && !disks.isEmpty()) {
             // No kernel: boot the disk as Xen boots a PVH domU with pvgrub2 (kernel = the PVH GRUB, the image's grub.cfg does the rest).
             if (initrd != null) throw new IllegalArgumentException("--initrd is for a kernel; GRUB loads the initrd its grub.cfg names");
             image = bootloader != null ? bootloader : DEFAULT_BOOTLOADER;
@@ -123,10 +135,12 @@ final class RunCommand implements Callable<Integer> {
                         + (bootloader != null ? "check --bootloader FILE)" : "or name one with --bootloader FILE)"));
             bootingDisk = true;
         }
-        if ((image == null) == (restoreFile == null))
-            throw new IllegalArgumentException("give an IMAGE (or --kernel FILE, or a --disk to boot with GRUB) or --restore FILE (one of them)");
-        if ((!disks.isEmpty() || !nets.isEmpty()) && restoreFile != null)
-            throw new IllegalArgumentException("--disk and --net are for a new guest; a restored guest gets the devices it was saved with");
+        int sources = (image == null ? 0 : 1) + (restoreFile == null ? 0 : 1) + (incoming == null ? 0 : 1);
+        if (sources != 1)
+            throw new IllegalArgumentException("give an IMAGE (or --kernel FILE, or a --disk to boot with GRUB), --restore FILE or --incoming tcp:[ADDR:]PORT (one of them)");
+        if ((!disks.isEmpty() || !nets.isEmpty()) && (restoreFile != null || incoming != null))
+            throw new IllegalArgumentException("--disk and --net are for a new guest; a restored or migrated guest gets the devices it was saved with, at the same paths");
+        if (initrd != null && incoming != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --incoming");
         if (initrd != null && restoreFile != null) throw new IllegalArgumentException("--initrd is for a new guest, not with --restore");
         if (initrd != null && !Files.isReadable(initrd)) throw new IllegalArgumentException(initrd + ": no such readable file");
         if (saveFile != null && (saveFile.getParent() != null && !Files.isDirectory(saveFile.getParent())))
@@ -192,7 +206,7 @@ final class RunCommand implements Callable<Integer> {
                 GrubConsoleWatch grub = bootingDisk ? new GrubConsoleWatch(terminal != null) : null;
                 // The first domain has the whole --timeout (its message names it); one a reboot starts, what is left of it.
                 boolean first = current.get() == null;
-                XenDomain domain = build(first || restoreFile != null ? Duration.ofSeconds(timeoutSeconds) : Duration.ofNanos(left), grub);
+                XenDomain domain = build(first || restoreFile != null || incoming != null ? Duration.ofSeconds(timeoutSeconds) : Duration.ofNanos(left), grub);
                 current.set(domain);
                 RunOutcome outcome;
                 try {
@@ -200,7 +214,7 @@ final class RunCommand implements Callable<Integer> {
                 } finally {
                     domain.close();
                 }
-                if (outcome.status() == RunOutcome.REBOOT && onReboot.equals("restart") && restoreFile == null) {
+                if (outcome.status() == RunOutcome.REBOOT && onReboot.equals("restart") && restoreFile == null && incoming == null) {
                     // Xen's on_reboot = "restart": the domain is destroyed and built again from its configuration.
                     System.err.println("jxen: the guest rebooted: starting it again (--on-reboot exit leaves instead)\r");
                     continue;
@@ -224,7 +238,7 @@ final class RunCommand implements Callable<Integer> {
     /** Builds the domain (a new one, or the restored one); a host without KVM is one line. */
     private XenDomain build(Duration timeout, GrubConsoleWatch grub) throws Exception {
         try {
-            return restoreFile != null ? restore() : create(timeout, grub);
+            return incoming != null ? receive() : restoreFile != null ? restore() : create(timeout, grub);
         } catch (KvmUnavailableException e) {
             throw new IllegalStateException("cannot use KVM: " + e.getMessage() + " (jxen run needs /dev/kvm)");
         }
@@ -236,18 +250,20 @@ final class RunCommand implements Callable<Integer> {
      */
     private RunOutcome runOnce(XenDomain domain, GrubConsoleWatch grub) throws InterruptedException {
         System.err.println("jxen: acceleration " + domain.acceleration().describe());
+        MigrationsUnderWay migrating = new MigrationsUnderWay(0);
         // Close order: the control socket (its clients touch the ports) before the save and before the domain.
         ControlServer control = null;
         try {
             if (socket != null) {
                 try {
-                    control = new ControlServer(socket, domain.platform().controlTarget());
+                    control = new ControlServer(socket, migratable(domain, domain.platform().controlTarget(), migrating));
                 } catch (IOException e) {
                     throw new IllegalArgumentException(socket + ": cannot serve the control socket: " + e.getMessage());
                 }
             }
             RunOutcome outcome = domain.run();
             System.out.flush();
+            migrating.await(); // a migration that stopped the guest replies before the control socket closes
             if (control != null) {
                 control.close();
                 control = null;
@@ -264,6 +280,71 @@ final class RunCommand implements Callable<Integer> {
             return grub != null ? grub.explain(outcome, domain) : outcome;
         } finally {
             if (control != null) control.close();
+        }
+    }
+
+    /** Counts the migrations under way, so the run's end waits for theirs. */
+    private static final class MigrationsUnderWay {
+        private int running;
+
+        MigrationsUnderWay(int running) {
+            this.running = running;
+        }
+
+        synchronized void begin() {
+            running++;
+        }
+
+        synchronized void end() {
+            running--;
+            notifyAll();
+        }
+
+        synchronized void await() throws InterruptedException {
+            while (running > 0) wait();
+        }
+    }
+
+    /** The control socket's target, with {@code migrate}: progress on this terminal's stderr, the figures in the reply. */
+    private static ControlTarget migratable(XenDomain domain, ControlTarget base, MigrationsUnderWay migrating) {
+        return new ControlTarget() {
+            @Override
+            public PortManager ports() {
+                return base.ports();
+            }
+
+            @Override
+            public Map<String, Object> counters() {
+                return base.counters();
+            }
+
+            @Override
+            public Map<String, Object> migrate(String uri, long maxDowntimeMillis) throws Exception {
+                migrating.begin();
+                try {
+                    System.err.println("jxen: migrating the guest to " + uri + " (max downtime " + maxDowntimeMillis + " ms)");
+                    MigrationProgress done = MigrationSource.migrate(domain, uri, maxDowntimeMillis, p -> System.err.println("jxen: " + p.line()));
+                    return done.toMap();
+                } catch (MigrationSource.MigrationFailed e) {
+                    System.err.println("jxen: migration failed: " + e.getMessage());
+                    throw e;
+                } finally {
+                    migrating.end();
+                }
+            }
+        };
+    }
+
+    private XenDomain receive() throws Exception {
+        if (timeoutSeconds <= 0) throw new IllegalArgumentException("--timeout must be positive");
+        MigrationAddress at = MigrationAddress.parse(incoming);
+        try (IncomingMigration listener = IncomingMigration.listen(at)) {
+            System.err.println("jxen: waiting for a migration on " + new MigrationAddress(at.host(), listener.port()));
+            XenDomain d = listener.accept(Duration.ofSeconds(timeoutSeconds), System.out, consoleInput, System.err, accelChoice());
+            System.err.println("jxen: the migrated guest resumes");
+            return d;
+        } catch (IOException e) {
+            throw new IllegalArgumentException("incoming migration: " + e.getMessage());
         }
     }
 

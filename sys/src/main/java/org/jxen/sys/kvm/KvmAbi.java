@@ -49,6 +49,10 @@ public final class KvmAbi {
     public static final long KVM_SET_XCRS = 0x4188AEA7L;
     public static final long KVM_GET_IRQCHIP = 0xC208AE62L;
     public static final long KVM_SET_IRQCHIP = 0x8208AE63L;
+    /** _IOW(KVMIO, 0x42, struct kvm_dirty_log {slot, padding, dirty_bitmap}). */
+    public static final long KVM_GET_DIRTY_LOG = 0x4010AE42L;
+    /** _IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log {slot, num_pages, first_page, dirty_bitmap}). */
+    public static final long KVM_CLEAR_DIRTY_LOG = 0xC018AEC0L;
 
     // capabilities, exit reasons, flags
     public static final int KVM_API_VERSION = 12;
@@ -67,6 +71,9 @@ public final class KvmAbi {
     public static final int KVM_CAP_VCPU_EVENTS = 41;
     public static final int KVM_CAP_XSAVE = 55;
     public static final int KVM_CAP_XCRS = 56;
+    public static final int KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 = 168;
+    public static final int KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1;
+    public static final int KVM_MEM_LOG_DIRTY_PAGES = 1;
     public static final int KVM_IRQCHIP_PIC_MASTER = 0;
     public static final int KVM_IRQCHIP_PIC_SLAVE = 1;
     public static final int KVM_IRQCHIP_IOAPIC = 2;
@@ -274,6 +281,13 @@ public final class KvmAbi {
     public static final int OFFSETOF_KVM_CPUID_ENTRY2_EAX = 12;
     public static final int OFFSETOF_KVM_CPUID_ENTRY2_EDX = 24;
     public static final int SIZEOF_KVM_USERSPACE_MEMORY_REGION = 32;
+    public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_FLAGS = 4;
+    public static final int SIZEOF_KVM_DIRTY_LOG = 16;
+    public static final int OFFSETOF_KVM_DIRTY_LOG_DIRTY_BITMAP = 8;
+    public static final int SIZEOF_KVM_CLEAR_DIRTY_LOG = 24;
+    public static final int OFFSETOF_KVM_CLEAR_DIRTY_LOG_NUM_PAGES = 4;
+    public static final int OFFSETOF_KVM_CLEAR_DIRTY_LOG_FIRST_PAGE = 8;
+    public static final int OFFSETOF_KVM_CLEAR_DIRTY_LOG_DIRTY_BITMAP = 16;
     public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_GUEST_PHYS_ADDR = 8;
     public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_MEMORY_SIZE = 16;
     public static final int OFFSETOF_KVM_USERSPACE_MEMORY_REGION_USERSPACE_ADDR = 24;

@@ -71,10 +71,19 @@ public final class KvmVm implements AutoCloseable {
 
     /** Maps {@code host} (page-aligned, a multiple of 4 KiB) at guest-physical {@code gpa} in slot {@code slot}. */
     public void setMemory(int slot, long gpa, MemorySegment host) {
+        setMemory(slot, gpa, host, 0);
+    }
+
+    /**
+     * {@link #setMemory(int, long, MemorySegment)} with the slot's {@code flags} (KVM_MEM_*): the same slot set again
+     * with KVM_MEM_LOG_DIRTY_PAGES turns KVM's dirty log on for it, without it off (Documentation/virt/kvm/api.rst,
+     * KVM_SET_USER_MEMORY_REGION: only the flags of an existing slot may change).
+     */
+    public void setMemory(int slot, long gpa, MemorySegment host, int flags) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment r = a.allocate(SIZEOF_KVM_USERSPACE_MEMORY_REGION, 8);
             r.set(ValueLayout.JAVA_INT, 0, slot);
-            r.set(ValueLayout.JAVA_INT, 4, 0);
+            r.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_FLAGS, flags);
             r.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_GUEST_PHYS_ADDR, gpa);
             r.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_MEMORY_SIZE, host.byteSize());
             r.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_USERSPACE_MEMORY_REGION_USERSPACE_ADDR, host.address());
@@ -88,6 +97,46 @@ public final class KvmVm implements AutoCloseable {
             MemorySegment r = a.allocate(SIZEOF_KVM_USERSPACE_MEMORY_REGION, 8);
             r.set(ValueLayout.JAVA_INT, 0, slot);
             ioctl("KVM_SET_USER_MEMORY_REGION", KVM_SET_USER_MEMORY_REGION, r);
+        }
+    }
+
+    /**
+     * KVM_GET_DIRTY_LOG: the slot's pages written by the guest (or by KVM for it) since the last call, one bit each, into
+     * {@code bitmap} (at least one bit per page, rounded up to 64). Without manual protection KVM clears its log and
+     * write-protects those pages again in the same call. 0 or -errno (-ENOENT: the slot does not log).
+     */
+    public int getDirtyLog(int slot, MemorySegment bitmap) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment d = a.allocate(SIZEOF_KVM_DIRTY_LOG, 8);
+            d.set(ValueLayout.JAVA_INT, 0, slot);
+            d.set(ValueLayout.ADDRESS, OFFSETOF_KVM_DIRTY_LOG_DIRTY_BITMAP, bitmap);
+            return Math.min(call(KVM_GET_DIRTY_LOG, d, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
+    /**
+     * KVM_CLEAR_DIRTY_LOG (with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled): the pages set in {@code bitmap}, bit 0 being
+     * {@code firstPage} (a multiple of 64), are clean again and write-protected, so the guest's next write logs them.
+     * {@code pages} is a multiple of 64 unless the range ends at the slot's end. 0 or -errno.
+     */
+    public int clearDirtyLog(int slot, long firstPage, int pages, MemorySegment bitmap) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment d = a.allocate(SIZEOF_KVM_CLEAR_DIRTY_LOG, 8);
+            d.set(ValueLayout.JAVA_INT, 0, slot);
+            d.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_CLEAR_DIRTY_LOG_NUM_PAGES, pages);
+            d.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_CLEAR_DIRTY_LOG_FIRST_PAGE, firstPage);
+            d.set(ValueLayout.ADDRESS, OFFSETOF_KVM_CLEAR_DIRTY_LOG_DIRTY_BITMAP, bitmap);
+            return Math.min(call(KVM_CLEAR_DIRTY_LOG, d, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
+    /** KVM_ENABLE_CAP on the VM, 0 or -errno (a capability the caller can do without). */
+    public int tryEnableCap(int cap, long arg0) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(SIZEOF_KVM_ENABLE_CAP, 8);
+            c.set(ValueLayout.JAVA_INT, 0, cap);
+            c.set(ValueLayout.JAVA_LONG, OFFSETOF_KVM_ENABLE_CAP_ARGS, arg0);
+            return Math.min(call(KVM_ENABLE_CAP, c, Libc.errnoBuffer(a)), 0);
         }
     }
 

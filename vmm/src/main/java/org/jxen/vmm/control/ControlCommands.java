@@ -42,6 +42,7 @@ public final class ControlCommands {
             case "xen-event-list" -> ok(list());
             case "xen-event-inject" -> inject(arguments);
             case "query-counters" -> ok(target.counters());
+            case "migrate" -> migrate(arguments);
             default -> error("CommandNotFound", "the command " + command + " has not been found");
         };
     }
@@ -92,6 +93,18 @@ public final class ControlCommands {
         int rc = target.ports().raise(port.intValue());
         if (rc != 0) return error("GenericError", "port " + port + " is not bound (" + Errno.name(rc) + ")");
         return ok(Map.of());
+    }
+
+    /** {@code {"execute": "migrate", "arguments": {"uri": "tcp:HOST:PORT", "max-downtime": MS}}}: replies when the migration has ended. */
+    private String migrate(Map<?, ?> arguments) {
+        if (!(arguments.get("uri") instanceof String uri)) return error("GenericError", "migrate needs a string \"uri\" (tcp:HOST:PORT)");
+        Object ms = arguments.get("max-downtime");
+        if (ms != null && !(ms instanceof Long)) return error("GenericError", "\"max-downtime\" must be an integer (milliseconds)");
+        try {
+            return ok(target.migrate(uri, ms == null ? 300 : (Long) ms));
+        } catch (Exception e) {
+            return error("GenericError", String.valueOf(e.getMessage()));
+        }
     }
 
     /** An abi name for counters. */

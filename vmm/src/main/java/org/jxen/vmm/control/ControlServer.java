@@ -31,6 +31,8 @@ public final class ControlServer implements AutoCloseable {
     private final ServerSocketChannel server;
     private final ControlCommands commands;
     private final Set<SocketChannel> clients = ConcurrentHashMap.newKeySet();
+    /** Clients whose request is being answered (a migrate takes a while): close() lets them have their reply. */
+    private final Set<SocketChannel> answering = ConcurrentHashMap.newKeySet();
     /** The threads serving clients: they act on the domain's ports, so close() waits for every one of them. */
     private final Set<Thread> serving = ConcurrentHashMap.newKeySet();
     private final Thread acceptor;
@@ -81,13 +83,15 @@ public final class ControlServer implements AutoCloseable {
                 }
                 if (b == -1 && len == 0) return;
                 if (!tooLong && blank(buf, len)) continue; // an empty line asks nothing
+                answering.add(client);
                 // The bytes go to the parser as they are, so invalid UTF-8 is an error reply, not a replaced character.
                 String reply = tooLong
                         ? ControlCommands.error("GenericError", "request longer than " + MAX_LINE + " bytes")
                         : commands.handle(buf, len);
                 out.write((reply + "\n").getBytes(StandardCharsets.UTF_8));
                 out.flush();
-                if (b == -1) return;
+                answering.remove(client);
+                if (b == -1 || closed) return;
             }
         } catch (IOException e) {
             // the client went away
@@ -117,6 +121,7 @@ public final class ControlServer implements AutoCloseable {
             // closing anyway
         }
         for (SocketChannel c : clients) {
+            if (answering.contains(c)) continue; // it returns once its reply is written
             try {
                 c.close();
             } catch (IOException ignored) {

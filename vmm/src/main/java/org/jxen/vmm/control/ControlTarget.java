@@ -10,4 +10,13 @@ public interface ControlTarget {
 
     /** Named counters (hypercalls, upcalls, ...), read when asked. */
     Map<String, Object> counters();
+
+    /**
+     * Live-migrates the domain to {@code uri} ({@code tcp:HOST:PORT}) with the downtime target {@code maxDowntimeMillis}
+     * and returns its final figures once it has ended; an exception's message is the reply's error. Only a VMM that can
+     * migrate its domain offers it.
+     */
+    default Map<String, Object> migrate(String uri, long maxDowntimeMillis) throws Exception {
+        throw new UnsupportedOperationException("this jxen cannot migrate its domain");
+    }
 }

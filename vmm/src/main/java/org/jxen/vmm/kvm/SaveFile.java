@@ -8,6 +8,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
@@ -15,11 +16,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
 
 import org.jxen.engine.evtchn.DomainSnapshot;
 import org.jxen.engine.evtchn.SnapshotCodec;
 import org.jxen.engine.memory.GuestMemory;
+import org.jxen.sys.Libc;
 import org.jxen.sys.kvm.KvmAbi;
 import org.jxen.vmm.snapshot.DomainSections;
 import org.jxen.vmm.snapshot.RamSections;
@@ -52,6 +55,15 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
         out.writeInt(d.vcpus());
         out.writeLong(d.systemTimeNs());
     }, (v, in) -> checked(new Domain(in.readLong(), in.readInt(), in.readLong())));
+    /**
+     * Xen system time when a live migration's source stopped (i64 ns): it replaces the {@code domain} section's, which a
+     * migration sends first, while the guest still runs (docs/save-format.md, "Live migration").
+     */
+    static final SectionCodec<Long> CLOCK = SectionCodec.of("clock", 1, 8, (t, out) -> out.writeLong(t), (v, in) -> {
+        long t = in.readLong();
+        if (t < 0) throw new IOException("system time " + t);
+        return t;
+    });
     /** The console's and XenStore's ports, the XenStore tree and the guest's XenStore connection ({@code PvDevices.save}). */
     static final SectionCodec<byte[]> PV_DEVICES = SectionCodec.bytes("pv-devices", 1, 16, MAX_SECTION);
     /** One disk's or NIC's record, as its backend writes it ({@code PvBackend.save}); device/N in the order attached. */
@@ -85,14 +97,23 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
     void write(OutputStream out, GuestMemory ram) throws IOException {
         SnapshotWriter w = new SnapshotWriter(out);
         w.write(DOMAIN, new Domain(memoryBytes, vcpus, systemTimeNs));
+        writeState(w);
+        RamSections.write(w, ram);
+        w.finish();
+    }
+
+    /**
+     * Writes the domain's state sections, from {@code engine} to the last {@code vcpu/N}, without the domain section
+     * and RAM: a live migration sends them after its RAM rounds, preceded by {@link #CLOCK} and followed by the last
+     * pages.
+     */
+    void writeState(SnapshotWriter w) throws IOException {
         w.write(DomainSections.ENGINE, platform.snapshot());
         w.write(DomainSections.PLATFORM, platform.snapshot().extensions());
         w.write(PV_DEVICES, platform.devices());
         for (int i = 0; i < platform.backends().size(); i++) w.write(DEVICE, i, platform.backends().get(i));
         for (int i = 0; i < irqchips.size(); i++) w.write(IRQCHIP, i, irqchips.get(i));
         for (int v = 0; v < vcpuStates.size(); v++) w.write(VCPU, v, vcpuStates.get(v));
-        RamSections.write(w, ram);
-        w.finish();
     }
 
     /** An open save: its state read (either format), its RAM still to be copied into the new domain's memory. */
@@ -101,6 +122,13 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
         /** Format 2's sections, and the first RAM section's header (null if none); null for format 1. */
         private final SnapshotReader sections;
         private SectionHeader firstRam;
+        /**
+         * RAM sections that came before the state (a live migration's rounds, sent while the guest ran): kept here, in
+         * a mapping of the domain's size, until {@link #readRam} has the domain's memory; null if none came.
+         */
+        private Arena earlyArena;
+        private GuestMemory early;
+        private BitSet earlyFrames;
         final SaveFile saved;
 
         Reader(Path file) throws IOException {
@@ -123,6 +151,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
                     saved = readSections();
                 }
             } catch (IOException | RuntimeException e) {
+                releaseEarly();
                 in.close();
                 throw e;
             }
@@ -133,13 +162,22 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             if (h == null || !h.tag().equals(DOMAIN.kind()))
                 throw new SnapshotException(h == null ? null : h.tag(), "the save does not begin with its domain section");
             Domain domain = sections.read(DOMAIN, h);
+            long systemTime = domain.systemTimeNs();
+            boolean stateBegun = false;
+            Long clock = null;
             DomainSnapshot engine = null;
             List<DomainSnapshot.Extension> platform = null;
             byte[] devices = null;
             byte[][] backends = new byte[MAX_DEVICES][], chips = new byte[IRQCHIPS][];
             VcpuState[] states = new VcpuState[domain.vcpus()];
-            while ((h = sections.next()) != null && !h.kind().equals(RamSections.KIND)) {
+            while ((h = sections.next()) != null && !(stateBegun && h.kind().equals(RamSections.KIND))) {
+                stateBegun |= !h.kind().equals(RamSections.KIND);
                 switch (h.kind()) {
+                    case RamSections.KIND -> RamSections.read(sections, h, early(domain), gfn -> earlyFrames.set((int) gfn));
+                    case "clock" -> {
+                        clock = sections.read(CLOCK, once(h, clock));
+                        systemTime = clock;
+                    }
                     case "engine" -> engine = sections.read(DomainSections.ENGINE, once(h, engine));
                     case "platform" -> platform = sections.read(DomainSections.PLATFORM, once(h, platform));
                     case "pv-devices" -> devices = sections.read(PV_DEVICES, once(h, devices));
@@ -158,9 +196,20 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             int count = 0;
             while (count < MAX_DEVICES && backends[count] != null) count++;
             for (int i = count; i < MAX_DEVICES; i++) if (backends[i] != null) missing(null, SnapshotFormat.tag(DEVICE.kind(), count));
-            return new SaveFile(domain.memoryBytes(), domain.vcpus(), domain.systemTimeNs(),
+            return new SaveFile(domain.memoryBytes(), domain.vcpus(), systemTime,
                     new GuestPlatform.Saved(engine.withExtensions(platform), devices, List.of(Arrays.copyOf(backends, count))),
                     List.of(chips), List.of(states));
+        }
+
+        /** The mapping that holds RAM sent before the state, made at the first such section. */
+        private GuestMemory early(Domain domain) {
+            if (early == null) {
+                earlyArena = Arena.ofShared();
+                early = new GuestMemory(Libc.mmap(earlyArena, domain.memoryBytes(), Libc.PROT_READ | Libc.PROT_WRITE,
+                        Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0));
+                earlyFrames = new BitSet();
+            }
+            return early;
         }
 
         /** {@code h}, a section that has no index and is not there twice. */
@@ -189,6 +238,12 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
                 FormatOne.readRam(new DataInputStream(in), ram);
                 return;
             }
+            if (early != null) {
+                // One copy per page sent before the state (at the destination of a migration, after its last byte).
+                for (int gfn = earlyFrames.nextSetBit(0); gfn >= 0; gfn = earlyFrames.nextSetBit(gfn + 1))
+                    MemorySegment.copy(early.segment(), (long) gfn << GuestMemory.PAGE_SHIFT, ram.segment(), (long) gfn << GuestMemory.PAGE_SHIFT, GuestMemory.PAGE_SIZE);
+                releaseEarly();
+            }
             for (SectionHeader h = firstRam; h != null; h = sections.next()) {
                 if (!h.kind().equals(RamSections.KIND)) throw sections.misplaced(h, "follows the RAM (the domain's state comes before it)");
                 RamSections.read(sections, h, ram);
@@ -196,8 +251,15 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             if (sections.trailing() > 0) throw new SnapshotException(null, "the save has " + sections.trailing() + " bytes after its end section");
         }
 
+        private void releaseEarly() {
+            if (earlyArena != null) earlyArena.close();
+            earlyArena = null;
+            early = null;
+        }
+
         @Override
         public void close() throws IOException {
+            releaseEarly();
             in.close();
         }
     }

@@ -5,6 +5,7 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
@@ -134,6 +135,11 @@ final class VcpuManager {
         boolean stopped = true;
         for (VcpuThread t : vcpus) stopped &= t.stopAndJoin();
         return stopped;
+    }
+
+    /** The vCPU threads, in vCPU order (a view: a live migration waits for them to end). */
+    List<VcpuThread> threads() {
+        return Collections.unmodifiableList(vcpus);
     }
 
     /** The first vCPU whose thread still runs, or -1. */

@@ -95,7 +95,21 @@ public final class XenDomain implements AutoCloseable {
     /** {@link #restore(Path, Duration, OutputStream, InputStream)} with the hypervisor console on its own stream (a save restores in either mode). */
     public static XenDomain restore(Path saveFile, Duration timeout, OutputStream console, InputStream consoleInput, OutputStream hypervisorConsole,
             RunConfig.Accel accel) throws KvmUnavailableException, IOException {
-        try (SaveFile.Reader reader = new SaveFile.Reader(saveFile)) {
+        return restore(new SaveFile.Reader(saveFile), timeout, console, consoleInput, hypervisorConsole, accel);
+    }
+
+    /**
+     * Resumes a domain from a stream ({@code source} names it in messages: "migration stream"): a save, or a live
+     * migration's RAM rounds before its state (org.jxen.vmm.migrate). Closes {@code stream}.
+     */
+    public static XenDomain restore(InputStream stream, String source, Duration timeout, OutputStream console, InputStream consoleInput,
+            OutputStream hypervisorConsole, RunConfig.Accel accel) throws KvmUnavailableException, IOException {
+        return restore(new SaveFile.Reader(stream, -1, source), timeout, console, consoleInput, hypervisorConsole, accel);
+    }
+
+    private static XenDomain restore(SaveFile.Reader opened, Duration timeout, OutputStream console, InputStream consoleInput,
+            OutputStream hypervisorConsole, RunConfig.Accel accel) throws KvmUnavailableException, IOException {
+        try (SaveFile.Reader reader = opened) {
             RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput,
                     hypervisorConsole, accel, null);
             return new DomainBuilder(config, DomainBuilder.Hook.NONE, new ResourceScope()).restore(reader);
@@ -184,11 +198,30 @@ public final class XenDomain implements AutoCloseable {
         if (o == null || !o.guestAlive()) throw new IllegalStateException("only a stopped, live domain can be saved");
         int running = vcpus.firstAlive();
         if (running >= 0) throw new IOException("vCPU " + running + " did not stop; nothing saved");
+        captureStopped().write(file, ram);
+    }
+
+    /** The stopped domain's state (its vCPU threads ended; the backends are paused here): what a save and a migration send. */
+    private SaveFile captureStopped() {
         long now = systemTime.getAsLong();
         GuestPlatform.Saved p = platform.save();
         List<byte[]> chips = List.of(vm.getIrqchip(KVM_IRQCHIP_PIC_MASTER), vm.getIrqchip(KVM_IRQCHIP_PIC_SLAVE), vm.getIrqchip(KVM_IRQCHIP_IOAPIC));
         List<VcpuState> states = vcpus.askEach(v -> VcpuState.capture(v, xsave));
-        new SaveFile(config.memoryBytes(), config.vcpus(), now, p, chips, states).write(file, ram);
+        return new SaveFile(config.memoryBytes(), config.vcpus(), now, p, chips, states);
+    }
+
+    /** The live migration under way, if any: close() lets it end first (it reads RAM, stops and captures the domain). */
+    private volatile LiveSource live;
+
+    /**
+     * What a live migration of this running domain needs (org.jxen.vmm.migrate); one at a time. IllegalStateException
+     * if the domain is not running or a migration is under way.
+     */
+    public synchronized LiveSource liveSource() {
+        if (closed || stop.requested()) throw new IllegalStateException("the domain is not running");
+        if (live != null && !live.finished()) throw new IllegalStateException("a migration is already under way");
+        live = new LiveSource(vm, ram.segment(), ram, stop, vcpus.threads(), this::captureStopped, systemTime, config.memoryBytes(), config.vcpus());
+        return live;
     }
 
     /** Another limit than 60 s for the watchdog's stuck-guest case (tests: a quicker look). */
@@ -245,6 +278,8 @@ public final class XenDomain implements AutoCloseable {
         if (closed) return;
         closed = true;
         stop.request(new RunOutcome(RunOutcome.JXEN_ERROR, "closed"));
+        LiveSource migration = live;
+        if (migration != null) migration.awaitFinished(); // before a backend or RAM goes away under it
         try {
             scope.close();
         } catch (IllegalStateException e) {

@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.function.LongConsumer;
 
 import org.jxen.engine.memory.GuestMemory;
 
@@ -22,9 +23,9 @@ public final class RamSections {
     public static final String KIND = "ram";
     public static final int VERSION = 1;
     /** One page record: its frame number and its contents. */
-    static final int RECORD = 8 + (int) GuestMemory.PAGE_SIZE;
+    public static final int RECORD = 8 + (int) GuestMemory.PAGE_SIZE;
     /** Pages per section: 4 MiB of RAM, so a section's framing is a small share and a round can end at any section. */
-    static final int PAGES_PER_SECTION = 1024;
+    public static final int PAGES_PER_SECTION = 1024;
 
     /** Writes every populated, non-zero page of {@code ram} as ram sections. */
     public static void write(SnapshotWriter writer, GuestMemory ram) throws IOException {
@@ -50,6 +51,11 @@ public final class RamSections {
 
     /** Copies the pages of ram section {@code h} into {@code ram}; a page beyond it, or any damage, is one exception. */
     public static void read(SnapshotReader reader, SectionHeader h, GuestMemory ram) throws SnapshotException {
+        read(reader, h, ram, gfn -> {});
+    }
+
+    /** As {@link #read(SnapshotReader, SectionHeader, GuestMemory)}, telling {@code copied} each frame written. */
+    public static void read(SnapshotReader reader, SectionHeader h, GuestMemory ram, LongConsumer copied) throws SnapshotException {
         InputStream section = reader.open(h, KIND, VERSION, VERSION, (long) PAGES_PER_SECTION * RECORD);
         if (h.length() % RECORD != 0) throw new SnapshotException(h.tag(), "section " + h.tag() + " of " + h.length() + " bytes is no whole number of pages");
         DataInputStream in = new DataInputStream(section);
@@ -61,6 +67,7 @@ public final class RamSections {
                     throw new SnapshotException(h.tag(), "section " + h.tag() + " has page " + gfn + ", beyond the " + ram.frames() + " of RAM");
                 in.readFully(page);
                 MemorySegment.copy(page, 0, ram.segment(), ValueLayout.JAVA_BYTE, gfn << GuestMemory.PAGE_SHIFT, page.length);
+                copied.accept(gfn);
             }
             if (in.read() != -1) throw new IllegalStateException("section " + h.tag() + " read past its end");
         } catch (SnapshotException e) {
@@ -70,12 +77,14 @@ public final class RamSections {
         }
     }
 
-    private static boolean isZero(MemorySegment seg, long at) {
+    /** Whether the page at byte offset {@code at} of {@code seg} is all zero. */
+    public static boolean isZero(MemorySegment seg, long at) {
         for (long o = 0; o < GuestMemory.PAGE_SIZE; o += 8) if (seg.get(ValueLayout.JAVA_LONG_UNALIGNED, at + o) != 0) return false;
         return true;
     }
 
-    private static void putLong(byte[] b, long v) {
+    /** Writes {@code v} big-endian at the start of {@code b} (a page record's frame number). */
+    public static void putLong(byte[] b, long v) {
         for (int i = 0; i < 8; i++) b[i] = (byte) (v >>> (56 - 8 * i));
     }
 }

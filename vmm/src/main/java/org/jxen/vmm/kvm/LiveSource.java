@@ -1,0 +1,135 @@
+package org.jxen.vmm.kvm;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.sys.kvm.DirtyLog;
+import org.jxen.sys.kvm.KvmVm;
+import org.jxen.vmm.backend.ThreadStop;
+import org.jxen.vmm.snapshot.SnapshotWriter;
+
+/**
+ * A running domain as its live migration sees it (org.jxen.vmm.migrate drives it; {@link XenDomain#liveSource} makes
+ * it): guest RAM and KVM's dirty log of it while the guest runs, the domain section first, then at the switch-over the
+ * stop of every vCPU and the capture of the domain's state, as a save makes it. Until {@link #stopGuest} nothing here
+ * changes the guest: a migration that fails before it leaves the domain running as if none had been tried.
+ * {@link XenDomain#close} waits for {@link #finish} (at most {@link ThreadStop#JOIN_MILLIS}, then it closes the
+ * migration's link, so a stuck peer cannot hold the domain).
+ */
+public final class LiveSource {
+    private final KvmVm vm;
+    private final MemorySegment ramMapping;
+    private final GuestMemory ram;
+    private final DomainStop stop;
+    private final List<VcpuThread> vcpus;
+    private final Supplier<SaveFile> capture;
+    private final LongSupplier systemTime;
+    private final long memoryBytes;
+    private final int vcpuCount;
+    private final CountDownLatch done = new CountDownLatch(1);
+    private volatile Closeable link;
+
+    LiveSource(KvmVm vm, MemorySegment ramMapping, GuestMemory ram, DomainStop stop, List<VcpuThread> vcpus, Supplier<SaveFile> capture,
+            LongSupplier systemTime, long memoryBytes, int vcpuCount) {
+        this.vm = vm;
+        this.ramMapping = ramMapping;
+        this.ram = ram;
+        this.stop = stop;
+        this.vcpus = vcpus;
+        this.capture = capture;
+        this.systemTime = systemTime;
+        this.memoryBytes = memoryBytes;
+        this.vcpuCount = vcpuCount;
+    }
+
+    /** Guest RAM (the engine's and the backends' view: what the migration reads and sends). */
+    public GuestMemory ram() {
+        return ram;
+    }
+
+    /** The link the migration writes to: closed by {@link XenDomain#close} if the migration does not end in time. */
+    public void link(Closeable c) {
+        link = c;
+    }
+
+    /** Turns KVM's dirty log on for guest RAM (memory slot 0): every page the guest writes from now on is logged. */
+    public DirtyLog startDirtyLog() {
+        return DirtyLog.start(vm, 0, 0, ramMapping);
+    }
+
+    /** Writes the {@code domain} section (RAM size, vCPUs, the system time now: replaced by {@code clock} at the stop). */
+    public void writeDomain(SnapshotWriter w) throws IOException {
+        w.write(SaveFile.DOMAIN, new SaveFile.Domain(memoryBytes, vcpuCount, systemTime.getAsLong()));
+    }
+
+    /** Whether the guest still runs (nothing else stopped the domain: a poweroff, a signal, a close). */
+    public boolean running() {
+        return !stop.requested();
+    }
+
+    /**
+     * The switch-over: stops the guest (the run ends with status 0 and {@code reason}) and waits for every vCPU thread
+     * to leave KVM_RUN. False, with nothing changed, if the domain had already stopped for another reason.
+     * IOException if a vCPU thread does not stop.
+     */
+    public boolean stopGuest(String reason) throws IOException {
+        RunOutcome mine = new RunOutcome(RunOutcome.POWEROFF, reason);
+        stop.request(mine);
+        if (stop.outcome() != mine) return false;
+        try {
+            for (VcpuThread t : vcpus) {
+                t.join(ThreadStop.JOIN_MILLIS);
+                if (t.alive()) throw new IOException("vCPU " + t.vcpu() + " did not stop");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while the vCPUs stopped");
+        }
+        return true;
+    }
+
+    /**
+     * After {@link #stopGuest}: pauses the backends, captures the domain's state and writes it: {@code clock} (the system
+     * time now), then the state sections a save has (engine, platform, devices, interrupt controllers, vCPUs).
+     */
+    public void writeState(SnapshotWriter w) throws IOException {
+        SaveFile state;
+        try {
+            state = capture.get();
+        } catch (IllegalStateException e) {
+            throw new IOException(e.getMessage());
+        }
+        w.write(SaveFile.CLOCK, state.systemTimeNs());
+        state.writeState(w);
+    }
+
+    /** The migration has ended (sent, failed or given up); the domain may close. */
+    public void finish() {
+        done.countDown();
+    }
+
+    boolean finished() {
+        return done.getCount() == 0;
+    }
+
+    /** Waits for {@link #finish}; past the limit the link is closed (the migration's writes then fail) and it waits again. */
+    void awaitFinished() {
+        try {
+            if (done.await(ThreadStop.JOIN_MILLIS, TimeUnit.MILLISECONDS)) return;
+            Closeable c = link;
+            if (c != null) c.close();
+            done.await(ThreadStop.JOIN_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException e) {
+            // closing a socket that already failed: the migration ends anyway
+        }
+    }
+}

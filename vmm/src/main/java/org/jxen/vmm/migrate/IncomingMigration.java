@@ -1,0 +1,71 @@
+package org.jxen.vmm.migrate;
+
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.time.Duration;
+
+import org.jxen.sys.kvm.KvmUnavailableException;
+import org.jxen.vmm.kvm.RunConfig;
+import org.jxen.vmm.kvm.XenDomain;
+
+/**
+ * The destination of a live migration: listens (loopback unless an address is given), accepts one source, and builds
+ * the domain from its stream as a restore does, applying RAM rounds as they arrive (SaveFile keeps the pages sent
+ * before the state until the domain's memory exists). The stream is untrusted: every section is checked as a save
+ * file's is, a stream that stops for {@link #SILENCE} is given up, and any damage ends the wait with one IOException
+ * line and no domain.
+ */
+public final class IncomingMigration implements AutoCloseable {
+    /** How long the stream may be silent: a source sends continuously, even its stop-and-copy takes far less. */
+    public static final Duration SILENCE = Duration.ofSeconds(120);
+    private final ServerSocket server;
+
+    private IncomingMigration(ServerSocket server) {
+        this.server = server;
+    }
+
+    /** Listens at {@code at} (port 0: any free port, see {@link #port}). */
+    public static IncomingMigration listen(MigrationAddress at) throws IOException {
+        ServerSocket s = new ServerSocket();
+        try {
+            s.bind(at.socketAddress(), 1);
+        } catch (IOException e) {
+            s.close();
+            throw new IOException("cannot listen on " + at + ": " + e.getMessage());
+        }
+        return new IncomingMigration(s);
+    }
+
+    /** The port listened on. */
+    public int port() {
+        return server.getLocalPort();
+    }
+
+    /**
+     * Waits for the source, reads its stream and builds the domain, ready to {@link XenDomain#run} where the source
+     * stopped. IOException with a one-line reason if the stream is damaged, cut or hostile.
+     */
+    public XenDomain accept(Duration timeout, OutputStream console, InputStream consoleInput, OutputStream hypervisorConsole, RunConfig.Accel accel)
+            throws IOException, KvmUnavailableException {
+        Socket peer = server.accept();
+        server.close(); // one source per listen
+        try {
+            peer.setSoTimeout((int) SILENCE.toMillis());
+            peer.setReceiveBufferSize(1 << 20);
+            InputStream in = new BufferedInputStream(peer.getInputStream(), 1 << 16);
+            return XenDomain.restore(in, "migration stream", timeout, console, consoleInput, hypervisorConsole, accel); // closes the stream
+        } catch (IOException | RuntimeException e) {
+            peer.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+    }
+}

@@ -1,0 +1,153 @@
+/*
+ * A 64-bit PVH guest that is live-migrated while it runs (LiveMigrationTest): it keeps rewriting a working set of
+ * PAGES pages, each round checking that every page still holds what the previous round wrote (a page lost or sent
+ * stale by the migration fails the check), and counts its rounds in a mailbox page. It prints the mailbox's address
+ * and that of a ballast area it never touches (the test fills it from the host, so the first round has enough to send
+ * that a cut stream is noticed before the switch-over). When the host writes 1 to mailbox.go it checks once more,
+ * prints PASS with its round count and powers off. Entry and hypercalls as pvh_long.c.
+ */
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+__asm__(".pushsection .note.Xen, \"a\", @note\n.balign 4\n.long 4, 2f - 1f, 18\n.asciz \"Xen\"\n.balign 4\n"
+        "1: .long pvh_start\n2: .balign 4\n.popsection");
+
+unsigned char hypercall_page[4096] __attribute__((aligned(4096)));
+u64 pml4[512] __attribute__((aligned(4096)));
+u64 pdpt[512] __attribute__((aligned(4096)));
+u64 pd[512] __attribute__((aligned(4096)));
+unsigned char stack64[16384] __attribute__((aligned(16)));
+u64 gdt64[4] __attribute__((aligned(8))) = {0, 0x00AF9A000000FFFFull, 0x00CF92000000FFFFull, 0x00CF9A000000FFFFull};
+struct { unsigned short limit; u32 base; } __attribute__((packed)) gdt64_desc = {sizeof(gdt64) - 1, 0};
+
+__asm__(".section .text.entry, \"ax\"\n"
+        ".code32\n"
+        ".globl pvh_start\n"
+        "pvh_start:\n"
+        "  movl $pdpt, %eax\n  orl $3, %eax\n  movl %eax, pml4\n"
+        "  movl $pd, %eax\n  orl $3, %eax\n  movl %eax, pdpt\n"
+        "  xorl %ecx, %ecx\n"
+        "1: movl %ecx, %eax\n  shll $21, %eax\n  orl $0x83, %eax\n"
+        "  movl %eax, pd(,%ecx,8)\n  movl $0, pd+4(,%ecx,8)\n"
+        "  incl %ecx\n  cmpl $512, %ecx\n  jne 1b\n"
+        "  movl %cr4, %eax\n  orl $0x20, %eax\n  movl %eax, %cr4\n"
+        "  movl $pml4, %eax\n  movl %eax, %cr3\n"
+        "  movl $0xC0000080, %ecx\n  rdmsr\n  orl $0x100, %eax\n  wrmsr\n"
+        "  movl %cr0, %eax\n  orl $0x80000001, %eax\n  movl %eax, %cr0\n"
+        "  movl $gdt64, gdt64_desc+2\n"
+        "  lgdt gdt64_desc\n"
+        "  ljmp $0x08, $long_entry\n"
+        ".code64\n"
+        "long_entry:\n"
+        "  movw $0x10, %ax\n  movw %ax, %ds\n  movw %ax, %es\n  movw %ax, %ss\n"
+        "  leaq stack64+16384(%rip), %rsp\n"
+        "  call main64\n"
+        "2: cli\n  hlt\n  jmp 2b\n"
+        ".text\n");
+
+static long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
+{
+    long r;
+    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
+                     : "memory", "rcx", "r8", "r9", "r10", "r11");
+    return r;
+}
+
+static unsigned len(const char *s)
+{
+    unsigned n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static void print(const char *s)
+{
+    hypercall3(18, 0, len(s), (u64)s);
+}
+
+static void shutdown(u32 reason)
+{
+    volatile u32 r = reason;
+    hypercall3(29, 2, (u64)&r, 0);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        print("FAIL: ");
+        print(what);
+        print("\n");
+        shutdown(3);
+    }
+}
+
+
+#define PAGES 256
+
+struct mailbox {
+    volatile u64 go;     /* the host writes 1: finish */
+    volatile u64 rounds; /* rounds completed */
+};
+
+struct mailbox mailbox __attribute__((aligned(4096)));
+u64 work[PAGES][512] __attribute__((aligned(4096)));
+unsigned char ballast[12 << 20] __attribute__((aligned(4096)));
+
+static void print_hex(const char *label, u64 v)
+{
+    char buf[128];
+    unsigned n = 0;
+    while (*label)
+        buf[n++] = *label++;
+    buf[n++] = '0';
+    buf[n++] = 'x';
+    for (int s = 60; s >= 0; s -= 4)
+        buf[n++] = "0123456789abcdef"[(v >> s) & 15];
+    buf[n++] = '\n';
+    buf[n] = 0;
+    print(buf);
+}
+
+static u64 expected(u64 round, u64 page, u64 word)
+{
+    return (round << 32) ^ (page << 12) ^ word ^ 0x5A5A000000005A5Aull;
+}
+
+/* Every page holds round r's words (three per page: the first, the middle and the last). */
+static void verify(u64 r)
+{
+    for (u64 p = 0; p < PAGES; p++) {
+        check(work[p][0] == expected(r, p, 0) && work[p][256] == expected(r, p, 256) && work[p][511] == expected(r, p, 511),
+              "a page of the working set lost its last round's contents");
+    }
+}
+
+void main64(void);
+void main64(void)
+{
+    u32 a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000002), "c"(0));
+    __asm__ volatile("wrmsr" : : "c"(b), "a"((u32)(u64)hypercall_page), "d"(0));
+    print_hex("migrate guest: mailbox at ", (u64)&mailbox);
+    print_hex("migrate guest: ballast at ", (u64)ballast);
+    print_hex("migrate guest: ballast bytes ", sizeof(ballast));
+    for (u64 r = 1;; r++) {
+        if (r > 1)
+            verify(r - 1);
+        for (u64 p = 0; p < PAGES; p++) {
+            work[p][0] = expected(r, p, 0);
+            work[p][256] = expected(r, p, 256);
+            work[p][511] = expected(r, p, 511);
+        }
+        check((hypercall3(17, 0, 0, 0) >> 16) == 4, "xen_version");
+        mailbox.rounds = r;
+        if (mailbox.go == 1) {
+            verify(r);
+            print_hex("PASS migrate guest: working set intact, rounds ", r);
+            shutdown(0);
+        }
+    }
+}

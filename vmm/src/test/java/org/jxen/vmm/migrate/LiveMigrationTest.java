@@ -1,0 +1,250 @@
+package org.jxen.vmm.migrate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.jxen.engine.memory.GuestMemory;
+import org.jxen.sys.kvm.Kvm;
+import org.jxen.vmm.kvm.RunConfig;
+import org.jxen.vmm.kvm.RunOutcome;
+import org.jxen.vmm.kvm.XenDomain;
+
+/**
+ * Live migration between two domains in one JVM over a loopback socket, on this host's /dev/kvm, user mode:
+ * pvh-migrate-64 keeps rewriting its working set (checking each round what the previous one wrote) while it is
+ * migrated; the destination's RAM equals the stopped source's page for page, including a page the host (as jxen's
+ * backends do) wrote behind KVM's dirty log after round 1; the guest goes on at the destination and ends with PASS.
+ * A cut, bit-flipped or wrong-version stream ends the destination with one line and leaves the source's guest
+ * running to its own end.
+ */
+@Tag("kvm")
+class LiveMigrationTest {
+    private static final String NO_KVM = "no /dev/kvm on this machine: the KVM guest tests are skipped";
+    /** Limits on waits, never measures (see XenDomainTest). */
+    private static final int RUN_LIMIT_SECONDS = 1200;
+    private static final long WAIT_NANOS = 600_000_000_000L;
+    private static final long RAM = 32L << 20;
+
+    private static RunConfig config(ByteArrayOutputStream console, int vcpus) {
+        return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), "pvh-migrate-64.elf"), RAM, vcpus, "",
+                Duration.ofSeconds(RUN_LIMIT_SECONDS), console, new ByteArrayInputStream(new byte[0]));
+    }
+
+    /** A started source: its run, and the guest's mailbox and ballast addresses. */
+    private record Source(XenDomain domain, CompletableFuture<RunOutcome> run, ByteArrayOutputStream console, long mailbox) {
+        long rounds() {
+            return domain.ram().segment().get(ValueLayout.JAVA_LONG, mailbox + 8);
+        }
+    }
+
+    private static Source start(int vcpus) throws Exception {
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        XenDomain d = XenDomain.create(config(console, vcpus));
+        CompletableFuture<RunOutcome> run = runAsync(d);
+        long mailbox = Long.decode(awaitLine(console, "mailbox at (0x\\p{XDigit}+)\n", run).group(1));
+        long ballast = Long.decode(awaitLine(console, "ballast at (0x\\p{XDigit}+)\n", run).group(1));
+        long ballastBytes = Long.decode(awaitLine(console, "ballast bytes (0x\\p{XDigit}+)\n", run).group(1));
+        // Data the guest never touches, written by the host: round 1 has ~12 MiB to send, so a cut is noticed during it.
+        byte[] noise = new byte[(int) ballastBytes];
+        new Random(35).nextBytes(noise);
+        MemorySegment.copy(noise, 0, d.ram().segment(), ValueLayout.JAVA_BYTE, ballast, noise.length);
+        Source s = new Source(d, run, console, mailbox);
+        awaitRounds(s, 3);
+        return s;
+    }
+
+    /**
+     * With 2 vCPUs the second waits, parked in KVM for a SIPI, and moves in that state. With a 1 ms target, which the
+     * digest pass alone exceeds, the rounds' bound ends the pre-copy: 3 rounds, then the last one.
+     */
+    @ParameterizedTest(name = "{0} vCPU(s), max downtime {1} ms, at most {2} rounds")
+    @CsvSource({"1, 300, 30", "2, 300, 30", "1, 1, 3"})
+    void aGuestDirtyingMemoryMovesAndGoesOnAtTheDestination(int vcpus, long maxDowntime, int maxRounds) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Source src = start(vcpus);
+        ByteArrayOutputStream after = new ByteArrayOutputStream();
+        List<MigrationProgress> progress = new CopyOnWriteArrayList<>();
+        long behindTheLog = 0x1F00000L; // a page nothing uses, written by the host after round 1 (KVM does not log it)
+        try (IncomingMigration incoming = IncomingMigration.listen(MigrationAddress.parse("tcp:0"))) {
+            CompletableFuture<XenDomain> destination = async("destination",
+                    () -> incoming.accept(Duration.ofSeconds(RUN_LIMIT_SECONDS), after, new ByteArrayInputStream(new byte[0]), after, RunConfig.Accel.USER));
+            MigrationProgress done = MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", incoming.port()),
+                    new ConvergencePolicy(maxDowntime, maxRounds), p -> {
+                        if (progress.isEmpty()) src.domain().ram().segment().set(ValueLayout.JAVA_LONG, behindTheLog, 0x0123_4567_89AB_CDEFL);
+                        progress.add(p);
+                        System.out.println(p.line());
+                    });
+            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason());
+            assertTrue(o.reason().contains("migrated to tcp:"), o.reason());
+            assertEquals("completed", done.phase());
+            assertTrue(done.round() >= 2 && done.downtimeMillis() >= 0, done.line());
+            if (maxDowntime == 1) assertTrue(done.round() == maxRounds + 1 && done.expectedDowntimeMillis() > 1, "bounded by the rounds: " + done.line());
+            try (XenDomain dst = destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS)) {
+                long atSwitch = src.rounds();
+                assertSameRam(src.domain().ram(), dst.ram());
+                assertEquals(0x0123_4567_89AB_CDEFL, dst.ram().segment().get(ValueLayout.JAVA_LONG, behindTheLog), "the host's write behind the dirty log");
+                src.domain().close();
+                CompletableFuture<RunOutcome> run = runAsync(dst);
+                long deadline = System.nanoTime() + WAIT_NANOS;
+                while (dst.ram().segment().get(ValueLayout.JAVA_LONG, src.mailbox() + 8) < atSwitch + 3 && !run.isDone() && System.nanoTime() < deadline)
+                    Thread.sleep(5);
+                dst.ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L); // go: finish
+                RunOutcome end = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+                String out = after.toString();
+                System.out.println("after the migration:\n" + out.strip());
+                assertEquals(RunOutcome.POWEROFF, end.status(), end.reason() + "; console:\n" + out);
+                assertTrue(out.contains("PASS migrate guest") && !out.contains("FAIL"), out);
+                long rounds = Long.decode(out.replaceAll("(?s).*rounds (0x\\p{XDigit}+).*", "$1"));
+                assertTrue(rounds > atSwitch, "the guest went on at the destination: " + rounds + " rounds, " + atSwitch + " at the switch-over");
+            }
+        } finally {
+            src.domain().close();
+        }
+    }
+
+    /** What a proxy between source and destination does to the stream: cut after {@code cutAt} bytes or flip byte {@code flipAt}. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"cut", "flipped", "version"})
+    void aDamagedStreamEndsTheDestinationInOneLineAndTheSourceRunsOn(String damage) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Source src = start(1);
+        try (IncomingMigration incoming = IncomingMigration.listen(MigrationAddress.parse("tcp:0"));
+                ServerSocket proxy = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<String> destination = async("destination", () -> {
+                try (XenDomain d = incoming.accept(Duration.ofSeconds(RUN_LIMIT_SECONDS), new ByteArrayOutputStream(), new ByteArrayInputStream(new byte[0]),
+                        new ByteArrayOutputStream(), RunConfig.Accel.USER)) {
+                    return "built a domain from a damaged stream";
+                } catch (IOException e) {
+                    return "IOException: " + e.getMessage();
+                } catch (Exception e) {
+                    return e.toString();
+                }
+            });
+            CompletableFuture<Object> relay = async("relay", () -> {
+                relay(proxy, incoming.port(), damage);
+                return null;
+            });
+            MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
+                    () -> MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", proxy.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line())));
+            System.out.println("source: " + failed.getMessage());
+            assertTrue(failed.guestKeepsRunning(), failed.getMessage());
+            String line = destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            System.out.println("destination (" + damage + "): " + line);
+            assertTrue(line.startsWith("IOException: ") && !line.contains("\n"), line);
+            relay.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            // The source's guest runs on, unharmed, and ends as it would have.
+            long before = src.rounds();
+            assertFalse(src.run().isDone(), "the source's guest still runs");
+            awaitRounds(src, before + 3);
+            src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
+            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
+            assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
+        } finally {
+            src.domain().close();
+        }
+    }
+
+    /** Accepts the source, forwards its stream to the destination with {@code damage} done, then closes both ends. */
+    private static void relay(ServerSocket proxy, int destinationPort, String damage) {
+        try (Socket from = proxy.accept(); Socket to = new Socket(InetAddress.getLoopbackAddress(), destinationPort)) {
+            InputStream in = from.getInputStream();
+            OutputStream out = to.getOutputStream();
+            byte[] buf = new byte[1 << 16];
+            long at = 0;
+            long cutAt = damage.equals("cut") ? 200_000 : Long.MAX_VALUE;
+            long flipAt = switch (damage) {
+                case "flipped" -> 100_000; // inside the first ram section's pages
+                case "version" -> 9; // the container's format (u16 after the 8-byte magic)
+                default -> -1;
+            };
+            for (int n; (n = in.read(buf)) > 0 && at < cutAt; at += n) {
+                if (flipAt >= at && flipAt < at + n) buf[(int) (flipAt - at)] ^= 0x40;
+                out.write(buf, 0, (int) Math.min(n, cutAt - at));
+            }
+        } catch (IOException e) {
+            // the destination gave up first: closing both ends is all that is left
+        }
+    }
+
+    private static void assertSameRam(GuestMemory a, GuestMemory b) {
+        assertEquals(a.frames(), b.frames());
+        List<Long> differ = new ArrayList<>();
+        for (long gfn = 0; gfn < a.frames(); gfn++) {
+            long off = gfn << GuestMemory.PAGE_SHIFT;
+            if (a.segment().asSlice(off, GuestMemory.PAGE_SIZE).mismatch(b.segment().asSlice(off, GuestMemory.PAGE_SIZE)) >= 0) differ.add(gfn);
+        }
+        assertEquals(List.of(), differ, "frames whose contents differ between the stopped source and the destination");
+    }
+
+    private static void awaitRounds(Source s, long rounds) throws Exception {
+        long deadline = System.nanoTime() + WAIT_NANOS;
+        while (s.rounds() < rounds) {
+            if (s.run().isDone()) fail("the guest stopped: " + s.run().get() + "; console:\n" + s.console());
+            if (System.nanoTime() > deadline) fail("the guest made no progress; console:\n" + s.console());
+            Thread.sleep(5);
+        }
+    }
+
+    private static CompletableFuture<RunOutcome> runAsync(XenDomain d) {
+        return async("test-run", d::run);
+    }
+
+    /** {@code work} on a thread of its own (the common pool may have a single worker on a small machine). */
+    private static <T> CompletableFuture<T> async(String name, Callable<T> work) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        Thread.ofPlatform().name(name).start(() -> {
+            try {
+                f.complete(work.call());
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
+    private static Matcher awaitLine(ByteArrayOutputStream console, String regex, Future<RunOutcome> run) throws Exception {
+        Pattern p = Pattern.compile(regex);
+        long deadline = System.nanoTime() + WAIT_NANOS;
+        while (System.nanoTime() < deadline) {
+            Matcher m = p.matcher(console.toString());
+            if (m.find()) return m;
+            if (run.isDone()) fail("the guest stopped first: " + run.get() + "; console:\n" + console);
+            Thread.sleep(5);
+        }
+        throw new AssertionError("no line /" + regex + "/ on the console:\n" + console);
+    }
+}
