@@ -26,7 +26,7 @@ if ($vmm eq 'jxen') {
     my @main = $ENV{JXEN_CP} ? ('-cp', $ENV{JXEN_CP}, 'org.jxen.cli.Main') : ('-jar', $ENV{JXEN_JAR} // die "JXEN_JAR unset\n");
     @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @main,
         'run', '--kernel', "$peer/vmlinuz", '--initrd', "$peer/initrd.gz", '--accel', 'kvm', '--vcpus', '2', '--memory', $ram_mib,
-        '--disk', $image, '--cmdline', $cmdline, '--timeout', $timeout);
+        '--disk', $image, '--cmdline', $cmdline, '--timeout', $timeout, split(' ', $ENV{JXEN_PEER_ARGS} // ''));
 } else {
     unlink $monitor;
     @cmd = ("$peer/bin/qemu-system-x86_64", '-M', 'pc', '-accel', 'kvm,xen-version=0x40013,kernel-irqchip=split', '-cpu', 'host',

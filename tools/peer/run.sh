@@ -7,6 +7,7 @@
 #   --boots N    boots per VMM (default 3)      --secs S   seconds per disk run in the guest (default 5)
 #   --timeout S  a boot's limit (default 900)   --out DIR  default /var/tmp/jxen-peer/runs/DATE
 #   --only VMM   boots of that one VMM only (a quick look; no comparison)
+#   --jxen-args "ARGS"  more options for jxen run (e.g. "--evtchn fifo"); in each record's command
 # Before it, on the host: tools/peer/prepare.sh (root), and ./jxen --help (so the jar is built, not rebuilt inside).
 set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -20,6 +21,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --jxen-args) JXEN_PEER_ARGS=$2; export JXEN_PEER_ARGS; shift 2 ;;
     *) echo "peer: unknown argument $1 (see the head of $0)" >&2; exit 2 ;;
   esac
 done

@@ -111,6 +111,12 @@ final class RunCommand implements Callable<Integer> {
                     + "auto (default) = kvm where the host's KVM offers it, else user. The choice is reported on standard error.")
     String accel;
 
+    @Option(names = "--evtchn", defaultValue = "auto", paramLabel = "auto|fifo|2l",
+            description = "The event-channel ABIs a new guest is offered: fifo = FIFO and 2-level (Linux picks FIFO), 2l = 2-level only "
+                    + "(EVTCHNOP_init_control answers -ENOSYS), auto (default) = 2-level where KVM delivers 2-level events in the kernel "
+                    + "(kvm mode), both elsewhere.")
+    String evtchn;
+
     @Option(names = "--shutdown-timeout", defaultValue = "30", paramLabel = "SECONDS",
             description = "On SIGINT/SIGTERM the guest is asked to power off (XenStore control/shutdown) and destroyed if it has not after this long "
                     + "(default ${DEFAULT-VALUE}); with --save-on-exit it is saved instead.")
@@ -249,7 +255,8 @@ final class RunCommand implements Callable<Integer> {
      * before starting a kernel (halted, or at its prompt with nobody to type) gets GRUB's own messages in the reason.
      */
     private RunOutcome runOnce(XenDomain domain, GrubConsoleWatch grub) throws InterruptedException {
-        System.err.println("jxen: acceleration " + domain.acceleration().describe());
+        System.err.println("jxen: acceleration " + domain.acceleration().describe() + "; event channels offered: "
+                + (domain.platform().fifoOffered() ? "FIFO and 2-level" : "2-level (--evtchn fifo offers FIFO too)"));
         MigrationsUnderWay migrating = new MigrationsUnderWay(0);
         // Close order: the control socket (its clients touch the ports) before the save and before the domain.
         ControlServer control = null;
@@ -351,6 +358,15 @@ final class RunCommand implements Callable<Integer> {
     /** Standard input as the guest console reads it (with the escape key taken out). */
     private InputStream consoleInput = System.in;
 
+    private RunConfig.EventChannels eventChannelsChoice() {
+        return switch (evtchn) {
+            case "auto" -> RunConfig.EventChannels.AUTO;
+            case "fifo" -> RunConfig.EventChannels.FIFO;
+            case "2l" -> RunConfig.EventChannels.TWO_LEVEL;
+            default -> throw new IllegalArgumentException("--evtchn must be auto, fifo or 2l, not " + evtchn);
+        };
+    }
+
     private RunConfig.Accel accelChoice() {
         return switch (accel) {
             case "auto" -> RunConfig.Accel.AUTO;
@@ -370,7 +386,7 @@ final class RunCommand implements Callable<Integer> {
             throw new IllegalArgumentException(image + ": " + e.getMessage());
         }
         RunConfig config = new RunConfig(image, memoryMiB << 20, vcpus, cmdline, timeout, System.out, consoleInput, System.err, accelChoice(), initrd,
-                disks.stream().map(DiskSpec::parse).toList(), nets.stream().map(NetSpec::parse).toList());
+                disks.stream().map(DiskSpec::parse).toList(), nets.stream().map(NetSpec::parse).toList(), eventChannelsChoice());
         try {
             if (grub == null) return XenDomain.create(config);
             XenDomain domain = XenDomain.create(grub.watching(config));

@@ -31,6 +31,11 @@ public final class EventChannelOp {
     private volatile FastPath fastPath;
     /** EVTCHNOP_init_control/expand_array, when the domain has guest memory to map (-ENOSYS without). */
     private final FifoControl fifo;
+    /**
+     * Whether EVTCHNOP_init_control is answered (the VMM's choice, as a Xen built without FIFO or QEMU's Xen emulation
+     * answers -ENOSYS; Linux then stays on 2-level events, {@code drivers/xen/events/events_base.c}).
+     */
+    private volatile boolean fifoOffered = true;
 
     /** A domain without FIFO support (no guest memory to map control blocks from). */
     public EventChannelOp(PortManager ports) {
@@ -40,6 +45,16 @@ public final class EventChannelOp {
     public EventChannelOp(PortManager ports, FifoControl fifo) {
         this.ports = ports;
         this.fifo = fifo;
+    }
+
+    /** Whether the guest may switch to the FIFO ABI (EVTCHNOP_init_control); a domain already on FIFO stays on it. */
+    public void offerFifo(boolean offered) {
+        this.fifoOffered = offered;
+    }
+
+    /** Whether the guest is offered the FIFO ABI. */
+    public boolean fifoOffered() {
+        return fifoOffered && fifo != null;
     }
 
     /** Puts {@code fast} in front of the port manager for EVTCHNOP_send. */
@@ -101,7 +116,7 @@ public final class EventChannelOp {
 
     private long initControl(long arg, GuestVirtualMemory mem) {
         FifoControl f = fifo;
-        if (f == null) return -Errno.ENOSYS;
+        if (f == null || !fifoOffered) return -Errno.ENOSYS;
         return withStruct(mem, arg, INIT_CONTROL_SIZE, s -> {
             int rc = f.initControl(s.get(ValueLayout.JAVA_LONG_UNALIGNED, INIT_CONTROL_GFN),
                     s.get(U32, INIT_CONTROL_OFFSET), s.get(U32, INIT_CONTROL_VCPU));

@@ -74,6 +74,21 @@ class FifoTest {
     }
 
     @Test
+    void aDomainNotOfferedFifoAnswersInitControlWithEnosysAndStaysTwoLevel() {
+        try (var f = fifoFixture(2)) {
+            f.op.offerFifo(false);
+            assertFalse(f.op.fifoOffered());
+            assertRc(-ENOSYS, initControl(f, 0x10, 8, 0), "as Xen without the FIFO ABI: Linux falls back to 2-level");
+            assertInstanceOf(TwoLevelAbi.class, f.guest.abi());
+            int port = (int) bindIpi(f, 0);
+            assertTrue(port > 0);
+            f.op.offerFifo(true);
+            assertRc(0, initControl(f, 0x10, 8, 0), "offered again: the switch works, the bound port carried over");
+            assertInstanceOf(FifoAbi.class, f.guest.abi());
+        }
+    }
+
+    @Test
     void expandArrayRules() {
         try (var f = fifoFixture(1)) {
             assertRc(-EOPNOTSUPP, expand(f, 0x20), "before init_control");

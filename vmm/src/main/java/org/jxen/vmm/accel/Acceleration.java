@@ -45,4 +45,10 @@ public sealed interface Acceleration permits UserSpaceAcceleration, KvmXenAccele
 
     /** For {@code jxen run}'s line: what takes hypercalls and which features KVM keeps. */
     String describe();
+
+    /**
+     * Whether KVM delivers a 2-level guest's events in the kernel (sends on routed ports, the callback vector) — what a
+     * FIFO guest gives up, since KVM's delivery is 2-level only ({@code arch/x86/kvm/xen.c}).
+     */
+    boolean kernelDeliversTwoLevel();
 }

@@ -57,6 +57,11 @@ public record KvmXenAcceleration(XenOffer offer, int hypercallMsr) implements Ac
     }
 
     @Override
+    public boolean kernelDeliversTwoLevel() {
+        return offer.sendRoutes();
+    }
+
+    @Override
     public String describe() {
         return "kvm (KVM's Xen support hands VMCALL/VMMCALL hypercalls to jxen; KVM keeps: " + offer.describe() + ")";
     }

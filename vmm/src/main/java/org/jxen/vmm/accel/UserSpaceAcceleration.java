@@ -39,4 +39,9 @@ public record UserSpaceAcceleration(String whyNoVmcall, String note) implements 
     public String describe() {
         return "user (hypercalls through jxen's hypercall page" + (note == null ? ")" : "; " + note + ")");
     }
+
+    @Override
+    public boolean kernelDeliversTwoLevel() {
+        return false;
+    }
 }

@@ -80,28 +80,54 @@ final class DomainBuilder {
     /** The VM with its vCPUs and clock, before the platform exists. */
     private record Machine(KvmVm vm, List<KvmVcpu> vcpus, boolean xsave, int tscKhz, LongSupplier systemTime, MasterClock clock) {}
 
+    /**
+     * Whether a new guest is offered the FIFO ABI: as asked, or by default wherever KVM would not deliver its 2-level
+     * events in the kernel (with FIFO every send, backend notify and upcall of a kvm-mode guest goes through jxen:
+     * docs/peer.md measures what that costs a Linux boot). A restored guest keeps the ABI it was saved with.
+     */
+    static boolean offersFifo(RunConfig.EventChannels choice, Acceleration acceleration) {
+        return switch (choice) {
+            case FIFO -> true;
+            case TWO_LEVEL -> false;
+            case AUTO -> !acceleration.kernelDeliversTwoLevel();
+        };
+    }
+
+    /** What the boot's first steps leave: the host side of the devices, and guest RAM with the kernel in it. */
+    private record Loaded(List<DeviceFiles.Attach> devices, GuestMemory ram, GuestLayout layout, PvhLoader.Boot boot) {}
+
+    /** The devices' files, then guest RAM with the kernel (a bzImage unpacked once per kernel: KernelCache), initrd and start info. */
+    private Loaded load(Host host, KernelCache.Kernel image) throws ImageException, IOException {
+        String noVmcall = host.acceleration().vmcallRefusal();
+        if (noVmcall != null && ElfImage.parse(image.elf()).callsXenByVmcall())
+            throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
+                    + "(KVM_CAP_XEN_HVM) hands to jxen; " + noVmcall);
+        byte[] initrd = config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
+        List<DeviceFiles.Attach> devices = step("devices", DeviceFiles.open(config, List.of(), scope));
+        GuestMemory ram = mapRam();
+        GuestLayout layout = GuestLayout.standard(config.memoryBytes());
+        PvhLoader.Boot boot = PvhLoader.load(image.elf(), initrd, ram, layout, config.cmdline(), apicIds(config.vcpus()));
+        step("ram", ram);
+        return new Loaded(devices, ram, layout, boot);
+    }
+
     /** Boots {@code config.image()} (an ELF or a bzImage) with its initrd, disks and NICs. */
     XenDomain boot() throws KvmUnavailableException, ImageException, IOException {
         try {
             Host host = openHost();
-            // A bzImage unpacked once per kernel (KernelCache), mapped until it is in guest RAM.
-            KernelCache.Kernel image = KernelCache.shared().open(config.image());
-            scope.push("the mapped kernel", image);
-            String noVmcall = host.acceleration().vmcallRefusal();
-            if (noVmcall != null && ElfImage.parse(image.elf()).callsXenByVmcall())
-                throw new ImageException("this Linux calls Xen by VMCALL/VMMCALL (it has no hypercall page), which only KVM's Xen support "
-                        + "(KVM_CAP_XEN_HVM) hands to jxen; " + noVmcall);
-            byte[] initrd = config.initrd() != null ? Files.readAllBytes(config.initrd()) : null;
-            List<DeviceFiles.Attach> devices = step("devices", DeviceFiles.open(config, List.of(), scope));
-            GuestMemory ram = mapRam();
-            GuestLayout layout = GuestLayout.standard(config.memoryBytes());
-            PvhLoader.Boot boot = PvhLoader.load(image.elf(), initrd, ram, layout, config.cmdline(), apicIds(config.vcpus()));
-            image.close(); // in guest RAM now (the scope's later close of it does nothing)
-            step("ram", ram);
+            Loaded loaded;
+            try (KernelCache.Kernel image = KernelCache.shared().open(config.image())) { // mapped until it is in guest RAM
+                loaded = load(host, image);
+            }
+            List<DeviceFiles.Attach> devices = loaded.devices();
+            GuestMemory ram = loaded.ram();
+            GuestLayout layout = loaded.layout();
+            PvhLoader.Boot boot = loaded.boot();
             int domid = DomainConfig.of(config.vcpus()).domid();
             Machine m = createMachine(host, ram, domid, OptionalLong.empty(), null);
             VcpuManager vcpus = new VcpuManager(stop, m.tscKhz());
             GuestPlatform platform = step("platform", pushPlatform(new GuestPlatform(spec(ram, layout, m, vcpus))));
+            platform.offerFifo(offersFifo(config.eventChannels(), host.acceleration()));
             finishWiring(host, m, ram, platform, devices, vcpus);
             VcpuRegisters.loadPvhEntry(m.vcpus().getFirst(), boot);
             return new XenDomain(new XenDomain.Parts(config, scope, stop, host.accel(), host.acceleration(), m.vm(), ram, m.xsave(),

@@ -191,6 +191,7 @@ public final class GuestPlatform implements AutoCloseable {
         }
         FifoControl fifoControl = new FifoControl(ports, ram);
         EventChannelOp evtchn = new EventChannelOp(ports, fifoControl);
+        eventChannelOp = evtchn;
         GracePeriodFence.installed(); // before any sender of this process takes its reader slot
         routes = new RouteTable(() -> guest.abi().portLimit(), vcpuCount, ReaderSlots.global());
         fifoControl.setGracePeriod(() -> {
@@ -332,6 +333,8 @@ public final class GuestPlatform implements AutoCloseable {
         }
     }
 
+    /** EVTCHNOP's decoder: asked whether the guest is offered the FIFO ABI ({@link #offerFifo}). */
+    private final EventChannelOp eventChannelOp;
     private final RouteTable routes;
     private final RouteSync routeSync;
     /**
@@ -411,6 +414,16 @@ public final class GuestPlatform implements AutoCloseable {
 
     public GuestDomain guest() {
         return guest;
+    }
+
+    /** Whether the guest may switch to the FIFO ABI (RunConfig.EventChannels); without it Linux stays on 2-level events. */
+    public void offerFifo(boolean offered) {
+        eventChannelOp.offerFifo(offered);
+    }
+
+    /** Whether the guest is offered the FIFO ABI. */
+    public boolean fifoOffered() {
+        return eventChannelOp.fifoOffered();
     }
 
     public PortManager ports() {

@@ -5,6 +5,7 @@ import java.io.OutputStream;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
 
 import org.jxen.vmm.backend.block.DiskSpec;
 import org.jxen.vmm.backend.net.NetSpec;
@@ -16,13 +17,28 @@ import org.jxen.vmm.backend.net.NetSpec;
  * initrd (null for none), and the PV disks and NICs (xvda…, vif 0…).
  */
 public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console,
-        InputStream consoleInput, OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets) {
+        InputStream consoleInput, OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets,
+        EventChannels eventChannels) {
     /**
      * How hypercalls reach jxen. {@code USER}: only through jxen's hypercall page (any KVM). {@code KVM}: also by
      * VMCALL/VMMCALL, which KVM's Xen support (KVM_CAP_XEN_HVM, INTERCEPT_HCALL) hands over as KVM_EXIT_XEN; current
      * Linux calls Xen that way. {@code AUTO}: KVM where the host has it, else USER.
      */
     public enum Accel { AUTO, KVM, USER }
+
+    /**
+     * Which event-channel ABIs the guest is offered. {@code FIFO}: both (a guest picks FIFO where it can, as Linux does).
+     * {@code TWO_LEVEL}: 2-level only (EVTCHNOP_init_control answers -ENOSYS). {@code AUTO}: 2-level where KVM delivers
+     * 2-level events in the kernel (kvm mode: sends on routed ports, backend notifies, the callback vector; with FIFO
+     * every one of them passes through jxen), both elsewhere. docs/peer.md has the measurements behind the default.
+     */
+    public enum EventChannels { AUTO, FIFO, TWO_LEVEL }
+
+    /** Offering the event-channel ABIs {@link EventChannels#AUTO} chooses. */
+    public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput,
+            OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets) {
+        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, EventChannels.AUTO);
+    }
 
     /** Without PV disks or NICs. */
     public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput,
@@ -37,20 +53,26 @@ public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline,
 
     /** The same run with another acceleration. */
     public RunConfig withAccel(Accel a) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a, initrd, disks, nets);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a, initrd, disks, nets, eventChannels);
     }
 
     /** The same run with an initrd (module 0 of the start info). */
     public RunConfig withInitrd(Path file) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, file, disks, nets);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, file, disks, nets, eventChannels);
     }
 
     /** The same run with these PV disks and NICs. */
     public RunConfig withDevices(List<DiskSpec> d, List<NetSpec> n) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, d, n);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, d, n, eventChannels);
+    }
+
+    /** The same run offering other event-channel ABIs. */
+    public RunConfig withEventChannels(EventChannels e) {
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, e);
     }
 
     public RunConfig {
+        Objects.requireNonNull(eventChannels, "eventChannels");
         disks = List.copyOf(disks);
         nets = List.copyOf(nets);
         if (disks.size() > 16) throw new IllegalArgumentException("at most 16 --disk");

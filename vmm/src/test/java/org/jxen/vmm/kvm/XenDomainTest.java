@@ -44,9 +44,10 @@ class XenDomainTest {
     /** How long a test waits for something a running guest does (same reasoning). */
     private static final long WAIT_NANOS = 600_000_000_000L;
 
+    /** The test guests check Xen's rules for both ABIs: FIFO is offered in both modes (kvm mode's default offers 2-level only). */
     private static RunConfig config(String guest, ByteArrayOutputStream console, int timeoutSeconds) {
         return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), guest), 16L << 20, 2, "",
-                Duration.ofSeconds(timeoutSeconds), console, new ByteArrayInputStream(new byte[0]));
+                Duration.ofSeconds(timeoutSeconds), console, new ByteArrayInputStream(new byte[0])).withEventChannels(RunConfig.EventChannels.FIFO);
     }
 
     @Test
