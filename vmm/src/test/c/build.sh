@@ -18,6 +18,6 @@ for g in xen events ipi2 fifo xenstore platform grant hostile resume conform dir
   gcc -m32 $flags -I"$src" -o "$out/pvh-$g-32.elf" "$src/xen32.c" "$src/pvh_$g.c"
 done
 # A 64-bit guest: ELF64 with a 32-bit PVH entry that switches to long mode.
-gcc -m64 $flags -mcmodel=small -o "$out/pvh-long-64.elf" "$src/pvh_long.c"
+gcc -m64 $flags -mcmodel=small -I"$src" -o "$out/pvh-long-64.elf" "$src/pvh_long.c"
 # A 64-bit guest that keeps dirtying memory while it is live-migrated.
-gcc -m64 $flags -mcmodel=small -o "$out/pvh-migrate-64.elf" "$src/pvh_migrate.c"
+gcc -m64 $flags -mcmodel=small -I"$src" -o "$out/pvh-migrate-64.elf" "$src/pvh_migrate.c"
