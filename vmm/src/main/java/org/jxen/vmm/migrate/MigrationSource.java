@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.Socket;
 import java.util.function.Consumer;
+import java.util.function.LongPredicate;
 
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.sys.kvm.DirtyLog;
@@ -219,19 +220,8 @@ public final class MigrationSource {
 
     /** Round 1: every populated page that is not all zero (the destination's RAM starts zeroed); digests of all. */
     private void sendAll() throws IOException {
-        long t = System.nanoTime();
-        int n = 0;
         MemorySegment seg = ram.segment();
-        for (long gfn = 0; gfn < ram.frames(); gfn++) {
-            if (!ram.populated(gfn) || RamSections.isZero(seg, gfn << GuestMemory.PAGE_SHIFT)) continue;
-            copy(gfn, n++);
-            if (n == RamSections.PAGES_PER_SECTION) {
-                flushSection(n);
-                n = 0;
-            }
-        }
-        if (n > 0) flushSection(n);
-        sendNanos += System.nanoTime() - t;
+        send(gfn -> ram.populated(gfn) && !RamSections.isZero(seg, gfn << GuestMemory.PAGE_SHIFT));
         // The digest rate, for the expected downtime: one timed pass over a sample of RAM.
         long d = System.nanoTime();
         long sample = Math.min(ram.frames(), 4096);
@@ -245,12 +235,16 @@ public final class MigrationSource {
      * and, if {@code changedToo} is given, every other page whose digest differs from what was sent.
      */
     private void sendPages(long[] dirty, PageDigests changedToo) throws IOException {
-        long t = System.nanoTime();
         MemorySegment seg = ram.segment();
+        send(gfn -> (dirty[(int) (gfn >>> 6)] & 1L << (gfn & 63)) != 0 || (changedToo != null && changedToo.changed(seg, gfn)));
+    }
+
+    /** Sends the pages {@code chosen} picks, in frame order, in ram sections of up to {@link RamSections#PAGES_PER_SECTION}. */
+    private void send(LongPredicate chosen) throws IOException {
+        long t = System.nanoTime();
         int n = 0;
         for (long gfn = 0; gfn < ram.frames(); gfn++) {
-            boolean logged = (dirty[(int) (gfn >>> 6)] & 1L << (gfn & 63)) != 0;
-            if (!logged && (changedToo == null || !changedToo.changed(seg, gfn))) continue;
+            if (!chosen.test(gfn)) continue;
             copy(gfn, n++);
             if (n == RamSections.PAGES_PER_SECTION) {
                 flushSection(n);
