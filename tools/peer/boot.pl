@@ -64,23 +64,6 @@ sub memory {
     return { rss_kib => $m{rss} + 0, guest_kib => $guest + 0, overhead_kib => $m{rss} - $guest };
 }
 
-# KVM's own counters of this VMM's VM (debugfs, /sys/kernel/debug/kvm/PID-FD: exits by kind, injections, halts;
-# the vCPUs' summed), read the same way for both VMMs: how often the guest left the kernel for each VMM, and why.
-sub kvm_stats {
-    my @dirs = glob("/sys/kernel/debug/kvm/$pid-*");
-    return undef unless @dirs;
-    my %s;
-    for my $f (glob("$dirs[0]/*")) {
-        next unless -f $f;
-        open(my $fh, '<', $f) or next;
-        my $v = <$fh>;
-        next unless defined $v && $v =~ /^(\d+)\s*$/;
-        (my $name = $f) =~ s{.*/}{};
-        $s{$name} = $1 + 0;
-    }
-    return \%s;
-}
-
 # A hung QEMU's state: every vCPU's registers and the top of its stack, through the human monitor.
 sub qemu_evidence {
     my $s = IO::Socket::UNIX->new(Peer => $monitor) or return "no monitor: $!";
@@ -129,10 +112,10 @@ while (!$eof) {
         if ($line =~ /peer: init uptime ([\d.]+)/) { $r{init_wall_s} = $t; $r{init_uptime_s} = $1 + 0; }
         elsif ($line =~ /peer: evtchn (.*)/) { $r{evtchn} = $1; }
         elsif ($line =~ /peer: xvda at uptime ([\d.]+)/) { $r{xvda_uptime_s} = $1 + 0; }
-        elsif ($line =~ /peer: ready/) { $r{memory_init} = memory(); $r{kvm_init} = kvm_stats(); }
+        elsif ($line =~ /peer: ready/) { $r{memory_init} = memory(); }
         elsif ($line =~ /peer: disk (\S+) .* mbps ([\d.]+) iops ([\d.]+)/) { $disk{$1} = { mbps => $2 + 0, iops => $3 + 0 }; }
         elsif ($line =~ /peer: pingpong rounds \d+ us ([\d.]+)/) { $r{pingpong_us} = $1 + 0; }
-        elsif ($line =~ /peer: done/) { $r{memory_done} = memory(); $r{kvm_done} = kvm_stats(); }
+        elsif ($line =~ /peer: done/) { $r{memory_done} = memory(); }
         elsif ($line =~ /peer: end/) { $r{end_wall_s} = $t; }
     }
 }

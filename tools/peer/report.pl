@@ -27,17 +27,6 @@ my @rows = (
     ['xvda 4 KiB direct random write, QD32 (IOPS)', sub { $_[0]{disk}{'rand-write-qd32'}{iops} }, 0],
     ['cross-vCPU wake-up round trip, pipe ping-pong (µs)', sub { $_[0]{pingpong_us} }, 0],
 );
-# KVM's counters of the VM (debugfs, boot.pl): during the boot (to "peer: ready") and during the disk runs and the
-# ping-pong (ready → done). An exit KVM handles itself costs a VMM nothing; io/mmio exits and hypercalls KVM hands up
-# (KVM_EXIT_XEN: the "hypercalls" counter counts every one, handled or not) are where each VMM's own code runs.
-for my $stat (qw(exits io_exits mmio_exits halt_exits irq_window_exits hypercalls irq_injections signal_exits)) {
-    push @rows, ["KVM $stat during the boot", sub { my $k = $_[0]{kvm_init}; $k && defined $k->{$stat} ? $k->{$stat} : undef }, 0];
-}
-for my $stat (qw(exits io_exits mmio_exits halt_exits hypercalls irq_injections)) {
-    push @rows, ["KVM $stat during the disk runs and ping-pong", sub {
-        my ($a, $b) = ($_[0]{kvm_init}, $_[0]{kvm_done});
-        $a && $b && defined $a->{$stat} && defined $b->{$stat} ? $b->{$stat} - $a->{$stat} : undef }, 0];
-}
 
 sub median { my @s = sort { $a <=> $b } @_; my $n = @s; return $n % 2 ? $s[$n / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2; }
 sub fmt { my ($v, $d) = @_; return sprintf("%.${d}f", $v); }

@@ -43,8 +43,6 @@ mkdir -p "$images"
 mounted=""
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1g peer-images "$images" 2>/dev/null; then mounted=yes; fi
 trap '[ -n "$mounted" ] && umount "$images"' EXIT
-# KVM's per-VM counters (boot.pl's kvm_stats) live in debugfs.
-[ -d /sys/kernel/debug/kvm ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || echo "peer: no debugfs: no KVM exit counts" >&2
 {
   echo "host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "jxen: $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $("$java" -version 2>&1 | head -1)"
