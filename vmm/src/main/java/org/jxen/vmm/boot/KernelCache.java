@@ -102,12 +102,16 @@ public final class KernelCache {
             String key = HexFormat.of().formatHex(sha256(file));
             long declared = declaredSize(file);
             Path entry = directory == null ? null : directory.resolve(key + ".elf");
-            if (entry == null || !valid(entry, declared)) {
-                byte[] elf = elfOf(file.toArray(ValueLayout.JAVA_BYTE));
-                if (entry == null || !valid(entry, declared)) return new Kernel(arena, MemorySegment.ofArray(elf));
-            }
-            MemorySegment elf = map(entry, arena);
-            return new Kernel(arena, elf);
+            if (entry != null && valid(entry, declared)) return new Kernel(arena, map(entry, arena));
+            // A miss: unpack once and map the entry just written; where none could be written, the heap copy serves
+            // this call and is remembered for the next one only (the check before the build, then the build).
+            Entry remembered = last;
+            last = null;
+            if (remembered != null && remembered.key.equals(key)) return new Kernel(arena, MemorySegment.ofArray(remembered.elf));
+            byte[] elf = KernelImage.elfOf(file.toArray(ValueLayout.JAVA_BYTE));
+            if (write(key, elf)) return new Kernel(arena, map(entry, arena));
+            last = new Entry(key, elf);
+            return new Kernel(arena, MemorySegment.ofArray(elf));
         } catch (IOException | ImageException | RuntimeException e) {
             arena.close();
             throw e;
@@ -181,8 +185,9 @@ public final class KernelCache {
         }
     }
 
-    private void write(String key, byte[] elf) {
-        if (directory == null) return;
+    /** Stores {@code elf} as {@code key}'s entry; false (after one line at INFO) where it could not be. */
+    private boolean write(String key, byte[] elf) {
+        if (directory == null) return false;
         Path entry = directory.resolve(key + ".elf");
         Path partial = null;
         try {
@@ -194,6 +199,7 @@ public final class KernelCache {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(partial, entry, StandardCopyOption.REPLACE_EXISTING);
             }
+            return true;
         } catch (IOException | SecurityException e) {
             LOG.log(Level.INFO, "the unpacked kernel is not cached in " + directory + ": " + e.getMessage());
             if (partial != null) {
@@ -203,6 +209,7 @@ public final class KernelCache {
                     // the temporary stays: the cache's own directory, never read as an entry
                 }
             }
+            return false;
         }
     }
 

@@ -105,6 +105,42 @@ class KernelCacheTest {
     }
 
     @Test
+    void openWithoutACacheUnpacksForTheCheckAndTheBuildOnceAndKeepsNoCopy(@TempDir Path dir) throws Exception {
+        Path bzFile = Files.write(dir.resolve("vmlinuz"), bzImage(elf()));
+        KernelCache cache = new KernelCache(null);
+        Object checked, built, third;
+        try (KernelCache.Kernel k = cache.open(bzFile)) {
+            checked = k.elf().heapBase().orElseThrow();
+        }
+        try (KernelCache.Kernel k = cache.open(bzFile)) {
+            built = k.elf().heapBase().orElseThrow();
+        }
+        try (KernelCache.Kernel k = cache.open(bzFile)) {
+            third = k.elf().heapBase().orElseThrow();
+        }
+        assertSame(checked, built, "the build's call gets the check's kernel");
+        assertNotSame(built, third, "and none is kept after it: the third call unpacks again");
+    }
+
+    @Test
+    void openOnAMissWritesTheEntryAndKeepsNoCopyOnTheHeap(@TempDir Path dir) throws Exception {
+        byte[] elf = elf();
+        Path bzFile = Files.write(dir.resolve("vmlinuz"), bzImage(elf));
+        Path cacheDir = dir.resolve("cache");
+        KernelCache cache = new KernelCache(cacheDir);
+        try (KernelCache.Kernel k = cache.open(bzFile)) {
+            assertTrue(k.elf().isMapped(), "the entry just written, mapped");
+        }
+        Path entry = entries(cacheDir).getFirst();
+        byte[] marked = elf.clone();
+        marked[marked.length - 1] ^= 0x55;
+        Files.write(entry, marked);
+        try (KernelCache.Kernel k = cache.open(bzFile)) {
+            assertArrayEquals(marked, k.elf().toArray(ValueLayout.JAVA_BYTE), "the entry is read, no copy remembered from the miss");
+        }
+    }
+
+    @Test
     void anElfIsTakenAsItIsAndNothingIsCached(@TempDir Path dir) throws Exception {
         byte[] elf = elf();
         assertSame(elf, new KernelCache(dir).elfOf(elf));
