@@ -31,6 +31,8 @@ import org.jxen.vmm.cpu.XenMsrs;
  */
 public final class ExitHandler {
     public static final int DEBUGCON = 0xE9, XEN_DEBUG_PORT = 0x12, COM1 = 0x3F8, COM1_LSR = COM1 + 5;
+    /** PCI configuration mechanism #1: address at 0xCF8, data at 0xCFC-0xCFF. */
+    private static final int PCI_CONFIG_ADDRESS = 0xCF8;
     /** Line status: transmitter holding register and shift register empty. */
     private static final byte LSR_READY = 0x60;
 
@@ -40,20 +42,26 @@ public final class ExitHandler {
     private final OutputStream console;
     private final IoPorts devices;
     private final int vcpu;
+    private final ExitCounts exits;
     private volatile Runnable afterPlacement = () -> {};
 
     public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console) {
-        this(ram, hypercalls, msrs, console, new IoPorts(), 0);
+        this(ram, hypercalls, msrs, console, new IoPorts(), 0, new ExitCounts());
     }
 
-    /** @param devices the domain's port-I/O devices; {@code vcpu} is this handler's vCPU (told to them) */
-    public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console, IoPorts devices, int vcpu) {
+    /**
+     * @param devices the domain's port-I/O devices; {@code vcpu} is this handler's vCPU (told to them)
+     * @param exits   the domain's exit counts, to which this vCPU adds
+     */
+    public ExitHandler(GuestMemory ram, HypercallDispatcher hypercalls, XenMsrs msrs, OutputStream console, IoPorts devices, int vcpu,
+            ExitCounts exits) {
         this.ram = ram;
         this.hypercalls = hypercalls;
         this.msrs = msrs;
         this.console = console;
         this.devices = devices;
         this.vcpu = vcpu;
+        this.exits = exits;
     }
 
     /** Runs after the hypercalls that move shared_info or a vcpu_info, or set an upcall vector (see movesSharedState). */
@@ -66,24 +74,34 @@ public final class ExitHandler {
         int reason = run.exitReason();
         if (reason == KVM_EXIT_IO) return io(run);
         if (reason == KVM_EXIT_MMIO) {
+            exits.count(ExitCounts.Kind.MMIO);
             if (!run.mmioWrite()) run.mmioData().fill((byte) 0xFF);
             return null;
         }
         if (reason == KVM_EXIT_X86_WRMSR) {
+            exits.count(ExitCounts.Kind.MSR_WRITE);
             msr(run, msrs.write(Integer.toUnsignedLong(run.msrIndex()), run.msrData(), longMode(run)));
             return null;
         }
         if (reason == KVM_EXIT_X86_RDMSR) {
+            exits.count(ExitCounts.Kind.MSR_READ);
             msr(run, msrs.read(Integer.toUnsignedLong(run.msrIndex())));
             return null;
         }
-        if (reason == KVM_EXIT_XEN) return xenExit(run);
-        if (reason == KVM_EXIT_INTR) return null;
+        if (reason == KVM_EXIT_XEN) {
+            exits.count(ExitCounts.Kind.XEN_HYPERCALL);
+            return xenExit(run);
+        }
+        if (reason == KVM_EXIT_INTR) {
+            exits.count(ExitCounts.Kind.INTERRUPTED);
+            return null;
+        }
+        if (reason == KVM_EXIT_INTERNAL_ERROR) return internalError(run);
+        exits.count(ExitCounts.Kind.FINAL);
         if (reason == KVM_EXIT_SHUTDOWN)
             return new RunOutcome(RunOutcome.GUEST_FAULT, "guest triple fault (KVM_EXIT_SHUTDOWN) on " + RefusedInstruction.describe(run, ram));
         if (reason == KVM_EXIT_FAIL_ENTRY)
             return new RunOutcome(RunOutcome.GUEST_FAULT, "vCPU entry failed, hardware reason 0x" + Long.toHexString(run.failEntryReason()));
-        if (reason == KVM_EXIT_INTERNAL_ERROR) return internalError(run);
         if (reason == KVM_EXIT_SYSTEM_EVENT) {
             return switch (run.systemEventType()) {
                 case KVM_SYSTEM_EVENT_SHUTDOWN -> RunOutcome.forShutdown(0);
@@ -106,12 +124,15 @@ public final class ExitHandler {
         int sub = run.internalSuberror();
         if (sub == KVM_INTERNAL_ERROR_EMULATION) {
             if (RefusedInstruction.tryEmulate(run, ram)) {
+                exits.count(ExitCounts.Kind.EMULATED);
                 emulated++;
                 return null;
             }
+            exits.count(ExitCounts.Kind.FINAL);
             return new RunOutcome(RunOutcome.GUEST_FAULT, "the host's KVM cannot emulate " + RefusedInstruction.describe(run, ram)
                     + " (KVM internal error, suberror 1: emulation failure)");
         }
+        exits.count(ExitCounts.Kind.FINAL);
         return new RunOutcome(RunOutcome.GUEST_FAULT, "KVM internal error, suberror " + sub + " on " + RefusedInstruction.describe(run, ram));
     }
 
@@ -129,6 +150,7 @@ public final class ExitHandler {
 
     private RunOutcome io(KvmRun run) {
         int port = run.ioPort();
+        exits.count(ioKind(port, run));
         MemorySegment data = run.ioData();
         if (run.ioOut()) {
             if (port == HypercallPage.PORT && run.ioSize() == 4 && run.ioCount() == 1) {
@@ -146,6 +168,13 @@ public final class ExitHandler {
         data.fill((byte) 0xFF);
         if (port == COM1_LSR && run.ioSize() == 1) data.fill(LSR_READY);
         return null;
+    }
+
+    private static ExitCounts.Kind ioKind(int port, KvmRun run) {
+        if (port == HypercallPage.PORT && run.ioOut() && run.ioSize() == 4 && run.ioCount() == 1) return ExitCounts.Kind.HYPERCALL_PAGE;
+        if (port == DEBUGCON || port == XEN_DEBUG_PORT || port == COM1 || port == COM1_LSR) return ExitCounts.Kind.CONSOLE_IO;
+        if (port >= PCI_CONFIG_ADDRESS && port < PCI_CONFIG_ADDRESS + 8) return ExitCounts.Kind.PCI_CONFIG_IO;
+        return ExitCounts.Kind.OTHER_IO;
     }
 
     private void write(byte b) {

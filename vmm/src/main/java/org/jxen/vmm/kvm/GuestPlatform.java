@@ -122,6 +122,7 @@ public final class GuestPlatform implements AutoCloseable {
     /** console_io and the debug ports: Xen's log, apart from the PV console (the guest's console). */
     private final HypervisorConsole hypervisorConsole;
     private final LongAdder upcallsRaised = new LongAdder();
+    private final ExitCounts exits = new ExitCounts();
     private final LongAdder hypercallBugs = new LongAdder();
 
     /**
@@ -315,7 +316,7 @@ public final class GuestPlatform implements AutoCloseable {
 
     /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */
     public ControlTarget controlTarget() {
-        return new PlatformCounters(this, vcpuCount, runstates, backends, upcallsRaised);
+        return new PlatformCounters(this, vcpuCount, runstates, backends, upcallsRaised, exits);
     }
 
     /** Whether vCPU {@code v} is up (VCPUOP_up / down): the vCPUs a resumed domain runs. */
@@ -373,7 +374,7 @@ public final class GuestPlatform implements AutoCloseable {
 
     /** The exit handling of vCPU {@code self}: its own hypercall dispatcher, the shared MSRs, pvclock republishing. */
     public ExitHandler exitHandler(GuestMemory ram, VcpuControl self) {
-        ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, hypervisorConsole, ioPorts, self.vcpu());
+        ExitHandler h = new ExitHandler(ram, dispatcher(self), msrs, hypervisorConsole, ioPorts, self.vcpu(), exits);
         h.afterPlacement(() -> {
             if (!offload.afterPlacement(self.vcpu())) pvclock.publishAll();
         });

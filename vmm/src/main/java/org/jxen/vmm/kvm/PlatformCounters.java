@@ -13,20 +13,23 @@ import org.jxen.vmm.backend.xenbus.PvBackend;
 import org.jxen.vmm.control.ControlCommands;
 import org.jxen.vmm.control.ControlTarget;
 
-/** The control socket's view of a platform: its ports, and counters of upcalls, hypercalls and the PV devices' traffic. */
+/** The control socket's view of a platform: its ports, and counters of upcalls, hypercalls, KVM exits by kind and the PV devices' traffic. */
 final class PlatformCounters implements ControlTarget {
     private final GuestPlatform platform;
     private final int vcpuCount;
     private final Runstates runstates;
     private final List<PvBackend> backends;
     private final LongAdder upcallsRaised;
+    private final ExitCounts exits;
 
-    PlatformCounters(GuestPlatform platform, int vcpuCount, Runstates runstates, List<PvBackend> backends, LongAdder upcallsRaised) {
+    PlatformCounters(GuestPlatform platform, int vcpuCount, Runstates runstates, List<PvBackend> backends, LongAdder upcallsRaised,
+            ExitCounts exits) {
         this.platform = platform;
         this.vcpuCount = vcpuCount;
         this.runstates = runstates;
         this.backends = backends;
         this.upcallsRaised = upcallsRaised;
+        this.exits = exits;
     }
 
     @Override
@@ -47,6 +50,7 @@ final class PlatformCounters implements ControlTarget {
         m.put("timers-handed-to-kvm", accel.timersHandedToKvm());
         m.put("runstates-handed-to-kvm", accel.runstatesHandedToKvm());
         m.put("hypercall-bugs", platform.hypercallBugs());
+        m.put("exits", exits.figures()); // KVM exits to jxen by kind, all vCPUs
         m.put("console-bytes", platform.devices().console().bytesOut());
         m.put("xenstore-requests", platform.devices().xenstore().requests());
         List<Object> rs = new ArrayList<>();

@@ -36,7 +36,8 @@ class ExitHandlerTest {
     private final GuestDomain guest = new GuestDomain(DomainConfig.of(1));
     private final ByteArrayOutputStream console = new ByteArrayOutputStream();
     private final HypercallDispatcher dispatcher = new HypercallDispatcher(true);
-    private final ExitHandler handler = new ExitHandler(ram, dispatcher, new XenMsrs(ram, guest), console);
+    private final ExitCounts exits = new ExitCounts();
+    private final ExitHandler handler = new ExitHandler(ram, dispatcher, new XenMsrs(ram, guest), console, new IoPorts(), 0, exits);
 
     {
         dispatcher.register(Hypercall.XEN_VERSION, new XenVersion(new byte[16])::handle);
@@ -186,5 +187,50 @@ class ExitHandlerTest {
         assertTrue(handler.handle(run).reason().startsWith("unhandled KVM exit 99"));
         area.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_EXIT_REASON, KVM_EXIT_INTR);
         assertNull(handler.handle(run));
+    }
+
+    @Test
+    void everyExitIsCountedByItsKind() {
+        mode(true, true, 0);
+        run.setReg(KvmRun.RAX, Hypercall.XEN_VERSION);
+        io(true, HypercallPage.PORT, 4, new byte[4]);
+        handler.handle(run);
+        io(true, HypercallPage.PORT, 2, (byte) 0, (byte) 0); // not a hypercall: some other port write
+        handler.handle(run);
+        io(true, ExitHandler.DEBUGCON, 1, (byte) 'x');
+        handler.handle(run);
+        io(false, ExitHandler.COM1_LSR, 1, (byte) 0);
+        handler.handle(run);
+        for (int port : new int[] {0xCF8, 0xCFC, 0xCFE}) {
+            io(false, port, 2, (byte) 0, (byte) 0); // a Linux guest probing for PCI
+            handler.handle(run);
+        }
+        io(false, 0xCF7, 1, (byte) 0);
+        handler.handle(run);
+        msrExit(KVM_EXIT_X86_RDMSR, 0x4000_0000, 0);
+        handler.handle(run);
+        msrExit(KVM_EXIT_X86_WRMSR, 0x4000_0000, 0x5000);
+        handler.handle(run);
+        area.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_EXIT_REASON, KVM_EXIT_MMIO);
+        area.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_MMIO_LEN, 4);
+        handler.handle(run);
+        area.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_EXIT_REASON, KVM_EXIT_INTR);
+        handler.handle(run);
+        handler.handle(run);
+        area.set(ValueLayout.JAVA_INT, OFFSETOF_KVM_RUN_EXIT_REASON, KVM_EXIT_SHUTDOWN);
+        handler.handle(run);
+
+        assertEquals(1, exits.of(ExitCounts.Kind.HYPERCALL_PAGE));
+        assertEquals(2, exits.of(ExitCounts.Kind.CONSOLE_IO));
+        assertEquals(3, exits.of(ExitCounts.Kind.PCI_CONFIG_IO));
+        assertEquals(2, exits.of(ExitCounts.Kind.OTHER_IO), "the 2-byte out to the hypercall port and 0xCF7");
+        assertEquals(1, exits.of(ExitCounts.Kind.MSR_READ));
+        assertEquals(1, exits.of(ExitCounts.Kind.MSR_WRITE));
+        assertEquals(1, exits.of(ExitCounts.Kind.MMIO));
+        assertEquals(2, exits.of(ExitCounts.Kind.INTERRUPTED));
+        assertEquals(1, exits.of(ExitCounts.Kind.FINAL));
+        assertEquals(0, exits.of(ExitCounts.Kind.XEN_HYPERCALL));
+        assertEquals(14L, exits.figures().get("total"));
+        assertEquals(3L, exits.figures().get("pci-config-io"));
     }
 }

@@ -1,0 +1,72 @@
+package org.jxen.vmm.kvm;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The domain's KVM exits by kind, summed over its vCPUs: where a guest's time leaves the kernel for jxen. Every exit is a
+ * return to user space costing microseconds (more under nested virtualisation), so these tell which device or call a
+ * guest's boot or workload spends its exits on, e.g. the PCI configuration probes a Linux guest makes through 0xCF8.
+ * One {@link LongAdder} per kind: each vCPU thread adds to its own cell, the control socket reads the sum.
+ */
+public final class ExitCounts {
+    /** What an exit was for; port I/O is split by the ports jxen gives a meaning. */
+    public enum Kind {
+        /** A hypercall through jxen's hypercall page (an {@code out} to its port): user mode. */
+        HYPERCALL_PAGE,
+        /** A hypercall by VMCALL/VMMCALL that KVM's Xen support left to jxen: kvm mode. */
+        XEN_HYPERCALL,
+        /** The debug console ports (0xE9, 0x12, COM1). */
+        CONSOLE_IO,
+        /** PCI configuration space through 0xCF8-0xCFF, which jxen answers with all-ones (no PCI bus). */
+        PCI_CONFIG_IO,
+        /** Any other port: the platform's devices, or all-ones. */
+        OTHER_IO,
+        /** MMIO that nothing backs (read as all-ones). */
+        MMIO,
+        MSR_READ,
+        MSR_WRITE,
+        /** KVM_EXIT_INTR: a signal kicked the vCPU out (a message to its thread, a stop). */
+        INTERRUPTED,
+        /** An instruction the host's KVM refused and jxen emulated. */
+        EMULATED,
+        /** Everything that ends the run (shutdown, faults, failed entries). */
+        FINAL;
+
+        /** The name in the control socket's counters: lower case, dashes. */
+        public String key() {
+            return name().toLowerCase(Locale.ROOT).replace('_', '-');
+        }
+    }
+
+    private static final Kind[] KINDS = Kind.values();
+    private final LongAdder[] counts = new LongAdder[KINDS.length];
+
+    public ExitCounts() {
+        for (int i = 0; i < counts.length; i++) counts[i] = new LongAdder();
+    }
+
+    void count(Kind kind) {
+        counts[kind.ordinal()].increment();
+    }
+
+    /** How many exits of {@code kind} so far. */
+    public long of(Kind kind) {
+        return counts[kind.ordinal()].sum();
+    }
+
+    /** Every kind with its count, in declaration order, and their total. */
+    public Map<String, Long> figures() {
+        Map<String, Long> m = new LinkedHashMap<>();
+        long total = 0;
+        for (Kind k : KINDS) {
+            long n = counts[k.ordinal()].sum();
+            m.put(k.key(), n);
+            total += n;
+        }
+        m.put("total", total);
+        return m;
+    }
+}
