@@ -15,10 +15,12 @@ my ($vmm, $index, $results, $logdir, $image, $secs, $timeout) = @ARGV;
 die "usage: boot.pl jxen|qemu INDEX RESULTS LOGDIR IMAGE SECS TIMEOUT\n" unless defined $timeout;
 my $peer = $ENV{JXEN_PEER} // '/var/tmp/jxen-peer';
 my $ram_mib = 512;
-my $cmdline = "console=hvc0 quiet peer.secs=$secs";
+my $tap = $ENV{JXEN_PEER_NET}; # run.sh's TAP, if it could make one
+my $cmdline = "console=hvc0 quiet peer.secs=$secs" . ($tap ? ' peer.net=1' : '');
 my $log = "$logdir/$vmm-$index";
 (my $monitor = $image) =~ s/[^\/]*$/$vmm-$index.monitor/; # beside the image, on a tmpfs: a 9p file system binds no socket
 my @cmd;
+unlink $monitor;
 if ($vmm eq 'jxen') {
     # The jxen launcher's own java command (./jxen's last line), without its rebuild check, which walks the source tree;
     # JXEN_CP instead of the jar: a build's class path (the CI smoke, which runs before the jar is packaged).
@@ -26,14 +28,14 @@ if ($vmm eq 'jxen') {
     my @main = $ENV{JXEN_CP} ? ('-cp', $ENV{JXEN_CP}, 'org.jxen.cli.Main') : ('-jar', $ENV{JXEN_JAR} // die "JXEN_JAR unset\n");
     @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @main,
         'run', '--kernel', "$peer/vmlinuz", '--initrd', "$peer/initrd.gz", '--accel', 'kvm', '--vcpus', '2', '--memory', $ram_mib,
-        '--disk', $image, '--cmdline', $cmdline, '--timeout', $timeout, split(' ', $ENV{JXEN_PEER_ARGS} // ''));
+        '--disk', $image, '--cmdline', $cmdline, '--timeout', $timeout, '--socket', $monitor, ($tap ? ('--net', "tap=$tap") : ()), split(' ', $ENV{JXEN_PEER_ARGS} // ''));
 } else {
-    unlink $monitor;
     @cmd = ("$peer/bin/qemu-system-x86_64", '-M', 'pc', '-accel', 'kvm,xen-version=0x40013,kernel-irqchip=split', '-cpu', 'host',
         '-smp', '2', '-m', $ram_mib, '-display', 'none', '-no-reboot', '-nodefaults',
         '-chardev', 'stdio,id=con0,signal=off', '-device', 'xen-console,chardev=con0',
         '-monitor', "unix:$monitor,server=on,wait=off",
         '-drive', "file=$image,if=none,id=d0,format=raw,file.locking=off", '-device', 'xen-disk,drive=d0,vdev=xvda',
+        ($tap ? ('-netdev', "tap,id=n0,ifname=$tap,script=no,downscript=no", '-device', 'xen-net-device,netdev=n0') : ()),
         '-kernel', "$peer/vmlinuz", '-initrd', "$peer/initrd.gz", '-append', $cmdline);
 }
 
@@ -62,6 +64,46 @@ sub memory {
     }
     return undef unless defined $m{rss};
     return { rss_kib => $m{rss} + 0, guest_kib => $guest + 0, overhead_kib => $m{rss} - $guest };
+}
+
+# One monitor exchange: send each command, read up to QEMU's next prompt (HMP) or one reply line (jxen's control socket).
+sub monitor_say {
+    my ($until, @commands) = @_;
+    my $s = IO::Socket::UNIX->new(Peer => $monitor) or return undef;
+    $s->blocking(0);
+    my $text = '';
+    for my $c ('', @commands) {
+        print $s "$c\n" if $c ne '';
+        my ($buf, $deadline) = ('', time + 30);
+        while (time < $deadline && $buf !~ $until) {
+            my $n = sysread($s, my $chunk, 65536);
+            if ($n) { $buf .= $chunk; } else { sleep 0.2; }
+        }
+        $text .= $buf if $c ne '';
+        last if $vmm eq 'jxen' && $c eq '';
+    }
+    return $text;
+}
+
+# Exits to the VMM so far. jxen: its own counts by kind (the control socket's query-counters: every exit it handles).
+# QEMU: KVM's per-vCPU statistics (info stats, KVM_GET_STATS_FD), summed over the vCPUs: io_exits and mmio_exits are
+# the port and MMIO exits, which with kernel-irqchip=split all reach QEMU, exits counts every exit including those
+# KVM handles itself.
+sub exits {
+    if ($vmm eq 'jxen') {
+        my $s = IO::Socket::UNIX->new(Peer => $monitor) or return undef;
+        print $s qq({"execute":"query-counters"}\n);
+        $s->timeout(30);
+        my $line = <$s> // return undef;
+        my $reply = eval { decode_json($line) } or return undef;
+        my $e = $reply->{return}{exits} or return undef;
+        return { %$e, io => $e->{'hypercall-page'} + $e->{'console-io'} + $e->{'pci-config-io'} + $e->{'other-io'} };
+    }
+    my $text = monitor_say(qr/\(qemu\) $/, map { ("cpu $_", 'info stats vcpu') } 0 .. 1) // return undef;
+    my %sum;
+    while ($text =~ /^\s+(exits|io_exits|mmio_exits|halt_exits|hypercalls|signal_exits|irq_exits|insn_emulation) \(cumulative\): (\d+)/mg) { $sum{$1} += $2; }
+    return undef unless %sum;
+    return { io => $sum{io_exits} // 0, mmio => $sum{mmio_exits} // 0, map { ("kvm-$_" => $sum{$_}) } keys %sum };
 }
 
 # A hung QEMU's state: every vCPU's registers and the top of its stack, through the human monitor.
@@ -112,15 +154,17 @@ while (!$eof) {
         if ($line =~ /peer: init uptime ([\d.]+)/) { $r{init_wall_s} = $t; $r{init_uptime_s} = $1 + 0; }
         elsif ($line =~ /peer: evtchn (.*)/) { $r{evtchn} = $1; }
         elsif ($line =~ /peer: xvda at uptime ([\d.]+)/) { $r{xvda_uptime_s} = $1 + 0; }
-        elsif ($line =~ /peer: ready/) { $r{memory_init} = memory(); }
+        elsif ($line =~ /peer: ready/) { $r{memory_init} = memory(); $r{exits_init} = exits(); }
         elsif ($line =~ /peer: disk (\S+) .* mbps ([\d.]+) iops ([\d.]+)/) { $disk{$1} = { mbps => $2 + 0, iops => $3 + 0 }; }
         elsif ($line =~ /peer: pingpong rounds \d+ us ([\d.]+)/) { $r{pingpong_us} = $1 + 0; }
-        elsif ($line =~ /peer: done/) { $r{memory_done} = memory(); }
+        elsif ($line =~ /peer: net rr rounds \d+ us ([\d.]+)/) { $r{net_rr_us} = $1 + 0; }
+        elsif ($line =~ /peer: net (tx|rx) .* mbps ([\d.]+)/) { $r{"net_$1_mbps"} = $2 + 0; }
+        elsif ($line =~ /peer: done/) { $r{memory_done} = memory(); $r{exits_done} = exits(); }
         elsif ($line =~ /peer: end/) { $r{end_wall_s} = $t; }
     }
 }
 close $out;
-unlink $monitor if $vmm eq 'qemu';
+unlink $monitor;
 my $status = $? >> 8;
 $r{exit_status} = $status;
 $r{disk} = \%disk;

@@ -72,16 +72,17 @@ QEMU="$dir/bin/qemu-system-x86_64"
 
 # The guest's disk measurer (diskbench.c), static: Debian's fio links 60-odd libraries (ceph, gluster, rdma, pmem:
 # ~80 MB) that would make the initramfs, and every boot under emulation, many times larger for both VMMs.
-# pingpong.c: the guest's own cross-vCPU event round trip.
-for prog in diskbench pingpong; do
+# pingpong.c: the guest's own cross-vCPU event round trip. netbench.c: TCP round trips and streams over the PV NIC,
+# the guest's end and the host's (run.sh serves with the same binary).
+for prog in diskbench pingpong netbench; do
   gcc -O2 -static -Wall -Werror -o "$prog" "$here/$prog.c" || { echo "peer: cannot build $prog (gcc, libc6-dev)" >&2; exit 1; }
 done
 
-# The guest's initramfs: busybox, diskbench, pingpong, the PV disk modules, ./init.
+# The guest's initramfs: busybox, diskbench, pingpong, netbench, the PV disk and NIC modules, ./init.
 pkg=$(cat "$guest/package")
 rm -rf initramfs && mkdir -p initramfs/bin initramfs/proc initramfs/sys initramfs/dev initramfs/tmp initramfs/lib/modules
 cp /bin/busybox initramfs/bin/
-cp diskbench pingpong initramfs/bin/
+cp diskbench pingpong netbench initramfs/bin/
 for m in crc16 mbcache jbd2 crc32c_generic ext4 xen-blkfront xen-netfront; do cp "$guest/modules/$m.ko" initramfs/lib/modules/; done
 cp "$here/init" initramfs/init
 chmod +x initramfs/init

@@ -26,6 +26,12 @@ my @rows = (
     ['xvda 4 KiB direct random write, QD1 (IOPS)', sub { $_[0]{disk}{'rand-write-qd1'}{iops} }, 0],
     ['xvda 4 KiB direct random write, QD32 (IOPS)', sub { $_[0]{disk}{'rand-write-qd32'}{iops} }, 0],
     ['cross-vCPU wake-up round trip, pipe ping-pong (µs)', sub { $_[0]{pingpong_us} }, 0],
+    ['TCP round trip guest ↔ host over the PV NIC, 1 byte (µs)', sub { $_[0]{net_rr_us} }, 0],
+    ['TCP stream guest → host over the PV NIC (MB/s)', sub { $_[0]{net_tx_mbps} }, 2],
+    ['TCP stream host → guest over the PV NIC (MB/s)', sub { $_[0]{net_rx_mbps} }, 2],
+    ['port I/O exits to the VMM, boot to init', sub { my $e = $_[0]{exits_init}; $e ? $e->{io} : undef }, 0],
+    ['MMIO exits to the VMM, boot to init', sub { my $e = $_[0]{exits_init}; $e ? $e->{mmio} : undef }, 0],
+    ['port I/O exits to the VMM, whole run', sub { my $e = $_[0]{exits_done}; $e ? $e->{io} : undef }, 0],
 );
 
 sub median { my @s = sort { $a <=> $b } @_; my $n = @s; return $n % 2 ? $s[$n / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2; }
@@ -33,7 +39,7 @@ sub fmt { my ($v, $d) = @_; return sprintf("%.${d}f", $v); }
 
 my %count = map { my $v = $_; ($v => scalar grep { $_->{vmm} eq $v } @boots) } @vmms;
 my %failed = map { my $v = $_; ($v => [grep { $_->{vmm} eq $v && $_->{outcome} ne 'ok' } @boots]) } @vmms;
-my @md = ("| row (2 vCPUs, 512 MiB, one PV disk) | jxen (kvm mode, PVH), $count{jxen} boots | QEMU (Xen HVM), $count{qemu} boots | jxen / QEMU (medians) |",
+my @md = ("| row (2 vCPUs, 512 MiB, one PV disk, one PV NIC) | jxen (kvm mode, PVH), $count{jxen} boots | QEMU (Xen HVM), $count{qemu} boots | jxen / QEMU (medians) |",
     '|---|---|---|---|');
 my @json_rows;
 for my $row (@rows) {

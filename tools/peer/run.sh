@@ -42,12 +42,24 @@ images="$out/images"
 mkdir -p "$images"
 mounted=""
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1g peer-images "$images" 2>/dev/null; then mounted=yes; fi
-trap '[ -n "$mounted" ] && umount "$images"' EXIT
+# The network: one TAP (persistent, so each VMM in turn attaches to it) with the host's end at 10.77.0.1 and netbench
+# serving there; where it cannot be made (not root, no tun), the boots run without a NIC and the net rows stay empty.
+tap=peertap0 server=""
+ip link del "$tap" 2>/dev/null || true
+if [ "$(id -u)" = 0 ] && ip tuntap add dev "$tap" mode tap 2>/dev/null; then
+  ip addr add 10.77.0.1/24 dev "$tap" && ip link set "$tap" up
+  "$peer/netbench" serve 5201 & server=$!
+  JXEN_PEER_NET=$tap; export JXEN_PEER_NET
+else
+  echo "peer: no TAP could be made: the boots have no NIC" >&2
+fi
+trap '[ -n "$mounted" ] && umount "$images"; [ -n "$server" ] && kill "$server"; ip link del "$tap" 2>/dev/null || true' EXIT
 {
   echo "host: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "jxen: $(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $("$java" -version 2>&1 | head -1)"
   echo "qemu: $("$peer/bin/qemu-system-x86_64" --version 2>/dev/null | head -1)"
   echo "guest: $(cat "${JXEN_LINUX_GUEST:-/var/tmp/jxen-linux-guest}/package" 2>/dev/null), disk runs of $secs s, images on $( [ -n "$mounted" ] && echo tmpfs || echo "$images")"
+  echo "network: $( [ -n "${JXEN_PEER_NET:-}" ] && echo "TAP $tap, host end 10.77.0.1, TCP runs of $secs s" || echo none)"
 } | tee "$out/host.txt"
 export JXEN_PEER="$peer" JXEN_JAVA="$java" JXEN_JAR="$jar"
 i=1

@@ -63,6 +63,7 @@ class PeerSmokeTest {
                 for (String key : List.of("\"init_wall_s\"", "\"init_uptime_s\"", "\"memory_init\"", "\"memory_done\"", "\"seq-read\"",
                         "\"seq-write\"", "\"rand-read-qd1\"", "\"rand-read-qd32\"", "\"rand-write-qd1\"", "\"rand-write-qd32\"", "\"pingpong_us\""))
                     assertTrue(record.contains(key), vmm + " finished without " + key + ": " + record);
+                assertTrue(record.contains("\"exits_init\":{") && record.contains("\"exits_done\":{"), vmm + " without its exit counts: " + record);
             } else {
                 assertTrue(record.contains("\"signature\""), vmm + " failed unclassified: " + record);
             }

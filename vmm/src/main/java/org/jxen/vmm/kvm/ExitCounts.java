@@ -1,8 +1,10 @@
 package org.jxen.vmm.kvm;
 
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -42,7 +44,11 @@ public final class ExitCounts {
     }
 
     private static final Kind[] KINDS = Kind.values();
+    /** How many of the busiest ports {@link #figures} names. */
+    static final int TOP_PORTS = 8;
     private final LongAdder[] counts = new LongAdder[KINDS.length];
+    /** Exits by port for the ports jxen gives no meaning (PCI configuration and other): which legacy device a guest probes. */
+    private final Map<Integer, LongAdder> unbackedPorts = new ConcurrentHashMap<>();
 
     public ExitCounts() {
         for (int i = 0; i < counts.length; i++) counts[i] = new LongAdder();
@@ -52,21 +58,35 @@ public final class ExitCounts {
         counts[kind.ordinal()].increment();
     }
 
+    /** A port exit of {@code kind}; PCI configuration and other ports are also counted by port. */
+    void countPort(Kind kind, int port) {
+        count(kind);
+        if (kind == Kind.PCI_CONFIG_IO || kind == Kind.OTHER_IO) unbackedPorts.computeIfAbsent(port, p -> new LongAdder()).increment();
+    }
+
     /** How many exits of {@code kind} so far. */
     public long of(Kind kind) {
         return counts[kind.ordinal()].sum();
     }
 
-    /** Every kind with its count, in declaration order, and their total. */
-    public Map<String, Long> figures() {
-        Map<String, Long> m = new LinkedHashMap<>();
+    /**
+     * Every kind with its count, in declaration order, their total, and the {@value #TOP_PORTS} unbacked ports with the
+     * most exits ("busiest-unbacked-ports": {"0x42": n, ...}).
+     */
+    public Map<String, Object> figures() {
+        Map<String, Object> m = new LinkedHashMap<>();
         long total = 0;
         for (Kind k : KINDS) {
-            long n = counts[k.ordinal()].sum();
+            long n = of(k);
             m.put(k.key(), n);
             total += n;
         }
         m.put("total", total);
+        Map<String, Long> ports = new LinkedHashMap<>();
+        unbackedPorts.entrySet().stream().map(e -> Map.entry(e.getKey(), e.getValue().sum()))
+                .sorted(Map.Entry.<Integer, Long>comparingByValue(Comparator.reverseOrder()).thenComparing(Map.Entry.comparingByKey()))
+                .limit(TOP_PORTS).forEach(e -> ports.put(String.format("0x%x", e.getKey()), e.getValue()));
+        m.put("busiest-unbacked-ports", ports);
         return m;
     }
 }

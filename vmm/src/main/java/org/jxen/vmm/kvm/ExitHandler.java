@@ -150,7 +150,7 @@ public final class ExitHandler {
 
     private RunOutcome io(KvmRun run) {
         int port = run.ioPort();
-        exits.count(ioKind(port, run));
+        exits.countPort(ioKind(port, run), port);
         MemorySegment data = run.ioData();
         if (run.ioOut()) {
             if (port == HypercallPage.PORT && run.ioSize() == 4 && run.ioCount() == 1) {

@@ -20,6 +20,7 @@ import org.jxen.engine.platform.XenVersion;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.vmm.cpu.HypercallPage;
 import org.jxen.vmm.cpu.XenMsrs;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -232,5 +233,7 @@ class ExitHandlerTest {
         assertEquals(0, exits.of(ExitCounts.Kind.XEN_HYPERCALL));
         assertEquals(14L, exits.figures().get("total"));
         assertEquals(3L, exits.figures().get("pci-config-io"));
+        assertEquals(Map.of("0xcf8", 1L, "0xcfc", 1L, "0xcfe", 1L, "0xcf7", 1L, "0x5a", 1L), exits.figures().get("busiest-unbacked-ports"),
+                "the unbacked ports by exits; a 2-byte out to the hypercall port is one; hypercalls and the console are not");
     }
 }
