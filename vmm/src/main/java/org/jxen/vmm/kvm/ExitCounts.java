@@ -4,8 +4,9 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.stream.IntStream;
 
 /**
  * The domain's KVM exits by kind, summed over its vCPUs: where a guest's time leaves the kernel for jxen. Every exit is a
@@ -47,8 +48,15 @@ public final class ExitCounts {
     /** How many of the busiest ports {@link #figures} names. */
     static final int TOP_PORTS = 8;
     private final LongAdder[] counts = new LongAdder[KINDS.length];
-    /** Exits by port for the ports jxen gives no meaning (PCI configuration and other): which legacy device a guest probes. */
-    private final Map<Integer, LongAdder> unbackedPorts = new ConcurrentHashMap<>();
+    /** The legacy (ISA) port space, 0x000-0x3FF, where the devices a guest probes for live. */
+    private static final int ISA_PORTS = 0x400;
+    /** PCI configuration mechanism #1: 0xCF8-0xCFF. */
+    private static final int PCI_CONFIG = 0xCF8, PCI_CONFIG_PORTS = 8;
+    /**
+     * Exits by port for the ports jxen gives no meaning, in the ISA space and PCI configuration (one array slot each,
+     * 8 KiB in all; any other port shares the last slot): which legacy device a guest probes, at one atomic add.
+     */
+    private final AtomicLongArray unbackedPorts = new AtomicLongArray(ISA_PORTS + PCI_CONFIG_PORTS + 1);
 
     public ExitCounts() {
         for (int i = 0; i < counts.length; i++) counts[i] = new LongAdder();
@@ -61,7 +69,19 @@ public final class ExitCounts {
     /** A port exit of {@code kind}; PCI configuration and other ports are also counted by port. */
     void countPort(Kind kind, int port) {
         count(kind);
-        if (kind == Kind.PCI_CONFIG_IO || kind == Kind.OTHER_IO) unbackedPorts.computeIfAbsent(port, p -> new LongAdder()).increment();
+        if (kind == Kind.PCI_CONFIG_IO || kind == Kind.OTHER_IO) unbackedPorts.getAndIncrement(slotOf(port));
+    }
+
+    private static int slotOf(int port) {
+        if (port >= 0 && port < ISA_PORTS) return port;
+        if (port >= PCI_CONFIG && port < PCI_CONFIG + PCI_CONFIG_PORTS) return ISA_PORTS + port - PCI_CONFIG;
+        return ISA_PORTS + PCI_CONFIG_PORTS;
+    }
+
+    private static String nameOf(int slot) {
+        if (slot < ISA_PORTS) return String.format("0x%x", slot);
+        if (slot < ISA_PORTS + PCI_CONFIG_PORTS) return String.format("0x%x", PCI_CONFIG + slot - ISA_PORTS);
+        return "others";
     }
 
     /** How many exits of {@code kind} so far. */
@@ -71,7 +91,8 @@ public final class ExitCounts {
 
     /**
      * Every kind with its count, in declaration order, their total, and the {@value #TOP_PORTS} unbacked ports with the
-     * most exits ("busiest-unbacked-ports": {"0x42": n, ...}).
+     * most exits ("busiest-unbacked-ports": {"0x42": n, ...}; "others" for ports outside the ISA space and PCI
+     * configuration).
      */
     public Map<String, Object> figures() {
         Map<String, Object> m = new LinkedHashMap<>();
@@ -83,9 +104,9 @@ public final class ExitCounts {
         }
         m.put("total", total);
         Map<String, Long> ports = new LinkedHashMap<>();
-        unbackedPorts.entrySet().stream().map(e -> Map.entry(e.getKey(), e.getValue().sum()))
-                .sorted(Map.Entry.<Integer, Long>comparingByValue(Comparator.reverseOrder()).thenComparing(Map.Entry.comparingByKey()))
-                .limit(TOP_PORTS).forEach(e -> ports.put(String.format("0x%x", e.getKey()), e.getValue()));
+        IntStream.range(0, unbackedPorts.length()).filter(i -> unbackedPorts.get(i) > 0).boxed()
+                .sorted(Comparator.comparingLong((Integer i) -> unbackedPorts.get(i)).reversed().thenComparing(i -> i))
+                .limit(TOP_PORTS).forEach(i -> ports.put(nameOf(i), unbackedPorts.get(i)));
         m.put("busiest-unbacked-ports", ports);
         return m;
     }
