@@ -18,6 +18,8 @@ import java.net.InetAddress;
 import java.net.NetworkInterface;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -154,10 +156,7 @@ class LiveMigrationTest {
         loopbackUp();
         boolean fifo = events.equals("fifo");
         ByteArrayOutputStream console = new ByteArrayOutputStream();
-        RunConfig config = new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), fifo ? "pvh-migrate-live-fifo-32.elf" : "pvh-migrate-live-32.elf"),
-                RAM, vcpus, "", Duration.ofSeconds(RUN_LIMIT_SECONDS), console, new ByteArrayInputStream(new byte[0]), console, RunConfig.Accel.KVM, null)
-                .withEventChannels(fifo ? RunConfig.EventChannels.FIFO : RunConfig.EventChannels.TWO_LEVEL);
-        try (XenDomain src = XenDomain.create(config)) {
+        try (XenDomain src = XenDomain.create(liveGuest(fifo, vcpus, console))) {
             assertEquals(RunConfig.Accel.KVM, src.accel());
             CompletableFuture<RunOutcome> run = runAsync(src);
             long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
@@ -200,6 +199,48 @@ class LiveMigrationTest {
                             events, vcpus, done.line(), (firstTickThere - source.lastChange) / 1_000_000);
                 }
             }
+        }
+    }
+
+    private static RunConfig liveGuest(boolean fifo, int vcpus, ByteArrayOutputStream console) {
+        return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), fifo ? "pvh-migrate-live-fifo-32.elf" : "pvh-migrate-live-32.elf"),
+                RAM, vcpus, "", Duration.ofSeconds(RUN_LIMIT_SECONDS), console, new ByteArrayInputStream(new byte[0]), console, RunConfig.Accel.KVM, null)
+                .withEventChannels(fifo ? RunConfig.EventChannels.FIFO : RunConfig.EventChannels.TWO_LEVEL);
+    }
+
+    /**
+     * kvm mode, the destination dying before it confirms: the source resumes with what KVM held given back (2-level: the
+     * timer is KVM's; FIFO: jxen's timer thread, paused by the capture, must fire again) and the guest keeps ticking,
+     * its IPIs and runstate areas intact.
+     */
+    @ParameterizedTest(name = "kvm mode, {0} events, 2 vCPUs")
+    @ValueSource(strings = {"2l", "fifo"})
+    void aGuestUsingKvmsXenStateResumesAtTheSourceWhenTheDestinationDies(String events) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+        loopbackUp();
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (XenDomain src = XenDomain.create(liveGuest(events.equals("fifo"), 2, console));
+                ServerSocket doomed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<RunOutcome> run = runAsync(src);
+            long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
+            TickWatch ticks = new TickWatch(src.ram().segment(), mailbox + 8);
+            ticks.await(run, 50, console);
+            CompletableFuture<Long> destination = async("doomed destination", () -> dieAt(doomed, "before confirming"));
+            MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
+                    () -> MigrationSource.migrate(src.liveSource(), new MigrationAddress("", doomed.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line())));
+            destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            System.out.println("source: " + failed.getMessage());
+            assertTrue(failed.guestKeepsRunning() && failed.getMessage().contains("the guest resumed here"), failed.getMessage());
+            ticks.sample();
+            ticks.await(run, ticks.ticks + 200, console);
+            src.ram().segment().set(ValueLayout.JAVA_LONG, mailbox, 1L);
+            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            String out = console.toString();
+            System.out.println(out.strip());
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+            assertTrue(out.contains("PASS migrate-live guest") && !out.contains("FAIL"), out);
         }
     }
 
@@ -308,6 +349,72 @@ class LiveMigrationTest {
             assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
         } finally {
             src.domain().close();
+        }
+    }
+
+    /**
+     * The destination dies at each phase: during round 1, while the source sends the state after its switch-over (the
+     * vCPUs held, the backends paused), and with the whole stream received but before it confirms. The source's guest
+     * must run on in each case, resumed where it was held, and end as it would have.
+     */
+    @ParameterizedTest(name = "the destination dies {0}")
+    @ValueSource(strings = {"in round 1", "after the switch-over", "before confirming"})
+    void aDestinationDyingBeforeItConfirmsLeavesTheGuestRunningAtTheSource(String phase) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Source src = start(1);
+        try (ServerSocket doomed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Long> destination = async("doomed destination", () -> dieAt(doomed, phase));
+            MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
+                    () -> MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", doomed.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line())));
+            long received = destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            System.out.println("source (destination dead " + phase + " after " + received + " bytes): " + failed.getMessage());
+            assertTrue(failed.guestKeepsRunning(), failed.getMessage());
+            assertEquals(!phase.equals("in round 1"), failed.getMessage().contains("after the switch-over"), failed.getMessage());
+            assertTrue(failed.getMessage().contains("the guest resumed here") || phase.equals("in round 1"), failed.getMessage());
+            long before = src.rounds();
+            assertFalse(src.run().isDone(), "the source's guest still runs");
+            awaitRounds(src, before + 3);
+            src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
+            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
+            assertFalse(o.reason().contains("migrated"), o.reason());
+            assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
+        } finally {
+            src.domain().close();
+        }
+    }
+
+    /**
+     * A destination that reads the stream and dies (a reset, as a killed process's socket) at {@code phase}: after 200 kB
+     * (round 1), at the {@code clock} section (written once the source's vCPUs are held), or once the stream has gone
+     * quiet after it (the source waits for the confirmation). Returns the bytes it read.
+     */
+    private static long dieAt(ServerSocket server, String phase) throws IOException {
+        try (Socket s = server.accept()) {
+            InputStream in = s.getInputStream();
+            byte[] buf = new byte[1 << 16];
+            String window = "";
+            long at = 0;
+            boolean stateSeen = false;
+            while (true) {
+                if (phase.equals("in round 1") && at >= 200_000) break;
+                if (phase.equals("after the switch-over") && stateSeen) break;
+                if (stateSeen) s.setSoTimeout(3_000); // the last round is on its way: quiet from here means it is all sent
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (SocketTimeoutException quiet) {
+                    break;
+                }
+                if (n < 0) break;
+                at += n;
+                String chunk = window + new String(buf, 0, n, StandardCharsets.ISO_8859_1);
+                if (chunk.contains("clock")) stateSeen = true;
+                window = chunk.substring(Math.max(0, chunk.length() - "clock".length()));
+            }
+            s.setSoLinger(true, 0); // a reset, as the kernel sends for a killed process's unread data
+            return at;
         }
     }
 

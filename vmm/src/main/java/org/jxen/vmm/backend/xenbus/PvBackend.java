@@ -128,6 +128,11 @@ public abstract class PvBackend implements AutoCloseable {
         return loop == null || loop.stop();
     }
 
+    /** After {@link #pause}, the save abandoned (a failed live migration): the I/O thread serves the rings again. */
+    public synchronized boolean unpause() {
+        return loop == null || loop.restart();
+    }
+
     /** After {@link #pause}: the device (see {@link #saveDevice}), then its connection if it has one. */
     public final void save(DataOutputStream out) throws IOException {
         saveDevice(out);
