@@ -319,10 +319,17 @@ public final class GuestPlatform implements AutoCloseable {
      * backend's thread had not stopped (it then still runs).
      */
     public boolean unpause() {
-        boolean all = devices.unpause();
+        boolean all = true;
+        for (PvBackend b : backends) all &= b.reclaimHostFiles();
+        all &= devices.unpause();
         timers.unpause();
         for (PvBackend b : backends) all &= b.unpause();
         return all;
+    }
+
+    /** A live migration's switch-over, after {@link #save}: the backends give up what the destination takes (images' locks). */
+    public void releaseHostFiles() {
+        for (PvBackend b : backends) b.releaseHostFiles();
     }
 
     /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */
