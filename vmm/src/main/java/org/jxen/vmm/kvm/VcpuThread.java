@@ -246,10 +246,6 @@ final class VcpuThread implements AcceleratedVcpu {
         }
     }
 
-    /**
-     * KVM finishes an exit's instruction (the hypercall's OUT, our register writes through kvm_run) only at the next
-     * KVM_RUN; one with immediate_exit set does that and returns at once, so the vCPU's saved state is consistent.
-     */
     /** Held: the exit in flight completed, the thread waits (answering questions) until released or the domain stops. */
     private void awaitRelease() {
         completePendingExit();
@@ -290,6 +286,10 @@ final class VcpuThread implements AcceleratedVcpu {
         if (t != null) LockSupport.unpark(t);
     }
 
+    /**
+     * KVM finishes an exit's instruction (the hypercall's OUT, our register writes through kvm_run) only at the next
+     * KVM_RUN; one with immediate_exit set does that and returns at once, so the vCPU's saved state is consistent.
+     */
     private void completePendingExit() {
         run.setImmediateExit(true);
         vcpu.enter();
