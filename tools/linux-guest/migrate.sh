@@ -24,6 +24,7 @@ pids=""
 cleanup() {
   for p in $pids; do kill "$p" 2>/dev/null || true; done
   ip link del "$tap" 2>/dev/null || true
+  umount "$work/run" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,6 +35,9 @@ cp "$guest"/modules/*.ko "$work/initramfs/lib/modules/"
 cp "$here/tools/linux-guest/init" "$work/initramfs/init"
 (cd "$work/initramfs" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initrd.gz")
 truncate -s 64M "$work/disk.img"
+# The control socket on a tmpfs: /tmp may be a 9p mount (the emulated VM's view of this machine), which has no sockets.
+mkdir -p "$work/run" && mount -t tmpfs tmpfs "$work/run"
+ip link set lo up # the migration's stream is on loopback; the emulated VM's init leaves it down
 ip tuntap add "$tap" mode tap multi_queue
 ip addr add 10.0.77.1/24 dev "$tap"
 ip link set "$tap" up
@@ -41,7 +45,7 @@ cd "$here"
 ./jxen run --incoming "tcp:$port" --timeout 1800 > "$work/dst.out" 2> "$work/dst.err" &
 dst=$!; pids="$pids $dst"
 ./jxen run --kernel "$guest/vmlinuz" --initrd "$work/initrd.gz" --memory 256 --vcpus "$vcpus" --accel kvm --evtchn "$evtchn" \
-  --disk "$work/disk.img" --net "tap=$tap" --socket "$work/src.sock" --timeout 1800 \
+  --disk "$work/disk.img" --net "tap=$tap" --socket "$work/run/src.sock" --timeout 1800 \
   --cmdline "console=hvc0 jxen.migrate=10.0.77.2/24,10.0.77.1" > "$work/src.out" 2> "$work/src.err" &
 src=$!; pids="$pids $src"
 i=0
@@ -54,7 +58,7 @@ busybox ping -i 0.2 10.0.77.2 > "$work/ping" 2>&1 &
 pids="$pids $!"
 sleep 10 # the guest writes meanwhile
 t0=$(date +%s%N)
-./jxen migrate --socket "$work/src.sock" --to "tcp:127.0.0.1:$port" --max-downtime "$downtime" || { echo "migrate: jxen migrate failed"; cat "$work/src.err"; exit 1; }
+./jxen migrate --socket "$work/run/src.sock" --to "tcp:127.0.0.1:$port" --max-downtime "$downtime" || { echo "migrate: jxen migrate failed"; cat "$work/src.err"; exit 1; }
 t1=$(date +%s%N)
 wait $src && echo "migrate: the source exited 0" || echo "migrate: the source exited $?"
 sleep 5
