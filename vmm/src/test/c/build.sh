@@ -19,5 +19,8 @@ for g in xen events ipi2 fifo xenstore platform grant hostile resume conform dir
 done
 # A 64-bit guest: ELF64 with a 32-bit PVH entry that switches to long mode.
 gcc -m64 $flags -mcmodel=small -I"$src" -o "$out/pvh-long-64.elf" "$src/pvh_long.c"
+# A guest live-migrated while KVM keeps its timer, runstate areas and IPIs (kvm mode): 2-level and FIFO events.
+gcc -m32 $flags -I"$src" -o "$out/pvh-migrate-live-32.elf" "$src/xen32.c" "$src/pvh_migrate_live.c"
+gcc -m32 $flags -I"$src" -DFIFO -o "$out/pvh-migrate-live-fifo-32.elf" "$src/xen32.c" "$src/pvh_migrate_live.c"
 # A 64-bit guest that keeps dirtying memory while it is live-migrated.
 gcc -m64 $flags -mcmodel=small -I"$src" -o "$out/pvh-migrate-64.elf" "$src/pvh_migrate.c"

@@ -31,7 +31,7 @@ public final class BlockFile implements AutoCloseable {
     /** O_RDONLY; FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE; SEEK_END. */
     private static final int O_RDONLY = 0, PUNCH_HOLE = 0x01 | 0x02, SEEK_END = 2;
     /** fcntl's F_OFD_SETLK and the lock types (asm-generic/fcntl.h). */
-    private static final int F_OFD_SETLK = 37, F_RDLCK = 0, F_WRLCK = 1;
+    private static final int F_OFD_SETLK = 37, F_RDLCK = 0, F_WRLCK = 1, F_UNLCK = 2;
     /** struct flock on x86-64: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (32 bytes). */
     private static final long FLOCK_SIZE = 32, L_TYPE = 0, L_WHENCE = 2, L_START = 8, L_LEN = 16, L_PID = 24;
 
@@ -65,16 +65,10 @@ public final class BlockFile implements AutoCloseable {
         int fd = Libc.open(file.toString(), (readOnly ? O_RDONLY : Libc.O_RDWR) | Libc.O_CLOEXEC);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment st = Libc.errnoBuffer(a);
-            MemorySegment lock = a.allocate(FLOCK_SIZE, 8); // zeroed: SEEK_SET, from 0, to the end and beyond; l_pid 0 as OFD locks need
-            lock.set(ValueLayout.JAVA_SHORT, L_TYPE, (short) (readOnly ? F_RDLCK : F_WRLCK));
-            lock.set(ValueLayout.JAVA_SHORT, L_WHENCE, (short) 0);
-            lock.set(ValueLayout.JAVA_LONG, L_START, 0L);
-            lock.set(ValueLayout.JAVA_LONG, L_LEN, 0L);
-            lock.set(ValueLayout.JAVA_INT, L_PID, 0);
-            if ((int) FCNTL_LOCK.invokeExact(st, fd, F_OFD_SETLK, lock) < 0) {
-                int e = Libc.errno(st);
+            int locked = setLock(fd, readOnly ? F_RDLCK : F_WRLCK);
+            if (locked != 0) {
                 Libc.close(fd);
-                throw new SyscallException(file + ": F_OFD_SETLK", e);
+                throw new SyscallException(file + ": F_OFD_SETLK", locked);
             }
             long end = (long) LSEEK.invokeExact(st, fd, 0L, SEEK_END);
             if (end < 0) {
@@ -86,6 +80,37 @@ public final class BlockFile implements AutoCloseable {
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
+    }
+
+    /** F_OFD_SETLK of {@code type} over the whole file; 0 or the errno. */
+    private static int setLock(int fd, int type) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = Libc.errnoBuffer(a);
+            MemorySegment lock = a.allocate(FLOCK_SIZE, 8); // zeroed: SEEK_SET, from 0, to the end and beyond; l_pid 0 as OFD locks need
+            lock.set(ValueLayout.JAVA_SHORT, L_TYPE, (short) type);
+            lock.set(ValueLayout.JAVA_SHORT, L_WHENCE, (short) 0);
+            lock.set(ValueLayout.JAVA_LONG, L_START, 0L);
+            lock.set(ValueLayout.JAVA_LONG, L_LEN, 0L);
+            lock.set(ValueLayout.JAVA_INT, L_PID, 0);
+            return (int) FCNTL_LOCK.invokeExact(st, fd, F_OFD_SETLK, lock) < 0 ? Libc.errno(st) : 0;
+        } catch (Throwable t) {
+            throw Libc.rethrow(t);
+        }
+    }
+
+    /**
+     * Gives the image's lock up while it stays open (a live migration's switch-over: the destination opens and locks
+     * it, as QEMU's source inactivates its images, block.c bdrv_inactivate_all); nothing may write it meanwhile.
+     */
+    public void unlock() {
+        int e = setLock(fd, F_UNLCK);
+        if (e != 0) throw new SyscallException("F_OFD_SETLK F_UNLCK", e);
+    }
+
+    /** Takes the lock {@link #open} took again after {@link #unlock}; SyscallException (EAGAIN) if another open holds it now. */
+    public void relock() {
+        int e = setLock(fd, readOnly ? F_RDLCK : F_WRLCK);
+        if (e != 0) throw new SyscallException("F_OFD_SETLK", e);
     }
 
     /** The image's size in bytes (at open). */

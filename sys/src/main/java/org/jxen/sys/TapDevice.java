@@ -10,12 +10,14 @@ import java.nio.charset.StandardCharsets;
  * non-blocking, close-on-exec descriptor of {@code /dev/net/tun} attached with TUNSETIFF (IFF_TAP | IFF_NO_PI: no
  * packet-information prefix, no offload header). Attaching to an existing persistent TAP (made by
  * {@code ip tuntap add mode tap}) needs only access to it; naming one that does not exist creates it (CAP_NET_ADMIN),
- * and it goes away with the descriptor. Reads and writes are for one thread at a time; {@link #close} after it stopped.
+ * multi-queue, and it goes away with the last descriptor. A multi-queue TAP (one jxen made, or
+ * {@code ip tuntap add mode tap multi_queue}) takes a descriptor per process: a live migration's destination on the
+ * same host attaches beside the source. Reads and writes are for one thread at a time; {@link #close} after it stopped.
  */
 public final class TapDevice implements AutoCloseable {
     /** TUNSETIFF = _IOW('T', 202, int) ({@code linux/if_tun.h}). */
     private static final long TUNSETIFF = 0x400454caL;
-    private static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000;
+    private static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_MULTI_QUEUE = 0x0100;
     /** struct ifreq: a 16-byte name, then a union whose first member here is the short ifr_flags. */
     private static final int IFREQ_SIZE = 40, IFNAMSIZ = 16, IFR_FLAGS = 16;
     private static final int O_NONBLOCK = 0x800;
@@ -35,17 +37,30 @@ public final class TapDevice implements AutoCloseable {
     public static TapDevice open(String name) {
         byte[] bytes = name.getBytes(StandardCharsets.US_ASCII);
         if (bytes.length == 0 || bytes.length >= IFNAMSIZ) throw new IllegalArgumentException("an interface name has 1..15 characters");
+        // Multi-queue first: a second process (a live migration's destination on the same host) can then attach a
+        // queue of its own while the source still holds one (drivers/net/tun.c tun_set_iff: a single-queue device
+        // already attached is -EBUSY). A persistent single-queue TAP refuses the flag (-EINVAL): attach as it is.
+        Attached t = attach(bytes, (short) (IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE));
+        if (t.fd() == -Errno.EINVAL) t = attach(bytes, (short) (IFF_TAP | IFF_NO_PI));
+        if (t.fd() < 0) throw new SyscallException("TUNSETIFF " + name, -t.fd());
+        return new TapDevice(t.fd(), t.name());
+    }
+
+    /** A descriptor attached to a TAP, with the name the kernel gave it; fd is -errno if the attach failed. */
+    private record Attached(int fd, String name) {}
+
+    private static Attached attach(byte[] name, short flags) {
         int fd = Libc.open("/dev/net/tun", Libc.O_RDWR | Libc.O_CLOEXEC | O_NONBLOCK);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ifr = a.allocate(IFREQ_SIZE);
-            MemorySegment.copy(bytes, 0, ifr, ValueLayout.JAVA_BYTE, 0, bytes.length);
-            ifr.set(ValueLayout.JAVA_SHORT, IFR_FLAGS, (short) (IFF_TAP | IFF_NO_PI));
+            MemorySegment.copy(name, 0, ifr, ValueLayout.JAVA_BYTE, 0, name.length);
+            ifr.set(ValueLayout.JAVA_SHORT, IFR_FLAGS, flags);
             int rc = Libc.ioctl(fd, TUNSETIFF, ifr, Libc.errnoBuffer(a));
             if (rc < 0) {
                 Libc.close(fd);
-                throw new SyscallException("TUNSETIFF " + name, -rc);
+                return new Attached(rc, null);
             }
-            return new TapDevice(fd, ifr.getString(0, StandardCharsets.US_ASCII));
+            return new Attached(fd, ifr.getString(0, StandardCharsets.US_ASCII));
         }
     }
 

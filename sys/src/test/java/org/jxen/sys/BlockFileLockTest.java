@@ -39,6 +39,20 @@ class BlockFileLockTest {
         }
     }
 
+    /** A live migration's hand-over on one host: the source unlocks, the destination opens; the source cannot lock it back until it closes. */
+    @Test
+    void anUnlockedImageCanBeOpenedElsewhereAndLockedBackOnlyOnceThatOneCloses() throws Exception {
+        Path img = image();
+        try (BlockFile source = BlockFile.open(img, false)) {
+            source.unlock();
+            BlockFile destination = BlockFile.open(img, false);
+            assertEquals(Errno.EAGAIN, assertThrows(SyscallException.class, source::relock).errno());
+            destination.close();
+            source.relock();
+            assertEquals(Errno.EAGAIN, refusal(img, false));
+        }
+    }
+
     @Test
     void readOnlyOpensShareAnImageAndKeepWritersOut() throws Exception {
         Path img = image();

@@ -127,6 +127,21 @@ public final class VcpuTimers implements AutoCloseable {
     }
 
     /**
+     * After {@link #pause}, the save abandoned (a failed live migration): timers fire again; a singleshot deadline that
+     * passed while paused (its expiry was dropped) fires now.
+     */
+    public synchronized void unpause() {
+        paused = false;
+        for (int v = 0; v < singleshotDeadline.length; v++) {
+            long d = singleshotDeadline[v];
+            if (d != 0 && (singleshot[v] == null || singleshot[v].isDone())) {
+                int vcpu = v;
+                singleshot[v] = clock.schedule(() -> expire(vcpu), Math.max(0, d - systemTimeNanos.getAsLong()), TimeUnit.NANOSECONDS);
+            }
+        }
+    }
+
+    /**
      * Cancels every timer and waits for an expiry in progress to finish (it raises an event, which may inject an
      * upcall through the VM's descriptor). False if the timer thread did not end within {@code millis}.
      */

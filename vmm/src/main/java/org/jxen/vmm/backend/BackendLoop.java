@@ -13,13 +13,15 @@ public final class BackendLoop implements AutoCloseable {
     private static final Logger LOG = System.getLogger(BackendLoop.class.getName());
     private final XenEvtchnHandle xce;
     private final Runnable service;
-    private final Thread thread;
+    private final String name;
+    private volatile Thread thread;
     private volatile boolean stop;
 
     /** Starts the thread; {@code service} runs on it after every wake-up (and once at start). */
     public BackendLoop(String name, XenEvtchnHandle xce, Runnable service) {
         this.xce = xce;
         this.service = service;
+        this.name = name;
         this.thread = Thread.ofPlatform().name(name).daemon().start(this::run);
     }
 
@@ -51,6 +53,18 @@ public final class BackendLoop implements AutoCloseable {
         stop = true;
         xce.wakeup();
         return ThreadStop.join(thread, "backend " + thread.getName());
+    }
+
+    /**
+     * After a {@link #stop} that was a pause (a live migration that failed before the destination took over): a new
+     * thread on the same handle, which services the ring once at once (what arrived meanwhile). False if the old
+     * thread had not ended.
+     */
+    public synchronized boolean restart() {
+        if (thread.isAlive()) return false;
+        stop = false;
+        thread = Thread.ofPlatform().name(name).daemon().start(this::run);
+        return true;
     }
 
     @Override

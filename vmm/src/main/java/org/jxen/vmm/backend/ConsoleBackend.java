@@ -137,6 +137,11 @@ public final class ConsoleBackend implements AutoCloseable {
         return loop.stop();
     }
 
+    /** After {@link #pause}, the save abandoned (a failed live migration): the I/O thread serves again. */
+    public boolean unpause() {
+        return loop.restart();
+    }
+
     /**
      * Stops the I/O thread, the only one here that touches guest memory; the writer finishes what it holds (heap
      * copies) and the reader is left to end with its stream. False (reported) if the I/O thread would not stop.

@@ -93,6 +93,11 @@ public final class PvDevices implements AutoCloseable {
         return console.pause() & xenstore.pause();
     }
 
+    /** After {@link #pause}, the save abandoned: both I/O threads serve again; false if one had not stopped. */
+    public boolean unpause() {
+        return console.unpause() & xenstore.unpause();
+    }
+
     /** Ports, the XenStore tree and the XenStore connection's state (after {@link #pause}). */
     public void save(DataOutputStream out) throws IOException {
         out.writeInt(consolePort);

@@ -314,6 +314,25 @@ public final class GuestPlatform implements AutoCloseable {
         return new Saved(snap, d.toByteArray(), records);
     }
 
+    /**
+     * After {@link #save}, when the saved state is abandoned (a live migration that failed before the destination
+     * confirmed): the backends' I/O threads and the timers run again, as if no save had been made. False if a
+     * backend's thread had not stopped (it then still runs).
+     */
+    public boolean unpause() {
+        boolean all = true;
+        for (PvBackend b : backends) all &= b.reclaimHostFiles();
+        all &= devices.unpause();
+        timers.unpause();
+        for (PvBackend b : backends) all &= b.unpause();
+        return all;
+    }
+
+    /** A live migration's switch-over, after {@link #save}: the backends give up what the destination takes (images' locks). */
+    public void releaseHostFiles() {
+        for (PvBackend b : backends) b.releaseHostFiles();
+    }
+
     /** The control socket's view: the ports, and counters of upcalls and of the PV devices' traffic. */
     public ControlTarget controlTarget() {
         return new PlatformCounters(this, vcpuCount, runstates, backends, upcallsRaised, exits);

@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 
@@ -30,6 +31,9 @@ public final class LiveSource {
     private final DomainStop stop;
     private final List<VcpuThread> vcpus;
     private final Supplier<SaveFile> capture;
+    private final BooleanSupplier unpause;
+    private String stopReason;
+    private boolean held, captured;
     private final LongSupplier systemTime;
     private final long memoryBytes;
     private final int vcpuCount;
@@ -37,7 +41,8 @@ public final class LiveSource {
     private volatile Closeable link;
 
     LiveSource(KvmVm vm, MemorySegment ramMapping, GuestMemory ram, DomainStop stop, List<VcpuThread> vcpus, Supplier<SaveFile> capture,
-            LongSupplier systemTime, long memoryBytes, int vcpuCount) {
+            BooleanSupplier unpause, LongSupplier systemTime, long memoryBytes, int vcpuCount) {
+        this.unpause = unpause;
         this.vm = vm;
         this.ramMapping = ramMapping;
         this.ram = ram;
@@ -75,24 +80,52 @@ public final class LiveSource {
     }
 
     /**
-     * The switch-over: stops the guest (the run ends with status 0 and {@code reason}) and waits for every vCPU thread
-     * to leave KVM_RUN. False, with nothing changed, if the domain had already stopped for another reason.
-     * IOException if a vCPU thread does not stop.
+     * The switch-over: holds every vCPU out of the guest (the exit in flight completed) without ending the run, so that
+     * {@link #resume} can undo it until {@link #commit}. False, with nothing changed, if the domain had already stopped
+     * for another reason. IOException if a vCPU thread does not stop (the others are released: the guest runs on).
      */
     public boolean stopGuest(String reason) throws IOException {
-        RunOutcome mine = new RunOutcome(RunOutcome.POWEROFF, reason);
-        stop.request(mine);
-        if (stop.outcome() != mine) return false;
-        try {
-            for (VcpuThread t : vcpus) {
-                t.join(ThreadStop.JOIN_MILLIS);
-                if (t.alive()) throw new IOException("vCPU " + t.vcpu() + " did not stop");
+        if (stop.requested()) return false;
+        stopReason = reason;
+        held = true;
+        for (VcpuThread t : vcpus) {
+            if (!t.hold()) {
+                resume();
+                throw new IOException("vCPU " + t.vcpu() + " did not stop");
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while the vCPUs stopped");
+        }
+        if (stop.requested()) { // stopped meanwhile (a signal, a poweroff): that outcome stands
+            resume();
+            return false;
         }
         return true;
+    }
+
+    /**
+     * The destination confirmed: the source's run ends with status 0 ("the guest migrated to ..."); its vCPU threads
+     * end. From here the guest runs only at the destination.
+     */
+    public void commit() {
+        stop.request(new RunOutcome(RunOutcome.POWEROFF, stopReason));
+        releaseAll();
+    }
+
+    /**
+     * The stream failed before the destination confirmed: the backends and timers run again if the state was
+     * captured, then the vCPUs; the guest goes on as if no migration had been tried (it saw a pause). False if a
+     * backend's thread could not be started again (reported by the caller; the vCPUs run anyway).
+     */
+    public boolean resume() {
+        boolean ok = !captured || unpause.getAsBoolean();
+        captured = false;
+        releaseAll();
+        return ok;
+    }
+
+    private void releaseAll() {
+        if (!held) return;
+        held = false;
+        for (VcpuThread t : vcpus) t.release();
     }
 
     /**
@@ -102,6 +135,7 @@ public final class LiveSource {
     public void writeState(SnapshotWriter w) throws IOException {
         SaveFile state;
         try {
+            captured = true; // the backends' pause comes first in the capture: undone by resume() even if it fails
             state = capture.get();
         } catch (IllegalStateException e) {
             throw new IOException(e.getMessage());

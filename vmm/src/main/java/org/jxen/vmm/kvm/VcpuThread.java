@@ -12,6 +12,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -51,6 +52,8 @@ final class VcpuThread implements AcceleratedVcpu {
     private volatile ExitHandler exits;
     private volatile int tid;
     private volatile boolean down;
+    /** A live migration's switch-over holds the thread before its next entry ({@link #hold}); {@code waiting} once it does. */
+    private volatile boolean held, waiting;
     /** Set while the thread is inside KVM_RUN, with the time it went in (for the halt watchdog). */
     private volatile long enteredAt;
     private volatile boolean inGuest;
@@ -73,7 +76,7 @@ final class VcpuThread implements AcceleratedVcpu {
      * may set); asked for before the first entry too, so what the acceleration set up before this thread existed applies.
      */
     private final AtomicBoolean entryWorkRequested = new AtomicBoolean(true);
-    private Thread thread;
+    private volatile Thread thread;
     /** Questions from other threads, answered by this thread before its next entry ({@link #ask}). */
     private final Queue<FutureTask<?>> questions = new ConcurrentLinkedQueue<>();
     /** The loop has ended and answered its last questions: {@link #ask} answers itself from now on. */
@@ -129,6 +132,8 @@ final class VcpuThread implements AcceleratedVcpu {
         run.setImmediateExit(true);
         interruptRun();
         upSignal.release();
+        Thread t = thread;
+        if (t != null) LockSupport.unpark(t); // held: the question is answered while it waits
     }
 
     /** The descriptor itself, for the domain's last release (every thread has stopped then). */
@@ -191,6 +196,10 @@ final class VcpuThread implements AcceleratedVcpu {
             run.requestSyncedRegs(KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
             while (!stop.requested()) {
                 answerQuestions();
+                if (held) {
+                    awaitRelease();
+                    continue;
+                }
                 if (down) {
                     upSignal.acquireUninterruptibly(); // a question releases it too: the loop answers, then waits again
                     continue;
@@ -235,6 +244,46 @@ final class VcpuThread implements AcceleratedVcpu {
             }
             answerQuestions(); // those asked before the end; later ones are answered by their askers
         }
+    }
+
+    /** Held: the exit in flight completed, the thread waits (answering questions) until released or the domain stops. */
+    private void awaitRelease() {
+        completePendingExit();
+        waiting = true;
+        while (held && !stop.requested()) {
+            answerQuestions();
+            LockSupport.park(this);
+        }
+        waiting = false;
+    }
+
+    /**
+     * Holds the vCPU out of the guest without ending the run (a live migration's switch-over, which a failure before the
+     * destination confirms undoes): the exit in flight is completed, then the thread waits before its next entry,
+     * still answering {@link #ask}. True once it waits (or has ended); false if it did neither within
+     * {@link ThreadStop#JOIN_MILLIS}.
+     */
+    boolean hold() {
+        held = true;
+        Thread t;
+        synchronized (this) {
+            t = thread;
+            if (t == null || finished) return true;
+        }
+        kick();
+        long deadline = System.nanoTime() + ThreadStop.JOIN_MILLIS * 1_000_000L;
+        while (!waiting && t.isAlive()) {
+            if (System.nanoTime() > deadline) return false;
+            LockSupport.parkNanos(100_000);
+        }
+        return true;
+    }
+
+    /** Ends a {@link #hold}: the vCPU enters the guest again (or, if the domain stopped meanwhile, its thread ends). */
+    void release() {
+        held = false;
+        Thread t = thread;
+        if (t != null) LockSupport.unpark(t);
     }
 
     /**
@@ -292,6 +341,8 @@ final class VcpuThread implements AcceleratedVcpu {
         interruptRun();
         wakes.release();
         upSignal.release();
+        Thread t = thread;
+        if (t != null) LockSupport.unpark(t); // held: it sees the stop
     }
 
     @Override

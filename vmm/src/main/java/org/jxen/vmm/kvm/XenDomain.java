@@ -220,7 +220,11 @@ public final class XenDomain implements AutoCloseable {
     public synchronized LiveSource liveSource() {
         if (closed || stop.requested()) throw new IllegalStateException("the domain is not running");
         if (live != null && !live.finished()) throw new IllegalStateException("a migration is already under way");
-        live = new LiveSource(vm, ram.segment(), ram, stop, vcpus.threads(), this::captureStopped, systemTime, config.memoryBytes(), config.vcpus());
+        live = new LiveSource(vm, ram.segment(), ram, stop, vcpus.threads(), () -> {
+            SaveFile state = captureStopped();
+            platform.releaseHostFiles(); // the destination on this host opens the images next
+            return state;
+        }, platform::unpause, systemTime, config.memoryBytes(), config.vcpus());
         return live;
     }
 

@@ -1,6 +1,7 @@
 package org.jxen.vmm.migrate;
 
 import java.io.BufferedInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -57,7 +58,27 @@ public final class IncomingMigration implements AutoCloseable {
             peer.setSoTimeout((int) SILENCE.toMillis());
             peer.setReceiveBufferSize(1 << 20);
             InputStream in = new BufferedInputStream(peer.getInputStream(), 1 << 16);
-            return XenDomain.restore(in, "migration stream", timeout, console, consoleInput, hypervisorConsole, accel); // closes the stream
+            InputStream kept = new FilterInputStream(in) {
+                @Override
+                public void close() {
+                    // the restore closes its stream; the socket stays open for the confirmation
+                }
+            };
+            XenDomain d = XenDomain.restore(kept, "migration stream", timeout, console, consoleInput, hypervisorConsole, accel);
+            try {
+                OutputStream out = peer.getOutputStream();
+                out.write(MigrationSource.CONFIRM);
+                out.flush();
+                int commit = in.read();
+                if (commit != MigrationSource.COMMIT)
+                    throw new IOException("the source did not commit the switch-over (" + (commit < 0 ? "the stream ended" : "it sent " + commit) + "); it keeps the guest");
+            } catch (IOException | RuntimeException e) {
+                d.close();
+                throw e instanceof IOException io && io.getMessage() != null && io.getMessage().startsWith("the source did not commit") ? io
+                        : new IOException("the source did not commit the switch-over (" + e.getMessage() + "); it keeps the guest");
+            }
+            peer.close();
+            return d;
         } catch (IOException | RuntimeException e) {
             peer.close();
             throw e;

@@ -2,6 +2,7 @@ package org.jxen.vmm.migrate;
 
 import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -37,12 +38,20 @@ import org.jxen.vmm.snapshot.SnapshotWriter;
  * segments, so the digest is the simpler correct answer here.
  *
  * <p>Before the switch-over nothing changes the guest: a stream that fails, a guest that stops for another reason,
- * ends the migration with the dirty log off and the domain running. After it the source's guest does not run again;
- * the run ends with status 0.
+ * ends the migration with the dirty log off and the domain running. At the switch-over the vCPUs are held and the
+ * backends paused, undoably: the destination, once it has built the domain, answers {@link #CONFIRM}, and only then
+ * does the source send {@link #COMMIT} and end its run with status 0; the destination runs the guest only after the
+ * commit. A stream that fails before the confirmation resumes the source (backends, timers, vCPUs), so at most one
+ * side ever runs the guest; only a commit lost on its way loses it (the source has ended, the destination gives up).
+ * QEMU's precopy ends the source at its last write instead (migration.c migration_completion), with no confirmation.
  */
 public final class MigrationSource {
     /** A page record in a ram section: frame number and contents. */
     static final int PAGE_RECORD = RamSections.RECORD;
+    /** The destination's answer once its domain is built from the stream (after {@code end}). */
+    public static final int CONFIRM = 0x06;
+    /** The source's last byte after {@link #CONFIRM}: the destination may run the guest. */
+    public static final int COMMIT = 0x43;
 
     private final LiveSource domain;
     private final GuestMemory ram;
@@ -81,10 +90,10 @@ public final class MigrationSource {
     }
 
     /**
-     * Migrates the domain over {@code link} (flushed, not closed), reporting each round to {@code progress}; returns the
-     * final figures. {@link MigrationFailed} if it did not happen. Always {@link LiveSource#finish finishes} the source.
+     * Migrates the domain over {@code link} (flushed, not closed), the destination's {@link #CONFIRM} read from
+     * {@code confirmations}, reporting each round to {@code progress}; returns the final figures. {@link MigrationFailed} if it did not happen. Always {@link LiveSource#finish finishes} the source.
      */
-    public static MigrationProgress migrate(LiveSource domain, OutputStream link, String destination, ConvergencePolicy policy,
+    public static MigrationProgress migrate(LiveSource domain, OutputStream link, InputStream confirmations, String destination, ConvergencePolicy policy,
             Consumer<MigrationProgress> progress) throws MigrationFailed {
         try {
             SnapshotWriter w;
@@ -93,7 +102,7 @@ public final class MigrationSource {
             } catch (IOException e) {
                 throw new MigrationFailed("the stream to " + destination + " failed: " + e.getMessage() + "; the guest keeps running", true);
             }
-            return new MigrationSource(domain, w, policy, progress, destination).run(link);
+            return new MigrationSource(domain, w, policy, progress, destination).run(link, confirmations);
         } finally {
             domain.finish();
         }
@@ -107,10 +116,13 @@ public final class MigrationSource {
             throws MigrationFailed {
         Socket socket = new Socket();
         OutputStream link;
+        InputStream confirmations;
         try {
             socket.setSendBufferSize(1 << 20);
             socket.connect(to.socketAddress(), CONNECT_MILLIS);
+            socket.setSoTimeout((int) IncomingMigration.SILENCE.toMillis()); // the wait for the destination's confirmation
             link = new BufferedOutputStream(socket.getOutputStream(), 1 << 16);
+            confirmations = socket.getInputStream();
         } catch (IOException e) {
             closeQuietly(socket);
             domain.finish();
@@ -118,7 +130,7 @@ public final class MigrationSource {
         }
         domain.link(socket);
         try {
-            return migrate(domain, link, to.toString(), policy, progress);
+            return migrate(domain, link, confirmations, to.toString(), policy, progress);
         } finally {
             closeQuietly(socket);
         }
@@ -148,7 +160,7 @@ public final class MigrationSource {
         }
     }
 
-    private MigrationProgress run(OutputStream link) throws MigrationFailed {
+    private MigrationProgress run(OutputStream link, InputStream confirmations) throws MigrationFailed {
         long[] pending;
         long dirtyRate;
         long stoppedAt;
@@ -187,7 +199,7 @@ public final class MigrationSource {
                 throw new MigrationFailed("the stream to " + destination + " failed before the switch-over (" + e.getMessage() + "); the guest keeps running",
                         domain.running());
             }
-            // Switched over: the source's guest is stopped for good.
+            // Switched over: the vCPUs are held; until the destination confirms, a failure resumes them here.
             try {
                 domain.writeState(writer);
                 long[] last = log.fetch(); // KVM's writes during the stop (pvclock, runstate in kvm mode) and the guest's last ones
@@ -196,10 +208,16 @@ public final class MigrationSource {
                 sendPages(last, digests);
                 writer.finish();
                 link.flush();
+                int answer = confirmations.read();
+                if (answer != CONFIRM) throw new IOException(answer < 0 ? "the destination closed the stream without confirming" : "the destination answered " + answer);
+                link.write(COMMIT);
+                link.flush(); // written: from here the guest is the destination's (a write that fails never reached it)
             } catch (IOException | RuntimeException e) {
-                throw new MigrationFailed("the stream to " + destination + " failed after the switch-over (" + e.getMessage()
-                        + "); the source's guest is stopped and not resumed", false);
+                boolean resumed = domain.resume();
+                throw new MigrationFailed("the stream to " + destination + " failed after the switch-over, before the destination confirmed ("
+                        + e.getMessage() + "); the guest resumed here" + (resumed ? "" : ", but a backend did not restart"), true);
             }
+            domain.commit();
         }
         long downtime = (System.nanoTime() - stoppedAt) / 1_000_000;
         return report("completed", 0, dirtyRate, expectedAtSwitch, downtime);

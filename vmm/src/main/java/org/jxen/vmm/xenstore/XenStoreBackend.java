@@ -96,6 +96,11 @@ public final class XenStoreBackend implements AutoCloseable {
         return loop.stop();
     }
 
+    /** After {@link #pause}, the save abandoned (a failed live migration): the I/O thread serves again. */
+    public boolean unpause() {
+        return loop.restart();
+    }
+
     /** What a resumed backend needs (call after {@link #pause}): the partial request, unsent replies, the connection. */
     public synchronized void save(DataOutputStream out) throws IOException {
         byte[] in = input.toByteArray();

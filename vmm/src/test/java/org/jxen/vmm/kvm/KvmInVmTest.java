@@ -23,7 +23,9 @@ import org.jxen.sys.kvm.Kvm;
  */
 @Tag("kvm")
 class KvmInVmTest {
-    static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName(), LinuxGuestTest.class.getName(), GrubGuestTest.class.getName());
+    static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName(), LinuxGuestTest.class.getName(), GrubGuestTest.class.getName(),
+            "org.jxen.vmm.migrate.LiveMigrationTest#aGuestUsingKvmsXenStateMovesInKvmMode", // kvm mode only: its user-mode cases run on the host
+            "org.jxen.vmm.migrate.LiveMigrationTest#aGuestUsingKvmsXenStateResumesAtTheSourceWhenTheDestinationDies");
 
     @Test
     void kvmGuestTestsPassInsideAVmWithKvm() throws Exception {

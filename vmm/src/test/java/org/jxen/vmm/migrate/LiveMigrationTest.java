@@ -15,8 +15,11 @@ import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
+import java.net.NetworkInterface;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,6 +30,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -36,6 +40,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.sys.kvm.Kvm;
+import org.jxen.sys.kvm.KvmAbi;
+import org.jxen.vmm.backend.HostNetwork;
 import org.jxen.vmm.kvm.RunConfig;
 import org.jxen.vmm.kvm.RunOutcome;
 import org.jxen.vmm.kvm.XenDomain;
@@ -134,6 +140,174 @@ class LiveMigrationTest {
         }
     }
 
+    /**
+     * kvm mode (KVM_CAP_XEN_HVM: inside tools/kvm-vm, KvmInVmTest runs it there): pvh-migrate-live calls Xen by VMCALL,
+     * ticks on a 1 ms singleshot timer that KVM's Xen timer holds (2-level), keeps a runstate area per vCPU that KVM
+     * writes, and with 2 vCPUs sends an IPI round trip each tick that KVM delivers from its port table. What KVM held
+     * must be read back at the stop and given to KVM again at the destination: the guest checks its clock, runstate
+     * areas and IPIs each tick and must keep ticking there. The gap the guest's clock saw and the gap in its ticks as
+     * the host saw them are printed (the figures in docs/migration.md).
+     */
+    @ParameterizedTest(name = "kvm mode, {0} events, {1} vCPU(s)")
+    @CsvSource({"2l, 1", "2l, 2", "fifo, 1", "fifo, 2"})
+    void aGuestUsingKvmsXenStateMovesInKvmMode(String events, int vcpus) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+        loopbackUp();
+        boolean fifo = events.equals("fifo");
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (XenDomain src = XenDomain.create(liveGuest(fifo, vcpus, console))) {
+            assertEquals(RunConfig.Accel.KVM, src.accel());
+            CompletableFuture<RunOutcome> run = runAsync(src);
+            long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
+            TickWatch source = new TickWatch(src.ram().segment(), mailbox + 8);
+            source.await(run, 50, console);
+            var before = src.platform().offload().figures();
+            assertTrue(before.runstatesHandedToKvm() >= vcpus, "KVM writes the runstate areas: " + before);
+            if (!fifo) assertTrue(before.timersHandedToKvm() >= 1, "KVM holds the 2-level guest's timer: " + before);
+            ByteArrayOutputStream after = new ByteArrayOutputStream();
+            try (IncomingMigration incoming = IncomingMigration.listen(MigrationAddress.parse("tcp:0"))) {
+                CompletableFuture<XenDomain> destination = async("destination",
+                        () -> incoming.accept(Duration.ofSeconds(RUN_LIMIT_SECONDS), after, new ByteArrayInputStream(new byte[0]), after, RunConfig.Accel.KVM));
+                Thread watcher = Thread.ofPlatform().name("tick-watch").start(source::follow);
+                MigrationProgress done;
+                RunOutcome o;
+                try {
+                    done = MigrationSource.migrate(src.liveSource(), new MigrationAddress("", incoming.port()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line()));
+                    o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+                } finally {
+                    watcher.interrupt();
+                    watcher.join();
+                }
+                assertTrue(o.reason().contains("migrated to tcp:"), o.reason());
+                try (XenDomain dst = destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS)) {
+                    CompletableFuture<RunOutcome> resumed = runAsync(dst);
+                    TickWatch there = new TickWatch(dst.ram().segment(), mailbox + 8);
+                    long firstTickThere = there.awaitChange(resumed, source.ticks, after);
+                    there.await(resumed, source.ticks + 200, after);
+                    var kept = dst.platform().offload().figures();
+                    dst.ram().segment().set(ValueLayout.JAVA_LONG, mailbox, 1L); // go: finish
+                    RunOutcome end = resumed.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+                    String out = after.toString();
+                    System.out.println("after the migration:\n" + out.strip());
+                    assertEquals(RunOutcome.POWEROFF, end.status(), end.reason() + "; console:\n" + out);
+                    assertTrue(out.contains("PASS migrate-live guest") && !out.contains("FAIL"), out);
+                    assertTrue(kept.runstatesHandedToKvm() >= vcpus, "the runstate areas went to KVM again: " + kept);
+                    if (!fifo) assertTrue(kept.timersHandedToKvm() >= 1, "the timer went to KVM again: " + kept);
+                    System.out.printf("kvm mode, %s, %d vCPU(s): %s; the guest's ticks stopped for %d ms as the host saw them (downtime target 300 ms)%n",
+                            events, vcpus, done.line(), (firstTickThere - source.lastChange) / 1_000_000);
+                }
+            }
+        }
+    }
+
+    private static RunConfig liveGuest(boolean fifo, int vcpus, ByteArrayOutputStream console) {
+        return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), fifo ? "pvh-migrate-live-fifo-32.elf" : "pvh-migrate-live-32.elf"),
+                RAM, vcpus, "", Duration.ofSeconds(RUN_LIMIT_SECONDS), console, new ByteArrayInputStream(new byte[0]), console, RunConfig.Accel.KVM, null)
+                .withEventChannels(fifo ? RunConfig.EventChannels.FIFO : RunConfig.EventChannels.TWO_LEVEL);
+    }
+
+    /**
+     * kvm mode, the destination dying before it confirms: the source resumes with what KVM held given back (2-level: the
+     * timer is KVM's; FIFO: jxen's timer thread, paused by the capture, must fire again) and the guest keeps ticking,
+     * its IPIs and runstate areas intact.
+     */
+    @ParameterizedTest(name = "kvm mode, {0} events, 2 vCPUs")
+    @ValueSource(strings = {"2l", "fifo"})
+    void aGuestUsingKvmsXenStateResumesAtTheSourceWhenTheDestinationDies(String events) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+        loopbackUp();
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        try (XenDomain src = XenDomain.create(liveGuest(events.equals("fifo"), 2, console));
+                ServerSocket doomed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<RunOutcome> run = runAsync(src);
+            long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
+            TickWatch ticks = new TickWatch(src.ram().segment(), mailbox + 8);
+            ticks.await(run, 50, console);
+            CompletableFuture<Long> destination = async("doomed destination", () -> dieAt(doomed, "before confirming"));
+            MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
+                    () -> MigrationSource.migrate(src.liveSource(), new MigrationAddress("", doomed.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line())));
+            destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            System.out.println("source: " + failed.getMessage());
+            assertTrue(failed.guestKeepsRunning() && failed.getMessage().contains("the guest resumed here"), failed.getMessage());
+            ticks.sample();
+            ticks.await(run, ticks.ticks + 200, console);
+            src.ram().segment().set(ValueLayout.JAVA_LONG, mailbox, 1L);
+            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            String out = console.toString();
+            System.out.println(out.strip());
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+            assertTrue(out.contains("PASS migrate-live guest") && !out.contains("FAIL"), out);
+        }
+    }
+
+    /** The guest's tick counter in its mailbox, sampled by the host: when it last moved. */
+    private static final class TickWatch {
+        private final MemorySegment ram;
+        private final long at;
+        volatile long ticks, lastChange = System.nanoTime();
+
+        TickWatch(MemorySegment ram, long at) {
+            this.ram = ram;
+            this.at = at;
+        }
+
+        private boolean sample() {
+            long t = ram.get(ValueLayout.JAVA_LONG, at);
+            if (t == ticks) return false;
+            ticks = t;
+            lastChange = System.nanoTime();
+            return true;
+        }
+
+        /** Samples every 0.2 ms until interrupted (the source's guest stops at the switch-over). */
+        void follow() {
+            while (!Thread.currentThread().isInterrupted()) {
+                sample();
+                LockSupport.parkNanos(200_000);
+            }
+        }
+
+        void await(Future<RunOutcome> run, long atLeast, ByteArrayOutputStream console) throws Exception {
+            long deadline = System.nanoTime() + WAIT_NANOS;
+            while (ram.get(ValueLayout.JAVA_LONG, at) < atLeast) {
+                if (run.isDone()) fail("the guest stopped: " + run.get() + "; console:\n" + console);
+                if (System.nanoTime() > deadline) fail("the guest made no progress; console:\n" + console);
+                Thread.sleep(1);
+            }
+            sample();
+        }
+
+        /** The host's time of the first tick past {@code from}. */
+        long awaitChange(Future<RunOutcome> run, long from, ByteArrayOutputStream console) throws Exception {
+            ticks = from;
+            long deadline = System.nanoTime() + WAIT_NANOS;
+            while (!sample()) {
+                if (run.isDone()) fail("the guest stopped: " + run.get() + "; console:\n" + console);
+                if (System.nanoTime() > deadline) fail("the guest made no progress; console:\n" + console);
+                LockSupport.parkNanos(200_000);
+            }
+            return lastChange;
+        }
+    }
+
+    /** The emulated VM's init leaves the loopback interface down: the migration's stream needs it (root there). */
+    private static void loopbackUp() throws Exception {
+        NetworkInterface lo = NetworkInterface.getByName("lo"); // Linux's; Java lists it only while it has its address (up)
+        if (lo != null && lo.isUp()) return;
+        assertTrue(HostNetwork.ip("link", "set", "lo", "up"), "ip link set lo up");
+    }
+
+    /** Whether this host's KVM has Xen support (KVM_CAP_XEN_HVM with INTERCEPT_HCALL): jxen's kvm mode. */
+    private static boolean kvmHasXenSupport() throws Exception {
+        try (Kvm kvm = Kvm.open()) {
+            return (kvm.checkExtension(KvmAbi.KVM_CAP_XEN_HVM) & KvmAbi.KVM_XEN_HVM_CONFIG_INTERCEPT_HCALL) != 0;
+        }
+    }
+
     /** What a proxy between source and destination does to the stream: cut after {@code cutAt} bytes or flip byte {@code flipAt}. */
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"cut", "flipped", "version"})
@@ -175,6 +349,72 @@ class LiveMigrationTest {
             assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
         } finally {
             src.domain().close();
+        }
+    }
+
+    /**
+     * The destination dies at each phase: during round 1, while the source sends the state after its switch-over (the
+     * vCPUs held, the backends paused), and with the whole stream received but before it confirms. The source's guest
+     * must run on in each case, resumed where it was held, and end as it would have.
+     */
+    @ParameterizedTest(name = "the destination dies {0}")
+    @ValueSource(strings = {"in round 1", "after the switch-over", "before confirming"})
+    void aDestinationDyingBeforeItConfirmsLeavesTheGuestRunningAtTheSource(String phase) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Source src = start(1);
+        try (ServerSocket doomed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Long> destination = async("doomed destination", () -> dieAt(doomed, phase));
+            MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
+                    () -> MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", doomed.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line())));
+            long received = destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            System.out.println("source (destination dead " + phase + " after " + received + " bytes): " + failed.getMessage());
+            assertTrue(failed.guestKeepsRunning(), failed.getMessage());
+            assertEquals(!phase.equals("in round 1"), failed.getMessage().contains("after the switch-over"), failed.getMessage());
+            assertTrue(failed.getMessage().contains("the guest resumed here") || phase.equals("in round 1"), failed.getMessage());
+            long before = src.rounds();
+            assertFalse(src.run().isDone(), "the source's guest still runs");
+            awaitRounds(src, before + 3);
+            src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
+            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
+            assertFalse(o.reason().contains("migrated"), o.reason());
+            assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
+        } finally {
+            src.domain().close();
+        }
+    }
+
+    /**
+     * A destination that reads the stream and dies (a reset, as a killed process's socket) at {@code phase}: after 200 kB
+     * (round 1), at the {@code clock} section (written once the source's vCPUs are held), or once the stream has gone
+     * quiet after it (the source waits for the confirmation). Returns the bytes it read.
+     */
+    private static long dieAt(ServerSocket server, String phase) throws IOException {
+        try (Socket s = server.accept()) {
+            InputStream in = s.getInputStream();
+            byte[] buf = new byte[1 << 16];
+            String window = "";
+            long at = 0;
+            boolean stateSeen = false;
+            while (true) {
+                if (phase.equals("in round 1") && at >= 200_000) break;
+                if (phase.equals("after the switch-over") && stateSeen) break;
+                if (stateSeen) s.setSoTimeout(3_000); // the last round is on its way: quiet from here means it is all sent
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (SocketTimeoutException quiet) {
+                    break;
+                }
+                if (n < 0) break;
+                at += n;
+                String chunk = window + new String(buf, 0, n, StandardCharsets.ISO_8859_1);
+                if (chunk.contains("clock")) stateSeen = true;
+                window = chunk.substring(Math.max(0, chunk.length() - "clock".length()));
+            }
+            s.setSoLinger(true, 0); // a reset, as the kernel sends for a killed process's unread data
+            return at;
         }
     }
 

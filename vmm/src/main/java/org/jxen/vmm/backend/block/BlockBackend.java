@@ -21,6 +21,7 @@ import org.jxen.engine.grant.GrantMapper;
 import org.jxen.engine.grant.GrantMapper.Mapping;
 import org.jxen.engine.memory.GuestRegion;
 import org.jxen.sys.BlockFile;
+import org.jxen.sys.SyscallException;
 import org.jxen.sys.Errno;
 import org.jxen.vmm.backend.ring.SharedRing;
 import org.jxen.vmm.backend.xenbus.BackendContext;
@@ -403,6 +404,22 @@ public final class BlockBackend extends PvBackend {
     }
 
     /** Requests served, requests answered with an error, bytes read and written. */
+    @Override
+    public void releaseHostFiles() {
+        file.unlock();
+    }
+
+    @Override
+    public boolean reclaimHostFiles() {
+        try {
+            file.relock();
+            return true;
+        } catch (SyscallException e) {
+            LOG.log(Level.ERROR, name() + ": its image is locked by another process now; not written until that one ends (" + e.getMessage() + ")");
+            return false;
+        }
+    }
+
     @Override
     public Map<String, Long> counters() {
         return Map.of("requests", requests.sum(), "errors", errors.sum(), "bytes-read", bytesRead.sum(), "bytes-written", bytesWritten.sum());

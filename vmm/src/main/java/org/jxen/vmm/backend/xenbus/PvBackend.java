@@ -128,6 +128,22 @@ public abstract class PvBackend implements AutoCloseable {
         return loop == null || loop.stop();
     }
 
+    /**
+     * A live migration's switch-over, after {@link #pause}: gives up what a destination on the same host must take
+     * (an image's lock); none by default.
+     */
+    public void releaseHostFiles() {}
+
+    /** After {@link #releaseHostFiles}, the migration abandoned: takes them back; false (reported here) if it cannot. */
+    public boolean reclaimHostFiles() {
+        return true;
+    }
+
+    /** After {@link #pause}, the save abandoned (a failed live migration): the I/O thread serves the rings again. */
+    public synchronized boolean unpause() {
+        return loop == null || loop.restart();
+    }
+
     /** After {@link #pause}: the device (see {@link #saveDevice}), then its connection if it has one. */
     public final void save(DataOutputStream out) throws IOException {
         saveDevice(out);
