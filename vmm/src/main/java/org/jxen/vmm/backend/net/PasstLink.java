@@ -1,16 +1,10 @@
 package org.jxen.vmm.backend.net;
 
-import static org.jxen.vmm.backend.net.Netif.ETH_HLEN;
-import static org.jxen.vmm.backend.net.Netif.MAX_FRAME;
-
 import java.io.File;
 import java.io.IOException;
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,11 +32,8 @@ import org.jxen.sys.UnixStream;
  * {@link NetSpec#USER_GATEWAY}, which passt maps to the host's loopback). On a host without an IPv4 default route (which
  * passt otherwise takes its template interface from) the loopback is the template and passt's MAC is given.
  *
- * <p>The stream has no message boundaries: reads gather bytes in {@link #inbox} and hand out whole frames; a length
- * beyond {@link Netif#MAX_FRAME} (or below an Ethernet header) can only come from a passt gone wrong, and stops the link
- * (logged once) rather than allocating for it. A write is a whole frame or nothing, because a partial one would
- * desynchronize the stream: with the socket full it waits a little, then drops the frame; stuck half-way it stops the
- * link. One thread reads and writes (netback's I/O thread); {@link #close} after it stopped.
+ * <p>The frames themselves: {@link LengthPrefixedFrames}. One thread reads and writes (netback's I/O thread);
+ * {@link #close} after it stopped.
  */
 public final class PasstLink implements FrameLink {
     private static final Logger LOG = System.getLogger(PasstLink.class.getName());
@@ -50,29 +41,17 @@ public final class PasstLink implements FrameLink {
     static final String PACKAGE = "passt";
     /** The MAC passt answers with when it has no template interface to take one from (QEMU's slirp gateway MAC). */
     static final String TEMPLATE_MAC = "52:55:0a:00:02:02";
-    private static final int HEADER = 4;
-    private static final ValueLayout.OfInt LENGTH = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
-    /** Room for one largest frame with its header, and as much again so that reads gather several small ones. */
-    private static final int INBOX = 2 * (HEADER + MAX_FRAME);
-    /** How long a write waits for room before its frame is dropped (a full NIC queue), and half-way before the link stops. */
-    private static final int WRITE_WAIT_MS = 200, STUCK_MS = 5_000;
 
     private final Process passt;
     private final Path dir, socket;
-    private final UnixStream stream;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment inbox = arena.allocate(INBOX), outbox = arena.allocate(HEADER + MAX_FRAME);
-    /** The unread bytes of {@link #inbox} (I/O thread only). */
-    private int start, end;
-    /** The errno the link stopped with, or 0. */
-    private int stopped;
+    private final LengthPrefixedFrames frames;
     private boolean closed;
 
     private PasstLink(Process passt, Path dir, Path socket, UnixStream stream) {
         this.passt = passt;
         this.dir = dir;
         this.socket = socket;
-        this.stream = stream;
+        this.frames = new LengthPrefixedFrames(stream, "passt's socket " + socket, () -> passt.isAlive() ? "" : " (passt exited with status " + passt.exitValue() + ")");
     }
 
     /**
@@ -80,7 +59,12 @@ public final class PasstLink implements FrameLink {
      * start or does not accept within {@code startTimeout} (its own last message quoted). Nothing is left behind then.
      */
     public static PasstLink start(NetSpec.User user, long startTimeoutMillis) throws IOException {
-        Path binary = onPath("passt");
+        return start(user, startTimeoutMillis, System.getenv("PATH"));
+    }
+
+    /** {@link #start(NetSpec.User, long)} with passt looked up in {@code searchPath} (tests: a PATH without it). */
+    static PasstLink start(NetSpec.User user, long startTimeoutMillis, String searchPath) throws IOException {
+        Path binary = onPath("passt", searchPath);
         if (binary == null)
             throw new IOException("--net user needs passt, which is not on PATH: install Debian's package '" + PACKAGE + "' (apt-get install " + PACKAGE + ")");
         Path dir = Files.createTempDirectory("jxen-passt-", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
@@ -111,8 +95,7 @@ public final class PasstLink implements FrameLink {
         return c;
     }
 
-    private static Path onPath(String name) {
-        String path = System.getenv("PATH");
+    private static Path onPath(String name, String path) {
         if (path == null) return null;
         for (String d : path.split(":")) {
             if (d.isEmpty()) continue;
@@ -135,11 +118,16 @@ public final class PasstLink implements FrameLink {
         return false;
     }
 
-    /** When jxen is root, passt runs as nobody: the private directory becomes nobody's, still closed to everyone else. */
+    /**
+     * When jxen is root, passt runs as nobody: the private directory becomes nobody's, with root's group keeping its
+     * access, because passt (still root, but having dropped CAP_DAC_OVERRIDE: its {@code isolate_initial}) opens its
+     * log there before it changes user; closed to everyone else.
+     */
     private static boolean asRoot(Path dir) throws IOException {
         if (((Integer) Files.getAttribute(dir, "unix:uid")) != 0) return false;
         UserPrincipal nobody = dir.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("nobody");
         Files.setOwner(dir, nobody);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwx---"));
         return true;
     }
 
@@ -191,66 +179,17 @@ public final class PasstLink implements FrameLink {
 
     @Override
     public int fd() {
-        return stream.fd();
+        return frames.fd();
     }
 
     @Override
     public int read(MemorySegment into) {
-        while (stopped == 0) {
-            int queued = end - start;
-            if (queued >= HEADER) {
-                int length = inbox.get(LENGTH, start);
-                if (length < ETH_HLEN || length > MAX_FRAME)
-                    return stop(Errno.EPROTO, "passt sent a frame length of " + Integer.toUnsignedString(length) + " (a frame has " + ETH_HLEN + ".." + MAX_FRAME
-                            + " bytes); the link stops");
-                if (queued >= HEADER + length) {
-                    MemorySegment.copy(inbox, start + HEADER, into, 0, Math.min(length, into.byteSize()));
-                    start += HEADER + length;
-                    return length;
-                }
-            }
-            if (start > 0) { // room at the end for the rest of the frame
-                MemorySegment.copy(inbox, start, inbox, 0, queued);
-                start = 0;
-                end = queued;
-            }
-            int n = stream.read(inbox.asSlice(end, INBOX - end));
-            if (n > 0) end += n;
-            else if (n == -Errno.EAGAIN) return 0;
-            else if (n == 0) return stop(Errno.EPIPE, "passt closed its socket" + (passt.isAlive() ? "" : " and exited with status " + passt.exitValue()) + "; the link stops");
-            else return stop(-n, "reading passt's socket: " + Errno.describe(-n) + "; the link stops");
-        }
-        return -stopped;
+        return frames.read(into);
     }
 
     @Override
     public int write(MemorySegment frame) {
-        if (stopped != 0) return -stopped;
-        int length = (int) frame.byteSize();
-        if (length > MAX_FRAME) return -Errno.EINVAL;
-        outbox.set(LENGTH, 0, length);
-        MemorySegment.copy(frame, 0, outbox, HEADER, length);
-        int total = HEADER + length, sent = 0;
-        long waitedMs = 0;
-        while (sent < total) {
-            int n = stream.send(outbox.asSlice(sent, total - sent));
-            if (n > 0) {
-                sent += n;
-                waitedMs = 0;
-            } else if (n == -Errno.EAGAIN) {
-                if (stream.awaitWritable(WRITE_WAIT_MS)) continue;
-                waitedMs += WRITE_WAIT_MS;
-                if (sent == 0) return -Errno.EAGAIN; // dropped whole: the stream stays in step
-                if (waitedMs >= STUCK_MS) return stop(Errno.EPIPE, "passt took half a frame and no more for " + STUCK_MS + " ms; the link stops");
-            } else return stop(-n, "writing to passt's socket: " + Errno.describe(-n) + "; the link stops");
-        }
-        return 0;
-    }
-
-    private int stop(int errno, String why) {
-        if (stopped == 0) LOG.log(Level.ERROR, "--net user: " + why);
-        stopped = errno;
-        return -errno;
+        return frames.write(frame);
     }
 
     /** Whether passt is still running (tests). */
@@ -268,10 +207,9 @@ public final class PasstLink implements FrameLink {
     public synchronized void close() {
         if (closed) return;
         closed = true;
-        stream.close();
+        frames.close();
         stop(passt);
         removeTree(dir);
-        arena.close();
     }
 
     private static void stop(Process p) {
