@@ -8,6 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
 import java.util.ArrayList;
@@ -67,7 +68,7 @@ public final class PasstLink implements FrameLink {
         Path binary = onPath("passt", searchPath);
         if (binary == null)
             throw new IOException("--net user needs passt, which is not on PATH: install Debian's package '" + PACKAGE + "' (apt-get install " + PACKAGE + ")");
-        Path dir = Files.createTempDirectory("jxen-passt-", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path dir = Files.createTempDirectory(socketBase(), "jxen-passt-", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         Process process = null;
         try {
             List<String> command = command(binary, dir, user, hasIpv4DefaultRoute(), asRoot(dir));
@@ -103,6 +104,21 @@ public final class PasstLink implements FrameLink {
             if (Files.isRegularFile(p) && Files.isExecutable(p)) return p;
         }
         return null;
+    }
+
+    /**
+     * Where the private directory goes: {@code $XDG_RUNTIME_DIR} (the user's runtime directory, meant for sockets, and
+     * a tmpfs where a file system such as 9p cannot hold one) when it is a directory, else the temporary directory. As
+     * root, passt (then nobody) must be able to pass through it, so a runtime directory closed to others is skipped.
+     */
+    private static Path socketBase() throws IOException {
+        String runtime = System.getenv("XDG_RUNTIME_DIR");
+        Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+        if (runtime == null || runtime.isEmpty() || !Path.of(runtime).isAbsolute() || !Files.isDirectory(Path.of(runtime))) return tmp;
+        Path base = Path.of(runtime);
+        boolean root = ((Integer) Files.getAttribute(base, "unix:uid")) == 0 && "root".equals(System.getProperty("user.name"));
+        if (root && !Files.getPosixFilePermissions(base).contains(PosixFilePermission.OTHERS_EXECUTE)) return tmp;
+        return base;
     }
 
     /** Whether the kernel's IPv4 table has a default route ({@code /proc/net/route}: destination and mask 0). */

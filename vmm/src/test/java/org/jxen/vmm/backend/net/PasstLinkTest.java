@@ -211,18 +211,25 @@ class PasstLinkTest {
         assumeTrue(passtInstalled(), "passt is not installed");
         try (ServerSocket taken = new ServerSocket(0)) {
             NetSpec.User user = (NetSpec.User) NetSpec.parse("user,hostfwd=tcp::" + taken.getLocalPort() + "-:22").link();
-            long before;
-            try (var s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
-                before = s.filter(p -> p.getFileName().toString().startsWith("jxen-passt-")).count();
-            }
+            long before = passtDirectories();
             IOException e = assertThrows(IOException.class, () -> PasstLink.start(user, 30_000));
             System.out.println("passt on a taken port: " + e.getMessage());
             assertTrue(e.getMessage().startsWith("--net user: passt exited"), e.getMessage());
             assertFalse(e.getMessage().contains("\n"), e.getMessage());
-            try (var s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
-                assertEquals(before, s.filter(p -> p.getFileName().toString().startsWith("jxen-passt-")).count(), "its directory removed");
+            assertEquals(before, passtDirectories(), "its directory removed");
+        }
+    }
+
+    /** jxen-passt-* directories where PasstLink may make one (the temporary directory, the runtime directory). */
+    private static long passtDirectories() throws IOException {
+        long n = 0;
+        for (String base : new String[] {System.getProperty("java.io.tmpdir"), System.getenv("XDG_RUNTIME_DIR")}) {
+            if (base == null || base.isEmpty() || !Files.isDirectory(Path.of(base))) continue;
+            try (var s = Files.list(Path.of(base))) {
+                n += s.filter(p -> p.getFileName().toString().startsWith("jxen-passt-")).count();
             }
         }
+        return n;
     }
 
     // ---- the framing, against a peer that misbehaves -------------------------------------------------------------
