@@ -260,6 +260,8 @@ class LinuxGuestTest {
         assumeTrue(HostNetwork.ip("tuntap", "add", tap, "mode", "tap"), "cannot make a TAP here (needs CAP_NET_ADMIN, /dev/net/tun and ip(8))");
         try {
             assertTrue(HostNetwork.ip("addr", "add", hostIp + "/24", "dev", tap) && HostNetwork.ip("link", "set", tap, "up"));
+            // The loopback, where passt's gateway leads and its forwards listen, is down in tools/kvm-vm until asked.
+            assertTrue(HostNetwork.ip("link", "set", "lo", "up"));
             byte[] down = new byte[1 << 20], forwarded = new byte[1 << 20];
             new Random(11).nextBytes(down);
             new Random(12).nextBytes(forwarded);

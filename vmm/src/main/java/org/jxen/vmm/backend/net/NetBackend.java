@@ -42,7 +42,7 @@ import org.jxen.vmm.backend.xenbus.XenbusDevice;
  */
 public final class NetBackend extends PvBackend {
     private static final Logger LOG = System.getLogger(NetBackend.class.getName());
-    private final FrameLink tap;
+    private final FrameLink link;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment txFrame = arena.allocate(MAX_FRAME), rxFrame = arena.allocate(MAX_FRAME);
     private final LongAdder txPackets = new LongAdder(), txBytes = new LongAdder(), txErrors = new LongAdder(), txDropped = new LongAdder(),
@@ -53,7 +53,7 @@ public final class NetBackend extends PvBackend {
     private final ByteBuffer responseView = ByteBuffer.wrap(response).order(ByteOrder.LITTLE_ENDIAN);
     /** The length of a frame read from the TAP and not yet delivered (no receive buffer was posted), or 0. */
     private int heldFrame;
-    private boolean tapErrorReported;
+    private boolean linkErrorReported;
 
     // The connection (I/O thread only).
     private SharedRing tx, rx;
@@ -64,28 +64,28 @@ public final class NetBackend extends PvBackend {
     private final int devid;
     private final NetSpec spec;
 
-    /** The guest's NIC {@code devid}, joined to {@code tap} (which this backend now owns). */
-    public NetBackend(BackendContext context, int devid, NetSpec spec, FrameLink tap) {
+    /** The guest's NIC {@code devid}, joined to {@code link} (which this backend now owns). */
+    public NetBackend(BackendContext context, int devid, NetSpec spec, FrameLink link) {
         super(context, "vif", devid, "vif " + devid, frontendNodes(devid, spec), backendNodes(devid, spec));
-        this.tap = tap;
+        this.link = link;
         this.devid = devid;
         this.spec = spec;
-        xce.watchHost(tap.fd());
+        xce.watchHost(link.fd());
         xce.armHost(false); // until a frontend connects
         start();
     }
 
     /**
-     * A saved domain's NIC, as {@link #save} wrote it after {@link #readDevice}, joined to {@code tap} again: its
+     * A saved domain's NIC, as {@link #save} wrote it after {@link #readDevice}, joined to {@code link} again: its
      * XenStore nodes come with the restored tree and its connection is taken over as it was. A frame read from the
      * TAP and not yet delivered when the domain was saved is lost, as on a wire.
      */
-    public NetBackend(BackendContext context, SavedNic saved, FrameLink tap, DataInputStream connection) {
+    public NetBackend(BackendContext context, SavedNic saved, FrameLink link, DataInputStream connection) {
         super(context, "vif", saved.devid(), "vif " + saved.devid());
-        this.tap = tap;
+        this.link = link;
         this.devid = saved.devid();
         this.spec = saved.spec();
-        xce.watchHost(tap.fd());
+        xce.watchHost(link.fd());
         xce.armHost(false);
         resume(connection);
         start();
@@ -234,7 +234,7 @@ public final class NetBackend extends PvBackend {
         if (notify) xce.notify(port);
     }
 
-    // ---- guest to TAP -------------------------------------------------------------------------------------------
+    // ---- guest to link ------------------------------------------------------------------------------------------
 
     /** A transmit request as copied out of its slot. */
     private record TxRequest(int gref, int offset, int flags, int id, int size) {
@@ -322,7 +322,7 @@ public final class NetBackend extends PvBackend {
             txDropped.increment(); // netback drops what checksum_setup cannot handle
             return taken;
         }
-        if (tap.write(txFrame.asSlice(0, length)) != 0) txDropped.increment(); // the interface is down: lost on the wire
+        if (link.write(txFrame.asSlice(0, length)) != 0) txDropped.increment(); // the interface is down: lost on the wire
         else {
             txPackets.increment();
             txBytes.add(length);
@@ -362,7 +362,7 @@ public final class NetBackend extends PvBackend {
         return -1;
     }
 
-    // ---- TAP to guest -------------------------------------------------------------------------------------------
+    // ---- link to guest ------------------------------------------------------------------------------------------
 
     /** Frames from the TAP into posted receive buffers while both last; whether the frontend asked to be notified. */
     private boolean serveReceive() {
@@ -370,14 +370,14 @@ public final class NetBackend extends PvBackend {
         int delivered = 0;
         while (true) {
             if (heldFrame == 0) {
-                int n = tap.read(rxFrame);
+                int n = link.read(rxFrame);
                 if (n == 0) {
                     xce.armHost(true); // drained: wake on the next frame
                     break;
                 }
                 if (n < 0) {
-                    if (!tapErrorReported) LOG.log(Level.ERROR, name() + ": reading " + tap.name() + ": " + Errno.describe(-n));
-                    tapErrorReported = true;
+                    if (!linkErrorReported) LOG.log(Level.ERROR, name() + ": reading " + link.name() + ": " + Errno.describe(-n));
+                    linkErrorReported = true;
                     xce.armHost(false);
                     break;
                 }
@@ -463,12 +463,12 @@ public final class NetBackend extends PvBackend {
 
     /** The link's name: the TAP's, or passt's socket (for messages and tests). */
     public String linkName() {
-        return tap.name();
+        return link.name();
     }
 
     @Override
     protected void release() {
-        tap.close(); // after the handle's epoll, which watched it, was closed
+        link.close(); // after the handle's epoll, which watched it, was closed
         arena.close();
     }
 }

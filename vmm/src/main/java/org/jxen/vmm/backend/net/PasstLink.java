@@ -25,7 +25,7 @@ import org.jxen.sys.UnixStream;
  * passt's user-mode network (Debian package {@code passt}): jxen starts passt as its child, in the foreground, with
  * its socket in a private directory, and speaks its QEMU socket protocol over that UNIX stream socket: each Ethernet
  * frame preceded by its length as a 4-byte big-endian integer (passt's {@code tap.c}, {@code tap_send} and
- * {@code tap_handler_passt}; QEMU's {@code net/stream.c}). passt answers DHCP, ARP and DNS for the guest and carries its
+ * {@code tap_handler_passt}; QEMU's {@code net/stream.c}). passt answers the guest's ARP and DHCP, forwards its DNS and carries its
  * TCP, UDP and ICMP through the host's own sockets, so no root and no TAP are needed; {@code hostfwd} ports become its
  * {@code -t}/{@code -u} forwards, listening on the host.
  *
@@ -57,7 +57,7 @@ public final class PasstLink implements FrameLink {
 
     /**
      * Starts passt for {@code user} and connects to it; IOException in one line when passt is not installed, fails to
-     * start or does not accept within {@code startTimeout} (its own last message quoted). Nothing is left behind then.
+     * start or does not accept within {@code startTimeoutMillis} (its own last message quoted). Nothing is left behind then.
      */
     public static PasstLink start(NetSpec.User user, long startTimeoutMillis) throws IOException {
         return start(user, startTimeoutMillis, System.getenv("PATH"));
