@@ -35,10 +35,10 @@ class KvmInVmTest {
                 + " (tools/kvm-vm/prepare.sh, which .ci/setup runs as root)" + (Kvm.present()
                         ? ": the KVM guest tests ran on this host's /dev/kvm only"
                         : " and no /dev/kvm: the KVM guest tests are skipped"));
-        // The VM sees this host's files over 9p, which cannot hold a UNIX socket: passt's (--net user) goes to a runtime
-        // directory on the VM's devtmpfs, passable by the user passt runs as when root (nobody).
-        List<String> cmd = new ArrayList<>(List.of(run.toString(), "/bin/sh", "-c",
-                "mkdir -p -m 711 /dev/jxen-runtime && XDG_RUNTIME_DIR=/dev/jxen-runtime exec \"$@\"", "in-vm",
+        // Outside the VM init's chroot, where passt (--net user) can make its user namespace, with a runtime directory
+        // for its socket (switch-root.sh says why).
+        Path switchRoot = run.toAbsolutePath().resolveSibling("switch-root.sh");
+        List<String> cmd = new ArrayList<>(List.of(run.toString(), "/bin/sh", switchRoot.toString(),
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xshare:auto",
                 "-cp", System.getProperty("java.class.path"),
