@@ -37,7 +37,7 @@ class KvmInVmTest {
                         : " and no /dev/kvm: the KVM guest tests are skipped"));
         // Outside the VM init's chroot, where passt (--net user) can make its user namespace, with a runtime directory
         // for its socket (switch-root.sh says why).
-        Path switchRoot = run.toAbsolutePath().resolveSibling("switch-root.sh");
+        Path switchRoot = Path.of("../tools/kvm-vm/switch-root.sh").toAbsolutePath().normalize();
         List<String> cmd = new ArrayList<>(List.of(run.toString(), "/bin/sh", switchRoot.toString(),
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xshare:auto",
