@@ -2,6 +2,10 @@ package org.jxen.vmm.backend.net;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.util.List;
 
 import org.junit.jupiter.api.Test;
@@ -31,6 +35,23 @@ class NetSpecTest {
         assertEquals(fwd.link(), NetSpec.parse(fwd.linkText()).link(), "the text parses back to the same link (a save keeps it so)");
         // The same host port may carry TCP and UDP, as in QEMU.
         assertEquals(2, ((NetSpec.User) NetSpec.parse("user,hostfwd=tcp::5353-:53,hostfwd=udp::5353-:53").link()).forwards().size());
+    }
+
+    /** A save's NIC record: a TAP's name as older saves have it, or ':' and a user link's --net text. */
+    @Test
+    void aSavedNicRecordNamesItsTapOrItsUserLink() throws Exception {
+        for (String link : new String[] {"tap0", ":user", ":user,hostfwd=tcp::5555-:22,hostfwd=udp:127.0.0.1:6000-:53"}) {
+            ByteArrayOutputStream record = new ByteArrayOutputStream();
+            try (DataOutputStream out = new DataOutputStream(record)) {
+                out.writeInt(3);
+                out.writeUTF(link);
+                out.write(new byte[] {0x00, 0x16, 0x3e, 0x00, 0x00, 0x05});
+            }
+            NetBackend.SavedNic nic = NetBackend.readDevice(new DataInputStream(new ByteArrayInputStream(record.toByteArray())));
+            assertEquals(3, nic.devid());
+            assertEquals("00:16:3e:00:00:05", nic.spec().macText());
+            assertEquals(link.startsWith(":") ? link.substring(1) : "tap=" + link, nic.spec().linkText());
+        }
     }
 
     @Test
