@@ -67,8 +67,8 @@ final class RunCommand implements Callable<Integer> {
             description = "A raw disk image as the guest's next PV disk (xvda, xvdb, ...; Linux's xen-blkfront); ro makes it read-only. Repeatable.")
     List<String> disks = new ArrayList<>();
 
-    @Option(names = "--net", paramLabel = "tap=NAME[,mac=MAC]",
-            description = "A PV NIC (Linux's xen-netfront) joined to the host TAP interface NAME: an existing one (ip tuntap add NAME mode tap user $USER; no root needed then) or, with CAP_NET_ADMIN, a new one that lasts the run. MAC generated in 00:16:3e unless given. Repeatable.")
+    @Option(names = "--net", paramLabel = "tap=NAME|user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC]",
+            description = "A PV NIC (Linux's xen-netfront) joined to the host TAP interface NAME: an existing one (ip tuntap add NAME mode tap user $USER; no root needed then) or, with CAP_NET_ADMIN, a new one that lasts the run; or 'user': user-mode networking through passt (Debian package passt), started and stopped by jxen, as QEMU's -nic user (DHCP gives 10.0.2.15, the host is 10.0.2.2; hostfwd= repeatable). MAC generated in 00:16:3e unless given. Repeatable.")
     List<String> nets = new ArrayList<>();
 
     @Option(names = "--bootloader", paramLabel = "FILE",

@@ -19,6 +19,9 @@ public final class Errno {
     public static final int EMFILE = 24;
     public static final int ENOSYS = 38;
     public static final int ENOTCONN = 107;
+    public static final int EPIPE = 32;
+    public static final int EPROTO = 71;
+    public static final int ECONNREFUSED = 111;
 
     private Errno() {}
 
@@ -41,6 +44,9 @@ public final class Errno {
             case EMFILE -> "EMFILE";
             case ENOSYS -> "ENOSYS";
             case ENOTCONN -> "ENOTCONN";
+            case EPIPE -> "EPIPE";
+            case EPROTO -> "EPROTO";
+            case ECONNREFUSED -> "ECONNREFUSED";
             default -> "errno " + errno;
         };
         return name;

@@ -52,6 +52,10 @@ public final class Libc {
     static final MethodHandle GETTID = handle("gettid", FunctionDescriptor.of(C_INT));
     static final MethodHandle TGKILL = handle("tgkill", FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT));
     static final MethodHandle GETPID = handle("getpid", FunctionDescriptor.of(C_INT));
+    static final MethodHandle SOCKET = handle("socket", FunctionDescriptor.of(C_INT, C_INT, C_INT, C_INT));
+    static final MethodHandle CONNECT = handle("connect", FunctionDescriptor.of(C_INT, C_INT, ADDR, C_INT));
+    static final MethodHandle SEND = handle("send", FunctionDescriptor.of(C_LONG, C_INT, ADDR, C_LONG, C_INT));
+    static final MethodHandle POLL = handle("poll", FunctionDescriptor.of(C_INT, ADDR, C_LONG, C_INT));
     /** syscall(2) with three int arguments (membarrier has no libc wrapper). */
     static final MethodHandle SYSCALL3 = handle("syscall", FunctionDescriptor.of(C_LONG, C_LONG, C_INT, C_INT, C_INT),
             Linker.Option.firstVariadicArg(1));

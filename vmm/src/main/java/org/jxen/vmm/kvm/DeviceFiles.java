@@ -15,14 +15,17 @@ import org.jxen.sys.SyscallException;
 import org.jxen.sys.TapDevice;
 import org.jxen.vmm.backend.block.BlockBackend;
 import org.jxen.vmm.backend.block.DiskSpec;
+import org.jxen.vmm.backend.net.FrameLink;
 import org.jxen.vmm.backend.net.NetBackend;
 import org.jxen.vmm.backend.net.NetSpec;
+import org.jxen.vmm.backend.net.PasstLink;
+import org.jxen.vmm.backend.net.TapLink;
 import org.jxen.vmm.backend.xenbus.BackendContext;
 import org.jxen.vmm.backend.xenbus.PvBackend;
 
 /**
- * The host side of a domain's PV disks and NICs, opened before anything else is built so that a missing image or TAP
- * is reported first: the {@code --disk} images, the {@code --net} TAPs, and for a restore each saved device's image or
+ * The host side of a domain's PV disks and NICs, opened before anything else is built so that a missing image, TAP or
+ * passt is reported first: the {@code --disk} images, the {@code --net} links (a TAP, or a passt started here), and for a restore each saved device's image or
  * TAP again. Each file is pushed into the builder's scope as it is opened; what comes back is, per device in the
  * order the platform attaches them, the backend to build over it.
  */
@@ -49,9 +52,9 @@ final class DeviceFiles {
         for (byte[] record : saved) attach.add(openSaved(record, scope));
         for (int i = 0; i < config.nets().size(); i++) {
             NetSpec spec = config.nets().get(i);
-            TapDevice tap = scope.push("TAP " + spec.tap(), openTap(spec, "--net tap=" + spec.tap()));
+            FrameLink link = scope.push("NIC " + spec.linkText(), openLink(spec, "--net " + spec.linkText()));
             int index = i;
-            attach.add(context -> new NetBackend(context, index, spec, tap));
+            attach.add(context -> new NetBackend(context, index, spec, link));
         }
         return attach;
     }
@@ -71,8 +74,8 @@ final class DeviceFiles {
             }
             case NetBackend.KIND -> {
                 NetBackend.SavedNic nic = NetBackend.readDevice(in);
-                TapDevice tap = scope.push("TAP " + nic.spec().tap(), openTap(nic.spec(), "the saved domain's NIC on TAP " + nic.spec().tap()));
-                yield context -> new NetBackend(context, nic, tap, in);
+                FrameLink link = scope.push("NIC " + nic.spec().linkText(), openLink(nic.spec(), "the saved domain's NIC (" + nic.spec().linkText() + ")"));
+                yield context -> new NetBackend(context, nic, link, in);
             }
             default -> throw new IOException("the save has a PV device of an unknown kind (" + kind + ")");
         };
@@ -98,14 +101,25 @@ final class DeviceFiles {
         return f;
     }
 
-    /** Attaches to one TAP; {@code origin} names it in a failure (the option, or the saved device a restore reattaches). */
-    private static TapDevice openTap(NetSpec n, String origin) throws IOException {
-        try {
-            return TapDevice.open(n.tap());
-        } catch (SyscallException e) {
-            throw new IOException(origin + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
-                    + (e.errno() == Errno.EPERM ? "; creating one needs CAP_NET_ADMIN: make it first with 'ip tuntap add " + n.tap()
-                            + " mode tap user $USER'" : "") + ")");
-        }
+    /** How long passt may take to accept on its socket (it does in milliseconds; an emulated VM is slower). */
+    private static final long PASST_START_MILLIS = 30_000;
+
+    /**
+     * Attaches to one TAP or starts passt; {@code origin} names it in a failure (the option, or the saved device a
+     * restore reattaches).
+     */
+    private static FrameLink openLink(NetSpec n, String origin) throws IOException {
+        return switch (n.link()) {
+            case NetSpec.Tap t -> {
+                try {
+                    yield new TapLink(TapDevice.open(t.name()));
+                } catch (SyscallException e) {
+                    throw new IOException(origin + ": cannot attach to the TAP interface (" + Errno.describe(e.errno())
+                            + (e.errno() == Errno.EPERM ? "; creating one needs CAP_NET_ADMIN: make it first with 'ip tuntap add " + t.name()
+                                    + " mode tap user $USER'" : "") + ")");
+                }
+            }
+            case NetSpec.User u -> PasstLink.start(u, PASST_START_MILLIS);
+        };
     }
 }

@@ -37,7 +37,11 @@ class KvmInVmTest {
                 + " (tools/kvm-vm/prepare.sh, which .ci/setup runs as root)" + (Kvm.present()
                         ? ": the KVM guest tests ran on this host's /dev/kvm only"
                         : " and no /dev/kvm: the KVM guest tests are skipped"));
-        List<String> cmd = new ArrayList<>(List.of(run.toString(), Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        // Outside the VM init's chroot, where passt (--net user) can make its user namespace, with a runtime directory
+        // for its socket (switch-root.sh says why).
+        Path switchRoot = Path.of("../tools/kvm-vm/switch-root.sh").toAbsolutePath().normalize();
+        List<String> cmd = new ArrayList<>(List.of(run.toString(), "/bin/sh", switchRoot.toString(),
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xshare:auto",
                 "-cp", System.getProperty("java.class.path"),
                 "-Djxen.guests=" + System.getProperty("jxen.guests"),

@@ -20,14 +20,14 @@ import java.util.concurrent.atomic.LongAdder;
 import org.jxen.engine.grant.GrantMapper;
 import org.jxen.engine.grant.GrantMapper.Mapping;
 import org.jxen.sys.Errno;
-import org.jxen.sys.TapDevice;
 import org.jxen.vmm.backend.ring.SharedRing;
 import org.jxen.vmm.backend.xenbus.BackendContext;
 import org.jxen.vmm.backend.xenbus.PvBackend;
 import org.jxen.vmm.backend.xenbus.XenbusDevice;
 
 /**
- * netback for xen-netfront: the guest's {@code vifN} joined to a host TAP interface, following Linux's
+ * netback for xen-netfront: the guest's {@code vifN} joined to a {@link FrameLink} (a host TAP interface, or passt's
+ * user-mode network), following Linux's
  * {@code drivers/net/xen-netback} (the XenStore keys, the checks on every transmit request) over the {@code netif.h}
  * rings. One queue, one event channel for both rings, the copying receive path (feature-rx-copy; flipping is long
  * gone), scatter-gather both ways, and transmit checksum offload: a frame sent with NETTXF_csum_blank gets its TCP or
@@ -42,7 +42,7 @@ import org.jxen.vmm.backend.xenbus.XenbusDevice;
  */
 public final class NetBackend extends PvBackend {
     private static final Logger LOG = System.getLogger(NetBackend.class.getName());
-    private final TapDevice tap;
+    private final FrameLink link;
     private final Arena arena = Arena.ofShared();
     private final MemorySegment txFrame = arena.allocate(MAX_FRAME), rxFrame = arena.allocate(MAX_FRAME);
     private final LongAdder txPackets = new LongAdder(), txBytes = new LongAdder(), txErrors = new LongAdder(), txDropped = new LongAdder(),
@@ -53,7 +53,7 @@ public final class NetBackend extends PvBackend {
     private final ByteBuffer responseView = ByteBuffer.wrap(response).order(ByteOrder.LITTLE_ENDIAN);
     /** The length of a frame read from the TAP and not yet delivered (no receive buffer was posted), or 0. */
     private int heldFrame;
-    private boolean tapErrorReported;
+    private boolean linkErrorReported;
 
     // The connection (I/O thread only).
     private SharedRing tx, rx;
@@ -64,28 +64,28 @@ public final class NetBackend extends PvBackend {
     private final int devid;
     private final NetSpec spec;
 
-    /** The guest's NIC {@code devid}, joined to {@code tap} (which this backend now owns). */
-    public NetBackend(BackendContext context, int devid, NetSpec spec, TapDevice tap) {
+    /** The guest's NIC {@code devid}, joined to {@code link} (which this backend now owns). */
+    public NetBackend(BackendContext context, int devid, NetSpec spec, FrameLink link) {
         super(context, "vif", devid, "vif " + devid, frontendNodes(devid, spec), backendNodes(devid, spec));
-        this.tap = tap;
+        this.link = link;
         this.devid = devid;
         this.spec = spec;
-        xce.watchHost(tap.fd());
+        xce.watchHost(link.fd());
         xce.armHost(false); // until a frontend connects
         start();
     }
 
     /**
-     * A saved domain's NIC, as {@link #save} wrote it after {@link #readDevice}, joined to {@code tap} again: its
+     * A saved domain's NIC, as {@link #save} wrote it after {@link #readDevice}, joined to {@code link} again: its
      * XenStore nodes come with the restored tree and its connection is taken over as it was. A frame read from the
      * TAP and not yet delivered when the domain was saved is lost, as on a wire.
      */
-    public NetBackend(BackendContext context, SavedNic saved, TapDevice tap, DataInputStream connection) {
+    public NetBackend(BackendContext context, SavedNic saved, FrameLink link, DataInputStream connection) {
         super(context, "vif", saved.devid(), "vif " + saved.devid());
-        this.tap = tap;
+        this.link = link;
         this.devid = saved.devid();
         this.spec = saved.spec();
-        xce.watchHost(tap.fd());
+        xce.watchHost(link.fd());
         xce.armHost(false);
         resume(connection);
         start();
@@ -94,17 +94,22 @@ public final class NetBackend extends PvBackend {
     /** What a save says of a NIC: its device id and its --net. */
     public record SavedNic(int devid, NetSpec spec) {}
 
+    /** Marks a saved user link (passt) where older saves have a TAP's name. */
+    private static final String USER_MARK = ":";
+
     /** Kind tag of a saved NIC in a domain's save. */
     public static final String KIND = "vif";
 
     /** Reads what {@link #saveDevice} wrote (after the kind tag). */
     public static SavedNic readDevice(DataInputStream in) throws IOException {
         int devid = in.readInt();
-        String tapName = in.readUTF();
+        String link = in.readUTF();
         byte[] mac = new byte[6];
         in.readFully(mac);
         try {
-            return new SavedNic(devid, new NetSpec(tapName, mac));
+            // A TAP's name, or ':' and a user link's --net text (':' is in no interface name: Linux's dev_valid_name).
+            NetSpec.Link l = link.startsWith(USER_MARK) ? NetSpec.parse(link.substring(USER_MARK.length())).link() : new NetSpec.Tap(link);
+            return new SavedNic(devid, new NetSpec(l, mac));
         } catch (IllegalArgumentException e) {
             throw new IOException("a saved NIC: " + e.getMessage());
         }
@@ -114,7 +119,10 @@ public final class NetBackend extends PvBackend {
     protected void saveDevice(DataOutputStream out) throws IOException {
         out.writeUTF(KIND);
         out.writeInt(devid);
-        out.writeUTF(spec.tap());
+        out.writeUTF(switch (spec.link()) {
+            case NetSpec.Tap t -> t.name();
+            case NetSpec.User u -> USER_MARK + spec.linkText();
+        });
         out.write(spec.mac());
     }
 
@@ -226,7 +234,7 @@ public final class NetBackend extends PvBackend {
         if (notify) xce.notify(port);
     }
 
-    // ---- guest to TAP -------------------------------------------------------------------------------------------
+    // ---- guest to link ------------------------------------------------------------------------------------------
 
     /** A transmit request as copied out of its slot. */
     private record TxRequest(int gref, int offset, int flags, int id, int size) {
@@ -314,7 +322,7 @@ public final class NetBackend extends PvBackend {
             txDropped.increment(); // netback drops what checksum_setup cannot handle
             return taken;
         }
-        if (tap.write(txFrame.asSlice(0, length)) != 0) txDropped.increment(); // the interface is down: lost on the wire
+        if (link.write(txFrame.asSlice(0, length)) != 0) txDropped.increment(); // the interface is down: lost on the wire
         else {
             txPackets.increment();
             txBytes.add(length);
@@ -354,7 +362,7 @@ public final class NetBackend extends PvBackend {
         return -1;
     }
 
-    // ---- TAP to guest -------------------------------------------------------------------------------------------
+    // ---- link to guest ------------------------------------------------------------------------------------------
 
     /** Frames from the TAP into posted receive buffers while both last; whether the frontend asked to be notified. */
     private boolean serveReceive() {
@@ -362,14 +370,14 @@ public final class NetBackend extends PvBackend {
         int delivered = 0;
         while (true) {
             if (heldFrame == 0) {
-                int n = tap.read(rxFrame);
+                int n = link.read(rxFrame);
                 if (n == 0) {
                     xce.armHost(true); // drained: wake on the next frame
                     break;
                 }
                 if (n < 0) {
-                    if (!tapErrorReported) LOG.log(Level.ERROR, name() + ": reading " + tap.name() + ": " + Errno.describe(-n));
-                    tapErrorReported = true;
+                    if (!linkErrorReported) LOG.log(Level.ERROR, name() + ": reading " + link.name() + ": " + Errno.describe(-n));
+                    linkErrorReported = true;
                     xce.armHost(false);
                     break;
                 }
@@ -453,14 +461,14 @@ public final class NetBackend extends PvBackend {
         return m;
     }
 
-    /** The TAP's name (for messages and tests). */
-    public String tapName() {
-        return tap.name();
+    /** The link's name: the TAP's, or passt's socket (for messages and tests). */
+    public String linkName() {
+        return link.name();
     }
 
     @Override
     protected void release() {
-        tap.close(); // after the handle's epoll, which watched it, was closed
+        link.close(); // after the handle's epoll, which watched it, was closed
         arena.close();
     }
 }

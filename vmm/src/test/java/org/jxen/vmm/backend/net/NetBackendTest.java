@@ -99,7 +99,7 @@ class NetBackendTest {
     @Test
     void framesCrossTheTapBothWaysAndChecksumsAreFinished() throws Exception {
         NetSpec spec = NetSpec.parse("tap=" + tapName + ",mac=00:16:3e:00:00:02");
-        try (FrontendRig rig = new FrontendRig(); NetBackend be = new NetBackend(rig.context, 0, spec, tap);
+        try (FrontendRig rig = new FrontendRig(); NetBackend be = new NetBackend(rig.context, 0, spec, new TapLink(tap));
                 DatagramSocket host = new DatagramSocket(new InetSocketAddress(ip(1), 0))) {
             NetFront fe = new NetFront(rig, 0);
             assertEquals("00:16:3e:00:00:02", rig.read(fe.dir + "/mac"));
@@ -178,7 +178,7 @@ class NetBackendTest {
         NetSpec spec = NetSpec.parse("tap=" + tapName + ",mac=00:16:3e:00:00:02");
         FrontendRig rig = new FrontendRig();
         FrontendRig restored = null;
-        NetBackend before = new NetBackend(rig.context, 0, spec, tap);
+        NetBackend before = new NetBackend(rig.context, 0, spec, new TapLink(tap));
         try {
             NetFront fe = new NetFront(rig, 0);
             fe.connect();
@@ -201,9 +201,9 @@ class NetBackendTest {
             assertEquals(NetBackend.KIND, in.readUTF());
             NetBackend.SavedNic saved = NetBackend.readDevice(in);
             assertEquals(0, saved.devid());
-            assertEquals(spec.tap(), saved.spec().tap());
+            assertEquals(spec.link(), saved.spec().link());
             assertArrayEquals(spec.mac(), saved.spec().mac());
-            try (NetBackend after = new NetBackend(restored.context, saved, tap, in);
+            try (NetBackend after = new NetBackend(restored.context, saved, new TapLink(tap), in);
                     DatagramSocket host = new DatagramSocket(new InetSocketAddress(ip(1), 0))) {
                 assertTrue(after.connected(), "the connection is taken over");
                 host.setSoTimeout(20_000);
@@ -221,7 +221,7 @@ class NetBackendTest {
     @Test
     void aHostileFrontendGetsErrorsOrStopsItsVifAndNothingElse() throws Exception {
         NetSpec spec = NetSpec.parse("tap=" + tapName);
-        try (FrontendRig rig = new FrontendRig(); NetBackend be = new NetBackend(rig.context, 0, spec, tap)) {
+        try (FrontendRig rig = new FrontendRig(); NetBackend be = new NetBackend(rig.context, 0, spec, new TapLink(tap))) {
             NetFront fe = new NetFront(rig, 0);
             fe.connect();
             byte[] frame = udpFrame(1, 2, new byte[64], false);
