@@ -32,6 +32,10 @@ STAGES = [
     ("systemd starts", rb"Welcome to .*Debian"),
     ("login prompt", rb"\n[^\n]*login: $"),
 ]
+LOGIN = rb"\n[^\n]*login: $"
+# The oops of tools/kvm-vm's emulated SVM delivering the callback vector into a user-mode entry (docs/kvm-runtime.md;
+# LinuxGuestTest boots again on it too): not the guest's fault nor jxen's.
+HOST_FAULT = (b"ENTRY_TRAMPOLINE stack guard page was hit", b"asm_sysvec_xen_hvm_callback")
 
 
 class Console:
@@ -99,6 +103,26 @@ class Console:
         return (int(m.group(1)) if m else None), "\n".join(l.rstrip() for l in lines).strip()
 
 
+def report(console, summary, status):
+    sys.stdout.buffer.write(b"\n")
+    print("login.py: ---- summary ----", flush=True)
+    for name, _ in STAGES:
+        if name in console.seen:
+            print(f"login.py: {name}: {console.seen[name]:.1f} s after the start")
+        else:
+            print(f"login.py: {name}: not seen")
+    for line in summary:
+        print("login.py: " + line)
+    print(f"login.py: exit status of the command: {console.proc.returncode}", flush=True)
+    sys.exit(status)
+
+
+def stop(console):
+    if console.proc.poll() is None:
+        os.killpg(console.proc.pid, signal.SIGTERM)
+    console.proc.wait(60)
+
+
 def ensure_devpts():
     if os.path.exists("/dev/pts/ptmx"):
         return
@@ -112,41 +136,41 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--timeout", type=float, default=1800, help="seconds to the login prompt (default 1800)")
     ap.add_argument("--user", default="root")
+    ap.add_argument("--attempts", type=int, default=3,
+                    help="boots, when one crashes with the emulated VM's known fault before the prompt (default 3)")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         ap.error("no command (e.g. -- ./jxen run --disk debian.img)")
     ensure_devpts()
-    out = sys.stdout.buffer
-    console = Console(command, out)
     summary = []
-
-    def report(status):
-        out.write(b"\n")
-        print("login.py: ---- summary ----", flush=True)
-        for name, _ in STAGES:
-            if name in console.seen:
-                print(f"login.py: {name}: {console.seen[name]:.1f} s after the start")
-            else:
-                print(f"login.py: {name}: not seen")
-        for line in summary:
-            print("login.py: " + line)
-        print(f"login.py: exit status of the command: {console.proc.returncode}", flush=True)
-        sys.exit(status)
-
-    if not console.expect(rb"\n[^\n]*login: $", args.timeout):
-        summary.append(f"no login prompt within {args.timeout:.0f} s")
-        os.killpg(console.proc.pid, signal.SIGTERM)
-        console.proc.wait(60)
-        report(2)
+    for attempt in range(1, args.attempts + 1):
+        console = Console(command, sys.stdout.buffer)
+        if console.expect(LOGIN, args.timeout):
+            break
+        try:  # the console closed before the deadline: the command is ending
+            console.proc.wait(max(0.0, args.timeout - console.elapsed()) + 5)
+        except subprocess.TimeoutExpired:
+            pass
+        if console.proc.poll() is None:
+            summary.append(f"no login prompt within {args.timeout:.0f} s")
+            stop(console)
+            report(console, summary, 2)
+        stop(console)
+        if attempt < args.attempts and all(s in console.text for s in HOST_FAULT):
+            summary.append(f"attempt {attempt} crashed at {console.elapsed():.1f} s with the emulated VM's known fault "
+                           "(the callback vector taken where the kernel cannot take it: docs/kvm-runtime.md); booting again")
+            print("\nlogin.py: " + summary[-1], flush=True)
+            continue
+        summary.append(f"the command ended at {console.elapsed():.1f} s without a login prompt")
+        report(console, summary, 2)
     mark = len(console.text)
     console.send(args.user)
     if not console.expect(rb"[#$] $", 300, mark):
         summary.append("no shell prompt after logging in")
-        os.killpg(console.proc.pid, signal.SIGTERM)
-        console.proc.wait(60)
-        report(2)
+        stop(console)
+        report(console, summary, 2)
     summary.append(f"logged in as {args.user} at {console.elapsed():.1f} s")
     console.run("export SYSTEMD_PAGER= SYSTEMD_COLORS=0 TERM=dumb", 120)
     state_rc, state = console.run("systemctl is-system-running --wait", 1200)
@@ -164,11 +188,10 @@ def main():
         console.proc.wait(max(1, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
         summary.append("the guest did not power off within 600 s")
-        os.killpg(console.proc.pid, signal.SIGTERM)
-        console.proc.wait(60)
-        report(1)
+        stop(console)
+        report(console, summary, 1)
     summary.append(f"powered off at {console.elapsed():.1f} s")
-    report(0 if state == "running" and console.proc.returncode == 0 else 1)
+    report(console, summary, 0 if state == "running" and console.proc.returncode == 0 else 1)
 
 
 if __name__ == "__main__":
