@@ -34,7 +34,7 @@ done
 [ -n "$out" ] || die "usage: debian.sh OUT.img [--size 2G] [--hostname NAME]"
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and chroot)"
 bytes=$(numfmt --from=iec "$size" 2>/dev/null) || die "--size $size: not a size (e.g. 2G, 1536M)"
-[ "$bytes" -ge $((1024 * 1024 * 1024)) ] || die "--size $size: at least 1G (the root with the kernel takes ~800 MiB)"
+[ "$bytes" -ge $((1024 * 1024 * 1024)) ] || die "--size $size: at least 1G (the root with the kernel takes ~600 MiB)"
 [ ! -e "$out" ] || [ -f "$out" ] || die "$out exists and is not a regular file"
 
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
