@@ -45,7 +45,8 @@ public final class GrubConsoleWatch {
     /** {@code config} with both consoles read along (GRUB prints on the debug port until its PV console is up). */
     public RunConfig watching(RunConfig config) {
         return new RunConfig(config.image(), config.memoryBytes(), config.vcpus(), config.cmdline(), config.timeout(), readAlong(config.console()),
-                config.consoleInput(), readAlong(config.hypervisorConsole()), config.accel(), config.initrd(), config.disks(), config.nets());
+                config.consoleInput(), readAlong(config.hypervisorConsole()), config.accel(), config.initrd(), config.disks(), config.nets(),
+                config.eventChannels());
     }
 
     /** The domain built from {@link #watching}'s config, before it runs: the one a prompt with nobody to type ends. */

@@ -3,8 +3,12 @@ package org.jxen.vmm.kvm;
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
@@ -57,5 +61,18 @@ class GrubConsoleWatchTest {
         watch.readAlong(OutputStream.nullOutputStream()).write("echo grub> \n".getBytes(StandardCharsets.US_ASCII));
         assertFalse(watch.promptSeen());
         assertEquals("", watch.messages());
+    }
+
+    /** The watched config is the user's in all else: `--evtchn fifo` with `--disk` once booted 2-level only (the choice was dropped). */
+    @Test
+    void theWatchedConfigKeepsEverythingButTheConsoles() {
+        RunConfig config = new RunConfig(Path.of("grub.bin"), 256L << 20, 2, "", Duration.ofSeconds(5), OutputStream.nullOutputStream(),
+                InputStream.nullInputStream(), OutputStream.nullOutputStream(), RunConfig.Accel.KVM, null, List.of(), List.of(),
+                RunConfig.EventChannels.FIFO);
+        RunConfig watched = new GrubConsoleWatch(false).watching(config);
+        assertEquals(RunConfig.EventChannels.FIFO, watched.eventChannels());
+        assertEquals(RunConfig.Accel.KVM, watched.accel());
+        assertEquals(2, watched.vcpus());
+        assertEquals(256L << 20, watched.memoryBytes());
     }
 }
