@@ -66,23 +66,23 @@ sub memory {
     return { rss_kib => $m{rss} + 0, guest_kib => $guest + 0, overhead_kib => $m{rss} - $guest };
 }
 
-# One monitor exchange: send each command, read up to QEMU's next prompt (HMP) or one reply line (jxen's control socket).
-sub monitor_say {
-    my ($until, @commands) = @_;
-    my $s = IO::Socket::UNIX->new(Peer => $monitor) or return undef;
+# QEMU's human monitor: each command's output up to the next prompt (the greeting's read first), as [command, output]
+# pairs; an empty list where the monitor cannot be reached.
+sub qemu_monitor {
+    my @commands = @_;
+    my $s = IO::Socket::UNIX->new(Peer => $monitor) or return ();
     $s->blocking(0);
-    my $text = '';
+    my @out;
     for my $c ('', @commands) {
         print $s "$c\n" if $c ne '';
         my ($buf, $deadline) = ('', time + 30);
-        while (time < $deadline && $buf !~ $until) {
+        while (time < $deadline && $buf !~ /\(qemu\) $/) {
             my $n = sysread($s, my $chunk, 65536);
             if ($n) { $buf .= $chunk; } else { sleep 0.2; }
         }
-        $text .= $buf if $c ne '';
-        last if $vmm eq 'jxen' && $c eq '';
+        push @out, [$c, $buf] if $c ne '';
     }
-    return $text;
+    return @out;
 }
 
 # Exits to the VMM so far. jxen: its own counts by kind (the control socket's query-counters: every exit it handles).
@@ -99,7 +99,7 @@ sub exits {
         my $e = $reply->{return}{exits} or return undef;
         return { %$e, io => $e->{'hypercall-page'} + $e->{'console-io'} + $e->{'pci-config-io'} + $e->{'other-io'} };
     }
-    my $text = monitor_say(qr/\(qemu\) $/, map { ("cpu $_", 'info stats vcpu') } 0 .. 1) // return undef;
+    my $text = join('', map { $_->[1] } qemu_monitor(map { ("cpu $_", 'info stats vcpu') } 0 .. 1));
     my %sum;
     while ($text =~ /^\s+(exits|io_exits|mmio_exits|halt_exits|hypercalls|signal_exits|irq_exits|insn_emulation) \(cumulative\): (\d+)/mg) { $sum{$1} += $2; }
     return undef unless %sum;
@@ -108,19 +108,8 @@ sub exits {
 
 # A hung QEMU's state: every vCPU's registers and the top of its stack, through the human monitor.
 sub qemu_evidence {
-    my $s = IO::Socket::UNIX->new(Peer => $monitor) or return "no monitor: $!";
-    my $text = '';
-    $s->blocking(0);
-    for my $c ('', 'info registers -a', 'cpu 0', 'x/32gx $rsp', 'cpu 1', 'x/32gx $rsp', 'info irq') {
-        print $s "$c\n" if $c ne '';
-        my ($buf, $deadline) = ('', time + 30);
-        while (time < $deadline && $buf !~ /\(qemu\) $/) {
-            my $n = sysread($s, my $chunk, 65536);
-            if ($n) { $buf .= $chunk; } else { sleep 0.2; }
-        }
-        $text .= "== $c\n$buf\n" if $c ne '';
-    }
-    return $text;
+    my @out = qemu_monitor('info registers -a', 'cpu 0', 'x/32gx $rsp', 'cpu 1', 'x/32gx $rsp', 'info irq');
+    return @out ? join('', map { "== $_->[0]\n$_->[1]\n" } @out) : "no monitor: $!";
 }
 
 my @console;

@@ -150,10 +150,11 @@ public final class ExitHandler {
 
     private RunOutcome io(KvmRun run) {
         int port = run.ioPort();
-        exits.countPort(ioKind(port, run), port);
+        ExitCounts.Kind kind = ioKind(port, run);
+        exits.countPort(kind, port);
         MemorySegment data = run.ioData();
         if (run.ioOut()) {
-            if (port == HypercallPage.PORT && run.ioSize() == 4 && run.ioCount() == 1) {
+            if (kind == ExitCounts.Kind.HYPERCALL_PAGE) {
                 hypercall(run);
             } else if (port == DEBUGCON || port == XEN_DEBUG_PORT || port == COM1) {
                 for (long i = 0; i < data.byteSize(); i += run.ioSize()) write(data.get(ValueLayout.JAVA_BYTE, i));
