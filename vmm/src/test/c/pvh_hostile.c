@@ -89,7 +89,9 @@ void guest_main(void)
     while (!done[1] && now_ns(0) < give_up)
         __asm__ volatile("pause" ::: "memory");
     check(done[1], "vCPU 1 finished its hypercalls");
-    print("hostile: ");
+    /* A random console write may have left a partial line; the hypervisor console flushes a line at 1024 bytes (as
+     * Xen flushes a domain's buffer when full), which could split this report: start it on a line of its own. */
+    print("\nhostile: ");
     print_u32(made[0] + made[1]);
     print(" hypercalls answered on 2 vCPUs\n");
 }
