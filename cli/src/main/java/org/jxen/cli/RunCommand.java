@@ -333,11 +333,19 @@ final class RunCommand implements Callable<Integer> {
                     MigrationProgress done = MigrationSource.migrate(domain, uri, maxDowntimeMillis, p -> System.err.println("jxen: " + p.line()));
                     return done.toMap();
                 } catch (MigrationSource.MigrationFailed e) {
-                    System.err.println("jxen: migration failed: " + e.getMessage());
+                    System.err.println("jxen: migration " + (e.inDoubt() ? "in doubt: " : "failed: ") + e.getMessage());
                     throw e;
                 } finally {
                     migrating.end();
                 }
+            }
+
+            @Override
+            public Map<String, Object> resolveMigration(boolean here) {
+                boolean backendsUp = domain.resolveMigration(here);
+                System.err.println("jxen: migration resolved by the operator: " + (here ? "the guest resumes here" : "the guest runs at the destination; this run ends")
+                        + (backendsUp ? "" : " (a backend did not restart)"));
+                return Map.of("guest", here ? "here" : "there", "backends-restarted", backendsUp);
             }
         };
     }

@@ -43,6 +43,7 @@ public final class ControlCommands {
             case "xen-event-inject" -> inject(arguments);
             case "query-counters" -> ok(target.counters());
             case "migrate" -> migrate(arguments);
+            case "migrate-resolve" -> resolve(arguments);
             default -> error("CommandNotFound", "the command " + command + " has not been found");
         };
     }
@@ -102,6 +103,17 @@ public final class ControlCommands {
         if (ms != null && !(ms instanceof Long)) return error("GenericError", "\"max-downtime\" must be an integer (milliseconds)");
         try {
             return ok(target.migrate(uri, ms == null ? 300 : (Long) ms));
+        } catch (Exception e) {
+            return error("GenericError", String.valueOf(e.getMessage()));
+        }
+    }
+
+    /** {@code {"execute": "migrate-resolve", "arguments": {"guest": "here"|"there"}}}: where a migration in doubt runs the guest. */
+    private String resolve(Map<?, ?> arguments) {
+        Object where = arguments.get("guest");
+        if (!"here".equals(where) && !"there".equals(where)) return error("GenericError", "migrate-resolve needs \"guest\": \"here\" or \"there\"");
+        try {
+            return ok(target.resolveMigration(where.equals("here")));
         } catch (Exception e) {
             return error("GenericError", String.valueOf(e.getMessage()));
         }

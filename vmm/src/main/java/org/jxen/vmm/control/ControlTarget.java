@@ -19,4 +19,12 @@ public interface ControlTarget {
     default Map<String, Object> migrate(String uri, long maxDowntimeMillis) throws Exception {
         throw new UnsupportedOperationException("this jxen cannot migrate its domain");
     }
+
+    /**
+     * The operator's word on a migration left in doubt (the commit sent, the destination's answer lost): {@code here}
+     * resumes the guest at this source, otherwise this run ends as migrated. Returns what was done.
+     */
+    default Map<String, Object> resolveMigration(boolean here) throws Exception {
+        throw new UnsupportedOperationException("this jxen cannot migrate its domain");
+    }
 }

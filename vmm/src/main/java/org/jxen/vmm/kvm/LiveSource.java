@@ -34,6 +34,7 @@ public final class LiveSource {
     private final BooleanSupplier unpause;
     private String stopReason;
     private boolean held, captured;
+    private volatile boolean inDoubt;
     private final LongSupplier systemTime;
     private final long memoryBytes;
     private final int vcpuCount;
@@ -126,6 +127,34 @@ public final class LiveSource {
         if (!held) return;
         held = false;
         for (VcpuThread t : vcpus) t.release();
+    }
+
+    /**
+     * The commit was sent but the destination never said it runs the guest: the guest stays held as captured (vCPUs
+     * out of the guest, backends paused, the images' locks given up) until {@link #resolve}. Nothing here can tell
+     * whether the destination has it; the operator can.
+     */
+    public synchronized void holdInDoubt() {
+        inDoubt = true;
+    }
+
+    /** Whether a migration's outcome waits for {@link #resolve}. */
+    public boolean inDoubt() {
+        return inDoubt;
+    }
+
+    /**
+     * The operator's word on a migration in doubt: {@code here} resumes the guest at this source (the destination does
+     * not run it), otherwise this run ends as after a completed migration (it does). False if {@code here} and a
+     * backend's thread could not be started again (the vCPUs run anyway). IllegalStateException if nothing is in doubt.
+     */
+    public synchronized boolean resolve(boolean here) {
+        if (!inDoubt) throw new IllegalStateException("no migration is in doubt");
+        inDoubt = false;
+        if (here) return resume();
+        stopReason = stopReason + " (resolved by the operator)";
+        commit();
+        return true;
     }
 
     /**

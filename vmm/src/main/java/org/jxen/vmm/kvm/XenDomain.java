@@ -220,12 +220,24 @@ public final class XenDomain implements AutoCloseable {
     public synchronized LiveSource liveSource() {
         if (closed || stop.requested()) throw new IllegalStateException("the domain is not running");
         if (live != null && !live.finished()) throw new IllegalStateException("a migration is already under way");
+        if (live != null && live.inDoubt()) throw new IllegalStateException("a migration is in doubt: resolve it first (--resolve here|there)");
         live = new LiveSource(vm, ram.segment(), ram, stop, vcpus.threads(), () -> {
             SaveFile state = captureStopped();
             platform.releaseHostFiles(); // the destination on this host opens the images next
             return state;
         }, platform::unpause, systemTime, config.memoryBytes(), config.vcpus());
         return live;
+    }
+
+    /**
+     * Resolves a migration left in doubt ({@link LiveSource#holdInDoubt}): {@code here} resumes the guest in this
+     * domain, otherwise the run ends as migrated. False if a backend did not restart on resuming. IllegalStateException
+     * if no migration is in doubt.
+     */
+    public boolean resolveMigration(boolean here) {
+        LiveSource migration = live;
+        if (migration == null) throw new IllegalStateException("no migration is in doubt");
+        return migration.resolve(here);
     }
 
     /** Another limit than 60 s for the watchdog's stuck-guest case (tests: a quicker look). */

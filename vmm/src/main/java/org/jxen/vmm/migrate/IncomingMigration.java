@@ -5,6 +5,8 @@ import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.lang.System.Logger;
+import java.lang.System.Logger.Level;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
@@ -23,6 +25,7 @@ import org.jxen.vmm.kvm.XenDomain;
 public final class IncomingMigration implements AutoCloseable {
     /** How long the stream may be silent: a source sends continuously, even its stop-and-copy takes far less. */
     public static final Duration SILENCE = Duration.ofSeconds(120);
+    private static final Logger LOG = System.getLogger(IncomingMigration.class.getName());
     private final ServerSocket server;
 
     private IncomingMigration(ServerSocket server) {
@@ -72,6 +75,7 @@ public final class IncomingMigration implements AutoCloseable {
                 int commit = in.read();
                 if (commit != MigrationSource.COMMIT)
                     throw new IOException("the source did not commit the switch-over (" + (commit < 0 ? "the stream ended" : "it sent " + commit) + "); it keeps the guest");
+                tellRunning(out);
             } catch (IOException | RuntimeException e) {
                 d.close();
                 throw e instanceof IOException io && io.getMessage() != null && io.getMessage().startsWith("the source did not commit") ? io
@@ -82,6 +86,20 @@ public final class IncomingMigration implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             peer.close();
             throw e;
+        }
+    }
+
+    /**
+     * Committed: the guest is this side's whatever happens next, so a source that cannot be told is left in doubt (it
+     * holds its copy stopped until its operator resolves it), never answered by giving the guest up here.
+     */
+    private static void tellRunning(OutputStream out) {
+        try {
+            out.write(MigrationSource.RUNNING);
+            out.flush();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING,
+                    "the source was not told that the guest runs here (" + e.getMessage() + "); it holds its stopped copy until its operator resolves it");
         }
     }
 

@@ -40,10 +40,17 @@ import org.jxen.vmm.snapshot.SnapshotWriter;
  * <p>Before the switch-over nothing changes the guest: a stream that fails, a guest that stops for another reason,
  * ends the migration with the dirty log off and the domain running. At the switch-over the vCPUs are held and the
  * backends paused, undoably: the destination, once it has built the domain, answers {@link #CONFIRM}, and only then
- * does the source send {@link #COMMIT} and end its run with status 0; the destination runs the guest only after the
- * commit. A stream that fails before the confirmation resumes the source (backends, timers, vCPUs), so at most one
- * side ever runs the guest; only a commit lost on its way loses it (the source has ended, the destination gives up).
- * QEMU's precopy ends the source at its last write instead (migration.c migration_completion), with no confirmation.
+ * does the source send {@link #COMMIT}; the destination runs the guest only after the commit, and says so with
+ * {@link #RUNNING}, on which the source ends its run with status 0. A stream that fails before the confirmation resumes
+ * the source (backends, timers, vCPUs), so at most one side ever runs the guest. A stream that fails after the commit
+ * was sent and before {@code RUNNING} came back leaves the source <em>in doubt</em>: the destination may have the
+ * guest or may have given up, and neither side can tell which, so the source holds the guest (as captured: vCPUs held,
+ * backends paused) until the operator, who can see the destination, says where it runs ({@link
+ * LiveSource#resolve}). Guessing would either lose the guest or run it twice on one disk. QEMU's precopy ends the
+ * source at its last write with no confirmation and leaves it paused ("postmigrate") for the operator
+ * (migration.c migration_completion); Xen's xl, whose destination reports its start-up back as this one's RUNNING,
+ * leaves the source suspended on a failure between its "go" and that report, telling the operator to check both ends
+ * (tools/xl/xl_migrate.c migrate_domain, failed_badly).
  */
 public final class MigrationSource {
     /** A page record in a ram section: frame number and contents. */
@@ -52,6 +59,8 @@ public final class MigrationSource {
     public static final int CONFIRM = 0x06;
     /** The source's last byte after {@link #CONFIRM}: the destination may run the guest. */
     public static final int COMMIT = 0x43;
+    /** The destination's last byte, after {@link #COMMIT}: it has the guest; the source may end. */
+    public static final int RUNNING = 0x52;
 
     private final LiveSource domain;
     private final GuestMemory ram;
@@ -75,17 +84,29 @@ public final class MigrationSource {
         this.digests = new PageDigests(ram.frames());
     }
 
-    /** Why a migration ended without the guest moving; {@link #guestKeepsRunning} says whether the source's guest runs on. */
+    /**
+     * Why a migration ended without the guest surely moving; {@link #guestKeepsRunning} says whether the source's guest
+     * runs on, {@link #inDoubt} whether it is held at the source until the operator resolves where it runs.
+     */
     public static final class MigrationFailed extends IOException {
-        private final boolean guestKeepsRunning;
+        private final boolean guestKeepsRunning, inDoubt;
 
         MigrationFailed(String message, boolean guestKeepsRunning) {
+            this(message, guestKeepsRunning, false);
+        }
+
+        private MigrationFailed(String message, boolean guestKeepsRunning, boolean inDoubt) {
             super(message);
             this.guestKeepsRunning = guestKeepsRunning;
+            this.inDoubt = inDoubt;
         }
 
         public boolean guestKeepsRunning() {
             return guestKeepsRunning;
+        }
+
+        public boolean inDoubt() {
+            return inDoubt;
         }
     }
 
@@ -211,16 +232,30 @@ public final class MigrationSource {
                 int answer = confirmations.read();
                 if (answer != CONFIRM) throw new IOException(answer < 0 ? "the destination closed the stream without confirming" : "the destination answered " + answer);
                 link.write(COMMIT);
-                link.flush(); // written: from here the guest is the destination's (a write that fails never reached it)
+                link.flush(); // a write that fails was not queued: the destination cannot have the commit
             } catch (IOException | RuntimeException e) {
                 boolean resumed = domain.resume();
                 throw new MigrationFailed("the stream to " + destination + " failed after the switch-over, before the destination confirmed ("
                         + e.getMessage() + "); the guest resumed here" + (resumed ? "" : ", but a backend did not restart"), true);
             }
-            domain.commit();
+            // The commit is on its way: from here only the destination's word, or the operator's, decides.
+            String why;
+            try {
+                int answer = confirmations.read();
+                if (answer == RUNNING) {
+                    domain.commit();
+                    long downtime = (System.nanoTime() - stoppedAt) / 1_000_000;
+                    return report("completed", 0, dirtyRate, expectedAtSwitch, downtime);
+                }
+                why = answer < 0 ? "the stream ended" : "the destination answered " + answer;
+            } catch (IOException e) {
+                why = e.getMessage();
+            }
+            domain.holdInDoubt();
+            throw new MigrationFailed("the stream to " + destination + " failed after the commit was sent, before the destination said it runs the guest ("
+                    + why + "): the destination may be running it. The guest is held here, stopped; resolve it: `jxen migrate --socket ... --resolve here`"
+                    + " resumes it here if the destination does not run it, `--resolve there` ends this run if it does", false, true);
         }
-        long downtime = (System.nanoTime() - stoppedAt) / 1_000_000;
-        return report("completed", 0, dirtyRate, expectedAtSwitch, downtime);
     }
 
     private long expected(long dirtyPages) {

@@ -35,6 +35,13 @@ class MigrateCommandTest {
                 if (uri.equals("tcp:127.0.0.1:1")) throw new IOException("cannot reach tcp:127.0.0.1:1: Connection refused; the guest keeps running");
                 return Map.of("uri", uri, "downtime-target", maxDowntimeMillis);
             }
+
+            @Override
+            public Map<String, Object> resolveMigration(boolean here) throws Exception {
+                if (!canMigrate) return ControlTarget.super.resolveMigration(here);
+                if (!here) throw new IllegalStateException("no migration is in doubt");
+                return Map.of("guest", "here");
+            }
         };
     }
 
@@ -54,5 +61,17 @@ class MigrateCommandTest {
     void aTargetThatCannotMigrateSaysSo() throws Json.ParseException {
         String reply = handle(new ControlCommands(target(false)), "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:h:1\"}}");
         assertEquals(Map.of("error", Map.of("class", "GenericError", "desc", "this jxen cannot migrate its domain")), Json.parse(reply));
+    }
+
+    @Test
+    void resolvingAMigrationInDoubtTakesHereOrThereOnly() throws Json.ParseException {
+        ControlCommands c = new ControlCommands(target(true));
+        assertEquals(Map.of("return", Map.of("guest", "here")), Json.parse(handle(c, "{\"execute\": \"migrate-resolve\", \"arguments\": {\"guest\": \"here\"}}")));
+        String nothing = handle(c, "{\"execute\": \"migrate-resolve\", \"arguments\": {\"guest\": \"there\"}}");
+        assertTrue(nothing.contains("\"error\"") && nothing.contains("no migration is in doubt"), nothing);
+        assertTrue(handle(c, "{\"execute\": \"migrate-resolve\", \"arguments\": {\"guest\": \"elsewhere\"}}").contains("migrate-resolve needs"));
+        assertTrue(handle(c, "{\"execute\": \"migrate-resolve\"}").contains("migrate-resolve needs"));
+        assertTrue(handle(new ControlCommands(target(false)), "{\"execute\": \"migrate-resolve\", \"arguments\": {\"guest\": \"here\"}}")
+                .contains("this jxen cannot migrate its domain"));
     }
 }

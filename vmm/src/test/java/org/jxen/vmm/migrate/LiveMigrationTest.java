@@ -386,6 +386,78 @@ class LiveMigrationTest {
     }
 
     /**
+     * The window a confirmation cannot close: the destination confirms, takes the commit and vanishes before it says it
+     * runs the guest. The source cannot know whether the guest runs there, so it holds it, stopped, until told: the
+     * guest makes no progress meanwhile, then goes on here ({@code here}) or the source's run ends as migrated
+     * ({@code there}). A second migration is refused while the first is in doubt.
+     */
+    @ParameterizedTest(name = "resolved: the guest runs {0}")
+    @ValueSource(strings = {"here", "there"})
+    void aDestinationLostAfterTheCommitLeavesTheGuestHeldUntilTheOperatorResolvesIt(String where) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Source src = start(1);
+        try (ServerSocket vanishing = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            CompletableFuture<Integer> destination = async("vanishing destination", () -> vanishAfterTheCommit(vanishing));
+            MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
+                    () -> MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", vanishing.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                            p -> System.out.println(p.line())));
+            assertEquals(MigrationSource.COMMIT, destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS), "the destination read the commit");
+            System.out.println("source (destination lost after the commit): " + failed.getMessage());
+            assertTrue(failed.inDoubt() && !failed.guestKeepsRunning() && failed.getMessage().contains("--resolve here"), failed.getMessage());
+            long held = src.rounds();
+            Thread.sleep(300); // a lower bound only: a held guest cannot move however long this takes
+            assertEquals(held, src.rounds(), "the guest is held while the migration is in doubt");
+            assertFalse(src.run().isDone(), "the source's run waits for the operator");
+            IllegalStateException again = assertThrows(IllegalStateException.class, () -> src.domain().liveSource());
+            assertTrue(again.getMessage().contains("in doubt"), again.getMessage());
+            assertTrue(src.domain().resolveMigration(where.equals("here")), "the backends restarted");
+            assertThrows(IllegalStateException.class, () -> src.domain().resolveMigration(true), "resolved once");
+            if (where.equals("here")) {
+                awaitRounds(src, held + 3);
+                src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
+            }
+            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
+            assertEquals(where.equals("there"), o.reason().contains("migrated to") && o.reason().contains("resolved by the operator"), o.reason());
+            if (where.equals("here")) assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
+        } finally {
+            src.domain().close();
+        }
+    }
+
+    /**
+     * A destination that reads the whole stream, confirms, reads the source's next byte and vanishes (a reset) without
+     * saying it runs the guest. Returns the byte it read after confirming.
+     */
+    private static int vanishAfterTheCommit(ServerSocket server) throws IOException {
+        try (Socket s = server.accept()) {
+            InputStream in = s.getInputStream();
+            byte[] buf = new byte[1 << 16];
+            String window = "";
+            boolean stateSeen = false;
+            while (true) {
+                if (stateSeen) s.setSoTimeout(3_000); // the last round is on its way: quiet from here means it is all sent
+                int n;
+                try {
+                    n = in.read(buf);
+                } catch (SocketTimeoutException quiet) {
+                    break;
+                }
+                if (n < 0) throw new IOException("the source closed the stream before the switch-over");
+                String chunk = window + new String(buf, 0, n, StandardCharsets.ISO_8859_1);
+                if (chunk.contains("clock")) stateSeen = true;
+                window = chunk.substring(Math.max(0, chunk.length() - "clock".length()));
+            }
+            s.getOutputStream().write(MigrationSource.CONFIRM);
+            s.getOutputStream().flush();
+            s.setSoTimeout(0);
+            int commit = in.read();
+            s.setSoLinger(true, 0);
+            return commit;
+        }
+    }
+
+    /**
      * A destination that reads the stream and dies (a reset, as a killed process's socket) at {@code phase}: after 200 kB
      * (round 1), at the {@code clock} section (written once the source's vCPUs are held), or once the stream has gone
      * quiet after it (the source waits for the confirmation). Returns the bytes it read.
