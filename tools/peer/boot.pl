@@ -26,7 +26,10 @@ if ($vmm eq 'jxen') {
     # JXEN_CP instead of the jar: a build's class path (the CI smoke, which runs before the jar is packaged).
     my $java = $ENV{JXEN_JAVA} // die "JXEN_JAVA unset\n";
     my @main = $ENV{JXEN_CP} ? ('-cp', $ENV{JXEN_CP}, 'org.jxen.cli.Main') : ('-jar', $ENV{JXEN_JAR} // die "JXEN_JAR unset\n");
-    @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @main,
+    # The launcher's start-up cache, as ./jxen uses it (made by ./jxen --help; the JVM ignores one that does not match).
+    my $aot = ($ENV{XDG_CACHE_HOME} // "$ENV{HOME}/.cache") . '/jxen/jxen.aot';
+    my @aot = (!$ENV{JXEN_CP} && ($ENV{JXEN_AOT} // 1) ne '0' && -s $aot) ? ("-XX:AOTCache=$aot") : ();
+    @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @aot, @main,
         'run', '--kernel', "$peer/vmlinuz", '--initrd', "$peer/initrd.gz", '--accel', 'kvm', '--vcpus', '2', '--memory', $ram_mib,
         '--disk', $image, '--cmdline', $cmdline, '--timeout', $timeout, '--socket', $monitor, ($tap ? ('--net', "tap=$tap") : ()), split(' ', $ENV{JXEN_PEER_ARGS} // ''));
 } else {
