@@ -9,6 +9,7 @@ use warnings;
 use Time::HiRes qw(time sleep);
 use IO::Socket::UNIX;
 use JSON::PP;
+use Digest::MD5 qw(md5_hex);
 use POSIX qw(WNOHANG);
 
 my ($vmm, $index, $results, $logdir, $image, $secs, $timeout) = @ARGV;
@@ -27,7 +28,7 @@ if ($vmm eq 'jxen') {
     my $java = $ENV{JXEN_JAVA} // die "JXEN_JAVA unset\n";
     my @main = $ENV{JXEN_CP} ? ('-cp', $ENV{JXEN_CP}, 'org.jxen.cli.Main') : ('-jar', $ENV{JXEN_JAR} // die "JXEN_JAR unset\n");
     # The launcher's start-up cache, as ./jxen uses it (made by ./jxen --help; the JVM ignores one that does not match).
-    my $aot = ($ENV{XDG_CACHE_HOME} // "$ENV{HOME}/.cache") . '/jxen/jxen.aot';
+    my $aot = ($ENV{XDG_CACHE_HOME} // "$ENV{HOME}/.cache") . '/jxen/jxen-' . substr(md5_hex($ENV{JXEN_JAR} // ''), 0, 12) . '.aot';
     my @aot = (!$ENV{JXEN_CP} && ($ENV{JXEN_AOT} // 1) ne '0' && -s $aot) ? ("-XX:AOTCache=$aot") : ();
     @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @aot, @main,
         'run', '--kernel', "$peer/vmlinuz", '--initrd', "$peer/initrd.gz", '--accel', 'kvm', '--vcpus', '2', '--memory', $ram_mib,
