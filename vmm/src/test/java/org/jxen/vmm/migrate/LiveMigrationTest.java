@@ -432,22 +432,7 @@ class LiveMigrationTest {
     private static int vanishAfterTheCommit(ServerSocket server) throws IOException {
         try (Socket s = server.accept()) {
             InputStream in = s.getInputStream();
-            byte[] buf = new byte[1 << 16];
-            String window = "";
-            boolean stateSeen = false;
-            while (true) {
-                if (stateSeen) s.setSoTimeout(3_000); // the last round is on its way: quiet from here means it is all sent
-                int n;
-                try {
-                    n = in.read(buf);
-                } catch (SocketTimeoutException quiet) {
-                    break;
-                }
-                if (n < 0) throw new IOException("the source closed the stream before the switch-over");
-                String chunk = window + new String(buf, 0, n, StandardCharsets.ISO_8859_1);
-                if (chunk.contains("clock")) stateSeen = true;
-                window = chunk.substring(Math.max(0, chunk.length() - "clock".length()));
-            }
+            readUntil(s, in, "before confirming");
             s.getOutputStream().write(MigrationSource.CONFIRM);
             s.getOutputStream().flush();
             s.setSoTimeout(0);
@@ -464,29 +449,37 @@ class LiveMigrationTest {
      */
     private static long dieAt(ServerSocket server, String phase) throws IOException {
         try (Socket s = server.accept()) {
-            InputStream in = s.getInputStream();
-            byte[] buf = new byte[1 << 16];
-            String window = "";
-            long at = 0;
-            boolean stateSeen = false;
-            while (true) {
-                if (phase.equals("in round 1") && at >= 200_000) break;
-                if (phase.equals("after the switch-over") && stateSeen) break;
-                if (stateSeen) s.setSoTimeout(3_000); // the last round is on its way: quiet from here means it is all sent
-                int n;
-                try {
-                    n = in.read(buf);
-                } catch (SocketTimeoutException quiet) {
-                    break;
-                }
-                if (n < 0) break;
-                at += n;
-                String chunk = window + new String(buf, 0, n, StandardCharsets.ISO_8859_1);
-                if (chunk.contains("clock")) stateSeen = true;
-                window = chunk.substring(Math.max(0, chunk.length() - "clock".length()));
-            }
+            long at = readUntil(s, s.getInputStream(), phase);
             s.setSoLinger(true, 0); // a reset, as the kernel sends for a killed process's unread data
             return at;
+        }
+    }
+
+    /**
+     * Reads the source's stream up to {@code phase}: 200 kB (round 1), the {@code clock} section (written once the
+     * source's vCPUs are held), or the stream gone quiet after it (the source waits for the confirmation); or its end.
+     * Returns the bytes read.
+     */
+    private static long readUntil(Socket s, InputStream in, String phase) throws IOException {
+        byte[] buf = new byte[1 << 16];
+        String window = "";
+        long at = 0;
+        boolean stateSeen = false;
+        while (true) {
+            if (phase.equals("in round 1") && at >= 200_000) return at;
+            if (phase.equals("after the switch-over") && stateSeen) return at;
+            if (stateSeen) s.setSoTimeout(3_000); // the last round is on its way: quiet from here means it is all sent
+            int n;
+            try {
+                n = in.read(buf);
+            } catch (SocketTimeoutException quiet) {
+                return at;
+            }
+            if (n < 0) return at;
+            at += n;
+            String chunk = window + new String(buf, 0, n, StandardCharsets.ISO_8859_1);
+            if (chunk.contains("clock")) stateSeen = true;
+            window = chunk.substring(Math.max(0, chunk.length() - "clock".length()));
         }
     }
 
