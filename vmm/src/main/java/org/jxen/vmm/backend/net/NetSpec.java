@@ -61,8 +61,8 @@ public record NetSpec(Link link, byte[] mac) {
 
     public enum Protocol { TCP, UDP }
 
-    /** The addresses passt hands the guest, as QEMU's user network (slirp) numbers them: guest, gateway (the host), DNS. */
-    public static final String USER_GUEST = "10.0.2.15", USER_GATEWAY = "10.0.2.2", USER_DNS = "10.0.2.3";
+    /** The addresses passt hands the guest, as QEMU's user network (slirp) numbers them: guest, gateway (the host). */
+    public static final String USER_GUEST = "10.0.2.15", USER_GATEWAY = "10.0.2.2";
     public static final int USER_PREFIX = 24;
 
     private static final String USAGE = "tap=NAME or user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]..., and mac=XX:XX:XX:XX:XX:XX";

@@ -88,6 +88,10 @@ public final class PasstLink implements FrameLink {
     static List<String> command(Path binary, Path dir, NetSpec.User user, boolean defaultRoute, boolean root) {
         List<String> c = new ArrayList<>(List.of(binary.toString(), "--foreground", "--quiet", "--one-off",
                 "--socket", dir.resolve("passt.socket").toString(), "--log-file", dir.resolve("passt.log").toString(),
+                // DNS: passt's default, DHCP naming the host's resolvers and their answers carried back from them. Not QEMU's
+                // 10.0.2.3: this passt (0.0~git20230309) with --dns-forward 10.0.2.3 rewrites every answer from the host's
+                // resolver to come from 10.0.2.3, so a guest asking the resolver DHCP named drops them; with --dns 10.0.2.3
+                // as well it has no resolver left to relay to (docs/backends.md).
                 "--address", NetSpec.USER_GUEST, "--netmask", Integer.toString(NetSpec.USER_PREFIX), "--gateway", NetSpec.USER_GATEWAY));
         if (!defaultRoute) c.addAll(List.of("--interface", "lo", "--mac-addr", TEMPLATE_MAC));
         // As root passt drops to nobody by itself; named here because the directory is handed to that user.

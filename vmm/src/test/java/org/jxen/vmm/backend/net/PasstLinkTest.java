@@ -21,8 +21,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Predicate;
 
@@ -143,27 +145,97 @@ class PasstLinkTest {
         return a;
     }
 
+    /** DISCOVER, OFFER, REQUEST, ACK: the ACK (whose Ethernet source is passt's MAC); the OFFER's address must be the ACK's. */
+    private static byte[] lease(FrameLink link, MemorySegment buffer, int xid) throws Exception {
+        assertEquals(0, send(link, dhcp(xid, 1, null, null)), "DISCOVER sent");
+        byte[] offer = await(link, buffer, dhcpReply(xid, 2));
+        byte[] offered = yiaddr(offer);
+        byte[] server = option(ByteBuffer.wrap(offer), 54);
+        assertNotNull(server, "the OFFER names its server");
+        assertEquals(0, send(link, dhcp(xid, 3, offered, server)), "REQUEST sent");
+        byte[] ack = await(link, buffer, dhcpReply(xid, 5));
+        assertArrayEquals(offered, yiaddr(ack));
+        return ack;
+    }
+
     @Test
     void dhcpThroughTheRealPasstGivesQemusGuestAddress() throws Exception {
         try (PasstLink link = start(new NetSpec.User(List.of())); Arena a = Arena.ofConfined()) {
-            MemorySegment buffer = a.allocate(Netif.MAX_FRAME);
-            int xid = 0x6a78656e;
-            assertEquals(0, send(link, dhcp(xid, 1, null, null)), "DISCOVER sent");
-            byte[] offer = await(link, buffer, dhcpReply(xid, 2));
-            byte[] offered = yiaddr(offer);
-            byte[] server = option(ByteBuffer.wrap(offer), 54);
-            assertNotNull(server, "the OFFER names its server");
-            assertEquals(0, send(link, dhcp(xid, 3, offered, server)), "REQUEST sent");
-            byte[] ack = await(link, buffer, dhcpReply(xid, 5));
+            byte[] ack = lease(link, a.allocate(Netif.MAX_FRAME), 0x6a78656e);
             ByteBuffer ackView = ByteBuffer.wrap(ack);
             String address = InetAddress.getByAddress(yiaddr(ack)).getHostAddress();
-            System.out.println("passt's DHCP: OFFER " + InetAddress.getByAddress(offered).getHostAddress() + ", ACK " + address + " mask "
-                    + InetAddress.getByAddress(option(ackView, 1)).getHostAddress() + " router " + InetAddress.getByAddress(option(ackView, 3)).getHostAddress());
+            System.out.println("passt's DHCP: ACK " + address + " mask " + InetAddress.getByAddress(option(ackView, 1)).getHostAddress()
+                    + " router " + InetAddress.getByAddress(option(ackView, 3)).getHostAddress() + " DNS " + InetAddress.getByAddress(option(ackView, 6)).getHostAddress());
             assertEquals(NetSpec.USER_GUEST, address);
-            assertArrayEquals(offered, yiaddr(ack));
             assertArrayEquals(InetAddress.getByName("255.255.255.0").getAddress(), option(ackView, 1), "netmask");
             assertArrayEquals(InetAddress.getByName(NetSpec.USER_GATEWAY).getAddress(), option(ackView, 3), "router");
+            assertNotNull(option(ackView, 6), "the ACK names a DNS server (the host's resolvers)");
             assertTrue(link.running());
+        }
+    }
+
+    // ---- DNS ----------------------------------------------------------------------------------------------------
+
+    /** The host's first IPv4 resolver in /etc/resolv.conf (where passt forwards the guest's DNS), or null. */
+    private static String hostResolver() throws IOException {
+        Path conf = Path.of("/etc/resolv.conf");
+        if (!Files.isReadable(conf)) return null;
+        for (String line : Files.readAllLines(conf)) {
+            String[] w = line.trim().split("\\s+");
+            if (w.length >= 2 && w[0].equals("nameserver") && w[1].matches("[0-9.]+")) return w[1];
+        }
+        return null;
+    }
+
+    private static final int DNS_CLIENT_PORT = 53535;
+
+    /** A DNS query (RFC 1035: id, recursion desired, one question of type A, class IN) from the guest to {@code server}:53. */
+    static byte[] dnsQuery(byte[] passtMac, byte[] server, int id, String name) throws IOException {
+        ByteBuffer q = ByteBuffer.allocate(300);
+        q.putShort((short) id).putShort((short) 0x0100).putShort((short) 1).putShort((short) 0).putShort((short) 0).putShort((short) 0);
+        for (String label : name.split("\\.")) q.put((byte) label.length()).put(label.getBytes(StandardCharsets.US_ASCII));
+        q.put((byte) 0).putShort((short) 1).putShort((short) 1);
+        int dns = q.position();
+        ByteBuffer f = ByteBuffer.allocate(ETH + IP + UDP + dns);
+        f.put(passtMac).put(GUEST_MAC).putShort((short) 0x0800);
+        int ip = f.position();
+        f.put((byte) 0x45).put((byte) 0).putShort((short) (IP + UDP + dns)).putShort((short) id).putShort((short) 0x4000).put((byte) 64).put((byte) 17)
+                .putShort((short) 0).put(InetAddress.getByName(NetSpec.USER_GUEST).getAddress()).put(server);
+        f.putShort(ip + 10, ipChecksum(f.array(), ip));
+        f.putShort((short) DNS_CLIENT_PORT).putShort((short) 53).putShort((short) (UDP + dns)).putShort((short) 0); // UDP checksum 0: none (IPv4)
+        f.put(q.array(), 0, dns);
+        return f.array();
+    }
+
+    /**
+     * A name sent to the DNS server the DHCP answer names reaches the host's resolver through passt and its answer comes
+     * back to the guest from the address asked, port 53, with the query's id (any answer: the host's resolver may know
+     * the name or not; what is tested is the path, and that the answer's source is the one the guest's resolver
+     * expects). Skipped on a host without a resolver, where passt has nowhere to send it.
+     */
+    @Test
+    void dnsFromTheGuestIsAnsweredByTheHostsResolverThroughPasst() throws Exception {
+        String resolver = hostResolver();
+        assumeTrue(resolver != null, "no IPv4 nameserver in this host's /etc/resolv.conf: passt has nowhere to forward the guest's DNS");
+        try (PasstLink link = start(new NetSpec.User(List.of())); Arena a = Arena.ofConfined()) {
+            MemorySegment buffer = a.allocate(Netif.MAX_FRAME);
+            byte[] ack = lease(link, buffer, 0x646e7331);
+            byte[] passtMac = Arrays.copyOfRange(ack, 6, 12);
+            byte[] offered = option(ByteBuffer.wrap(ack), 6);
+            assertNotNull(offered, "the ACK names a DNS server");
+            byte[] server = Arrays.copyOf(offered, 4);
+            int id = 0x4a58;
+            assertEquals(0, send(link, dnsQuery(passtMac, server, id, "localhost")), "query sent");
+            int from = ByteBuffer.wrap(server).getInt();
+            byte[] reply = await(link, buffer, f -> f.limit() >= ETH + IP + UDP + 12 && f.getShort(12) == 0x0800 && f.get(ETH + 9) == 17
+                    && f.getInt(ETH + 12) == from && f.getShort(ETH + IP) == 53 && (f.getShort(ETH + IP + 2) & 0xFFFF) == DNS_CLIENT_PORT
+                    && f.getShort(ETH + IP + UDP) == id);
+            ByteBuffer r = ByteBuffer.wrap(reply);
+            int flags = r.getShort(ETH + IP + UDP + 2) & 0xFFFF;
+            System.out.printf("passt's DNS: a query to %s for 'localhost' answered (the host's resolver %s): rcode %d, %d answer(s)%n",
+                    InetAddress.getByAddress(server).getHostAddress(), resolver, flags & 0xF, r.getShort(ETH + IP + UDP + 6) & 0xFFFF);
+            assertTrue((flags & 0x8000) != 0, "a response, not the query echoed");
+            assertEquals(1, r.getShort(ETH + IP + UDP + 4), "the question comes back with the answer");
         }
     }
 
