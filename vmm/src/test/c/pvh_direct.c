@@ -8,6 +8,7 @@
  * after a close), polls a port in the kernel until the host raises it, and powers off.
  */
 #include "xen32.h"
+#include "direct32.h"
 
 extern void upcall_stub(void);
 
@@ -40,17 +41,6 @@ __asm__(".globl level_upcall_stub\n"
         "  call level_upcall_handler\n"
         "  popal\n"
         "  iret\n");
-static int amd;
-
-static long direct(int nr, u32 a1, u32 a2, u32 a3)
-{
-    long r;
-    if (amd)
-        __asm__ volatile("vmmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
-    else
-        __asm__ volatile("vmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
-    return r;
-}
 
 static void say(const char *s)
 {
@@ -59,9 +49,7 @@ static void say(const char *s)
 
 void guest_main(void)
 {
-    u32 a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
-    amd = b == 0x68747541; /* "Auth"enticAMD */
+    direct_init();
     say(amd ? "direct hypercalls by vmmcall\n" : "direct hypercalls by vmcall\n");
     long v = direct(__HYPERVISOR_xen_version, 0, 0, 0);
     check((v >> 16) == 4, "xen_version by a direct hypercall: 4.x");

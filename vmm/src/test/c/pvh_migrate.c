@@ -4,49 +4,9 @@
  * stale by the migration fails the check), and counts its rounds in a mailbox page. It prints the mailbox's address
  * and that of a ballast area it never touches (the test fills it from the host, so the first round has enough to send
  * that a cut stream is noticed before the switch-over). When the host writes 1 to mailbox.go it checks once more,
- * prints PASS with its round count and powers off. Entry and hypercalls as pvh_long.c.
+ * prints PASS with its round count and powers off. Entry and hypercalls: long64.h.
  */
-#include "long64_entry.h"
-
-static long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
-{
-    long r;
-    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
-                     : "memory", "rcx", "r8", "r9", "r10", "r11");
-    return r;
-}
-
-static unsigned len(const char *s)
-{
-    unsigned n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-static void print(const char *s)
-{
-    hypercall3(18, 0, len(s), (u64)s);
-}
-
-static void shutdown(u32 reason)
-{
-    volatile u32 r = reason;
-    hypercall3(29, 2, (u64)&r, 0);
-    for (;;)
-        __asm__ volatile("cli; hlt");
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        print("FAIL: ");
-        print(what);
-        print("\n");
-        shutdown(3);
-    }
-}
-
+#include "long64.h"
 
 #define PAGES 256
 
@@ -91,9 +51,7 @@ static void verify(u64 r)
 void main64(void);
 void main64(void)
 {
-    u32 a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x40000002), "c"(0));
-    __asm__ volatile("wrmsr" : : "c"(b), "a"((u32)(u64)hypercall_page), "d"(0));
+    install_hypercall_page();
     print_hex("migrate guest: mailbox at ", (u64)&mailbox);
     print_hex("migrate guest: ballast at ", (u64)ballast);
     print_hex("migrate guest: ballast bytes ", sizeof(ballast));

@@ -12,6 +12,7 @@
  * powers off.
  */
 #include "xen32.h"
+#include "direct32.h"
 
 #define VCPUOP_register_runstate_memory_area 5
 #define TICK_NS 1000000ull
@@ -31,18 +32,7 @@ struct mailbox {
 
 static struct mailbox mailbox __attribute__((aligned(4096)));
 static struct runstate runstates[2] __attribute__((aligned(64)));
-static int amd;
 static volatile u32 timer_port, to_ap, to_bsp, ap_ready;
-
-static long direct(int nr, u32 a1, u32 a2, u32 a3)
-{
-    long r;
-    if (amd)
-        __asm__ volatile("vmmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
-    else
-        __asm__ volatile("vmcall" : "=a"(r) : "a"(nr), "b"(a1), "c"(a2), "d"(a3) : "memory");
-    return r;
-}
 
 static long direct_send(u32 port)
 {
@@ -202,9 +192,7 @@ static int vcpu_count(void)
 
 void guest_main(void)
 {
-    u32 a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
-    amd = b == 0x68747541; /* "Auth"enticAMD */
+    direct_init();
     int vcpus = vcpu_count();
     place_shared_info();
     set_gate(UPCALL_VECTOR, UPCALL_STUB);

@@ -35,19 +35,16 @@ public final class BlockFile implements AutoCloseable {
     /** struct flock on x86-64: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid (32 bytes). */
     private static final long FLOCK_SIZE = 32, L_TYPE = 0, L_WHENCE = 2, L_START = 8, L_LEN = 16, L_PID = 24;
 
-    private final int fd;
+    private final OwnedFd fd;
     private final long size;
     private final boolean readOnly;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment errno = Libc.errnoBuffer(arena);
-    private boolean closed;
 
     private static MethodHandle handle(String name, FunctionDescriptor fd) {
         return LINKER.downcallHandle(LINKER.defaultLookup().find(name).orElseThrow(), fd, Linker.Option.captureCallState("errno"));
     }
 
-    private BlockFile(int fd, long size, boolean readOnly) {
-        this.fd = fd;
+    private BlockFile(int fd, Path file, long size, boolean readOnly) {
+        this.fd = new OwnedFd(fd, "the image " + file);
         this.size = size;
         this.readOnly = readOnly;
     }
@@ -76,7 +73,7 @@ public final class BlockFile implements AutoCloseable {
                 Libc.close(fd);
                 throw new SyscallException(file + ": lseek", e);
             }
-            return new BlockFile(fd, end, readOnly);
+            return new BlockFile(fd, file, end, readOnly);
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
@@ -103,13 +100,13 @@ public final class BlockFile implements AutoCloseable {
      * it, as QEMU's source inactivates its images, block.c bdrv_inactivate_all); nothing may write it meanwhile.
      */
     public void unlock() {
-        int e = setLock(fd, F_UNLCK);
+        int e = setLock(fd.number(), F_UNLCK);
         if (e != 0) throw new SyscallException("F_OFD_SETLK F_UNLCK", e);
     }
 
     /** Takes the lock {@link #open} took again after {@link #unlock}; SyscallException (EAGAIN) if another open holds it now. */
     public void relock() {
-        int e = setLock(fd, readOnly ? F_RDLCK : F_WRLCK);
+        int e = setLock(fd.number(), readOnly ? F_RDLCK : F_WRLCK);
         if (e != 0) throw new SyscallException("F_OFD_SETLK", e);
     }
 
@@ -134,13 +131,13 @@ public final class BlockFile implements AutoCloseable {
     }
 
     private int transfer(MethodHandle call, MemorySegment buf, long offset) {
-        if (closed) return -Errno.EBADF;
+        if (fd.isClosed()) return -Errno.EBADF;
         long done = 0, len = buf.byteSize();
         try {
             while (done < len) {
-                long n = (long) call.invokeExact(errno, fd, buf.asSlice(done), len - done, offset + done);
+                long n = (long) call.invokeExact(fd.errno(), fd.number(), buf.asSlice(done), len - done, offset + done);
                 if (n < 0) {
-                    int e = Libc.errno(errno);
+                    int e = Libc.errno(fd.errno());
                     if (e == Errno.EINTR) continue;
                     return -e;
                 }
@@ -155,10 +152,10 @@ public final class BlockFile implements AutoCloseable {
 
     /** fdatasync(2): what was written is on stable storage when this returns 0. */
     public synchronized int flush() {
-        if (closed) return -Errno.EBADF;
+        if (fd.isClosed()) return -Errno.EBADF;
         try {
-            int rc = (int) FDATASYNC.invokeExact(errno, fd);
-            return rc == 0 ? 0 : -Libc.errno(errno);
+            int rc = (int) FDATASYNC.invokeExact(fd.errno(), fd.number());
+            return rc == 0 ? 0 : -Libc.errno(fd.errno());
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
@@ -166,21 +163,18 @@ public final class BlockFile implements AutoCloseable {
 
     /** Deallocates a range (reads of it return zeros afterwards); -EOPNOTSUPP where the file system cannot. */
     public synchronized int discard(long offset, long length) {
-        if (closed) return -Errno.EBADF;
+        if (fd.isClosed()) return -Errno.EBADF;
         if (readOnly) return -Errno.EBADF;
         try {
-            int rc = (int) FALLOCATE.invokeExact(errno, fd, PUNCH_HOLE, offset, length);
-            return rc == 0 ? 0 : -Libc.errno(errno);
+            int rc = (int) FALLOCATE.invokeExact(fd.errno(), fd.number(), PUNCH_HOLE, offset, length);
+            return rc == 0 ? 0 : -Libc.errno(fd.errno());
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
     }
 
     @Override
-    public synchronized void close() {
-        if (closed) return;
-        closed = true;
-        Libc.close(fd);
-        arena.close();
+    public synchronized void close() { // after an I/O call in flight, which holds the lock
+        fd.close();
     }
 }

@@ -22,14 +22,11 @@ public final class TapDevice implements AutoCloseable {
     private static final int IFREQ_SIZE = 40, IFNAMSIZ = 16, IFR_FLAGS = 16;
     private static final int O_NONBLOCK = 0x800;
 
-    private final int fd;
+    private final OwnedFd fd;
     private final String name;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment errno = Libc.errnoBuffer(arena);
-    private boolean closed;
 
     private TapDevice(int fd, String name) {
-        this.fd = fd;
+        this.fd = new OwnedFd(fd, "the TAP " + name);
         this.name = name;
     }
 
@@ -71,7 +68,7 @@ public final class TapDevice implements AutoCloseable {
 
     /** The descriptor, for epoll: readable when a frame is queued. */
     public int fd() {
-        return fd;
+        return fd.number();
     }
 
     /**
@@ -80,9 +77,9 @@ public final class TapDevice implements AutoCloseable {
      */
     public int read(MemorySegment into) {
         try {
-            long rc = (long) Libc.READ.invokeExact(errno, fd, into, into.byteSize());
+            long rc = (long) Libc.READ.invokeExact(fd.errno(), fd.number(), into, into.byteSize());
             if (rc >= 0) return (int) rc;
-            int e = Libc.errno(errno);
+            int e = Libc.errno(fd.errno());
             return e == Errno.EAGAIN ? 0 : -e;
         } catch (Throwable t) {
             throw Libc.rethrow(t);
@@ -92,18 +89,15 @@ public final class TapDevice implements AutoCloseable {
     /** Writes one frame: 0, or -errno (EIO while the interface is down: the frame is dropped, as by a cable unplugged). */
     public int write(MemorySegment frame) {
         try {
-            long rc = (long) Libc.WRITE.invokeExact(errno, fd, frame, frame.byteSize());
-            return rc >= 0 ? 0 : -Libc.errno(errno);
+            long rc = (long) Libc.WRITE.invokeExact(fd.errno(), fd.number(), frame, frame.byteSize());
+            return rc >= 0 ? 0 : -Libc.errno(fd.errno());
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
     }
 
     @Override
-    public synchronized void close() {
-        if (closed) return;
-        closed = true;
-        Libc.close(fd);
-        arena.close();
+    public void close() {
+        fd.close();
     }
 }

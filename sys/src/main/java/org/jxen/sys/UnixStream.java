@@ -20,14 +20,12 @@ public final class UnixStream implements AutoCloseable {
     /** struct pollfd: fd, events, revents; POLLOUT. */
     private static final int POLLFD_SIZE = 8, POLL_EVENTS = 4, POLLOUT = 4;
 
-    private final int fd;
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment errno = Libc.errnoBuffer(arena);
-    private final MemorySegment pollfd = arena.allocate(POLLFD_SIZE);
-    private boolean closed;
+    private final OwnedFd fd;
+    private final MemorySegment pollfd;
 
-    private UnixStream(int fd) {
-        this.fd = fd;
+    private UnixStream(int fd, Path path) {
+        this.fd = new OwnedFd(fd, "the UNIX socket to " + path);
+        this.pollfd = this.fd.allocate(POLLFD_SIZE);
     }
 
     /** Connects to the socket at {@code path}; SyscallException (with the path) if nobody accepts there. */
@@ -48,7 +46,7 @@ public final class UnixStream implements AutoCloseable {
                 Libc.close(fd);
                 throw new SyscallException("connect " + path, e);
             }
-            return new UnixStream(fd);
+            return new UnixStream(fd, path);
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
@@ -56,14 +54,14 @@ public final class UnixStream implements AutoCloseable {
 
     /** The descriptor, for epoll: readable when bytes (or the peer's close) are queued. */
     public int fd() {
-        return fd;
+        return fd.number();
     }
 
     /** Reads what is queued into {@code into}: the count (> 0), 0 at the end of the stream (the peer closed), or -errno (-EAGAIN: nothing queued). */
     public int read(MemorySegment into) {
         try {
-            long rc = (long) Libc.READ.invokeExact(errno, fd, into, into.byteSize());
-            return rc >= 0 ? (int) rc : -Libc.errno(errno);
+            long rc = (long) Libc.READ.invokeExact(fd.errno(), fd.number(), into, into.byteSize());
+            return rc >= 0 ? (int) rc : -Libc.errno(fd.errno());
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
@@ -72,8 +70,8 @@ public final class UnixStream implements AutoCloseable {
     /** Sends what the socket takes of {@code bytes} now: the count (possibly less than all), or -errno (-EAGAIN: full, -EPIPE: the peer closed). */
     public int send(MemorySegment bytes) {
         try {
-            long rc = (long) Libc.SEND.invokeExact(errno, fd, bytes, bytes.byteSize(), MSG_NOSIGNAL);
-            return rc >= 0 ? (int) rc : -Libc.errno(errno);
+            long rc = (long) Libc.SEND.invokeExact(fd.errno(), fd.number(), bytes, bytes.byteSize(), MSG_NOSIGNAL);
+            return rc >= 0 ? (int) rc : -Libc.errno(fd.errno());
         } catch (Throwable t) {
             throw Libc.rethrow(t);
         }
@@ -81,11 +79,11 @@ public final class UnixStream implements AutoCloseable {
 
     /** Waits up to {@code millis} for room to send: true if there is (or the socket failed, which the next send reports). */
     public boolean awaitWritable(int millis) {
-        pollfd.set(ValueLayout.JAVA_INT, 0, fd);
+        pollfd.set(ValueLayout.JAVA_INT, 0, fd.number());
         pollfd.set(ValueLayout.JAVA_SHORT, POLL_EVENTS, (short) POLLOUT);
         pollfd.set(ValueLayout.JAVA_SHORT, POLL_EVENTS + 2, (short) 0);
         try {
-            int rc = (int) Libc.POLL.invokeExact(errno, pollfd, 1L, millis);
+            int rc = (int) Libc.POLL.invokeExact(fd.errno(), pollfd, 1L, millis);
             return rc != 0; // an error (EINTR included) lets the caller try again at once
         } catch (Throwable t) {
             throw Libc.rethrow(t);
@@ -93,10 +91,7 @@ public final class UnixStream implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        if (closed) return;
-        closed = true;
-        Libc.close(fd);
-        arena.close();
+    public void close() {
+        fd.close();
     }
 }

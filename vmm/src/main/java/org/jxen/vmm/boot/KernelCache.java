@@ -99,19 +99,8 @@ public final class KernelCache {
             MemorySegment file = map(image, arena);
             if (file.byteSize() > KernelImage.MAX_KERNEL) throw new ImageException("a kernel file of " + file.byteSize() + " bytes");
             if (file.byteSize() >= 4 && file.get(ValueLayout.JAVA_INT_UNALIGNED, 0) == ELF_MAGIC) return new Kernel(arena, file);
-            String key = HexFormat.of().formatHex(sha256(file));
-            long declared = declaredSize(file);
-            Path entry = directory == null ? null : directory.resolve(key + ".elf");
-            if (entry != null && valid(entry, declared)) return new Kernel(arena, map(entry, arena));
-            // A miss: unpack once and map the entry just written; where none could be written, the heap copy serves
-            // this call and is remembered for the next one only (the check before the build, then the build).
-            Entry remembered = last;
-            last = null;
-            if (remembered != null && remembered.key.equals(key)) return new Kernel(arena, MemorySegment.ofArray(remembered.elf));
-            byte[] elf = KernelImage.elfOf(file.toArray(ValueLayout.JAVA_BYTE));
-            if (write(key, elf)) return new Kernel(arena, map(entry, arena));
-            last = new Entry(key, elf);
-            return new Kernel(arena, MemorySegment.ofArray(elf));
+            Found found = find(file);
+            return new Kernel(arena, found.entry() != null ? map(found.entry(), arena) : MemorySegment.ofArray(found.elf()));
         } catch (IOException | ImageException | RuntimeException e) {
             arena.close();
             throw e;
@@ -143,20 +132,40 @@ public final class KernelCache {
     /** The ELF image of {@code file}'s bytes: the file itself if it is one, else its unpacked payload (see {@link KernelImage}). */
     public byte[] elfOf(byte[] file) throws ImageException {
         if (KernelImage.isElf(file)) return file;
-        String key = HexFormat.of().formatHex(sha256(file));
-        Entry remembered = last;
-        last = null;
-        if (remembered != null && remembered.key.equals(key)) return remembered.elf;
-        long declared = declaredSize(file);
-        byte[] elf = read(key, declared);
-        if (elf == null) {
-            elf = KernelImage.elfOf(file);
-            write(key, elf);
+        Found found = find(MemorySegment.ofArray(file));
+        if (found.elf() != null) return found.elf();
+        try {
+            return Files.readAllBytes(found.entry());
+        } catch (IOException e) {
+            return KernelImage.elfOf(file); // gone since find checked it
         }
-        last = new Entry(key, elf);
-        return elf;
     }
 
+    /**
+     * Where the ELF image of a bzImage's bytes is: {@code entry}, the cache's file holding it (to map or read), and/or
+     * {@code elf}, a heap copy in hand.
+     */
+    private record Found(Path entry, byte[] elf) {}
+
+    /**
+     * The cache's entry for {@code file} if it holds a valid one; else the copy the previous call remembered; else
+     * {@code file} unpacked now and written as the entry. A copy that could not be written is remembered for the next
+     * call only (the check before the build, then the build), so none outlives the load.
+     */
+    private Found find(MemorySegment file) throws ImageException {
+        String key = HexFormat.of().formatHex(sha256(file));
+        Path entry = directory == null ? null : directory.resolve(key + ".elf");
+        if (entry != null && valid(entry, declaredSize(file))) return new Found(entry, null);
+        Entry remembered = last;
+        last = null;
+        if (remembered != null && remembered.key.equals(key)) return new Found(null, remembered.elf);
+        byte[] elf = KernelImage.elfOf(file.toArray(ValueLayout.JAVA_BYTE));
+        if (write(key, elf)) return new Found(entry, elf);
+        last = new Entry(key, elf);
+        return new Found(null, elf);
+    }
+
+    /** The unpacked size a bzImage's payload ends with, or -1 if the header does not lead to it (unpacking will say why). */
     private static long declaredSize(MemorySegment file) {
         byte[] header = file.asSlice(0, Math.min(file.byteSize(), PAYLOAD_LENGTH_AT + 4)).toArray(ValueLayout.JAVA_BYTE);
         if (header.length < PAYLOAD_LENGTH_AT + 4) return -1;
@@ -166,23 +175,6 @@ public final class KernelCache {
         long end = (setupSects + 1L) * 512 + Integer.toUnsignedLong(b.getInt(PAYLOAD_OFFSET_AT)) + Integer.toUnsignedLong(b.getInt(PAYLOAD_LENGTH_AT));
         if (end < 4 || end > file.byteSize()) return -1;
         return Integer.toUnsignedLong(file.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), end - 4));
-    }
-
-    /** The unpacked size a bzImage's payload ends with, or -1 if the header does not lead to it (unpacking will say why). */
-    private static long declaredSize(byte[] file) {
-        return declaredSize(MemorySegment.ofArray(file));
-    }
-
-    private byte[] read(String key, long declared) {
-        if (directory == null) return null;
-        Path entry = directory.resolve(key + ".elf");
-        if (!valid(entry, declared)) return null;
-        try {
-            byte[] elf = Files.readAllBytes(entry);
-            return elf.length == declared ? elf : null;
-        } catch (IOException e) {
-            return null;
-        }
     }
 
     /** Stores {@code elf} as {@code key}'s entry; false (after one line at INFO) where it could not be. */
@@ -211,10 +203,6 @@ public final class KernelCache {
             }
             return false;
         }
-    }
-
-    private static byte[] sha256(byte[] file) {
-        return sha256(MemorySegment.ofArray(file));
     }
 
     private static byte[] sha256(MemorySegment file) {

@@ -151,31 +151,22 @@ class LiveMigrationTest {
     @ParameterizedTest(name = "kvm mode, {0} events, {1} vCPU(s)")
     @CsvSource({"2l, 1", "2l, 2", "fifo, 1", "fifo, 2"})
     void aGuestUsingKvmsXenStateMovesInKvmMode(String events, int vcpus) throws Exception {
-        assumeTrue(Kvm.present(), NO_KVM);
-        assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
-        loopbackUp();
         boolean fifo = events.equals("fifo");
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        try (XenDomain src = XenDomain.create(liveGuest(fifo, vcpus, console))) {
-            assertEquals(RunConfig.Accel.KVM, src.accel());
-            CompletableFuture<RunOutcome> run = runAsync(src);
-            long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
-            TickWatch source = new TickWatch(src.ram().segment(), mailbox + 8);
-            source.await(run, 50, console);
-            var before = src.platform().offload().figures();
+        try (LiveGuest src = LiveGuest.start(fifo, vcpus)) {
+            var before = src.domain().platform().offload().figures();
             assertTrue(before.runstatesHandedToKvm() >= vcpus, "KVM writes the runstate areas: " + before);
             if (!fifo) assertTrue(before.timersHandedToKvm() >= 1, "KVM holds the 2-level guest's timer: " + before);
             ByteArrayOutputStream after = new ByteArrayOutputStream();
             try (IncomingMigration incoming = IncomingMigration.listen(MigrationAddress.parse("tcp:0"))) {
                 CompletableFuture<XenDomain> destination = async("destination",
                         () -> incoming.accept(Duration.ofSeconds(RUN_LIMIT_SECONDS), after, new ByteArrayInputStream(new byte[0]), after, RunConfig.Accel.KVM));
-                Thread watcher = Thread.ofPlatform().name("tick-watch").start(source::follow);
+                Thread watcher = Thread.ofPlatform().name("tick-watch").start(src.ticks()::follow);
                 MigrationProgress done;
                 RunOutcome o;
                 try {
-                    done = MigrationSource.migrate(src.liveSource(), new MigrationAddress("", incoming.port()), ConvergencePolicy.withMaxDowntime(300),
+                    done = MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", incoming.port()), ConvergencePolicy.withMaxDowntime(300),
                             p -> System.out.println(p.line()));
-                    o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+                    o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
                 } finally {
                     watcher.interrupt();
                     watcher.join();
@@ -183,22 +174,48 @@ class LiveMigrationTest {
                 assertTrue(o.reason().contains("migrated to tcp:"), o.reason());
                 try (XenDomain dst = destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS)) {
                     CompletableFuture<RunOutcome> resumed = runAsync(dst);
-                    TickWatch there = new TickWatch(dst.ram().segment(), mailbox + 8);
-                    long firstTickThere = there.awaitChange(resumed, source.ticks, after);
-                    there.await(resumed, source.ticks + 200, after);
+                    TickWatch there = new TickWatch(dst.ram().segment(), src.mailbox() + 8);
+                    long firstTickThere = there.awaitChange(resumed, src.ticks().ticks, after);
+                    there.await(resumed, src.ticks().ticks + 200, after);
                     var kept = dst.platform().offload().figures();
-                    dst.ram().segment().set(ValueLayout.JAVA_LONG, mailbox, 1L); // go: finish
-                    RunOutcome end = resumed.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-                    String out = after.toString();
-                    System.out.println("after the migration:\n" + out.strip());
-                    assertEquals(RunOutcome.POWEROFF, end.status(), end.reason() + "; console:\n" + out);
-                    assertTrue(out.contains("PASS migrate-live guest") && !out.contains("FAIL"), out);
+                    finishLiveGuest(dst, src.mailbox(), resumed, after, "after the migration:\n");
                     assertTrue(kept.runstatesHandedToKvm() >= vcpus, "the runstate areas went to KVM again: " + kept);
                     if (!fifo) assertTrue(kept.timersHandedToKvm() >= 1, "the timer went to KVM again: " + kept);
                     System.out.printf("kvm mode, %s, %d vCPU(s): %s; the guest's ticks stopped for %d ms as the host saw them (downtime target 300 ms)%n",
-                            events, vcpus, done.line(), (firstTickThere - source.lastChange) / 1_000_000);
+                            events, vcpus, done.line(), (firstTickThere - src.ticks().lastChange) / 1_000_000);
                 }
             }
+        }
+    }
+
+    /**
+     * pvh-migrate-live in kvm mode, started and seen ticking (50 ticks): its domain (closed with this), its run, its
+     * mailbox's address and the host's watch of its tick counter.
+     */
+    private record LiveGuest(XenDomain domain, CompletableFuture<RunOutcome> run, long mailbox, TickWatch ticks, ByteArrayOutputStream console)
+            implements AutoCloseable {
+        static LiveGuest start(boolean fifo, int vcpus) throws Exception {
+            assumeTrue(Kvm.present(), NO_KVM);
+            assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+            loopbackUp();
+            ByteArrayOutputStream console = new ByteArrayOutputStream();
+            XenDomain d = XenDomain.create(liveGuest(fifo, vcpus, console));
+            try {
+                assertEquals(RunConfig.Accel.KVM, d.accel());
+                CompletableFuture<RunOutcome> run = runAsync(d);
+                long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
+                TickWatch ticks = new TickWatch(d.ram().segment(), mailbox + 8);
+                ticks.await(run, 50, console);
+                return new LiveGuest(d, run, mailbox, ticks, console);
+            } catch (Throwable t) {
+                d.close();
+                throw t;
+            }
+        }
+
+        @Override
+        public void close() {
+            domain.close();
         }
     }
 
@@ -206,6 +223,16 @@ class LiveMigrationTest {
         return new RunConfig(Path.of(System.getProperty("jxen.guests", "target/guests"), fifo ? "pvh-migrate-live-fifo-32.elf" : "pvh-migrate-live-32.elf"),
                 RAM, vcpus, "", Duration.ofSeconds(RUN_LIMIT_SECONDS), console, new ByteArrayInputStream(new byte[0]), console, RunConfig.Accel.KVM, null)
                 .withEventChannels(fifo ? RunConfig.EventChannels.FIFO : RunConfig.EventChannels.TWO_LEVEL);
+    }
+
+    /** Tells the pvh-migrate-live guest in {@code d} to finish (mailbox.go) and checks that it passed and powered off. */
+    private static void finishLiveGuest(XenDomain d, long mailbox, Future<RunOutcome> run, ByteArrayOutputStream console, String heading) throws Exception {
+        d.ram().segment().set(ValueLayout.JAVA_LONG, mailbox, 1L);
+        RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+        String out = console.toString();
+        System.out.println(heading + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("PASS migrate-live guest") && !out.contains("FAIL"), out);
     }
 
     /**
@@ -216,31 +243,18 @@ class LiveMigrationTest {
     @ParameterizedTest(name = "kvm mode, {0} events, 2 vCPUs")
     @ValueSource(strings = {"2l", "fifo"})
     void aGuestUsingKvmsXenStateResumesAtTheSourceWhenTheDestinationDies(String events) throws Exception {
-        assumeTrue(Kvm.present(), NO_KVM);
-        assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
-        loopbackUp();
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        try (XenDomain src = XenDomain.create(liveGuest(events.equals("fifo"), 2, console));
+        try (LiveGuest src = LiveGuest.start(events.equals("fifo"), 2);
                 ServerSocket doomed = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            CompletableFuture<RunOutcome> run = runAsync(src);
-            long mailbox = Long.parseLong(awaitLine(console, "mailbox at (\\d+)\n", run).group(1));
-            TickWatch ticks = new TickWatch(src.ram().segment(), mailbox + 8);
-            ticks.await(run, 50, console);
             CompletableFuture<Long> destination = async("doomed destination", () -> dieAt(doomed, "before confirming"));
             MigrationSource.MigrationFailed failed = assertThrows(MigrationSource.MigrationFailed.class,
-                    () -> MigrationSource.migrate(src.liveSource(), new MigrationAddress("", doomed.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
+                    () -> MigrationSource.migrate(src.domain().liveSource(), new MigrationAddress("", doomed.getLocalPort()), ConvergencePolicy.withMaxDowntime(300),
                             p -> System.out.println(p.line())));
             destination.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
             System.out.println("source: " + failed.getMessage());
             assertTrue(failed.guestKeepsRunning() && failed.getMessage().contains("the guest resumed here"), failed.getMessage());
-            ticks.sample();
-            ticks.await(run, ticks.ticks + 200, console);
-            src.ram().segment().set(ValueLayout.JAVA_LONG, mailbox, 1L);
-            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-            String out = console.toString();
-            System.out.println(out.strip());
-            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
-            assertTrue(out.contains("PASS migrate-live guest") && !out.contains("FAIL"), out);
+            src.ticks().sample();
+            src.ticks().await(src.run(), src.ticks().ticks + 200, src.console());
+            finishLiveGuest(src.domain(), src.mailbox(), src.run(), src.console(), "");
         }
     }
 
