@@ -25,7 +25,8 @@ import org.jxen.sys.kvm.Kvm;
 class KvmInVmTest {
     static final List<String> KVM_TESTS = List.of(XenDomainTest.class.getName(), LinuxGuestTest.class.getName(), GrubGuestTest.class.getName(),
             "org.jxen.vmm.migrate.LiveMigrationTest#aGuestUsingKvmsXenStateMovesInKvmMode", // kvm mode only: its user-mode cases run on the host
-            "org.jxen.vmm.migrate.LiveMigrationTest#aGuestUsingKvmsXenStateResumesAtTheSourceWhenTheDestinationDies");
+            "org.jxen.vmm.migrate.LiveMigrationTest#aGuestUsingKvmsXenStateResumesAtTheSourceWhenTheDestinationDies",
+            "org.jxen.vmm.migrate.LiveMigrationTest#aDamagedStreamFromAKvmModeSourceEndsTheDestinationAndTheSourceTicksOn");
 
     @Test
     void kvmGuestTestsPassInsideAVmWithKvm() throws Exception {
