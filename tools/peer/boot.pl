@@ -9,7 +9,6 @@ use warnings;
 use Time::HiRes qw(time sleep);
 use IO::Socket::UNIX;
 use JSON::PP;
-use Digest::MD5 qw(md5_hex);
 use POSIX qw(WNOHANG);
 
 my ($vmm, $index, $results, $logdir, $image, $secs, $timeout) = @ARGV;
@@ -27,10 +26,9 @@ if ($vmm eq 'jxen') {
     # JXEN_CP instead of the jar: a build's class path (the CI smoke, which runs before the jar is packaged).
     my $java = $ENV{JXEN_JAVA} // die "JXEN_JAVA unset\n";
     my @main = $ENV{JXEN_CP} ? ('-cp', $ENV{JXEN_CP}, 'org.jxen.cli.Main') : ('-jar', $ENV{JXEN_JAR} // die "JXEN_JAR unset\n");
-    # The launcher's start-up cache, as ./jxen uses it (made by ./jxen --help; the JVM ignores one that does not match).
-    my $aot = ($ENV{XDG_CACHE_HOME} // "$ENV{HOME}/.cache") . '/jxen/jxen-' . substr(md5_hex($ENV{JXEN_JAR} // ''), 0, 12) . '.aot';
-    my @aot = (!$ENV{JXEN_CP} && ($ENV{JXEN_AOT} // 1) ne '0' && -s $aot) ? ("-XX:AOTCache=$aot") : ();
-    @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @aot, @main,
+    # Not the launcher's AOT start-up cache: inside the emulated VM, read over 9p, it made jxen's start slower, not
+    # faster (docs/peer.md), and these rows compare the VMMs as started there.
+    @cmd = ($java, '--enable-native-access=ALL-UNNAMED', '--sun-misc-unsafe-memory-access=allow', '-XX:+UseParallelGC', '-Djdk.nio.maxCachedBufferSize=262144', @main,
         'run', '--kernel', "$peer/vmlinuz", '--initrd', "$peer/initrd.gz", '--accel', 'kvm', '--vcpus', '2', '--memory', $ram_mib,
         '--disk', $image, '--cmdline', $cmdline, '--timeout', $timeout, '--socket', $monitor, ($tap ? ('--net', "tap=$tap") : ()), split(' ', $ENV{JXEN_PEER_ARGS} // ''));
 } else {
