@@ -403,7 +403,6 @@ public final class BlockBackend extends PvBackend {
         return r == null ? "" : "port " + port + ": " + r.describe();
     }
 
-    /** Requests served, requests answered with an error, bytes read and written. */
     @Override
     public void releaseHostFiles() {
         file.unlock();
@@ -420,6 +419,7 @@ public final class BlockBackend extends PvBackend {
         }
     }
 
+    /** Requests served, requests answered with an error, bytes read and written. */
     @Override
     public Map<String, Long> counters() {
         return Map.of("requests", requests.sum(), "errors", errors.sum(), "bytes-read", bytesRead.sum(), "bytes-written", bytesWritten.sum());
