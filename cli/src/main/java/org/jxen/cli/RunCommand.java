@@ -30,6 +30,7 @@ import org.jxen.vmm.migrate.IncomingMigration;
 import org.jxen.vmm.migrate.MigrationAddress;
 import org.jxen.vmm.migrate.MigrationProgress;
 import org.jxen.vmm.migrate.MigrationSource;
+import org.jxen.vmm.migrate.MigrationStatus;
 import org.jxen.engine.evtchn.PortManager;
 import org.jxen.vmm.kvm.XenDomain;
 
@@ -314,6 +315,7 @@ final class RunCommand implements Callable<Integer> {
 
     /** The control socket's target, with {@code migrate}: progress on this terminal's stderr, the figures in the reply. */
     private static ControlTarget migratable(XenDomain domain, ControlTarget base, MigrationsUnderWay migrating) {
+        MigrationStatus status = new MigrationStatus();
         return new ControlTarget() {
             @Override
             public PortManager ports() {
@@ -330,9 +332,15 @@ final class RunCommand implements Callable<Integer> {
                 migrating.begin();
                 try {
                     System.err.println("jxen: migrating the guest to " + uri + " (max downtime " + maxDowntimeMillis + " ms)");
-                    MigrationProgress done = MigrationSource.migrate(domain, uri, maxDowntimeMillis, p -> System.err.println("jxen: " + p.line()));
+                    status.started(uri);
+                    MigrationProgress done = MigrationSource.migrate(domain, uri, maxDowntimeMillis, p -> {
+                        status.progressed(p);
+                        System.err.println("jxen: " + p.line());
+                    });
+                    status.completed(done);
                     return done.toMap();
                 } catch (MigrationSource.MigrationFailed e) {
+                    status.failed(e);
                     System.err.println("jxen: migration " + (e.inDoubt() ? "in doubt: " : "failed: ") + e.getMessage());
                     throw e;
                 } finally {
@@ -343,9 +351,15 @@ final class RunCommand implements Callable<Integer> {
             @Override
             public Map<String, Object> resolveMigration(boolean here) {
                 boolean backendsUp = domain.resolveMigration(here);
+                status.resolved(here);
                 System.err.println("jxen: migration resolved by the operator: " + (here ? "the guest resumes here" : "the guest runs at the destination; this run ends")
                         + (backendsUp ? "" : " (a backend did not restart)"));
                 return Map.of("guest", here ? "here" : "there", "backends-restarted", backendsUp);
+            }
+
+            @Override
+            public Map<String, Object> migrationStatus() {
+                return status.toMap();
             }
         };
     }

@@ -44,6 +44,7 @@ public final class ControlCommands {
             case "query-counters" -> ok(target.counters());
             case "migrate" -> migrate(arguments);
             case "migrate-resolve" -> resolve(arguments);
+            case "query-migrate" -> status();
             default -> error("CommandNotFound", "the command " + command + " has not been found");
         };
     }
@@ -114,6 +115,15 @@ public final class ControlCommands {
         if (!"here".equals(where) && !"there".equals(where)) return error("GenericError", "migrate-resolve needs \"guest\": \"here\" or \"there\"");
         try {
             return ok(target.resolveMigration(where.equals("here")));
+        } catch (Exception e) {
+            return error("GenericError", String.valueOf(e.getMessage()));
+        }
+    }
+
+    /** {@code {"execute": "query-migrate"}}: the migration's status and figures; answered while a {@code migrate} runs. */
+    private String status() {
+        try {
+            return ok(target.migrationStatus());
         } catch (Exception e) {
             return error("GenericError", String.valueOf(e.getMessage()));
         }

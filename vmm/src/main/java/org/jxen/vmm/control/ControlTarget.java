@@ -27,4 +27,12 @@ public interface ControlTarget {
     default Map<String, Object> resolveMigration(boolean here) throws Exception {
         throw new UnsupportedOperationException("this jxen cannot migrate its domain");
     }
+
+    /**
+     * Where this domain's live migration stands, as QEMU's {@code query-migrate} tells it: {@code status} ("none",
+     * "active", "completed", "failed", "in-doubt"), the last progress figures, and the failure's reason.
+     */
+    default Map<String, Object> migrationStatus() {
+        throw new UnsupportedOperationException("this jxen cannot migrate its domain");
+    }
 }

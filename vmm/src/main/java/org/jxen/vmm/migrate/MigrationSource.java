@@ -95,7 +95,7 @@ public final class MigrationSource {
             this(message, guestKeepsRunning, false);
         }
 
-        private MigrationFailed(String message, boolean guestKeepsRunning, boolean inDoubt) {
+        MigrationFailed(String message, boolean guestKeepsRunning, boolean inDoubt) {
             super(message);
             this.guestKeepsRunning = guestKeepsRunning;
             this.inDoubt = inDoubt;

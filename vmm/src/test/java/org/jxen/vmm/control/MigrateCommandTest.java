@@ -42,6 +42,12 @@ class MigrateCommandTest {
                 if (!here) throw new IllegalStateException("no migration is in doubt");
                 return Map.of("guest", "here");
             }
+
+            @Override
+            public Map<String, Object> migrationStatus() {
+                if (!canMigrate) return ControlTarget.super.migrationStatus();
+                return Map.of("status", "active", "rounds", 3L);
+            }
         };
     }
 
@@ -73,5 +79,11 @@ class MigrateCommandTest {
         assertTrue(handle(c, "{\"execute\": \"migrate-resolve\"}").contains("migrate-resolve needs"));
         assertTrue(handle(new ControlCommands(target(false)), "{\"execute\": \"migrate-resolve\", \"arguments\": {\"guest\": \"here\"}}")
                 .contains("this jxen cannot migrate its domain"));
+    }
+
+    @Test
+    void queryMigrateAnswersTheStatus() throws Json.ParseException {
+        assertEquals(Map.of("return", Map.of("status", "active", "rounds", 3L)), Json.parse(handle(new ControlCommands(target(true)), "{\"execute\": \"query-migrate\"}")));
+        assertTrue(handle(new ControlCommands(target(false)), "{\"execute\": \"query-migrate\"}").contains("this jxen cannot migrate its domain"));
     }
 }
