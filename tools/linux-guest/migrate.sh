@@ -42,6 +42,7 @@ ip tuntap add "$tap" mode tap multi_queue
 ip addr add 10.0.77.1/24 dev "$tap"
 ip link set "$tap" up
 cd "$here"
+export JXEN_AOT=0 # the launcher's start-up cache, read over the emulated VM's 9p, slows the start there (docs/peer.md)
 ./jxen run --incoming "tcp:$port" --timeout 1800 > "$work/dst.out" 2> "$work/dst.err" &
 dst=$!; pids="$pids $dst"
 ./jxen run --kernel "$guest/vmlinuz" --initrd "$work/initrd.gz" --memory 256 --vcpus "$vcpus" --accel kvm --evtchn "$evtchn" \
