@@ -1,7 +1,8 @@
 /*
- * The 64-bit test guests' start (pvh_long.c, pvh_migrate.c): the PVH note, identity page tables for 1 GiB of 2 MiB
- * pages, a GDT, and the 32-bit entry that enables PAE, EFER.LME and paging and calls main64 in long mode, as every
- * 64-bit PVH kernel starts. Included once per guest (it defines the tables).
+ * The 64-bit test guests' start (pvh_long.c, pvh_migrate.c, pvh_timer64.c): the PVH note, identity page tables for
+ * 1 GiB of 2 MiB pages, a GDT, and the 32-bit entry that enables PAE, EFER.LME and paging and calls main64 in long
+ * mode, as every 64-bit PVH kernel starts; then hypercalls, console output and exits. Included once per guest (it
+ * defines the tables).
  */
 typedef unsigned int u32;
 typedef unsigned long long u64;
@@ -41,3 +42,43 @@ __asm__(".section .text.entry, \"ax\"\n"
         "  call main64\n"
         "2: cli\n  hlt\n  jmp 2b\n"
         ".text\n");
+
+/* Hypercalls through the page in the 64-bit convention, and the guests' console and exits. */
+static inline long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
+{
+    long r;
+    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
+                     : "memory", "rcx", "r8", "r9", "r10", "r11");
+    return r;
+}
+
+static inline unsigned len(const char *s)
+{
+    unsigned n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+static inline void print(const char *s)
+{
+    hypercall3(18, 0, len(s), (u64)s);
+}
+
+static inline void shutdown(u32 reason)
+{
+    volatile u32 r = reason;
+    hypercall3(29, 2, (u64)&r, 0);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+static inline void check(int ok, const char *what)
+{
+    if (!ok) {
+        print("FAIL: ");
+        print(what);
+        print("\n");
+        shutdown(3);
+    }
+}

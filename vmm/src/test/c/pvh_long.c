@@ -18,14 +18,6 @@ __asm__(".section .text.entry, \"ax\"\n"
 
 extern void compat_call(void);
 
-static long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
-{
-    long r;
-    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
-                     : "memory", "rcx", "r8", "r9", "r10", "r11");
-    return r;
-}
-
 /* A hypercall from a 32-bit code segment: EBX carries the command; the upper halves of RAX and RBX hold garbage. */
 static u64 compat_hypercall1(int nr, u32 a1)
 {
@@ -35,37 +27,6 @@ static u64 compat_hypercall1(int nr, u32 a1)
     u64 rsi = (u64)(hypercall_page + nr * 32);
     __asm__ volatile("lcall *%[far]" : "+a"(rax), "+b"(rbx), "+S"(rsi) : [far] "m"(far) : "memory", "rcx", "rdx", "rdi");
     return rax;
-}
-
-static unsigned len(const char *s)
-{
-    unsigned n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-static void print(const char *s)
-{
-    hypercall3(18, 0, len(s), (u64)s);
-}
-
-static void shutdown(u32 reason)
-{
-    volatile u32 r = reason;
-    hypercall3(29, 2, (u64)&r, 0);
-    for (;;)
-        __asm__ volatile("cli; hlt");
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        print("FAIL: ");
-        print(what);
-        print("\n");
-        shutdown(3);
-    }
 }
 
 void main64(void);

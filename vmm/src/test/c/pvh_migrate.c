@@ -8,46 +8,6 @@
  */
 #include "long64_entry.h"
 
-static long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
-{
-    long r;
-    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
-                     : "memory", "rcx", "r8", "r9", "r10", "r11");
-    return r;
-}
-
-static unsigned len(const char *s)
-{
-    unsigned n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-static void print(const char *s)
-{
-    hypercall3(18, 0, len(s), (u64)s);
-}
-
-static void shutdown(u32 reason)
-{
-    volatile u32 r = reason;
-    hypercall3(29, 2, (u64)&r, 0);
-    for (;;)
-        __asm__ volatile("cli; hlt");
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        print("FAIL: ");
-        print(what);
-        print("\n");
-        shutdown(3);
-    }
-}
-
-
 #define PAGES 256
 
 struct mailbox {

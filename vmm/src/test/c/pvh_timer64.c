@@ -14,14 +14,6 @@
 
 typedef unsigned char u8;
 
-static long hypercall3(int nr, u64 a1, u64 a2, u64 a3)
-{
-    long r;
-    __asm__ volatile("call *%[stub]" : "=a"(r), "+D"(a1), "+S"(a2), "+d"(a3) : [stub] "r"(hypercall_page + nr * 32)
-                     : "memory", "rcx", "r8", "r9", "r10", "r11");
-    return r;
-}
-
 static int amd;
 
 static long timer_call(int cmd, void *arg)
@@ -38,19 +30,6 @@ static long timer_call(int cmd, void *arg)
 #endif
 }
 
-static unsigned len(const char *s)
-{
-    unsigned n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-static void print(const char *s)
-{
-    hypercall3(__HYPERVISOR_console_io, 0, len(s), (u64)s);
-}
-
 static void print_u64(u64 v)
 {
     char b[21];
@@ -61,24 +40,6 @@ static void print_u64(u64 v)
         v /= 10;
     } while (v);
     print(b + i);
-}
-
-static void shutdown(u32 reason)
-{
-    volatile u32 r = reason;
-    hypercall3(__HYPERVISOR_sched_op, SCHEDOP_shutdown, (u64)&r, 0);
-    for (;;)
-        __asm__ volatile("cli; hlt");
-}
-
-static void check(int ok, const char *what)
-{
-    if (!ok) {
-        print("FAIL: ");
-        print(what);
-        print("\n");
-        shutdown(SHUTDOWN_crash);
-    }
 }
 
 static void pass(const char *what)
