@@ -1,5 +1,5 @@
 /*
- * What the 64-bit test guests share (pvh_long.c, pvh_migrate.c): their start (long64_entry.h), hypercalls through the
+ * What the 64-bit test guests share (pvh_long.c, pvh_migrate.c, pvh_timer64.c): their start (long64_entry.h), hypercalls through the
  * page in the 64-bit convention (arguments in RDI, RSI, RDX), the console, power-off, and a check that prints FAIL and
  * ends the domain with status 3.
  */

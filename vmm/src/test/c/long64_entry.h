@@ -1,5 +1,5 @@
 /*
- * The 64-bit test guests' start (pvh_long.c, pvh_migrate.c): the PVH note, identity page tables for 1 GiB of 2 MiB
+ * The 64-bit test guests' start (pvh_long.c, pvh_migrate.c, pvh_timer64.c): the PVH note, identity page tables for 1 GiB of 2 MiB
  * pages, a GDT, and the 32-bit entry that enables PAE, EFER.LME and paging and calls main64 in long mode, as every
  * 64-bit PVH kernel starts. Included once per guest (it defines the tables).
  */

@@ -17,11 +17,16 @@ public final class TimerOp {
     static final long HUGE_TIMEOUT_DELAY_NS = 100_000_000L;
 
     private final VcpuTimers timers;
-    private final LongSupplier systemTimeNanos;
+    private final GuestClock guestClock;
 
     public TimerOp(VcpuTimers timers, LongSupplier systemTimeNanos) {
+        this(timers, GuestClock.of(systemTimeNanos));
+    }
+
+    /** Deadlines measured against {@code guestClock}, the caller's own pvclock (see {@link GuestClock}). */
+    public TimerOp(VcpuTimers timers, GuestClock guestClock) {
         this.timers = timers;
-        this.systemTimeNanos = systemTimeNanos;
+        this.guestClock = guestClock;
     }
 
     public long handle(VcpuControl self, HypercallArgs args) {
@@ -30,10 +35,10 @@ public final class TimerOp {
             timers.stopSingleshot(self.vcpu());
             return 0;
         }
-        long now = systemTimeNanos.getAsLong();
+        long now = guestClock.now(self);
         long offset = timeout - now;
         if (timeout < 0 || offset > 0 && (offset >>> SANE_OFFSET_BITS) != 0) timeout = now + HUGE_TIMEOUT_DELAY_NS;
-        timers.setSingleshot(self.vcpu(), timeout);
+        timers.setSingleshot(self.vcpu(), timeout, now);
         return 0;
     }
 }

@@ -1,5 +1,6 @@
 package org.jxen.engine.platform;
 
+import java.util.OptionalLong;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -35,6 +36,14 @@ public interface VcpuControl {
     void wake();
 
     void yield();
+
+    /**
+     * This vCPU's TSC now, read on its own thread (the guest's pvclock extrapolates from it); empty where the VMM
+     * cannot read it.
+     */
+    default OptionalLong guestTsc() {
+        return OptionalLong.empty();
+    }
 
     /** SCHEDOP_shutdown: the domain stops with this reason (SHUTDOWN_poweroff 0, reboot 1, suspend 2, crash 3...). */
     void shutdown(int reason);

@@ -42,6 +42,7 @@ public final class VcpuOp {
     private final GuestMemory ram;
     private final VcpuTimers timers;
     private final LongSupplier systemTimeNanos;
+    private GuestClock guestClock;
     private VcpuSet vcpus;
     private Runstates runstates;
 
@@ -55,6 +56,13 @@ public final class VcpuOp {
         this.ram = ram;
         this.timers = timers;
         this.systemTimeNanos = systemTimeNanos;
+        this.guestClock = GuestClock.of(systemTimeNanos);
+    }
+
+    /** Measures singleshot deadlines against {@code clock}, the caller's own pvclock (the host's system time by default). */
+    public VcpuOp withGuestClock(GuestClock clock) {
+        this.guestClock = clock;
+        return this;
     }
 
     /** Serves the vCPU lifecycle and runstate commands through {@code vcpus} and {@code runstates} (either may be null). */
@@ -137,8 +145,9 @@ public final class VcpuOp {
                 if (rc != 0) return rc;
                 long deadline = s.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
                 int flags = s.get(ValueLayout.JAVA_INT_UNALIGNED, 8);
-                if ((flags & SSHOTTMR_FUTURE) != 0 && deadline < systemTimeNanos.getAsLong()) return -ETIME;
-                timers.setSingleshot(vcpu, deadline);
+                long now = guestClock.now(self);
+                if ((flags & SSHOTTMR_FUTURE) != 0 && deadline < now) return -ETIME;
+                timers.setSingleshot(vcpu, deadline, now);
                 return 0;
             }
             case STOP_SINGLESHOT_TIMER -> {

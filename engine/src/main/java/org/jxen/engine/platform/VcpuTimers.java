@@ -47,10 +47,20 @@ public final class VcpuTimers implements AutoCloseable {
 
     /** Arms the singleshot timer at absolute Xen system time {@code deadlineNs} (replacing any armed one). */
     public synchronized void setSingleshot(int vcpu, long deadlineNs) {
+        setSingleshot(vcpu, deadlineNs, systemTimeNanos.getAsLong());
+    }
+
+    /**
+     * {@link #setSingleshot(int, long)} for a deadline the guest computed from its own clock, which reads {@code nowNs}
+     * now ({@link GuestClock}): the delay is measured on the guest's clock, so the event does not come before the
+     * guest's clock reaches the deadline however far that clock and the host's have drifted apart since the domain
+     * started.
+     */
+    public synchronized void setSingleshot(int vcpu, long deadlineNs, long nowNs) {
         if (keeper.set(vcpu, deadlineNs)) return;
         stopOwnSingleshot(vcpu);
         singleshotDeadline[vcpu] = deadlineNs;
-        long delay = Math.max(0, deadlineNs - systemTimeNanos.getAsLong());
+        long delay = Math.max(0, deadlineNs - nowNs);
         singleshot[vcpu] = clock.schedule(() -> expire(vcpu), delay, TimeUnit.NANOSECONDS);
     }
 

@@ -93,6 +93,39 @@ class TimersTest {
             assertEquals(0, timers.singleshotDeadline(2), "0 stops it");
         }
     }
+    /**
+     * A guest whose pvclock has fallen 50 ms behind the host clock the timers run on (jxen's pvclock extrapolates the
+     * guest's TSC; the host's clock is another oscillator): a deadline 30 ms ahead on the guest's clock is 20 ms past on
+     * the host's. Xen measures it on the guest's clock: not -ETIME with VCPU_SSHOTTMR_future, and no event before the
+     * guest's clock reaches it (30 ms from the call), by either call.
+     */
+    @Test
+    void aSingleshotDeadlineIsMeasuredOnTheCallersClock() throws Exception {
+        long lag = 50_000_000L;
+        GuestClock behind = self -> System.nanoTime() - lag;
+        try (var f = EventFixture.of(GuestWidth.BITS_64);
+                var timers = new VcpuTimers(4, System::nanoTime, v -> f.ports.raiseVirq(v, Virq.TIMER))) {
+            VcpuOp op = new VcpuOp(f.ports, f.ram, timers, System::nanoTime).withGuestClock(behind);
+            var self = new PlatformOpsTest.TestVcpu(2);
+            int port = f.ports.bindVirq(Virq.TIMER, 2);
+            var s = f.ram.segment();
+            long t0 = System.nanoTime();
+            s.set(ValueLayout.JAVA_LONG_UNALIGNED, ARG, behind.now(self) + 30_000_000L);
+            s.set(ValueLayout.JAVA_INT_UNALIGNED, ARG + 8, VcpuOp.SSHOTTMR_FUTURE);
+            assertEquals(0, op.handle(self, HypercallArgs.from64(24, VcpuOp.SET_SINGLESHOT_TIMER, 2, ARG, 0, 0), f.vmem),
+                    "ahead on the guest's clock: not -ETIME");
+            waitFor(() -> f.pending(port));
+            assertTrue(System.nanoTime() - t0 >= 30_000_000L, "VCPUOP_set_singleshot_timer: not before the guest's clock reaches it");
+
+            f.clearPendingBit(port);
+            TimerOp timerOp = new TimerOp(timers, behind);
+            t0 = System.nanoTime();
+            assertEquals(0, timerOp.handle(self, HypercallArgs.from64(15, behind.now(self) + 30_000_000L, 0, 0, 0, 0)));
+            waitFor(() -> f.pending(port));
+            assertTrue(System.nanoTime() - t0 >= 30_000_000L, "set_timer_op: not before the guest's clock reaches it");
+        }
+    }
+
     @Test
     void setTimerOpTreatsWrappedAndHugeTimeoutsAsXenDoes() {
         long[] now = {5_000_000_000L};

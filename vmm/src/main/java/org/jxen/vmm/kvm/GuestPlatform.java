@@ -13,6 +13,7 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
@@ -56,6 +57,7 @@ import org.jxen.engine.platform.VcpuSet;
 import org.jxen.engine.platform.VcpuTimers;
 import org.jxen.engine.platform.VmAssist;
 import org.jxen.engine.platform.XenVersion;
+import org.jxen.engine.pvclock.MasterClock;
 import org.jxen.vmm.backend.HypervisorConsole;
 import org.jxen.vmm.backend.PvDevices;
 import org.jxen.vmm.backend.xenbus.BackendContext;
@@ -104,6 +106,9 @@ public final class GuestPlatform implements AutoCloseable {
     private final PlatformHypercalls hypercalls;
     private final XenMsrs msrs;
     private final PvClockPublisher pvclock;
+    /** System time (timers, runstates, saves) and the line jxen publishes as every vCPU's pvclock in user mode. */
+    private final LongSupplier systemTime;
+    private final MasterClock clock;
     private final PvDevices devices;
     private final GrantTable grants;
     /** dom0's mappings of the guest's grants: one for every backend, so their pins on a shared ref add up. */
@@ -178,6 +183,8 @@ public final class GuestPlatform implements AutoCloseable {
         this.ram = ram;
         this.holes = holes;
         this.vcpuCount = vcpuCount;
+        this.systemTime = systemTime;
+        this.clock = spec.clock();
         this.hypervisorConsole = new HypervisorConsole(saved == null ? DomainConfig.of(vcpuCount).domid() : saved.snapshot().domid(), console);
         if (saved == null) {
             guest = new GuestDomain(DomainConfig.of(vcpuCount));
@@ -216,9 +223,9 @@ public final class GuestPlatform implements AutoCloseable {
         memoryOp.onRelease(spec.released());
         memoryOp.onHoles(holes);
         hypercalls = new PlatformHypercalls(evtchn, new HvmOp(guest, params), new SchedOp(guest, vcpus, systemTime).withUpcallRoute(v -> params.upcallVector(v) != 0),
-                new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates),
+                new VcpuOp(ports, ram, timers, systemTime).withVcpus(vcpuSet, runstates).withGuestClock(this::guestNow),
                 memoryOp, new ConsoleIo(hypervisorConsole), new XenVersion(new byte[16]), new GrantTableOp(grants, guest.domid()),
-                new VmAssist(runstates), new TimerOp(timers, systemTime));
+                new VmAssist(runstates), new TimerOp(timers, this::guestNow));
         msrs = new XenMsrs(ram, guest);
         pvclock = new PvClockPublisher(guest, spec.clock(), System.currentTimeMillis() * 1_000_000L - systemTime.getAsLong());
         upcall = v -> {
@@ -263,6 +270,19 @@ public final class GuestPlatform implements AutoCloseable {
             }
         }
         pvclock.publishAll();
+    }
+
+    /**
+     * Xen system time as vCPU {@code self}'s guest reads it now, for its singleshot deadlines: in user mode the pvclock
+     * line jxen publishes, at the vCPU's TSC read on its own thread (jxen's timers run on the host's clock, which the
+     * guest's TSC-based clock drifts from); in kvm mode KVM writes the pvclock from the system time jxen reads from it.
+     */
+    private long guestNow(VcpuControl self) {
+        if (offload == Offload.USER_SPACE) {
+            OptionalLong tsc = self.guestTsc();
+            if (tsc.isPresent()) return clock.systemTimeAt(tsc.getAsLong());
+        }
+        return systemTime.getAsLong();
     }
 
     /** SLP_EN in the hardware-reduced sleep control register; the sched.h shutdown codes ACPI maps to. */

@@ -4,6 +4,7 @@ import static org.jxen.sys.kvm.KvmAbi.*;
 
 import java.lang.System.Logger;
 import java.lang.System.Logger.Level;
+import java.util.OptionalLong;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
@@ -20,6 +21,7 @@ import java.util.function.Function;
 import org.jxen.engine.platform.VcpuControl;
 import org.jxen.sys.Errno;
 import org.jxen.sys.Libc;
+import org.jxen.sys.kvm.KvmException;
 import org.jxen.sys.kvm.KvmRun;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.vmm.accel.AcceleratedVcpu;
@@ -348,6 +350,17 @@ final class VcpuThread implements AcceleratedVcpu {
     @Override
     public boolean alive() {
         return thread != null && thread.isAlive();
+    }
+
+    /** The guest's TSC (KVM_GET_MSRS), asked on this vCPU's own thread only: another thread would wait out KVM_RUN. */
+    @Override
+    public OptionalLong guestTsc() {
+        if (!isCurrent()) return OptionalLong.empty();
+        try {
+            return OptionalLong.of(vcpu.readTsc());
+        } catch (KvmException e) {
+            return OptionalLong.empty();
+        }
     }
 
     /** Whether the caller is this vCPU's thread (it may then use the vCPU's descriptor: it is not inside KVM_RUN). */
