@@ -58,6 +58,7 @@ done
 busybox ping -i 0.2 10.0.77.2 > "$work/ping" 2>&1 &
 pids="$pids $!"
 sleep 10 # the guest writes meanwhile
+kill -0 $src 2>/dev/null || { echo "migrate: the guest stopped before the migration began"; cat "$work/src.err"; tail -60 "$work/src.out"; exit 1; }
 t0=$(date +%s%N)
 ./jxen migrate --socket "$work/run/src.sock" --to "tcp:127.0.0.1:$port" --max-downtime "$downtime" || { echo "migrate: jxen migrate failed"; cat "$work/src.err"; tail -60 "$work/src.out"; exit 1; }
 t1=$(date +%s%N)
