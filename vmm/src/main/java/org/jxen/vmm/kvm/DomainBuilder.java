@@ -197,6 +197,7 @@ final class DomainBuilder {
         KvmVm vm = scope.push("VM", host.kvm().createVm());
         vm.setMemory(0, 0, ram.segment());
         vm.createIrqchip();
+        if (config.pit()) createPit(host.kvm(), vm);
         vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
         vm.denyMsrs(XenCpuid.HYPERCALL_MSR); // jxen writes the hypercall page in both modes
         host.acceleration().configureVm(vm);
@@ -215,6 +216,7 @@ final class DomainBuilder {
         if (save != null) {
             try {
                 for (byte[] chip : save.irqchips()) vm.setIrqchip(chip);
+                save.pit().ifPresent(vm::setPit);
                 for (int v = 0; v < n; v++) save.vcpuStates().get(v).apply(vcpus.get(v)); // TSCs included
             } catch (KvmException e) {
                 throw new IOException("KVM refuses the saved CPU state: " + e.getMessage());
@@ -223,6 +225,26 @@ final class DomainBuilder {
         // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
         MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(vcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
         return step("vcpus", new Machine(vm, vcpus, xsave, khz, systemTime, clock));
+    }
+
+    /**
+     * KVM's i8254 ({@code --pit}), with port 0x61 in the kernel too (KvmVm.createPit): Linux's quick_pit_calibrate
+     * (arch/x86/kernel/tsc.c) then reads channel 2 with no exit to jxen. Channel 0 raises GSI 0, which the VM's routing
+     * (KVM's default, and jxen's copy of it in kvm mode: KvmBackendIrqfds) takes to pin 0 of the PIC and of the IOAPIC.
+     * jxen's MADT lists no IOAPIC, so Linux runs in virtual-wire mode (apic.c: __apic_intr_mode_select gives
+     * APIC_VIRTUAL_WIRE, the IOAPIC disabled, check_timer never runs) with LINT0 as ExtINT on CPU 0: a guest that keeps
+     * time by channel 0 (pit_timer_init) takes IRQ0 from the PIC, and needs no interrupt source override. Lost ticks are
+     * dropped, not reinjected: reinjection would cost every guest AVIC on AMD (kvm_pit_set_reinject) for the sake of a
+     * tick count Linux does not keep.
+     */
+    private static void createPit(Kvm kvm, KvmVm vm) {
+        if (kvm.checkExtension(KVM_CAP_PIT2) == 0 || kvm.checkExtension(KVM_CAP_PIT_STATE2) == 0)
+            throw new KvmException("--pit: this KVM has no in-kernel PIT (KVM_CAP_PIT2 and KVM_CAP_PIT_STATE2)");
+        vm.createPit();
+        if (kvm.checkExtension(KVM_CAP_REINJECT_CONTROL) > 0) {
+            int rc = vm.pitReinject(false);
+            if (rc != 0) throw new KvmException("KVM_REINJECT_CONTROL", -rc);
+        }
     }
 
     /** What the platform is built from: RAM, the vCPUs (through the manager: absent until added), KVM's MSI and the clock. */
