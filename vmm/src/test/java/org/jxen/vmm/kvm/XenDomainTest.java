@@ -10,6 +10,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -106,6 +108,82 @@ class XenDomainTest {
         assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
         assertEquals(0, bugs, "hypercall handlers threw (see stderr)");
+    }
+
+    /** The ports of the PIT and of its gate (NMI status and control): with --pit KVM answers them, without it jxen does. */
+    private static final List<String> PIT_PORTS = List.of("0x40", "0x41", "0x42", "0x43", "0x61");
+
+    /**
+     * pvh_pit.c gates channel 2 through port 0x61, programs it and reads it count down, as Linux's TSC calibration
+     * does. Without --pit (Xen's PVH platform) it reads all-ones, each read an exit to jxen; with it every access stays
+     * in KVM: none of the PIT's ports is among the unbacked ports jxen counted exits for.
+     */
+    @ParameterizedTest(name = "--pit {0}, {1} mode")
+    @CsvSource({"false, USER", "true, USER", "false, KVM", "true, KVM"})
+    void aPitGuestCountsDownOnlyWithThePitAndWithoutExits(boolean pit, RunConfig.Accel accel) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        if (accel == RunConfig.Accel.KVM)
+            assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        RunOutcome o;
+        Map<?, ?> ports;
+        try (XenDomain d = XenDomain.create(config("pvh-pit-32.elf", console, RUN_LIMIT_SECONDS).withAccel(accel).withPit(pit))) {
+            o = d.run();
+            ports = (Map<?, ?>) ((Map<?, ?>) d.platform().controlTarget().counters().get("exits")).get("busiest-unbacked-ports");
+        }
+        String out = console.toString();
+        System.out.println("pvh-pit-32.elf, --pit " + pit + ", " + accel + " mode:\n" + out.strip() + "\nunbacked port exits: " + ports);
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        if (pit) {
+            assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+            for (String port : PIT_PORTS) assertFalse(ports.containsKey(port), port + " exited to jxen: " + ports);
+        } else {
+            assertTrue(out.contains("pit: none: port 0x61 reads 0xff, channel 2 reads 65535"), out);
+            for (String port : List.of("0x42", "0x43", "0x61")) assertTrue(ports.containsKey(port), port + " did not exit to jxen: " + ports);
+        }
+    }
+
+    /**
+     * A --pit guest saved between two countdowns of channel 2 and restored: the save's pit section brings the PIT back
+     * (a restored domain has one because its save does), with channel 2's programming and gate, and it counts again.
+     */
+    @Test
+    void aPitGuestSavedAndRestoredKeepsItsPit(@TempDir Path dir) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Path file = dir.resolve("pit.jxensave");
+        ByteArrayOutputStream before = new ByteArrayOutputStream();
+        int backendPort;
+        try (XenDomain d = XenDomain.create(config("pvh-pit-save-32.elf", before, RUN_LIMIT_SECONDS).withPit(true))) {
+            var run = runAsync(d);
+            Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
+            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
+            assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
+            d.requestStop("test: save now");
+            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
+            d.save(file);
+            handle.close();
+        }
+        System.out.println("pvh-pit-save-32.elf before the save:\n" + before.toString().strip());
+        ByteArrayOutputStream after = new ByteArrayOutputStream();
+        RunOutcome o;
+        int answered;
+        try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(RUN_LIMIT_SECONDS), after, new ByteArrayInputStream(new byte[0]))) {
+            assertTrue(d.hasPit(), "the save's pit section gives the restored domain a PIT");
+            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            assertEquals(backendPort, handle.reattach(backendPort));
+            var run = runAsync(d);
+            assertEquals(0, handle.notify(backendPort));
+            answered = handle.awaitPending((int) (WAIT_NANOS / 1_000_000));
+            o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            handle.close();
+        }
+        String out = after.toString();
+        System.out.println("pvh-pit-save-32.elf after the restore:\n" + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("PASS channel 2's programming came back with the restore") && out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+        assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
     }
 
     @Test
