@@ -108,12 +108,7 @@ void guest_main(void)
     set_gate(UPCALL_VECTOR, upcall_stub);
     lapic_enable();
     check(set_param(HVM_PARAM_CALLBACK_IRQ, (2ull << 56) | UPCALL_VECTOR) == 0, "CALLBACK_IRQ vector type");
-    volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
-    check(evtchn_op(EVTCHNOP_alloc_unbound, (void *)&u) == 0, "alloc_unbound for dom0");
-    u32 host = u.port;
-    print("ready to save, host port ");
-    print_u32(host);
-    print("\n");
+    u32 host = ready_to_save();
     HALT_UNTIL(events_seen[host] >= 1); /* dom0 sends only after the restore */
     status_is_programmed(0);
     check(inb(SPEAKER) & GATE2, "channel 2's gate is still high");

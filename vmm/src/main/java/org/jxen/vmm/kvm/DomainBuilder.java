@@ -229,13 +229,14 @@ final class DomainBuilder {
 
     /**
      * KVM's i8254 ({@code --pit}), with port 0x61 in the kernel too (KvmVm.createPit): Linux's quick_pit_calibrate
-     * (arch/x86/kernel/tsc.c) then reads channel 2 with no exit to jxen. Channel 0 raises GSI 0, which the VM's routing
-     * (KVM's default, and jxen's copy of it in kvm mode: KvmBackendIrqfds) takes to pin 0 of the PIC and of the IOAPIC.
-     * jxen's MADT lists no IOAPIC, so Linux runs in virtual-wire mode (apic.c: __apic_intr_mode_select gives
-     * APIC_VIRTUAL_WIRE, the IOAPIC disabled, check_timer never runs) with LINT0 as ExtINT on CPU 0: a guest that keeps
-     * time by channel 0 (pit_timer_init) takes IRQ0 from the PIC, and needs no interrupt source override. Lost ticks are
-     * dropped, not reinjected: reinjection would cost every guest AVIC on AMD (kvm_pit_set_reinject) for the sake of a
-     * tick count Linux does not keep.
+     * (arch/x86/kernel/tsc.c) then polls channel 2 with no exit to jxen. IRQ0: Linux expects none. jxen's FADT is
+     * hardware-reduced, so Linux leaves its timer_init a no-op and uses no 8259 (arch/x86/kernel/acpi/boot.c,
+     * acpi_generic_reduced_hw_init): it never programs channel 0. A guest that does (acpi=off, another OS) raises GSI 0,
+     * which the VM's routing (KVM's default, and jxen's copy of it in kvm mode: KvmBackendIrqfds) takes to pin 0 of the
+     * PIC and of the IOAPIC; as the MADT lists no IOAPIC, such a guest runs in virtual-wire mode (apic.c:
+     * __apic_intr_mode_select; check_timer never runs) and takes IRQ0 from the PIC through LINT0, so no interrupt
+     * source override is needed. Ticks the guest has not taken are dropped, as QEMU's lost_tick_policy=discard: a guest
+     * that reads a clocksource does not count them, and reinjection would cost the VM AVIC on AMD (kvm_pit_set_reinject).
      */
     private static void createPit(Kvm kvm, KvmVm vm) {
         if (kvm.checkExtension(KVM_CAP_PIT2) == 0 || kvm.checkExtension(KVM_CAP_PIT_STATE2) == 0)

@@ -17,6 +17,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -154,16 +155,7 @@ class XenDomainTest {
         ByteArrayOutputStream before = new ByteArrayOutputStream();
         int backendPort;
         try (XenDomain d = XenDomain.create(config("pvh-pit-save-32.elf", before, RUN_LIMIT_SECONDS).withPit(true))) {
-            var run = runAsync(d);
-            Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
-            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
-            backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
-            assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
-            d.requestStop("test: save now");
-            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-            assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
-            d.save(file);
-            handle.close();
+            backendPort = saveWhenReady(d, before, file, stopped -> {});
         }
         System.out.println("pvh-pit-save-32.elf before the save:\n" + before.toString().strip());
         ByteArrayOutputStream after = new ByteArrayOutputStream();
@@ -238,18 +230,11 @@ class XenDomainTest {
         int backendPort;
         try (XenDomain d = XenDomain.create(config("pvh-resume-32.elf", before, RUN_LIMIT_SECONDS).withAccel(savedIn))) {
             assertEquals(savedIn, d.accel());
-            var run = runAsync(d);
-            Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
-            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
-            backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
-            assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
-            d.requestStop("test: save now");
-            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-            assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
             // In kvm mode KVM held the 20 s timer (the guest's call on jxen's hypercall page went to it): the save reads it back.
-            if (savedIn == RunConfig.Accel.KVM) assertTrue(d.platform().offload().figures().timersHandedToKvm() >= 1, "the timer was KVM's before the save");
-            d.save(file);
-            handle.close();
+            backendPort = saveWhenReady(d, before, file, stopped -> {
+                if (savedIn == RunConfig.Accel.KVM)
+                    assertTrue(stopped.platform().offload().figures().timersHandedToKvm() >= 1, "the timer was KVM's before the save");
+            });
         }
         System.out.println("pvh-resume-32.elf before the save:\n" + before.toString().strip());
         assertTrue(Files.size(file) < (4 << 20), "only non-zero pages are saved: " + Files.size(file));
@@ -274,6 +259,25 @@ class XenDomainTest {
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
         assertTrue(out.contains("the timer is still pending"), "the save and the restore were done before the 20 s timer fired: " + out);
         assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
+    }
+
+    /**
+     * Runs {@code d} until its guest prints "ready to save, host port N", binds a dom0 port to N, stops the run, lets
+     * {@code checkStopped} look at the stopped domain and saves it to {@code file}; returns the dom0 port.
+     */
+    private static int saveWhenReady(XenDomain d, ByteArrayOutputStream console, Path file, Consumer<XenDomain> checkStopped) throws Exception {
+        var run = runAsync(d);
+        Matcher m = awaitLine(console, "ready to save, host port (\\d+)\n", run);
+        var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+        int backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
+        assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
+        d.requestStop("test: save now");
+        RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+        assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + console);
+        checkStopped.accept(d);
+        d.save(file);
+        handle.close();
+        return backendPort;
     }
 
     private static CompletableFuture<RunOutcome> runAsync(XenDomain d) {
