@@ -240,7 +240,7 @@ final class DomainBuilder {
      */
     private static void createPit(Kvm kvm, KvmVm vm) {
         if (kvm.checkExtension(KVM_CAP_PIT2) == 0 || kvm.checkExtension(KVM_CAP_PIT_STATE2) == 0)
-            throw new KvmException("--pit: this KVM has no in-kernel PIT (KVM_CAP_PIT2 and KVM_CAP_PIT_STATE2)");
+            throw new KvmException("the guest's PIT (--pit): this KVM has no in-kernel PIT (KVM_CAP_PIT2 and KVM_CAP_PIT_STATE2)");
         vm.createPit();
         if (kvm.checkExtension(KVM_CAP_REINJECT_CONTROL) > 0) {
             int rc = vm.pitReinject(false);

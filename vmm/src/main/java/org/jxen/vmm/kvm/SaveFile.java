@@ -40,9 +40,9 @@ import org.jxen.vmm.xenstore.XenStore;
  * A whole saved domain, as {@code jxen run --save-on-exit} writes it and {@code --restore} reads it (format in
  * docs/save-format.md): a section container ({@link org.jxen.vmm.snapshot}) of the domain's size and clock, the
  * engine's event channels, the platform's state, the console and XenStore, each disk and NIC, the in-kernel interrupt
- * controllers, the in-kernel PIT of a domain that has one, each vCPU's KVM state, then the RAM's non-zero pages. Saves in format 1 (before the container) are
- * still read. Reading checks every count and size before allocating: a damaged file is one IOException line naming
- * the section, never a partly built domain.
+ * controllers, the in-kernel PIT of a domain that has one, each vCPU's KVM state, then the RAM's non-zero pages. Saves
+ * in format 1 (before the container) are still read. Reading checks every count and size before allocating: a damaged
+ * file is one IOException line naming the section, never a partly built domain.
  */
 record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Saved platform, List<byte[]> irqchips,
         Optional<PitState> pit, List<VcpuState> vcpuStates) {
