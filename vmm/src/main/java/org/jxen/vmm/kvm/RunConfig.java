@@ -36,16 +36,10 @@ public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline,
      */
     public enum EventChannels { AUTO, FIFO, TWO_LEVEL }
 
-    /** Without a PIT. */
-    public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput,
-            OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets, EventChannels eventChannels) {
-        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, eventChannels, false);
-    }
-
-    /** Offering the event-channel ABIs {@link EventChannels#AUTO} chooses. */
+    /** Offering the event-channel ABIs {@link EventChannels#AUTO} chooses, without a PIT. */
     public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput,
             OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets) {
-        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, EventChannels.AUTO);
+        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, EventChannels.AUTO, false);
     }
 
     /** Without PV disks or NICs. */
