@@ -1,8 +1,8 @@
 /*
  * A guest that uses the PIT as Linux's quick_pit_calibrate (arch/x86/kernel/tsc.c) does: channel 2's gate high and
  * the speaker off through port 0x61, mode 0 with LSB-then-MSB access through 0x43, count 0xFFFF through 0x42, then
- * reads of 0x42 (LSB, MSB) until the count has fallen, and of 0x61 until OUT2 (bit 5) rises at the terminal count;
- * the read-back command then gives channel 2's status. Without a PIT (jxen's default, as Xen's PVH platform) port
+ * reads of 0x42 (latched through 0x43; LSB, MSB) until the count has fallen, and of 0x61 until OUT2 (bit 5) rises at
+ * the terminal count; the read-back command then gives channel 2's status. Without a PIT (jxen's default, as Xen's PVH platform) port
  * 0x61 reads all-ones: it says "pit: none" and powers off. Built with SAVE (XenDomainTest saves and restores it), it
  * then prints "ready to save, host port N" and halts until dom0 sends on that port, which the test does only after the
  * restore: channel 2 must still be programmed (status: mode 0, LSB/MSB access), its gate still high, and a count
@@ -19,6 +19,7 @@
 /* Counter 2, LSB then MSB, mode 0 (interrupt on terminal count), binary; read-back of counter 2's status only. */
 #define CH2_LOHI_MODE0 0xB0
 #define READ_BACK_STATUS_CH2 0xE8
+#define LATCH_CH2 0x80
 #define LIMIT 50000000u
 
 extern void upcall_stub(void);
@@ -35,9 +36,12 @@ static inline void outb(u8 v, u16 port)
     __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
 }
 
-/* Two reads without a latch, as pit_expect_msb does: the channel's read state alternates LSB, MSB. */
+/* The count latched, then read LSB, MSB. Linux's pit_expect_msb reads without a latch and looks at the MSB only: an
+ * unlatched pair read across an MSB change is up to 0xFF low, so its next pair can read higher (seen in tools/kvm-vm,
+ * where each read is slow). */
 static u32 read_count(void)
 {
+    outb(LATCH_CH2, PIT_MODE);
     u32 lsb = inb(PIT_CH2);
     u32 msb = inb(PIT_CH2);
     return msb << 8 | lsb;
