@@ -30,6 +30,11 @@ int main(void)
     O(kvm_userspace_memory_region, flags);
     C(KVM_CAP_VCPU_EVENTS); C(KVM_CAP_XSAVE); C(KVM_CAP_XCRS);
     C(KVM_IRQCHIP_PIC_MASTER); C(KVM_IRQCHIP_PIC_SLAVE); C(KVM_IRQCHIP_IOAPIC);
+    C(KVM_CAP_PIT2); C(KVM_CAP_PIT_STATE2); C(KVM_CAP_REINJECT_CONTROL);
+    C(KVM_CREATE_PIT2); C(KVM_GET_PIT2); C(KVM_SET_PIT2); C(KVM_REINJECT_CONTROL);
+    C(KVM_PIT_SPEAKER_DUMMY); C(KVM_PIT_FLAGS_HPET_LEGACY); C(KVM_PIT_FLAGS_SPEAKER_DATA_ON);
+    S(kvm_pit_config); S(kvm_pit_channel_state); O(kvm_pit_channel_state, latched_count); O(kvm_pit_channel_state, gate);
+    O(kvm_pit_channel_state, count_load_time); S(kvm_pit_state2); O(kvm_pit_state2, flags); S(kvm_reinject_control);
     S(kvm_fpu); S(kvm_lapic_state); S(kvm_vcpu_events); S(kvm_xsave); S(kvm_xcrs); S(kvm_irqchip); O(kvm_irqchip, chip);
 
     C(KVM_CAP_IRQCHIP); C(KVM_CAP_USER_MEMORY); C(KVM_CAP_SET_TSS_ADDR); C(KVM_CAP_EXT_CPUID);

@@ -14,11 +14,13 @@ gcc -m32 $flags -DSPIN -o "$out/pvh-spin-32.elf" "$src/pvh_hello.c"
 # A 64-bit kernel may ship as an ELF32 file with machine x86-64.
 objcopy -O elf32-x86-64 "$out/pvh-hello-64.elf" "$out/pvh-hello-x32.elf"
 # Guests built on xen32.h/xen32.c (the hypercall page, IDT, local APIC, shared_info, the upcall loop).
-for g in xen events ipi2 fifo xenstore platform grant hostile resume conform direct churn upcall; do
+for g in xen events ipi2 fifo xenstore platform grant hostile resume conform direct churn upcall pit; do
   gcc -m32 $flags -I"$src" -o "$out/pvh-$g-32.elf" "$src/xen32.c" "$src/pvh_$g.c"
 done
 # The same timer stages with VMCALL/VMMCALL timer calls, which KVM's Xen support answers in the kernel (kvm mode only).
 gcc -m32 $flags -I"$src" -DDIRECT -o "$out/pvh-upcall-direct-32.elf" "$src/xen32.c" "$src/pvh_upcall.c"
+# The PIT guest that is saved and restored between two countdowns (XenDomainTest, --pit).
+gcc -m32 $flags -I"$src" -DSAVE -o "$out/pvh-pit-save-32.elf" "$src/xen32.c" "$src/pvh_pit.c"
 # A 64-bit guest: ELF64 with a 32-bit PVH entry that switches to long mode.
 gcc -m64 $flags -mcmodel=small -I"$src" -o "$out/pvh-long-64.elf" "$src/pvh_long.c"
 # A 64-bit guest's singleshot timers against its own pvclock, through the hypercall page and by VMCALL/VMMCALL (kvm mode).

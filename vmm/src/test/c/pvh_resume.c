@@ -56,12 +56,7 @@ void guest_main(void)
     u64 before_save = now_ns(0);
     check(set_timer(before_save + 20000000000ull) == 0, "timer 20 s ahead");
 
-    volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
-    check(evtchn_op(EVTCHNOP_alloc_unbound, (void *)&u) == 0, "alloc_unbound for dom0");
-    u32 host = u.port;
-    print("ready to save, host port ");
-    print_u32(host);
-    print("\n");
+    u32 host = ready_to_save();
 
     HALT_UNTIL(events_seen[host] >= 1); /* dom0 sends only after the restore */
     check(now_ns(0) >= before_save, "pvclock did not go backwards across the save");

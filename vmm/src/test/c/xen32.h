@@ -107,6 +107,18 @@ static inline long send(u32 port)
     return evtchn_op(EVTCHNOP_send, (void *)&a);
 }
 
+/* A port allocated for dom0, announced as "ready to save, host port N": the test binds it, saves and restores the
+ * domain, then sends on it; the guest halts until then (HALT_UNTIL(events_seen[port] >= 1)). */
+static inline u32 ready_to_save(void)
+{
+    volatile struct { u16 dom, remote_dom; u32 port; } u = {DOMID_SELF, 0, 0};
+    check(evtchn_op(EVTCHNOP_alloc_unbound, (void *)&u) == 0, "alloc_unbound for dom0");
+    print("ready to save, host port ");
+    print_u32(u.port);
+    print("\n");
+    return u.port;
+}
+
 static inline long set_param(u32 index, u64 value)
 {
     volatile struct { u16 domid; u16 pad; u32 index; u64 value; } __attribute__((packed)) a = {DOMID_SELF, 0, index, value};

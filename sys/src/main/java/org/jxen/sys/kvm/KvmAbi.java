@@ -312,4 +312,27 @@ public final class KvmAbi {
     public static final int SIZEOF_KVM_XCRS = 392;
     public static final int SIZEOF_KVM_IRQCHIP = 520;
     public static final int OFFSETOF_KVM_IRQCHIP_CHIP = 8;
+    /**
+     * The in-kernel i8254 (arch/x86/kvm/i8254.c), after KVM_CREATE_IRQCHIP: KVM_CREATE_PIT2 with struct kvm_pit_config
+     * {flags, pad[15]}, its state through KVM_GET_PIT2 / KVM_SET_PIT2 (struct kvm_pit_state2, laid out in
+     * {@link PitState}), and KVM_REINJECT_CONTROL with struct kvm_reinject_control {pit_reinject, reserved[31]}.
+     */
+    public static final int KVM_CAP_PIT2 = 33;
+    public static final int KVM_CAP_PIT_STATE2 = 35;
+    public static final int KVM_CAP_REINJECT_CONTROL = 24;
+    public static final long KVM_CREATE_PIT2 = 0x4040AE77L;
+    public static final long KVM_GET_PIT2 = 0x8070AE9FL;
+    public static final long KVM_SET_PIT2 = 0x4070AEA0L;
+    public static final long KVM_REINJECT_CONTROL = 0xAE71L;
+    public static final int KVM_PIT_SPEAKER_DUMMY = 1;
+    public static final int KVM_PIT_FLAGS_HPET_LEGACY = 1;
+    public static final int KVM_PIT_FLAGS_SPEAKER_DATA_ON = 2;
+    public static final int SIZEOF_KVM_PIT_CONFIG = 64;
+    public static final int SIZEOF_KVM_PIT_CHANNEL_STATE = 24;
+    public static final int OFFSETOF_KVM_PIT_CHANNEL_STATE_LATCHED_COUNT = 4;
+    public static final int OFFSETOF_KVM_PIT_CHANNEL_STATE_GATE = 15;
+    public static final int OFFSETOF_KVM_PIT_CHANNEL_STATE_COUNT_LOAD_TIME = 16;
+    public static final int SIZEOF_KVM_PIT_STATE2 = 112;
+    public static final int OFFSETOF_KVM_PIT_STATE2_FLAGS = 72;
+    public static final int SIZEOF_KVM_REINJECT_CONTROL = 32;
 }

@@ -149,6 +149,55 @@ public final class KvmVm implements AutoCloseable {
         ioctl("KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, 0);
     }
 
+    /**
+     * KVM_CREATE_PIT2: an i8254 inside KVM (ports 0x40-0x43), after {@link #createIrqchip} (KVM refuses it without the
+     * in-kernel PIC: -ENOENT). {@link KvmAbi#KVM_PIT_SPEAKER_DUMMY} puts port 0x61 in the kernel too: its bit 0 is
+     * channel 2's gate and its bit 5 channel 2's output (arch/x86/kvm/i8254.c, speaker_ioport_read/_write), which is
+     * all Linux's quick_pit_calibrate reads there; without it every access to 0x61 would exit to user space, and the
+     * gate could only be set through KVM_SET_PIT2. Channel 0 raises GSI 0 through the VM's routing.
+     */
+    public void createPit() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(PitState.CONFIG);
+            c.set(ValueLayout.JAVA_INT, 0, KVM_PIT_SPEAKER_DUMMY);
+            ioctl("KVM_CREATE_PIT2", KVM_CREATE_PIT2, c);
+        }
+    }
+
+    /**
+     * KVM_REINJECT_CONTROL: whether the PIT's channel 0 ticks a guest has not acknowledged are delivered later (KVM's
+     * default) or dropped. Reinjection registers an ack notifier and, on AMD, inhibits AVIC for the whole VM
+     * (kvm_pit_set_reinject). 0 or -errno.
+     */
+    public int pitReinject(boolean reinject) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(PitState.REINJECT_CONTROL);
+            c.set(ValueLayout.JAVA_BYTE, 0, (byte) (reinject ? 1 : 0));
+            return Math.min(call(KVM_REINJECT_CONTROL, c, Libc.errnoBuffer(a)), 0);
+        }
+    }
+
+    /** KVM_GET_PIT2: the in-kernel PIT's channels and flags. */
+    public PitState getPit() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(PitState.STATE2);
+            ioctl("KVM_GET_PIT2", KVM_GET_PIT2, s);
+            return PitState.from(s);
+        }
+    }
+
+    /**
+     * KVM_SET_PIT2. KVM reloads each channel's count as a guest write would (kvm_vm_ioctl_set_pit2 in x86.c calls
+     * kvm_pit_load_count): {@code count_load_time} becomes now and channel 0's timer restarts from its full count.
+     */
+    public void setPit(PitState state) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(PitState.STATE2);
+            state.to(s);
+            ioctl("KVM_SET_PIT2", KVM_SET_PIT2, s);
+        }
+    }
+
     /** KVM_ENABLE_CAP on the VM with up to four arguments. */
     public void enableCap(int cap, long... args) {
         try (Arena a = Arena.ofConfined()) {

@@ -197,6 +197,7 @@ final class DomainBuilder {
         KvmVm vm = scope.push("VM", host.kvm().createVm());
         vm.setMemory(0, 0, ram.segment());
         vm.createIrqchip();
+        if (config.pit()) createPit(host.kvm(), vm);
         vm.enableCap(KVM_CAP_X86_USER_SPACE_MSR, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL);
         vm.denyMsrs(XenCpuid.HYPERCALL_MSR); // jxen writes the hypercall page in both modes
         host.acceleration().configureVm(vm);
@@ -215,6 +216,7 @@ final class DomainBuilder {
         if (save != null) {
             try {
                 for (byte[] chip : save.irqchips()) vm.setIrqchip(chip);
+                save.pit().ifPresent(vm::setPit);
                 for (int v = 0; v < n; v++) save.vcpuStates().get(v).apply(vcpus.get(v)); // TSCs included
             } catch (KvmException e) {
                 throw new IOException("KVM refuses the saved CPU state: " + e.getMessage());
@@ -223,6 +225,27 @@ final class DomainBuilder {
         // One pvclock anchor for every vCPU: the boot vCPU's TSC now, at system time now.
         MasterClock clock = new MasterClock(TscScale.forKhz(khz), new ClockSample(vcpus.getFirst().readTsc(), systemTime.getAsLong()), tscStable);
         return step("vcpus", new Machine(vm, vcpus, xsave, khz, systemTime, clock));
+    }
+
+    /**
+     * KVM's i8254 ({@code --pit}), with port 0x61 in the kernel too (KvmVm.createPit): Linux's quick_pit_calibrate
+     * (arch/x86/kernel/tsc.c) then polls channel 2 with no exit to jxen. IRQ0: Linux expects none. jxen's FADT is
+     * hardware-reduced, so Linux leaves its timer_init a no-op and uses no 8259 (arch/x86/kernel/acpi/boot.c,
+     * acpi_generic_reduced_hw_init): it never programs channel 0. A guest that does (acpi=off, another OS) raises GSI 0,
+     * which the VM's routing (KVM's default, and jxen's copy of it in kvm mode: KvmBackendIrqfds) takes to pin 0 of the
+     * PIC and of the IOAPIC; as the MADT lists no IOAPIC, such a guest runs in virtual-wire mode (apic.c:
+     * __apic_intr_mode_select; check_timer never runs) and takes IRQ0 from the PIC through LINT0, so no interrupt
+     * source override is needed. Ticks the guest has not taken are dropped, as QEMU's lost_tick_policy=discard: a guest
+     * that reads a clocksource does not count them, and reinjection would cost the VM AVIC on AMD (kvm_pit_set_reinject).
+     */
+    private static void createPit(Kvm kvm, KvmVm vm) {
+        if (kvm.checkExtension(KVM_CAP_PIT2) == 0 || kvm.checkExtension(KVM_CAP_PIT_STATE2) == 0)
+            throw new KvmException("the guest's PIT (--pit): this KVM has no in-kernel PIT (KVM_CAP_PIT2 and KVM_CAP_PIT_STATE2)");
+        vm.createPit();
+        if (kvm.checkExtension(KVM_CAP_REINJECT_CONTROL) > 0) {
+            int rc = vm.pitReinject(false);
+            if (rc != 0) throw new KvmException("KVM_REINJECT_CONTROL", -rc);
+        }
     }
 
     /** What the platform is built from: RAM, the vCPUs (through the manager: absent until added), KVM's MSI and the clock. */

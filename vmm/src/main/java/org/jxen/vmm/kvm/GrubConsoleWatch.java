@@ -46,7 +46,7 @@ public final class GrubConsoleWatch {
     public RunConfig watching(RunConfig config) {
         return new RunConfig(config.image(), config.memoryBytes(), config.vcpus(), config.cmdline(), config.timeout(), readAlong(config.console()),
                 config.consoleInput(), readAlong(config.hypervisorConsole()), config.accel(), config.initrd(), config.disks(), config.nets(),
-                config.eventChannels());
+                config.eventChannels(), config.pit());
     }
 
     /** The domain built from {@link #watching}'s config, before it runs: the one a prompt with nobody to type ends. */

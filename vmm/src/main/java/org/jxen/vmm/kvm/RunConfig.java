@@ -14,11 +14,13 @@ import org.jxen.vmm.backend.net.NetSpec;
  * What {@code jxen run} starts: the image (an ELF or a bzImage), RAM, vCPUs, the kernel command line, the time limit,
  * the guest's console (the PV console ring: output and input), the hypervisor console (console_io and the debug
  * ports, prefixed "(dN) " per line, as Xen's log keeps them apart from the guest's console), the acceleration, and an
- * initrd (null for none), and the PV disks and NICs (xvda…, vif 0…).
+ * initrd (null for none), the PV disks and NICs (xvda…, vif 0…), the event-channel ABIs offered, and whether the
+ * guest gets a PIT ({@code pit}: KVM's in-kernel i8254 at ports 0x40-0x43 and 0x61; off by default, as Xen's PVH
+ * platform has none and its guests read all-ones there).
  */
 public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console,
         InputStream consoleInput, OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets,
-        EventChannels eventChannels) {
+        EventChannels eventChannels, boolean pit) {
     /**
      * How hypercalls reach jxen. {@code USER}: only through jxen's hypercall page (any KVM). {@code KVM}: also by
      * VMCALL/VMMCALL, which KVM's Xen support (KVM_CAP_XEN_HVM, INTERCEPT_HCALL) hands over as KVM_EXIT_XEN; current
@@ -34,10 +36,10 @@ public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline,
      */
     public enum EventChannels { AUTO, FIFO, TWO_LEVEL }
 
-    /** Offering the event-channel ABIs {@link EventChannels#AUTO} chooses. */
+    /** Offering the event-channel ABIs {@link EventChannels#AUTO} chooses, without a PIT. */
     public RunConfig(Path image, long memoryBytes, int vcpus, String cmdline, Duration timeout, OutputStream console, InputStream consoleInput,
             OutputStream hypervisorConsole, Accel accel, Path initrd, List<DiskSpec> disks, List<NetSpec> nets) {
-        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, EventChannels.AUTO);
+        this(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, EventChannels.AUTO, false);
     }
 
     /** Without PV disks or NICs. */
@@ -53,22 +55,27 @@ public record RunConfig(Path image, long memoryBytes, int vcpus, String cmdline,
 
     /** The same run with another acceleration. */
     public RunConfig withAccel(Accel a) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a, initrd, disks, nets, eventChannels);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, a, initrd, disks, nets, eventChannels, pit);
     }
 
     /** The same run with an initrd (module 0 of the start info). */
     public RunConfig withInitrd(Path file) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, file, disks, nets, eventChannels);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, file, disks, nets, eventChannels, pit);
     }
 
     /** The same run with these PV disks and NICs. */
     public RunConfig withDevices(List<DiskSpec> d, List<NetSpec> n) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, d, n, eventChannels);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, d, n, eventChannels, pit);
     }
 
     /** The same run offering other event-channel ABIs. */
     public RunConfig withEventChannels(EventChannels e) {
-        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, e);
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, e, pit);
+    }
+
+    /** The same run with or without KVM's in-kernel PIT. */
+    public RunConfig withPit(boolean p) {
+        return new RunConfig(image, memoryBytes, vcpus, cmdline, timeout, console, consoleInput, hypervisorConsole, accel, initrd, disks, nets, eventChannels, p);
     }
 
     public RunConfig {

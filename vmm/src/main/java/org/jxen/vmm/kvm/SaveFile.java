@@ -18,12 +18,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
+import java.util.Optional;
 
 import org.jxen.engine.evtchn.DomainSnapshot;
 import org.jxen.engine.evtchn.SnapshotCodec;
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.sys.Libc;
 import org.jxen.sys.kvm.KvmAbi;
+import org.jxen.sys.kvm.PitState;
 import org.jxen.vmm.snapshot.DomainSections;
 import org.jxen.vmm.snapshot.RamSections;
 import org.jxen.vmm.snapshot.SectionCodec;
@@ -38,12 +40,12 @@ import org.jxen.vmm.xenstore.XenStore;
  * A whole saved domain, as {@code jxen run --save-on-exit} writes it and {@code --restore} reads it (format in
  * docs/save-format.md): a section container ({@link org.jxen.vmm.snapshot}) of the domain's size and clock, the
  * engine's event channels, the platform's state, the console and XenStore, each disk and NIC, the in-kernel interrupt
- * controllers, each vCPU's KVM state, then the RAM's non-zero pages. Saves in format 1 (before the container) are
- * still read. Reading checks every count and size before allocating: a damaged file is one IOException line naming
- * the section, never a partly built domain.
+ * controllers, the in-kernel PIT of a domain that has one, each vCPU's KVM state, then the RAM's non-zero pages. Saves
+ * in format 1 (before the container) are still read. Reading checks every count and size before allocating: a damaged
+ * file is one IOException line naming the section, never a partly built domain.
  */
 record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Saved platform, List<byte[]> irqchips,
-        List<VcpuState> vcpuStates) {
+        Optional<PitState> pit, List<VcpuState> vcpuStates) {
     private static final int MAX_VCPUS = 32, IRQCHIPS = 3, MAX_DEVICES = 64;
     private static final int MAX_SECTION = 64 << 20;
 
@@ -70,6 +72,8 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
     static final SectionCodec<byte[]> DEVICE = SectionCodec.bytes("device", 1, 1, 1 << 20);
     /** {@code struct kvm_irqchip} as KVM_GET_IRQCHIP gives it: irqchip/0 master PIC, /1 slave PIC, /2 IOAPIC. */
     static final SectionCodec<byte[]> IRQCHIP = SectionCodec.bytes("irqchip", 1, KvmAbi.SIZEOF_KVM_IRQCHIP, KvmAbi.SIZEOF_KVM_IRQCHIP);
+    /** The in-kernel i8254 of a domain run with {@code --pit}; a save without it restores a domain without one. */
+    static final SectionCodec<PitState> PIT = PitSection.CODEC;
     /** One vCPU's KVM state ({@link VcpuState}); vcpu/N for KVM vCPU index N. */
     static final SectionCodec<VcpuState> VCPU = SectionCodec.of("vcpu", 1, 1 << 20, (s, out) -> s.write(out), (v, in) -> VcpuState.read(in));
 
@@ -113,6 +117,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
         w.write(PV_DEVICES, platform.devices());
         for (int i = 0; i < platform.backends().size(); i++) w.write(DEVICE, i, platform.backends().get(i));
         for (int i = 0; i < irqchips.size(); i++) w.write(IRQCHIP, i, irqchips.get(i));
+        if (pit.isPresent()) w.write(PIT, pit.get());
         for (int v = 0; v < vcpuStates.size(); v++) w.write(VCPU, v, vcpuStates.get(v));
     }
 
@@ -168,6 +173,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             DomainSnapshot engine = null;
             List<DomainSnapshot.Extension> platform = null;
             byte[] devices = null;
+            PitState pit = null;
             byte[][] backends = new byte[MAX_DEVICES][], chips = new byte[IRQCHIPS][];
             VcpuState[] states = new VcpuState[domain.vcpus()];
             while ((h = sections.next()) != null && !(stateBegun && h.kind().equals(RamSections.KIND))) {
@@ -183,6 +189,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
                     case "pv-devices" -> devices = sections.read(PV_DEVICES, once(h, devices));
                     case "device" -> backends[indexed(h, backends, "devices")] = sections.read(DEVICE, h);
                     case "irqchip" -> chips[indexed(h, chips, "interrupt controllers")] = sections.read(IRQCHIP, h);
+                    case "pit" -> pit = sections.read(PIT, once(h, pit));
                     case "vcpu" -> states[indexed(h, states, "vCPUs")] = sections.read(VCPU, h);
                     default -> throw sections.unknown(h);
                 }
@@ -198,7 +205,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
             for (int i = count; i < MAX_DEVICES; i++) if (backends[i] != null) missing(null, SnapshotFormat.tag(DEVICE.kind(), count));
             return new SaveFile(domain.memoryBytes(), domain.vcpus(), systemTime,
                     new GuestPlatform.Saved(engine.withExtensions(platform), devices, List.of(Arrays.copyOf(backends, count))),
-                    List.of(chips), List.of(states));
+                    List.of(chips), Optional.ofNullable(pit), List.of(states));
         }
 
         /** The mapping that holds RAM sent before the state, made at the first such section. */
@@ -286,7 +293,7 @@ record SaveFile(long memoryBytes, int vcpus, long systemTimeNs, GuestPlatform.Sa
                 }
                 List<VcpuState> states = new ArrayList<>();
                 for (int v = 0; v < domain.vcpus(); v++) states.add(VcpuState.read(in));
-                return new SaveFile(domain.memoryBytes(), domain.vcpus(), domain.systemTimeNs(), splitDevices(snapshot, devices), irqchips, states);
+                return new SaveFile(domain.memoryBytes(), domain.vcpus(), domain.systemTimeNs(), splitDevices(snapshot, devices), irqchips, Optional.empty(), states);
             } catch (EOFException e) {
                 throw new IOException("the " + source + " ends early");
             }

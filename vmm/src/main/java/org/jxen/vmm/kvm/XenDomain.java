@@ -12,12 +12,14 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.LongSupplier;
 
 import org.jxen.engine.memory.GuestMemory;
 import org.jxen.sys.kvm.KvmUnavailableException;
 import org.jxen.sys.kvm.KvmVcpu;
 import org.jxen.sys.kvm.KvmVm;
+import org.jxen.sys.kvm.PitState;
 import org.jxen.vmm.accel.Acceleration;
 import org.jxen.vmm.accel.Offload;
 import org.jxen.vmm.backend.ThreadStop;
@@ -111,7 +113,7 @@ public final class XenDomain implements AutoCloseable {
             OutputStream hypervisorConsole, RunConfig.Accel accel) throws KvmUnavailableException, IOException {
         try (SaveFile.Reader reader = opened) {
             RunConfig config = new RunConfig(null, reader.saved.memoryBytes(), reader.saved.vcpus(), "", timeout, console, consoleInput,
-                    hypervisorConsole, accel, null);
+                    hypervisorConsole, accel, null).withPit(reader.saved.pit().isPresent());
             return new DomainBuilder(config, DomainBuilder.Hook.NONE, new ResourceScope()).restore(reader);
         }
     }
@@ -136,6 +138,11 @@ public final class XenDomain implements AutoCloseable {
     /** KVM (VMCALL/VMMCALL intercepted by KVM's Xen support and handed to jxen) or USER (jxen's hypercall page only). */
     public RunConfig.Accel accel() {
         return accelMode;
+    }
+
+    /** Whether the guest has KVM's in-kernel PIT: asked for with --pit, or restored from a save that has one. */
+    public boolean hasPit() {
+        return config.pit();
     }
 
     /** The domain's acceleration (what {@code jxen run} reports; what the platform's {@link Offload} came from). */
@@ -207,7 +214,8 @@ public final class XenDomain implements AutoCloseable {
         GuestPlatform.Saved p = platform.save();
         List<byte[]> chips = List.of(vm.getIrqchip(KVM_IRQCHIP_PIC_MASTER), vm.getIrqchip(KVM_IRQCHIP_PIC_SLAVE), vm.getIrqchip(KVM_IRQCHIP_IOAPIC));
         List<VcpuState> states = vcpus.askEach(v -> VcpuState.capture(v, xsave));
-        return new SaveFile(config.memoryBytes(), config.vcpus(), now, p, chips, states);
+        Optional<PitState> pit = config.pit() ? Optional.of(vm.getPit()) : Optional.empty();
+        return new SaveFile(config.memoryBytes(), config.vcpus(), now, p, chips, pit, states);
     }
 
     /** The live migration under way, if any: close() lets it end first (it reads RAM, stops and captures the domain). */

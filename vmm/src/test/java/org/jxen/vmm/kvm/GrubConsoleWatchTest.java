@@ -63,14 +63,18 @@ class GrubConsoleWatchTest {
         assertEquals("", watch.messages());
     }
 
-    /** The watched config is the user's in all else: `--evtchn fifo` with `--disk` once booted 2-level only (the choice was dropped). */
+    /**
+     * The watched config is the user's in all else: `--evtchn fifo` with `--disk` once booted 2-level only (the choice was
+     * dropped), and `--pit` would have been dropped the same way.
+     */
     @Test
     void theWatchedConfigKeepsEverythingButTheConsoles() {
         RunConfig config = new RunConfig(Path.of("grub.bin"), 256L << 20, 2, "", Duration.ofSeconds(5), OutputStream.nullOutputStream(),
                 InputStream.nullInputStream(), OutputStream.nullOutputStream(), RunConfig.Accel.KVM, null, List.of(), List.of(),
-                RunConfig.EventChannels.FIFO);
+                RunConfig.EventChannels.FIFO, true);
         RunConfig watched = new GrubConsoleWatch(false).watching(config);
         assertEquals(RunConfig.EventChannels.FIFO, watched.eventChannels());
+        assertTrue(watched.pit(), "--pit kept");
         assertEquals(RunConfig.Accel.KVM, watched.accel());
         assertEquals(2, watched.vcpus());
         assertEquals(256L << 20, watched.memoryBytes());

@@ -13,6 +13,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 
 import org.junit.jupiter.api.Test;
@@ -117,7 +118,7 @@ class MigrationStreamTest {
                 blocks.put(b, new byte[b.size]);
             List<VcpuState> vcpus = List.of(new VcpuState(0, blocks, List.of()), new VcpuState(1, blocks, List.of()));
             byte[] chip = new byte[KvmAbi.SIZEOF_KVM_IRQCHIP];
-            return new SaveFile(RAM, 2, 5L, p.save(), List.of(chip, chip, chip), vcpus);
+            return new SaveFile(RAM, 2, 5L, p.save(), List.of(chip, chip, chip), Optional.empty(), vcpus);
         }
     }
 }

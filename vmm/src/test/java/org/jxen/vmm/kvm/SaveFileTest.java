@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.Random;
 import java.time.Duration;
@@ -83,7 +84,7 @@ class SaveFileTest {
             GuestPlatform.Saved platform = p.save();
             // Two disk/NIC records as a backend writes them (their bytes are the backends' business: carried as they are).
             platform = new GuestPlatform.Saved(platform.snapshot(), platform.devices(), List.of(new byte[] {1, 2, 3}, new byte[] {4}));
-            saved = new SaveFile(RAM, 2, 1_000_000_000L, platform, List.of(chip, chip, chip), vcpus);
+            saved = new SaveFile(RAM, 2, 1_000_000_000L, platform, List.of(chip, chip, chip), Optional.of(PitSectionTest.sample()), vcpus);
         }
         Path file = dir.resolve("d.jxensave");
         saved.write(file, ram);
@@ -96,6 +97,7 @@ class SaveFileTest {
             assertEquals(2, s.vcpus());
             assertEquals(1_000_000_000L, s.systemTimeNs());
             assertArrayEquals(saved.irqchips().get(2), s.irqchips().get(2));
+            assertEquals(saved.pit(), s.pit(), "the PIT section");
             assertEquals(1, s.vcpuStates().get(1).mpState());
             assertArrayEquals(saved.vcpuStates().get(0).blocks().get(StateBlock.LAPIC), s.vcpuStates().get(0).blocks().get(StateBlock.LAPIC));
             assertEquals(123456789L, s.vcpuStates().get(0).msrs().getFirst()[1]);
@@ -209,6 +211,7 @@ class SaveFileTest {
         assertTrue(tags(old.platform().snapshot()).containsAll(List.of("vcpu.timers", "vcpu.lifecycle", "hvm.params")), tags(old.platform().snapshot()).toString());
         assertTrue(old.platform().backends().isEmpty(), "no disks or NICs");
         assertEquals(3, old.irqchips().size());
+        assertTrue(old.pit().isEmpty(), "a save from before the PIT section: a domain without a PIT");
         for (VcpuState v : old.vcpuStates())
             assertTrue(v.blocks().keySet().containsAll(List.of(StateBlock.REGS, StateBlock.SREGS, StateBlock.FPU, StateBlock.LAPIC, StateBlock.EVENTS)));
         long pages = 0;
@@ -227,6 +230,7 @@ class SaveFileTest {
                 assertArrayEquals(old.platform().snapshot().extensions().get(i).data(), now.platform().snapshot().extensions().get(i).data());
             assertEquals(old.platform().snapshot().guestPorts(), now.platform().snapshot().guestPorts());
             for (int i = 0; i < 3; i++) assertArrayEquals(old.irqchips().get(i), now.irqchips().get(i));
+            assertTrue(now.pit().isEmpty(), "no pit section written for a domain without one");
             for (int v = 0; v < 2; v++) {
                 assertEquals(old.vcpuStates().get(v).mpState(), now.vcpuStates().get(v).mpState());
                 for (StateBlock b : old.vcpuStates().get(v).blocks().keySet())

@@ -10,11 +10,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -131,6 +134,73 @@ class XenDomainTest {
         return out;
     }
 
+    /** The ports of the PIT and of its gate (NMI status and control): with --pit KVM answers them, without it jxen does. */
+    private static final List<String> PIT_PORTS = List.of("0x40", "0x41", "0x42", "0x43", "0x61");
+
+    /**
+     * pvh_pit.c gates channel 2 through port 0x61, programs it and reads it count down, as Linux's TSC calibration
+     * does. Without --pit (Xen's PVH platform) it reads all-ones, each read an exit to jxen; with it every access stays
+     * in KVM: none of the PIT's ports is among the unbacked ports jxen counted exits for.
+     */
+    @ParameterizedTest(name = "--pit {0}, {1} mode")
+    @CsvSource({"false, USER", "true, USER", "false, KVM", "true, KVM"})
+    void aPitGuestCountsDownOnlyWithThePitAndWithoutExits(boolean pit, RunConfig.Accel accel) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        if (accel == RunConfig.Accel.KVM)
+            assumeTrue(kvmHasXenSupport(), "this KVM has no Xen support (KVM_CAP_XEN_HVM): kvm mode runs in tools/kvm-vm (Debian 6.12)");
+        ByteArrayOutputStream console = new ByteArrayOutputStream();
+        RunOutcome o;
+        Map<?, ?> ports;
+        try (XenDomain d = XenDomain.create(config("pvh-pit-32.elf", console, RUN_LIMIT_SECONDS).withAccel(accel).withPit(pit))) {
+            o = d.run();
+            ports = (Map<?, ?>) ((Map<?, ?>) d.platform().controlTarget().counters().get("exits")).get("busiest-unbacked-ports");
+        }
+        String out = console.toString();
+        System.out.println("pvh-pit-32.elf, --pit " + pit + ", " + accel + " mode:\n" + out.strip() + "\nunbacked port exits: " + ports);
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        if (pit) {
+            assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+            for (String port : PIT_PORTS) assertFalse(ports.containsKey(port), port + " exited to jxen: " + ports);
+        } else {
+            assertTrue(out.contains("pit: none: port 0x61 reads 0xff, channel 2 reads 65535"), out);
+            for (String port : List.of("0x42", "0x43", "0x61")) assertTrue(ports.containsKey(port), port + " did not exit to jxen: " + ports);
+        }
+    }
+
+    /**
+     * A --pit guest saved between two countdowns of channel 2 and restored: the save's pit section brings the PIT back
+     * (a restored domain has one because its save does), with channel 2's programming and gate, and it counts again.
+     */
+    @Test
+    void aPitGuestSavedAndRestoredKeepsItsPit(@TempDir Path dir) throws Exception {
+        assumeTrue(Kvm.present(), NO_KVM);
+        Path file = dir.resolve("pit.jxensave");
+        ByteArrayOutputStream before = new ByteArrayOutputStream();
+        int backendPort;
+        try (XenDomain d = XenDomain.create(config("pvh-pit-save-32.elf", before, RUN_LIMIT_SECONDS).withPit(true))) {
+            backendPort = saveWhenReady(d, before, file, stopped -> {});
+        }
+        System.out.println("pvh-pit-save-32.elf before the save:\n" + before.toString().strip());
+        ByteArrayOutputStream after = new ByteArrayOutputStream();
+        RunOutcome o;
+        int answered;
+        try (XenDomain d = XenDomain.restore(file, Duration.ofSeconds(RUN_LIMIT_SECONDS), after, new ByteArrayInputStream(new byte[0]))) {
+            assertTrue(d.hasPit(), "the save's pit section gives the restored domain a PIT");
+            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+            assertEquals(backendPort, handle.reattach(backendPort));
+            var run = runAsync(d);
+            assertEquals(0, handle.notify(backendPort));
+            answered = handle.awaitPending((int) (WAIT_NANOS / 1_000_000));
+            o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+            handle.close();
+        }
+        String out = after.toString();
+        System.out.println("pvh-pit-save-32.elf after the restore:\n" + out.strip());
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + out);
+        assertTrue(out.contains("PASS channel 2's programming came back with the restore") && out.contains("ALL PASSED") && !out.contains("FAIL"), out);
+        assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
+    }
+
     @Test
     void guestGrantsAPageToAJxenBackendThatWritesIntoIt() throws Exception {
         assumeTrue(Kvm.present(), NO_KVM);
@@ -183,18 +253,11 @@ class XenDomainTest {
         int backendPort;
         try (XenDomain d = XenDomain.create(config("pvh-resume-32.elf", before, RUN_LIMIT_SECONDS).withAccel(savedIn))) {
             assertEquals(savedIn, d.accel());
-            var run = runAsync(d);
-            Matcher m = awaitLine(before, "ready to save, host port (\\d+)\n", run);
-            var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
-            backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
-            assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
-            d.requestStop("test: save now");
-            RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-            assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + before);
             // In kvm mode KVM held the 20 s timer (the guest's call on jxen's hypercall page went to it): the save reads it back.
-            if (savedIn == RunConfig.Accel.KVM) assertTrue(d.platform().offload().figures().timersHandedToKvm() >= 1, "the timer was KVM's before the save");
-            d.save(file);
-            handle.close();
+            backendPort = saveWhenReady(d, before, file, stopped -> {
+                if (savedIn == RunConfig.Accel.KVM)
+                    assertTrue(stopped.platform().offload().figures().timersHandedToKvm() >= 1, "the timer was KVM's before the save");
+            });
         }
         System.out.println("pvh-resume-32.elf before the save:\n" + before.toString().strip());
         assertTrue(Files.size(file) < (4 << 20), "only non-zero pages are saved: " + Files.size(file));
@@ -219,6 +282,25 @@ class XenDomainTest {
         assertTrue(out.contains("ALL PASSED") && !out.contains("FAIL"), out);
         assertTrue(out.contains("the timer is still pending"), "the save and the restore were done before the 20 s timer fired: " + out);
         assertEquals(backendPort, answered, "the guest's answer reached the backend's eventfd");
+    }
+
+    /**
+     * Runs {@code d} until its guest prints "ready to save, host port N", binds a dom0 port to N, stops the run, lets
+     * {@code checkStopped} look at the stopped domain and saves it to {@code file}; returns the dom0 port.
+     */
+    private static int saveWhenReady(XenDomain d, ByteArrayOutputStream console, Path file, Consumer<XenDomain> checkStopped) throws Exception {
+        var run = runAsync(d);
+        Matcher m = awaitLine(console, "ready to save, host port (\\d+)\n", run);
+        var handle = new XenEvtchnHandle(d.platform().ports(), d.platform().signals());
+        int backendPort = handle.bindInterdomain(1, Integer.parseInt(m.group(1)));
+        assertTrue(backendPort > 0, "bind_interdomain: " + backendPort);
+        d.requestStop("test: save now");
+        RunOutcome o = run.get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+        assertEquals(RunOutcome.STOPPED, o.status(), o.reason() + "; console:\n" + console);
+        checkStopped.accept(d);
+        d.save(file);
+        handle.close();
+        return backendPort;
     }
 
     private static CompletableFuture<RunOutcome> runAsync(XenDomain d) {
