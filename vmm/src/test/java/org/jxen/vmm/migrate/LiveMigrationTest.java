@@ -330,14 +330,7 @@ class LiveMigrationTest {
         Source src = start(1);
         try {
             migrateThroughDamage(src.domain(), damage, RunConfig.Accel.USER);
-            // The source's guest runs on, unharmed, and ends as it would have.
-            long before = src.rounds();
-            assertFalse(src.run().isDone(), "the source's guest still runs");
-            awaitRounds(src, before + 3);
-            src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
-            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
-            assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
+            runsOnToItsEnd(src);
         } finally {
             src.domain().close();
         }
@@ -414,14 +407,8 @@ class LiveMigrationTest {
             assertTrue(failed.guestKeepsRunning(), failed.getMessage());
             assertEquals(!phase.equals("in round 1"), failed.getMessage().contains("after the switch-over"), failed.getMessage());
             assertTrue(failed.getMessage().contains("the guest resumed here") || phase.equals("in round 1"), failed.getMessage());
-            long before = src.rounds();
-            assertFalse(src.run().isDone(), "the source's guest still runs");
-            awaitRounds(src, before + 3);
-            src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
-            RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
-            assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
+            RunOutcome o = runsOnToItsEnd(src);
             assertFalse(o.reason().contains("migrated"), o.reason());
-            assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
         } finally {
             src.domain().close();
         }
@@ -555,6 +542,18 @@ class LiveMigrationTest {
             if (a.segment().asSlice(off, GuestMemory.PAGE_SIZE).mismatch(b.segment().asSlice(off, GuestMemory.PAGE_SIZE)) >= 0) differ.add(gfn);
         }
         assertEquals(List.of(), differ, "frames whose contents differ between the stopped source and the destination");
+    }
+
+    /** The source's guest runs on, unharmed: it makes rounds, finishes when told and powers off with its PASS line. */
+    private static RunOutcome runsOnToItsEnd(Source src) throws Exception {
+        long before = src.rounds();
+        assertFalse(src.run().isDone(), "the source's guest still runs");
+        awaitRounds(src, before + 3);
+        src.domain().ram().segment().set(ValueLayout.JAVA_LONG, src.mailbox(), 1L);
+        RunOutcome o = src.run().get(RUN_LIMIT_SECONDS, TimeUnit.SECONDS);
+        assertEquals(RunOutcome.POWEROFF, o.status(), o.reason() + "; console:\n" + src.console());
+        assertTrue(src.console().toString().contains("PASS migrate guest"), src.console().toString());
+        return o;
     }
 
     private static void awaitRounds(Source s, long rounds) throws Exception {
